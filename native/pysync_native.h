@@ -1,0 +1,105 @@
+/*
+ * pysync_native.h - the whole C surface of pysync._native.
+ *
+ * This header is included by the C sources and is also the cffi cdef:
+ * native/build.py strips the preprocessor lines (include guard, #include)
+ * and turns every "#define NAME value" into "#define NAME ..." so that the
+ * value is taken from the compiler.  Keep it to plain declarations that
+ * pycparser understands.  Python code never calls these directly; it goes
+ * through pysync/native.py, whose pure-Python twin is pysync/_reference.py.
+ */
+#ifndef PYSYNC_NATIVE_H
+#define PYSYNC_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Version of this C interface.  pysync/native.py refuses to load a module
+ * whose value differs from the one it was written for; bump it on any change
+ * of a declaration below. */
+#define PYSYNC_NATIVE_ABI 1
+
+/* ------------------------------------------------------------------ */
+/* rolling.c: rsync's weak checksum                                   */
+/* ------------------------------------------------------------------ */
+
+/* Computes the two running sums of rsync's weak checksum over buf[0..len),
+ * reading every byte as a signed char (-128..127):
+ *   *s1 = sum of x[i]                 (mod 2^32)
+ *   *s2 = sum of (len - i) * x[i]     (mod 2^32)
+ * Both outputs are full 32-bit values, not masked to 16 bits. */
+void pysync_weak_sums(const unsigned char *buf, size_t len,
+                      uint32_t *s1, uint32_t *s2);
+
+/* The packed weak checksum of buf[0..len): (s1 & 0xffff) | (s2 << 16),
+ * with s1 and s2 as computed by pysync_weak_sums(). */
+uint32_t pysync_weak_checksum(const unsigned char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* search.c: weak-sum table and the block search                      */
+/* ------------------------------------------------------------------ */
+
+/* A read-only set of 32-bit weak checksums (opaque).  Built once per file
+ * from the block sums the receiver sent, then only queried. */
+typedef struct pysync_weak_table pysync_weak_table;
+
+/* Builds a table holding the n values sums[0..n); duplicates are allowed and
+ * stored once.  The input array is not referenced afterwards.  Returns NULL
+ * when memory runs out or n is too large (more than 2^30 entries). */
+pysync_weak_table *pysync_table_new(const uint32_t *sums, size_t n);
+
+/* Frees a table from pysync_table_new(); NULL is accepted and ignored. */
+void pysync_table_free(pysync_weak_table *table);
+
+/* Number of distinct values held by the table. */
+size_t pysync_table_size(const pysync_weak_table *table);
+
+/* 1 if sum is in the table, else 0. */
+int pysync_table_contains(const pysync_weak_table *table, uint32_t sum);
+
+/* Rolls a window of blen bytes over buf[0..len), starting at offset start,
+ * and stops at the first window whose packed weak checksum is in table.
+ *
+ * On entry, when have_prev is nonzero, *s1 and *s2 hold the full sums of the
+ * window at start - 1 (start must then be at least 1); the window at start is
+ * reached by rolling once.  When have_prev is zero the window at start is
+ * summed from scratch and *s1, *s2 are not read.
+ *
+ * Returns the offset of the first matching window, with *s1 and *s2 set to
+ * that window's sums.  Returns -1 when no window from start to len - blen
+ * matches, with *s1 and *s2 set to the sums of the last window examined.
+ * Returns -1 with *s1 = *s2 = 0 when no window fits (blen == 0,
+ * start + blen > len, or have_prev with start == 0). */
+int64_t pysync_search(const unsigned char *buf, size_t len, size_t start,
+                      size_t blen, const pysync_weak_table *table,
+                      int have_prev, uint32_t *s1, uint32_t *s2);
+
+/* ------------------------------------------------------------------ */
+/* md4.c: MD4 message digest (RFC 1320)                               */
+/* ------------------------------------------------------------------ */
+
+/* An incremental MD4 computation (opaque). */
+typedef struct pysync_md4_ctx pysync_md4_ctx;
+
+/* Allocates a context holding the digest state of the empty message.
+ * Returns NULL when memory runs out. */
+pysync_md4_ctx *pysync_md4_new(void);
+
+/* Allocates an independent copy of ctx.  Returns NULL when memory runs out. */
+pysync_md4_ctx *pysync_md4_copy(const pysync_md4_ctx *ctx);
+
+/* Frees a context; NULL is accepted and ignored. */
+void pysync_md4_free(pysync_md4_ctx *ctx);
+
+/* Appends data[0..len) to the message. */
+void pysync_md4_update(pysync_md4_ctx *ctx, const unsigned char *data,
+                       size_t len);
+
+/* Writes the 16-byte digest of the message so far to out.  ctx is left as it
+ * was, so more data may be appended afterwards. */
+void pysync_md4_digest(const pysync_md4_ctx *ctx, unsigned char *out);
+
+/* One-shot MD4 of data[0..len) into the 16 bytes at out. */
+void pysync_md4(const unsigned char *data, size_t len, unsigned char *out);
+
+#endif /* PYSYNC_NATIVE_H */

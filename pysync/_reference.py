@@ -1,0 +1,224 @@
+"""Pure-Python versions of every function in pysync._native.
+
+These are the specification: the C code in native/ must give the same
+results, and tests/native/test_native.py checks that it does on random data.
+They are also what ``PYSYNC_NATIVE=ref`` runs, which is meant for tests and
+debugging, not for speed.  Use them through pysync.native, never directly.
+"""
+
+import operator
+import struct
+
+__all__ = ["ABI", "weak_checksum", "WeakTable", "search", "md4", "Md4"]
+
+# The C interface version these functions describe (PYSYNC_NATIVE_ABI in
+# native/pysync_native.h).
+ABI = 1
+
+_MASK32 = 0xFFFFFFFF
+
+# A byte's value as a C signed char: rsync sums bytes through `schar *`.
+_SIGNED = tuple(b - 256 if b >= 0x80 else b for b in range(256))
+
+
+def _byte_view(buf):
+    """A flat unsigned-byte view of any C-contiguous buffer."""
+    view = memoryview(buf)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _sums(data):
+    """(s1, s2) of rsync's weak checksum over data, full 32-bit values."""
+    # upstream: checksum.c:get_checksum1()
+    s1 = s2 = 0
+    for b in data:
+        s1 += _SIGNED[b]
+        s2 += s1
+    return s1 & _MASK32, s2 & _MASK32
+
+
+def _roll(s1, s2, out, new, blen):
+    """The sums of a window of blen bytes moved on by one: byte out leaves
+    at the front, byte new enters at the back (both unsigned byte values)."""
+    out = _SIGNED[out]
+    s1 = (s1 - out + _SIGNED[new]) & _MASK32
+    s2 = (s2 - blen * out + s1) & _MASK32
+    return s1, s2
+
+
+def _pack(s1, s2):
+    return (s1 & 0xFFFF) | ((s2 & 0xFFFF) << 16)
+
+
+def weak_checksum(buf):
+    """rsync's weak checksum of buf as an unsigned 32-bit int:
+    (s1 & 0xffff) | (s2 << 16), where over the bytes x[0..n) read as signed
+    chars s1 = sum x[i] and s2 = sum (n - i) * x[i], both mod 2**32."""
+    with _byte_view(buf) as view:
+        return _pack(*_sums(view))
+
+
+def _table_values(sums):
+    values = set()
+    for s in sums:
+        s = operator.index(s)
+        if not 0 <= s <= _MASK32:
+            raise ValueError("weak sum %d is outside 0..2**32-1" % s)
+        values.add(s)
+    return frozenset(values)
+
+
+class WeakTable:
+    """A read-only set of 32-bit weak sums, built once per file.
+
+    ``sums`` is any iterable of ints in 0..2**32-1 (duplicates allowed);
+    ``len()`` counts distinct values and ``in`` tests membership.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, sums):
+        self._values = _table_values(sums)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __contains__(self, value):
+        return value in self._values
+
+
+def check_search_args(start, blen, table, prev, table_type):
+    """Validate search() arguments and return (start, blen, prev) with prev
+    masked to 32 bits.  Shared with the native wrapper so that both backends
+    refuse the same calls with the same errors."""
+    start = operator.index(start)
+    blen = operator.index(blen)
+    if not isinstance(table, table_type):
+        raise TypeError("table must be a %s.%s, not %s" % (
+            table_type.__module__, table_type.__qualname__,
+            type(table).__name__))
+    if start < 0:
+        raise ValueError("start must be >= 0, got %d" % start)
+    if blen < 1:
+        raise ValueError("blen must be >= 1, got %d" % blen)
+    if prev is not None:
+        if start < 1:
+            raise ValueError("prev given but there is no window before start=0")
+        s1, s2 = prev
+        prev = (operator.index(s1) & _MASK32, operator.index(s2) & _MASK32)
+    return start, blen, prev
+
+
+def search(buf, start, blen, table, prev=None):
+    """Find the first window buf[o:o+blen], o >= start, whose weak checksum
+    is in table.
+
+    With prev=None the window at start is summed from scratch; otherwise
+    prev is (s1, s2) of the window at start - 1 and is rolled forward by one
+    byte.  Returns (o, s1, s2) for the first hit, or (-1, s1, s2) with the
+    sums of the last window examined when nothing matches, or (-1, 0, 0) when
+    no window fits.  s1 and s2 are full 32-bit values, ready to be passed
+    back as prev to continue at o + 1.
+    """
+    # upstream: match.c:hash_search()
+    start, blen, prev = check_search_args(start, blen, table, prev, WeakTable)
+    values = table._values
+    with _byte_view(buf) as view:
+        n = len(view)
+        if start + blen > n:
+            return (-1, 0, 0)
+        if prev is None:
+            s1, s2 = _sums(view[start:start + blen])
+        else:
+            s1, s2 = _roll(*prev, view[start - 1], view[start - 1 + blen], blen)
+        o = start
+        while True:
+            if _pack(s1, s2) in values:
+                return (o, s1, s2)
+            if o + blen >= n:
+                return (-1, s1, s2)
+            s1, s2 = _roll(s1, s2, view[o], view[o + blen], blen)
+            o += 1
+
+
+# MD4, RFC 1320.  Word order and shift amounts of the three rounds, and the
+# constants added in rounds 2 and 3 (sqrt(2) and sqrt(3) scaled by 2**30).
+_MD4_ORDER = (
+    tuple(range(16)),
+    (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+    (0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15),
+)
+_MD4_SHIFT = ((3, 7, 11, 19), (3, 5, 9, 13), (3, 9, 11, 15))
+_MD4_ADD = (0, 0x5A827999, 0x6ED9EBA1)
+_MD4_FN = (
+    lambda x, y, z: (x & y) | (~x & z),          # F: x selects y or z
+    lambda x, y, z: (x & y) | (x & z) | (y & z),  # G: majority
+    lambda x, y, z: x ^ y ^ z,                    # H: parity
+)
+_MD4_INIT = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476)
+
+
+def _md4_block(state, block):
+    x = struct.unpack("<16I", block)
+    a, b, c, d = state
+    for r in range(3):
+        fn, order, shift, add = _MD4_FN[r], _MD4_ORDER[r], _MD4_SHIFT[r], _MD4_ADD[r]
+        for i in range(16):
+            t = (a + fn(b, c, d) + x[order[i]] + add) & _MASK32
+            s = shift[i & 3]
+            t = ((t << s) | (t >> (32 - s))) & _MASK32
+            # Each step rewrites A, D, C, B in turn; renaming after every
+            # step lets one statement serve all four positions.
+            a, b, c, d = d, t, b, c
+    return tuple((v + w) & _MASK32 for v, w in zip(state, (a, b, c, d)))
+
+
+class Md4:
+    """Incremental MD4 with the shape of a hashlib object."""
+
+    __slots__ = ("_state", "_length", "_pending")
+    name = "md4"
+    digest_size = 16
+    block_size = 64
+
+    def __init__(self, data=b""):
+        self._state = _MD4_INIT
+        self._length = 0
+        self._pending = b""
+        if data:
+            self.update(data)
+
+    def update(self, data):
+        with _byte_view(data) as view:
+            data = self._pending + view.tobytes()
+        self._length += len(data) - len(self._pending)
+        full = len(data) - len(data) % 64
+        state = self._state
+        for i in range(0, full, 64):
+            state = _md4_block(state, data[i:i + 64])
+        self._state = state
+        self._pending = data[full:]
+
+    def digest(self):
+        tail = b"\x80" + b"\0" * ((55 - self._length) % 64)
+        tail += struct.pack("<Q", (self._length * 8) & 0xFFFFFFFFFFFFFFFF)
+        data = self._pending + tail
+        state = self._state
+        for i in range(0, len(data), 64):
+            state = _md4_block(state, data[i:i + 64])
+        return struct.pack("<4I", *state)
+
+    def hexdigest(self):
+        return self.digest().hex()
+
+    def copy(self):
+        other = Md4.__new__(Md4)
+        other._state = self._state
+        other._length = self._length
+        other._pending = self._pending
+        return other
+
+
+def md4(data=b""):
+    """The 16-byte MD4 digest of data."""
+    return Md4(data).digest()

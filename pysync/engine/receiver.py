@@ -1,0 +1,217 @@
+"""The receiver role (receiver.c recv_files/receive_data): read the sender's
+token stream for each requested file, rebuild it from literals and basis
+blocks into a temp file, verify the whole-file checksum, apply attributes
+and rename into place.  A checksum mismatch in phase 0 goes back to the
+generator for the redo phase; the second one is an error."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from ..errors import FileIOError, ProtocolViolation
+from ..io.attrs import apply_fd
+from ..io.replace import TempFile
+from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_TRANSFER, NDX_DONE)
+from ..protocol.ndx import NdxDecoder
+from ..protocol.stats import decode_stats
+from ..protocol.sums import decode_sum_head
+from ..protocol.tokens import END, TokenDecoder
+from .sender import read_item
+
+__all__ = ["Receiver"]
+
+WRITE_BUFFER = 1 << 20
+
+
+class _NullSink:
+    """Swallows a file's data when its temp file could not be made, so the
+    stream stays in step."""
+
+    def write(self, data):
+        pass
+
+
+class Receiver:
+    def __init__(self, wire, flist, tree, cfg, policy, log, report, stats, to_generator,
+                 requested):
+        self.wire = wire
+        self.flist = flist
+        self.tree = tree
+        self.cfg = cfg
+        self.policy = policy
+        self.log = log
+        self.report = report
+        self.stats = stats
+        self.to_gen = to_generator       # queue.Queue of (what, value)
+        self.requested = requested       # ndx -> number of outstanding requests
+        self.ndx_in = NdxDecoder()
+        self.tokens = TokenDecoder(cfg.compress)
+        self.io_error = 0
+        self.del_stats = None
+        self.remote_stats = None
+
+    def _on_del_stats(self, d):
+        self.del_stats = d
+
+    def run(self) -> None:
+        phase = 0
+        wire = self.wire
+        while True:
+            ndx, iflags, basis, xname = read_item(wire, self.ndx_in, self._on_del_stats)
+            if ndx == NDX_DONE:
+                phase += 1
+                self.to_gen.put(("done", phase))
+                if phase > 2:
+                    break
+                continue
+            if ndx >= len(self.flist) or self.flist[ndx].cleared:
+                raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1})", 2)
+            entry = self.flist[ndx]
+            if not iflags & ITEM_TRANSFER:
+                self.report.item(entry, iflags)
+                continue
+            if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
+                raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
+            self.requested[ndx] -= 1
+            if self.cfg.dry_run:
+                self.report.item(entry, iflags)
+                continue
+            head = wire.read(decode_sum_head, self.cfg.checksum.digest_len)
+            self.report.item(entry, iflags)
+            self._receive_file(ndx, entry, iflags, head, phase)
+        if not self.cfg.am_server:
+            self.remote_stats = wire.read(decode_stats)
+        # The sender's answer to our generator's last-but-one DONE.
+        ndx, *_ = read_item(wire, self.ndx_in, self._on_del_stats)
+        if ndx != NDX_DONE:
+            raise ProtocolViolation(f"Invalid packet at end of run ({ndx})", 2)
+        self.to_gen.put(("end", None))
+
+    # ---- one file -------------------------------------------------------------------
+    def _receive_file(self, ndx, entry, iflags, head, phase) -> None:
+        name = entry.name
+        tree = self.tree
+        basis_fd = -1
+        tmp = None
+        sink = _NullSink()
+        try:
+            dir_fd, base = tree.locate(name)
+        except OSError as e:
+            self._fail(f"rsync: [receiver] cannot reach directory of \"{_show(tree.path(name))}\": "
+                       f"{e.strerror} ({e.errno})")
+            dir_fd = None
+        existing_mode = None
+        if dir_fd is not None:
+            if head.count:
+                try:
+                    basis_fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                except OSError:
+                    basis_fd = -1
+            try:
+                existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+                if not stat.S_ISREG(existing_mode):
+                    existing_mode = None
+            except OSError:
+                pass
+            try:
+                tmp = TempFile(dir_fd, base)
+                sink = _FileSink(tmp.fd, tmp.name, tree.path(name))
+            except OSError as e:
+                self._fail(f"rsync: [receiver] mkstemp \"{_show(tree.path(name))}\" failed: "
+                           f"{e.strerror} ({e.errno})")
+        try:
+            ok = self._read_tokens(head, basis_fd, sink)
+            if tmp is None:
+                return
+            sink.flush()
+            if not ok:
+                tmp.discard()
+                if phase == 0:
+                    self.log.warning(f"WARNING: {_show(name)} failed verification -- "
+                                     "update discarded (will try again).")
+                    self.to_gen.put(("redo", ndx))
+                else:
+                    self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
+                return
+            apply_fd(tmp.fd, entry, self.policy, existing_mode)
+            if self.cfg.fsync:
+                os.fsync(tmp.fd)
+            tmp.commit()
+            self.to_gen.put(("finished", ndx))
+        except OSError as e:
+            if tmp is not None:
+                tmp.discard()
+            raise FileIOError(f"rsync: [receiver] write failed on \"{_show(tree.path(name))}\": "
+                              f"{e.strerror} ({e.errno})") from None
+        except BaseException:
+            if tmp is not None:
+                tmp.discard()
+            raise
+        finally:
+            if basis_fd >= 0:
+                os.close(basis_fd)
+
+    def _read_tokens(self, head, basis_fd: int, sink) -> bool:
+        wire = self.wire
+        dec = self.tokens
+        dec.begin_file()
+        hasher = self.cfg.checksum.file_hasher()
+        blen = head.blength
+        count = head.count
+        last_len = head.remainder or blen
+        stats = self.stats
+        while True:
+            tok = wire.read(dec.next_token)
+            if tok is END:
+                break
+            if isinstance(tok, int):
+                if tok < 0 or tok >= count:
+                    raise ProtocolViolation(f"Invalid block index {tok} (count {count})", 2)
+                length = last_len if tok == count - 1 else blen
+                data = os.pread(basis_fd, length, tok * blen) if basis_fd >= 0 else b""
+                if len(data) != length:
+                    data = data.ljust(length, b"\0")  # basis changed under us: redo will fix
+                dec.see_block(data)
+                stats.matched_data += length
+            else:
+                data = tok
+                stats.literal_data += len(data)
+            hasher.update(data)
+            sink.write(data)
+        theirs = wire.read_bytes(self.cfg.checksum.digest_len)
+        return hasher.digest() == theirs
+
+    def _fail(self, text: str) -> None:
+        self.io_error |= IOERR_GENERAL
+        self.log.error(text)
+
+
+class _FileSink:
+    """Buffered writes to the temp file (the plain write path)."""
+
+    __slots__ = ("fd", "buf", "name", "shown")
+
+    def __init__(self, fd: int, name: bytes, shown: bytes):
+        self.fd = fd
+        self.buf = bytearray()
+        self.name = name
+        self.shown = shown
+
+    def write(self, data) -> None:
+        self.buf += data
+        if len(self.buf) >= WRITE_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        mv = memoryview(self.buf)
+        while mv:
+            n = os.write(self.fd, mv)
+            mv = mv[n:]
+        mv.release()
+        self.buf = bytearray()
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")

@@ -1,0 +1,158 @@
+"""The sender's walk: source arguments -> file-list entries.
+
+rsync's transfer-root rules (flist.c send_file_list): ``src/`` sends the
+contents of src under the name "." ; ``src`` sends a top entry "src" and
+its contents below it; a file sends its base name.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_TOP_DIR
+from ..protocol.flist import FileEntry
+
+__all__ = ["Scanner", "split_source"]
+
+
+def split_source(arg: bytes):
+    """(path to lstat, name prefix in the list, contents-only?)."""
+    contents = arg.endswith(b"/") or arg.endswith(b"/.") or arg == b"."
+    path = arg
+    while len(path) > 1 and path.endswith(b"/"):
+        path = path[:-1]
+    if path.endswith(b"/.") and len(path) > 2:
+        path = path[:-2]
+    base = os.path.basename(path) if path not in (b"/", b".") else b"."
+    return path, base, contents
+
+
+class Scanner:
+    """Builds the file list for one transfer; collects errors as messages."""
+
+    def __init__(self, opts, log, checksum=None, filters=None):
+        self.opts = opts
+        self.log = log              # log.error(text) / log.info(text)
+        self.checksum = checksum    # a Checksum for -c, else None
+        self.filters = filters      # an engine.filters.FilterList or None
+        self.io_error = 0
+        self.entries: list[FileEntry] = []
+
+    def scan(self, sources) -> list:
+        for arg in sources:
+            self._scan_arg(arg)
+        return self.entries
+
+    def _scan_arg(self, arg: bytes) -> None:
+        path, base, contents = split_source(arg)
+        try:
+            st = os.lstat(path)
+        except OSError as e:
+            self._fail("link_stat", path, e, vanished=False)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if not self.opts.recursive:
+                if contents:
+                    self._add(b".", path, st, top=True)
+                else:
+                    self.log.info(f"skipping directory {_show(base)}")
+                return
+            name = b"." if contents else base
+            self._add(name, path, st, top=True)
+            self._walk(path, b"" if contents else base + b"/", st.st_dev)
+        else:
+            self._add(base, path, st, top=False)
+
+    def _walk(self, dirpath: bytes, prefix: bytes, dev: int) -> None:
+        try:
+            it = os.scandir(dirpath)
+        except OSError as e:
+            self._fail("opendir", dirpath, e, vanished=e.errno == 2)
+            return
+        subdirs = []
+        with it:
+            for de in it:
+                name = prefix + de.name
+                full = dirpath + b"/" + de.name
+                try:
+                    st = de.stat(follow_symlinks=False)
+                except OSError as e:
+                    self._fail("readlink_stat" if de.is_symlink() else "link_stat", full, e,
+                               vanished=e.errno == 2)
+                    continue
+                isdir = stat.S_ISDIR(st.st_mode)
+                if self.filters is not None and self.filters.excluded(name, isdir):
+                    continue
+                if isdir and self.opts.one_file_system and st.st_dev != dev:
+                    continue
+                if self._add(name, full, st, top=False) and isdir:
+                    subdirs.append((full, name + b"/"))
+        for full, pfx in subdirs:
+            self._walk(full, pfx, dev)
+
+    def _add(self, name: bytes, path: bytes, st, top: bool) -> bool:
+        o = self.opts
+        mode = st.st_mode
+        link = None
+        if stat.S_ISLNK(mode):
+            if not o.links:
+                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
+                return False
+            try:
+                link = os.readlink(path)
+            except OSError as e:
+                self._fail("readlink", path, e, vanished=e.errno == 2)
+                return False
+            size = len(link)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            if not o.devices:
+                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
+                return False
+            size = 0
+        elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            if not o.specials:
+                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
+                return False
+            size = 0
+        else:
+            size = st.st_size
+        sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+        e = FileEntry(name, mode, size, sec, nsec, st.st_uid, st.st_gid,
+                      (os.major(st.st_rdev), os.minor(st.st_rdev)), link)
+        if stat.S_ISDIR(mode) and top:
+            e.xflags = XMIT_TOP_DIR
+        e.src = path
+        if o.hard_links and not stat.S_ISDIR(mode) and st.st_nlink > 1:
+            e.dev, e.ino = st.st_dev, st.st_ino
+        if self.checksum is not None and stat.S_ISREG(mode):
+            e.sum = self._file_sum(path)
+        self.entries.append(e)
+        return True
+
+    def _file_sum(self, path: bytes) -> bytes:
+        h = self.checksum.file_hasher()
+        try:
+            with open(path, "rb", buffering=0) as f:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+        except OSError:
+            return bytes(self.checksum.digest_len)
+        return h.digest()
+
+    def _fail(self, what: str, path: bytes, e: OSError, vanished: bool) -> None:
+        full = os.path.abspath(path)
+        if vanished and what != "link_stat":
+            self.io_error |= IOERR_VANISHED
+            self.log.warning(f"file has vanished: \"{_show(full)}\"")
+            return
+        self.io_error |= IOERR_GENERAL
+        self.log.error(f"rsync: [sender] {what} \"{_show(full)}\" failed: "
+                       f"{e.strerror} ({e.errno})")
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")

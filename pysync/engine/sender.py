@@ -1,0 +1,181 @@
+"""The sending role after the file list (sender.c send_files, main.c
+read_final_goodbye): answer the generator's requests with the file's
+tokens and whole-file checksum, echo itemize records, then the end-of-run
+NDX_DONE exchange (SPEC.md "End of run")."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from ..errors import ProtocolViolation
+from ..protocol.buffer import ReadBuffer
+from ..protocol.constants import (IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
+                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_IO_ERROR,
+                                  MSG_NO_SEND, NDX_DEL_STATS, NDX_DONE)
+from ..protocol.ints import decode_shortint, decode_vstring, encode_int32, encode_shortint, encode_vstring
+from ..protocol.ndx import NdxDecoder, NdxEncoder
+from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
+from ..protocol.sums import decode_block_sums, decode_sum_head, encode_sum_head
+from ..protocol.tokens import TokenEncoder
+from .matcher import MatchStats, send_delta, send_whole
+
+__all__ = ["Sender", "read_item"]
+
+
+def read_item(wire, ndx_dec: NdxDecoder, on_del_stats):
+    """One ndx + iflags (+ basis type, + xname) record; NDX_DEL_STATS is
+    consumed inline.  Returns (ndx, iflags, basis_type, xname)."""
+    while True:
+        ndx = wire.read(ndx_dec.decode)
+        if ndx == NDX_DEL_STATS:
+            on_del_stats(wire.read(decode_del_stats))
+            continue
+        if ndx == NDX_DONE:
+            return ndx, 0, None, None
+        if ndx < 0:
+            raise ProtocolViolation(f"Invalid file index: {ndx}", 2)
+        break
+    iflags = wire.read(decode_shortint)
+    basis = wire.read(ReadBuffer.byte) if iflags & ITEM_BASIS_TYPE_FOLLOWS else None
+    xname = wire.read(decode_vstring, 4096) if iflags & ITEM_XNAME_FOLLOWS else None
+    return ndx, iflags, basis, xname
+
+
+def encode_item(enc: NdxEncoder, ndx: int, iflags: int, basis, xname) -> bytes:
+    out = enc.encode(ndx) + encode_shortint(iflags)
+    if iflags & ITEM_BASIS_TYPE_FOLLOWS:
+        out += bytes([basis or 0])
+    if iflags & ITEM_XNAME_FOLLOWS:
+        out += encode_vstring(xname or b"")
+    return out
+
+
+class Sender:
+    def __init__(self, wire, flist, cfg, log, report, stats):
+        self.wire = wire
+        self.flist = flist          # sorted entries
+        self.cfg = cfg              # SessionConfig
+        self.log = log
+        self.report = report
+        self.stats = stats
+        self.ndx_in = NdxDecoder()
+        self.ndx_out = NdxEncoder()
+        self.tokens = TokenEncoder(cfg.compress, cfg.compress_level)
+        self.io_error = 0
+        self.del_stats = None
+
+    def _on_del_stats(self, d) -> None:
+        self.del_stats = d
+        if self.cfg.am_server:
+            self.wire.write(self.ndx_out.encode(NDX_DEL_STATS) + encode_del_stats(d))
+
+    def run(self) -> None:
+        wire = self.wire
+        phase = 0
+        digest_len = self.cfg.checksum.digest_len
+        start_io_error = self.io_error
+        while True:
+            ndx, iflags, basis, xname = read_item(wire, self.ndx_in, self._on_del_stats)
+            if ndx == NDX_DONE:
+                phase += 1
+                if phase > 2:
+                    break
+                wire.write(self.ndx_out.encode(NDX_DONE))
+                wire.flush()
+                continue
+            if ndx >= len(self.flist) or self.flist[ndx].cleared:
+                raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1})", 2)
+            entry = self.flist[ndx]
+            if not iflags & ITEM_TRANSFER:
+                wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
+                self.report.item(entry, iflags)
+                continue
+            if phase == 2:
+                raise ProtocolViolation("got transfer request in phase 2", 2)
+            if not entry.is_reg:
+                raise ProtocolViolation(f"transfer request for a non-regular file: {ndx}", 2)
+            if self.cfg.dry_run:
+                wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
+                self.report.item(entry, iflags)
+                self.stats.files_transferred += 1
+                self.stats.transferred_size += entry.size
+                continue
+            head = wire.read(decode_sum_head, digest_len)
+            sums = wire.read(decode_block_sums, head) if head.count else []
+            self._send_file(ndx, entry, iflags, basis, xname, head, sums)
+        wire.write(self.ndx_out.encode(NDX_DONE))
+        if self.io_error != start_io_error:
+            wire.send_msg(MSG_IO_ERROR, encode_int32(self.io_error))
+        if self.cfg.am_server:
+            self.stats.total_read = wire.bytes_read
+            self.stats.total_written = wire.bytes_written
+            wire.write(encode_stats(self.stats.wire_stats()))
+        wire.flush()
+        self._final_goodbye()
+
+    def _final_goodbye(self) -> None:
+        wire = self.wire
+        ndx, *_ = read_item(wire, self.ndx_in, self._on_del_stats)
+        if ndx == NDX_DONE and self.cfg.protocol >= 31:
+            wire.write(self.ndx_out.encode(NDX_DONE))
+            wire.flush()
+            ndx, *_ = read_item(wire, self.ndx_in, self._on_del_stats)
+        if ndx != NDX_DONE:
+            raise ProtocolViolation(f"Invalid packet at end of run ({ndx})", 2)
+
+    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums) -> None:
+        wire = self.wire
+        try:
+            fd = os.open(entry.src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            self._open_failed(ndx, entry, e)
+            return
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self._open_failed(ndx, entry, OSError(errno.EINVAL, "not a regular file"))
+                return
+            self.report.item(entry, iflags)
+            wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + encode_sum_head(head))
+            enc = self.tokens
+            wire.write(enc.begin_file())
+            hasher = self.cfg.checksum.file_hasher()
+            mstats = MatchStats()
+
+            def emit_literal(data):
+                wire.write(enc.literal(data))
+
+            def emit_block(i, data):
+                wire.write(enc.block(i, data))
+
+            if head.count == 0:
+                send_whole(fd, emit_literal, hasher, mstats)
+            else:
+                seed = self.cfg.seed
+                block_sum = self.cfg.checksum.block_sum
+                send_delta(fd, head, sums, lambda d: block_sum(d, seed), emit_literal,
+                           emit_block, hasher, mstats)
+            wire.write(enc.end())
+            wire.write(hasher.digest())
+            self.stats.literal_data += mstats.literal
+            self.stats.matched_data += mstats.matched
+            self.stats.files_transferred += 1
+            self.stats.transferred_size += entry.size
+        finally:
+            os.close(fd)
+
+    def _open_failed(self, ndx, entry, e: OSError) -> None:
+        if e.errno == errno.ENOENT:
+            self.io_error |= IOERR_VANISHED
+            self.log.warning(f"file has vanished: \"{_show(os.path.abspath(entry.src))}\"")
+        else:
+            self.io_error |= IOERR_GENERAL
+            self.log.error(f"rsync: [sender] send_files failed to open \"{_show(os.path.abspath(entry.src))}\": "
+                           f"{e.strerror} ({e.errno})")
+        self.wire.send_msg(MSG_NO_SEND, encode_int32(ndx))
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")

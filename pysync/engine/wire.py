@@ -1,0 +1,210 @@
+"""The Wire: a framed, multiplexed, full-duplex view of a transport stream.
+
+Before multiplexing starts (the handshake) bytes are read and written raw.
+After ``start_mux()`` a reader thread drains the transport all the time,
+splits frames, queues MSG_DATA payloads for the roles and hands every other
+message to ``on_message`` -- so neither side can block the other
+(protocol.md §3.5).  The data queue is bounded: when it is full the reader
+stops reading, which pushes back on the peer without deadlock because the
+local consumer of the queue never waits for our own writes.
+
+Roles read with ``read(decode, *args)``: the decoder runs on the buffered
+data and, when it raises NeedMore, the Wire waits for more and retries.
+Writes are buffered into MSG_DATA frames; ``flush()`` sends them, and any
+read that has to wait flushes first.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..errors import PysyncError, ProtocolViolation, StreamError
+from ..protocol.buffer import NeedMore, ProtocolError, ReadBuffer
+from ..protocol.constants import MSG_DATA
+from ..protocol.mux import MAX_DATA_FRAME, Demux, encode_data, encode_frame
+
+__all__ = ["Wire"]
+
+READ_CHUNK = 256 * 1024
+DEFAULT_MAX_BUFFER = 8 * 1024 * 1024
+
+
+class Wire:
+    def __init__(self, stream, on_message=None, max_buffer: int = DEFAULT_MAX_BUFFER):
+        self.stream = stream
+        self.on_message = on_message or (lambda tag, payload: None)
+        self.max_buffer = max_buffer
+        self._in = ReadBuffer()
+        self._cond = threading.Condition()
+        self._eof = False
+        self._error: BaseException | None = None
+        self._muxed = False
+        self._reader: threading.Thread | None = None
+        self._wlock = threading.RLock()
+        self._wbuf = bytearray()
+        self._mux_out = False
+        self.bytes_read = 0
+        self.bytes_written = 0
+
+    # ---- raw phase (handshake) -------------------------------------------------
+    def raw_read(self, decode, *args):
+        """Decode from the raw stream (before multiplexing)."""
+        while True:
+            try:
+                return self._in.attempt(decode, *args)
+            except NeedMore:
+                chunk = self.stream.read(READ_CHUNK)
+                if not chunk:
+                    raise StreamError("connection unexpectedly closed during the handshake")
+                self.bytes_read += len(chunk)
+                self._in.feed(chunk)
+            except ProtocolError as e:
+                raise ProtocolViolation(str(e), e.code) from None
+
+    def raw_write(self, data: bytes) -> None:
+        with self._wlock:
+            self.stream.write(data)
+            self.bytes_written += len(data)
+
+    # ---- multiplexed phase ---------------------------------------------------------
+    def start_mux(self) -> None:
+        """Both directions are multiplexed from here on."""
+        leftover = self._in.rest()
+        self._in = ReadBuffer()
+        self._mux_out = True
+        self._muxed = True
+        demux = Demux()
+        self._reader = threading.Thread(target=self._read_loop, args=(demux, leftover),
+                                        name="wire-reader", daemon=True)
+        self._reader.start()
+
+    def _read_loop(self, demux: Demux, leftover: bytes) -> None:
+        try:
+            data = leftover
+            while True:
+                if data:
+                    for tag, payload in demux.feed(data):
+                        if tag == MSG_DATA:
+                            self._push_data(payload)
+                        else:
+                            self.on_message(tag, payload)
+                data = self.stream.read(READ_CHUNK)
+                if not data:
+                    break
+                self.bytes_read += len(data)
+        except ProtocolError as e:
+            self._fail(ProtocolViolation(str(e), e.code))
+        except PysyncError as e:
+            self._fail(e)
+        except OSError as e:
+            self._fail(StreamError(f"error reading from the connection: {e.strerror or e}"))
+        except BaseException as e:  # a bug: report it rather than hang the consumer
+            self._fail(e)
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def _fail(self, err: BaseException) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = err
+            self._eof = True
+            self._cond.notify_all()
+
+    def _push_data(self, payload: bytes) -> None:
+        if not payload:
+            return  # a keep-alive
+        with self._cond:
+            while len(self._in) > self.max_buffer and self._error is None:
+                self._cond.wait()
+            self._in.feed(payload)
+            self._cond.notify_all()
+
+    def read(self, decode, *args):
+        """Decode one value from the data stream, waiting as needed."""
+        if not self._muxed:
+            return self.raw_read(decode, *args)
+        cond = self._cond
+        flushed = False
+        with cond:
+            while True:
+                try:
+                    value = self._in.attempt(decode, *args)
+                    cond.notify_all()
+                    return value
+                except NeedMore:
+                    pass
+                except ProtocolError as e:
+                    raise ProtocolViolation(str(e), e.code) from None
+                if self._error is not None:
+                    raise self._error
+                if self._eof:
+                    raise StreamError("connection unexpectedly closed")
+                if not flushed:
+                    cond.release()
+                    try:
+                        self.flush()
+                    finally:
+                        cond.acquire()
+                    flushed = True
+                    continue
+                cond.wait()
+
+    def read_bytes(self, n: int) -> bytes:
+        return self.read(ReadBuffer.take, n)
+
+    # ---- writing ---------------------------------------------------------------------
+    def write(self, data) -> None:
+        if not self._mux_out:
+            self.raw_write(bytes(data))
+            return
+        with self._wlock:
+            self._wbuf += data
+            if len(self._wbuf) >= MAX_DATA_FRAME:
+                self._send_buffered()
+
+    def _send_buffered(self) -> None:
+        if self._wbuf:
+            frames = encode_data(self._wbuf)
+            self._wbuf = bytearray()
+            self.stream.write(frames)
+            self.bytes_written += len(frames)
+
+    def flush(self) -> None:
+        with self._wlock:
+            self._send_buffered()
+            flush = getattr(self.stream, "flush", None)
+            if flush:
+                flush()
+
+    def send_msg(self, tag: int, payload: bytes = b"") -> None:
+        """An out-of-band message, after the data already written."""
+        with self._wlock:
+            self._send_buffered()
+            frame = encode_frame(tag, payload)
+            self.stream.write(frame)
+            self.bytes_written += len(frame)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        except OSError:
+            pass
+        try:
+            self.stream.close_write()
+        except OSError:
+            pass
+
+    def abort(self) -> None:
+        """Stop everything: wake readers and unblock the peer (used when one
+        role fails so the other does not wait forever)."""
+        self._fail(StreamError("transfer aborted"))
+        try:
+            self.stream.abort()
+        except (OSError, AttributeError):
+            pass
+
+    def wait_reader(self, timeout: float | None = None) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout)
+

@@ -1,0 +1,100 @@
+"""Applying a file-list entry's attributes: owner, group, permissions and
+times (nanoseconds), through an fd where we have one, else by name beneath
+a directory fd without following symlinks."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs"]
+
+_AM_ROOT = os.geteuid() == 0
+
+
+class AttrPolicy:
+    """What to preserve (-p -o -g -t) and how to map ids."""
+
+    __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
+                 "dir_times", "executability")
+
+    def __init__(self, perms=False, owner=False, group=False, times=False,
+                 uid_map=None, gid_map=None):
+        self.perms = perms
+        self.owner = owner and _AM_ROOT
+        self.group = group
+        self.times = times
+        self.dir_times = times
+        old = os.umask(0)
+        os.umask(old)
+        self.umask = old
+        self.uid_map = uid_map or {}
+        self.gid_map = gid_map or {}
+
+
+def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
+    """Permission bits the destination should end with (rsync dest_mode())."""
+    perm = stat.S_IMODE(entry.mode)
+    if policy.perms:
+        return perm
+    if existing_mode is not None:
+        return stat.S_IMODE(existing_mode)
+    # New file without -p: the sender's bits less our umask, and no
+    # set-id bits (rsync does the same).
+    return perm & ~policy.umask & 0o777
+
+
+def _ids(entry, policy):
+    uid = policy.uid_map.get(entry.uid, entry.uid) if policy.owner else -1
+    gid = policy.gid_map.get(entry.gid, entry.gid) if policy.group else -1
+    return uid, gid
+
+
+def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
+    """Which attributes of ``st`` differ from the entry: bits of
+    1=time 2=perms 4=owner 8=group."""
+    out = 0
+    if policy.times and not is_link and (st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.nsec):
+        out |= 1
+    if policy.perms and not is_link and stat.S_IMODE(st.st_mode) != stat.S_IMODE(entry.mode):
+        out |= 2
+    uid, gid = _ids(entry, policy)
+    if uid != -1 and st.st_uid != uid:
+        out |= 4
+    if gid != -1 and st.st_gid != gid:
+        out |= 8
+    return out
+
+
+def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
+    uid, gid = _ids(entry, policy)
+    if uid != -1 or gid != -1:
+        try:
+            os.fchown(fd, uid, gid)
+        except PermissionError:
+            pass
+    os.fchmod(fd, wanted_mode(entry, policy, existing_mode))
+    if policy.times:
+        os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
+
+
+def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: int = 0xF) -> None:
+    """Fix attributes of an existing object by name (dirs, links, specials).
+    ``st`` is its current lstat, ``what`` limits the changes (bits as differs())."""
+    is_link = stat.S_ISLNK(entry.mode)
+    uid, gid = _ids(entry, policy)
+    if (what & 12) and (uid != -1 or gid != -1):
+        try:
+            os.chown(base, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+        except PermissionError:
+            pass
+    if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
+        existing = st.st_mode if st is not None else None
+        os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)
+    if policy.times and what & 1:
+        try:
+            os.utime(base, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2,
+                     dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            if not is_link:
+                raise

@@ -1,0 +1,80 @@
+"""The destination tree, reached only beneath its root.
+
+Every path the receiver touches is resolved one component at a time with
+O_NOFOLLOW|O_DIRECTORY from a directory fd held on the destination root,
+so neither a hostile sender nor a local attacker can make us write
+through a symlink planted in a parent component (reliability.md §2.2).
+Directory fds are cached by their relative path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+__all__ = ["DestTree", "split_name"]
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_CACHED = 64
+
+
+def split_name(name: bytes):
+    """(parent relative dir or b"", base name)."""
+    i = name.rfind(b"/")
+    if i < 0:
+        return b"", name
+    return name[:i], name[i + 1:]
+
+
+class DestTree:
+    def __init__(self, root: bytes):
+        self.root = root
+        self.root_fd = os.open(root, _DIR_FLAGS)
+        self._fds: OrderedDict[bytes, int] = OrderedDict()
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        os.close(self.root_fd)
+
+    def dir_fd(self, reldir: bytes) -> int:
+        """An fd for directory ``reldir`` (b"" or b"." = root); raises OSError
+        (ENOTDIR/ELOOP for a symlink or non-directory component)."""
+        if reldir in (b"", b"."):
+            return self.root_fd
+        fd = self._fds.get(reldir)
+        if fd is not None:
+            self._fds.move_to_end(reldir)
+            return fd
+        parent, base = split_name(reldir)
+        pfd = self.dir_fd(parent)
+        fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
+        self._fds[reldir] = fd
+        if len(self._fds) > _MAX_CACHED:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def forget(self, reldir: bytes) -> None:
+        """Drop cached fds at and below ``reldir`` (it was removed/replaced)."""
+        pfx = reldir + b"/"
+        for k in [k for k in self._fds if k == reldir or k.startswith(pfx)]:
+            os.close(self._fds.pop(k))
+
+    def locate(self, name: bytes):
+        """(parent dir fd, base name) for an entry name."""
+        if name == b".":
+            return None, b"."
+        parent, base = split_name(name)
+        return self.dir_fd(parent), base
+
+    def lstat(self, name: bytes):
+        if name == b".":
+            return os.fstat(self.root_fd)
+        dfd, base = self.locate(name)
+        return os.stat(base, dir_fd=dfd, follow_symlinks=False)
+
+    def path(self, name: bytes) -> bytes:
+        """A path for messages only (never used to open anything)."""
+        return self.root if name == b"." else os.path.join(self.root, name)

@@ -1,0 +1,177 @@
+"""The hot loops of pysync, in C (pysync._native), behind a Python API.
+
+This is the only module that touches pysync._native: it passes buffers with
+ffi.from_buffer (no copy), ties C lifetimes to Python objects with ffi.gc and
+turns C failures into Python exceptions.  pysync/_reference.py holds the
+pure-Python twin of every function, which is the specification.
+
+Setting the environment variable ``PYSYNC_NATIVE=ref`` before the first
+import exports the reference implementations instead, under the same names;
+that is for tests and debugging, not for use (it is slow).
+
+Public API (both backends):
+
+- ``BACKEND``: ``"native"`` or ``"ref"``.
+- ``ABI``: version of the C interface (``PYSYNC_NATIVE_ABI``).
+- ``weak_checksum(buf) -> int``: rsync's weak checksum of a buffer.
+- ``WeakTable(sums)``: read-only set of 32-bit weak sums; ``len``, ``in``.
+- ``search(buf, start, blen, table, prev=None) -> (offset, s1, s2)``: first
+  window at or after start whose weak sum is in table (see _reference.search).
+- ``md4(data=b"") -> bytes`` and ``Md4(data=b"")`` with ``update``,
+  ``digest``, ``hexdigest``, ``copy`` (the shape of a hashlib object).
+"""
+
+import array
+import os
+
+from pysync import _reference
+
+__all__ = ["BACKEND", "ABI", "weak_checksum", "WeakTable", "search", "md4", "Md4"]
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _choose_backend():
+    policy = os.environ.get("PYSYNC_NATIVE", "") or "native"
+    if policy not in ("native", "ref"):
+        raise ImportError(
+            "PYSYNC_NATIVE=%r is not understood: use 'ref' for the pure-Python "
+            "reference, or leave it unset" % policy)
+    return policy
+
+
+def _load_native():
+    try:
+        from pysync._native import ffi, lib
+    except ImportError as exc:
+        raise ImportError(
+            "pysync's compiled module pysync._native is missing or broken (%s); "
+            "install pysync with `pip install .` (in a checkout, "
+            "`python native/build.py` builds it in place)" % exc) from exc
+    if lib.PYSYNC_NATIVE_ABI != _reference.ABI:
+        raise ImportError(
+            "pysync._native has C interface version %d but pysync/native.py "
+            "expects %d: rebuild it with `pip install .`"
+            % (lib.PYSYNC_NATIVE_ABI, _reference.ABI))
+    return ffi, lib
+
+
+BACKEND = _choose_backend()
+ABI = _reference.ABI
+_ffi = _lib = None
+if BACKEND == "native":
+    _ffi, _lib = _load_native()
+
+
+def _bytes_of(buf):
+    """A zero-copy `unsigned char[]` over any contiguous buffer; use it as a
+    context manager so the buffer is released (mmap can then be closed)."""
+    return _ffi.from_buffer("unsigned char[]", buf)
+
+
+def weak_checksum(buf):
+    """rsync's weak checksum of buf (see _reference.weak_checksum)."""
+    with _bytes_of(buf) as p:
+        return _lib.pysync_weak_checksum(p, len(p))
+
+
+def _uint32_array(sums):
+    if isinstance(sums, array.array) and sums.itemsize == 4 and sums.typecode in "IL":
+        return _ffi.from_buffer("uint32_t[]", sums)
+    if not isinstance(sums, (list, tuple)):
+        sums = list(sums)
+    try:
+        return _ffi.new("uint32_t[]", sums)
+    except OverflowError:
+        raise ValueError("weak sums must be in 0..2**32-1") from None
+
+
+class WeakTable:
+    """A read-only set of 32-bit weak sums, built once per file.
+
+    ``sums`` is any iterable of ints in 0..2**32-1 (duplicates allowed); an
+    ``array.array('I')`` is read without a copy.  ``len()`` counts distinct
+    values and ``in`` tests membership.
+    """
+
+    __slots__ = ("_table",)
+
+    def __init__(self, sums):
+        values = _uint32_array(sums)
+        table = _lib.pysync_table_new(values, len(values))
+        if table == _ffi.NULL:
+            raise MemoryError("no memory for a weak-sum table of %d entries" % len(values))
+        # Slots (2-4 per entry) and the prefilter: a hint for the collector.
+        self._table = _ffi.gc(table, _lib.pysync_table_free, size=16 * len(values))
+
+    def __len__(self):
+        return _lib.pysync_table_size(self._table)
+
+    def __contains__(self, value):
+        return (isinstance(value, int) and 0 <= value <= _MASK32
+                and bool(_lib.pysync_table_contains(self._table, value)))
+
+
+def search(buf, start, blen, table, prev=None):
+    """First window buf[o:o+blen], o >= start, whose weak sum is in table,
+    as (o, s1, s2); (-1, s1, s2) of the last window when none matches;
+    (-1, 0, 0) when no window fits.  See _reference.search."""
+    start, blen, prev = _reference.check_search_args(start, blen, table, prev, WeakTable)
+    with _bytes_of(buf) as p:
+        n = len(p)
+        if start + blen > n:
+            return (-1, 0, 0)
+        sums = _ffi.new("uint32_t[2]", prev or (0, 0))
+        offset = _lib.pysync_search(p, n, start, blen, table._table,
+                                    prev is not None, sums, sums + 1)
+        return (offset, sums[0], sums[1])
+
+
+def _md4_context(ctx):
+    if ctx == _ffi.NULL:
+        raise MemoryError("no memory for an MD4 context")
+    return _ffi.gc(ctx, _lib.pysync_md4_free)
+
+
+class Md4:
+    """Incremental MD4 (RFC 1320) with the shape of a hashlib object.
+    One object must not be updated from two threads at once."""
+
+    __slots__ = ("_ctx",)
+    name = "md4"
+    digest_size = 16
+    block_size = 64
+
+    def __init__(self, data=b""):
+        self._ctx = _md4_context(_lib.pysync_md4_new())
+        self.update(data)
+
+    def update(self, data):
+        with _bytes_of(data) as p:
+            _lib.pysync_md4_update(self._ctx, p, len(p))
+
+    def digest(self):
+        out = _ffi.new("unsigned char[16]")
+        _lib.pysync_md4_digest(self._ctx, out)
+        return _ffi.buffer(out)[:]
+
+    def hexdigest(self):
+        return self.digest().hex()
+
+    def copy(self):
+        other = Md4.__new__(Md4)
+        other._ctx = _md4_context(_lib.pysync_md4_copy(self._ctx))
+        return other
+
+
+def md4(data=b""):
+    """The 16-byte MD4 digest of data."""
+    out = _ffi.new("unsigned char[16]")
+    with _bytes_of(data) as p:
+        _lib.pysync_md4(p, len(p), out)
+    return _ffi.buffer(out)[:]
+
+
+if BACKEND == "ref":
+    from pysync._reference import (  # noqa: E402,F811
+        Md4, WeakTable, md4, search, weak_checksum)

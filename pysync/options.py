@@ -1,0 +1,334 @@
+"""rsync's command line as a table (popt semantics: bundled short flags,
+``--opt=value`` / ``--opt value`` / ``-Bvalue``, ``--no-OPT`` for flags).
+
+One table drives the parser, ``--help`` and the server command line we
+send to the remote side (``server_args``), so an option exists in all
+three or in none.  Only options pysync implements are in the table: an
+unknown option is a syntax error (exit 1), never silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from .errors import SyntaxUsageError
+
+__all__ = ["Options", "parse_args", "server_args", "help_text", "OPTION_TABLE"]
+
+
+@dataclass
+class Options:
+    verbose: int = 0
+    quiet: bool = False
+    recursive: bool = False
+    links: bool = False
+    perms: bool = False
+    times: bool = False
+    group: bool = False
+    owner: bool = False
+    devices: bool = False
+    specials: bool = False
+    hard_links: bool = False
+    numeric_ids: bool = False
+    dry_run: bool = False
+    whole_file: bool | None = None     # None: on for local copies, off for remote
+    checksum: bool = False
+    ignore_times: bool = False
+    size_only: bool = False
+    modify_window: int = 0
+    one_file_system: bool = False
+    compress: bool = False
+    compress_choice: str | None = None
+    compress_level: int | None = None
+    checksum_choice: str | None = None
+    checksum_seed: int | None = None
+    block_size: int = 0
+    delete: bool = False
+    delete_mode: str | None = None     # before / during / delay / after
+    delete_excluded: bool = False
+    max_delete: int | None = None
+    force: bool = False
+    itemize: int = 0
+    stats: bool = False
+    progress: bool = False
+    human_readable: int = 1
+    rsh: str | None = None
+    rsync_path: str | None = None
+    protocol: int | None = None
+    filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
+    fsync: bool = False
+    log_format: str | None = None
+    # server side only
+    server: bool = False
+    sender: bool = False
+    capabilities: str | None = None
+    version: bool = False
+    help: bool = False
+    args: list = field(default_factory=list)
+
+
+def _int(v: str) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        raise SyntaxUsageError(f"invalid numeric value: {v}") from None
+
+
+def _size(v: str) -> int:
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    s = v.strip().lower().rstrip("b")
+    if s and s[-1] in mult:
+        return _int(s[:-1]) * mult[s[-1]]
+    return _int(s)
+
+
+# Each row: (long names, short letter or None, kind, dest, value, help, hidden)
+# kind: flag (True/--no-), count, value (takes an argument, with a type),
+# const (sets dest to value), alias (expands to other options), filter.
+OPTION_TABLE = [
+    (("verbose",), "v", "count", "verbose", None, "increase verbosity", False),
+    (("quiet",), "q", "flag", "quiet", None, "suppress non-error messages", False),
+    (("archive",), "a", "alias", None, "rlptgoD", "archive mode: -rlptgoD", False),
+    (("recursive",), "r", "flag", "recursive", None, "recurse into directories", False),
+    (("links",), "l", "flag", "links", None, "copy symlinks as symlinks", False),
+    (("perms",), "p", "flag", "perms", None, "preserve permissions", False),
+    (("times",), "t", "flag", "times", None, "preserve modification times", False),
+    (("group",), "g", "flag", "group", None, "preserve group", False),
+    (("owner",), "o", "flag", "owner", None, "preserve owner (super-user only)", False),
+    ((), "D", "alias", None, ("devices", "specials"), "same as --devices --specials", False),
+    (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
+    (("specials",), None, "flag", "specials", None, "preserve special files", False),
+    (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
+    (("numeric-ids",), None, "flag", "numeric_ids", None, "don't map uid/gid values by user/group name", False),
+    (("dry-run",), "n", "flag", "dry_run", None, "perform a trial run with no changes made", False),
+    (("whole-file",), "W", "flag", "whole_file", None, "copy files whole (without delta-xfer algorithm)", False),
+    (("checksum",), "c", "flag", "checksum", None, "skip based on checksum, not mod-time & size", False),
+    (("ignore-times",), "I", "flag", "ignore_times", None, "don't skip files that match size and time", False),
+    (("size-only",), None, "flag", "size_only", None, "skip files that match in size", False),
+    (("modify-window",), "@", "value", "modify_window", _int, "set the accuracy for mod-time comparisons", False),
+    (("one-file-system",), "x", "flag", "one_file_system", None, "don't cross filesystem boundaries", False),
+    (("block-size",), "B", "value", "block_size", _size, "force a fixed checksum block-size", False),
+    (("compress",), "z", "flag", "compress", None, "compress file data during the transfer", False),
+    (("compress-choice", "zc"), None, "value", "compress_choice", str, "choose the compression algorithm (zstd, zlibx, zlib, none)", False),
+    (("compress-level", "zl"), None, "value", "compress_level", _int, "explicitly set compression level", False),
+    (("old-compress",), None, "const", "compress_choice", "zlib", "use old-style compression (zlib)", True),
+    (("new-compress",), None, "const", "compress_choice", "zlibx", "use new-style compression (zlibx)", True),
+    (("checksum-choice", "cc"), None, "value", "checksum_choice", str, "choose the checksum algorithm (xxh128, xxh3, xxh64, md5, md4)", False),
+    (("checksum-seed",), None, "value", "checksum_seed", _int, "set block/file checksum seed (advanced)", False),
+    (("delete",), None, "flag", "delete", None, "delete extraneous files from dest dirs", False),
+    (("delete-before",), None, "const", "delete_mode", "before", "receiver deletes before transfer, not during", False),
+    (("delete-during", "del"), None, "const", "delete_mode", "during", "receiver deletes during the transfer", False),
+    (("delete-delay",), None, "const", "delete_mode", "delay", "find deletions during, delete after", False),
+    (("delete-after",), None, "const", "delete_mode", "after", "receiver deletes after transfer, not during", False),
+    (("delete-excluded",), None, "flag", "delete_excluded", None, "also delete excluded files from dest dirs", False),
+    (("max-delete",), None, "value", "max_delete", _int, "don't delete more than NUM files", False),
+    (("force",), None, "flag", "force", None, "force deletion of directories even if not empty", False),
+    (("exclude",), None, "filter", "filters", "- ", "exclude files matching PATTERN", False),
+    (("include",), None, "filter", "filters", "+ ", "don't exclude files matching PATTERN", False),
+    (("filter",), "f", "filter", "filters", "", "add a file-filtering RULE", False),
+    (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
+    (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
+    (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
+    (("human-readable",), "h", "count", "human_readable", None, "output numbers in a human-readable format", True),
+    (("fsync",), None, "flag", "fsync", None, "fsync every written file", False),
+    (("rsh",), "e", "value", "rsh", str, "specify the remote shell to use", False),
+    (("rsync-path",), None, "value", "rsync_path", str, "specify the rsync to run on remote machine", False),
+    (("protocol",), None, "value", "protocol", _int, "force an older protocol version to be used", False),
+    (("log-format", "out-format"), None, "value", "log_format", str, "output updates using the specified FORMAT", True),
+    (("version",), "V", "flag", "version", None, "print the version + other info and exit", False),
+    (("help",), None, "flag", "help", None, "show this help", False),
+    (("server",), None, "flag", "server", None, "", True),
+    (("sender",), None, "flag", "sender", None, "", True),
+]
+
+_LONG = {}
+_SHORT = {}
+for _row in OPTION_TABLE:
+    for _n in _row[0]:
+        _LONG[_n] = _row
+    if _row[1]:
+        _SHORT[_row[1]] = _row
+
+
+def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
+    _names, _short, kind, dest, const, _help, _hidden = row
+    if kind == "flag":
+        setattr(opts, dest, not negate)
+        if dest == "delete" and negate:
+            opts.delete_mode = None
+    elif kind == "count":
+        setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
+    elif kind == "value":
+        setattr(opts, dest, const(value))
+    elif kind == "const":
+        setattr(opts, dest, const)
+        if dest == "delete_mode":
+            opts.delete = True
+    elif kind == "filter":
+        opts.filters.append(const + value)
+    elif kind == "alias":
+        for letter in const if isinstance(const, str) else ():
+            _apply(opts, _SHORT[letter], negate=negate)
+        if not isinstance(const, str):
+            for long in const:
+                _apply(opts, _LONG[long], negate=negate)
+
+
+def _takes_value(row) -> bool:
+    return row[2] in ("value", "filter")
+
+
+def parse_args(argv) -> Options:
+    """Parse rsync-style arguments (without the program name)."""
+    opts = Options()
+    i = 0
+    argv = list(argv)
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            opts.args.extend(argv[i:])
+            break
+        if a.startswith("--") and len(a) > 2:
+            name, eq, value = a[2:].partition("=")
+            negate = False
+            row = _LONG.get(name)
+            if row is None and name.startswith("no-") and name[3:] in _LONG:
+                row, negate = _LONG[name[3:]], True
+                if _takes_value(row) or row[2] == "const":
+                    raise SyntaxUsageError(f"--{name}: unknown option")
+            if row is None:
+                raise SyntaxUsageError(f"--{name}: unknown option")
+            if _takes_value(row):
+                if not eq:
+                    if i >= len(argv):
+                        raise SyntaxUsageError(f"--{name}: missing argument")
+                    value = argv[i]
+                    i += 1
+                _apply(opts, row, value, name=name)
+            else:
+                if eq:
+                    raise SyntaxUsageError(f"--{name}: option does not take an argument")
+                _apply(opts, row, negate=negate, name=name)
+            continue
+        if a.startswith("-") and len(a) > 1:
+            j = 1
+            while j < len(a):
+                ch = a[j]
+                j += 1
+                row = _SHORT.get(ch)
+                if row is None:
+                    raise SyntaxUsageError(f"-{ch}: unknown option")
+                if _takes_value(row):
+                    value = a[j:]
+                    if not value:
+                        if i >= len(argv):
+                            raise SyntaxUsageError(f"-{ch}: missing argument")
+                        value = argv[i]
+                        i += 1
+                    if ch == "e" and opts.server:
+                        opts.capabilities = value
+                    else:
+                        _apply(opts, row, value, name=ch)
+                    break
+                _apply(opts, row, name=ch)
+            continue
+        opts.args.append(a)
+    return opts
+
+
+def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> list:
+    """The command line for the remote ``--server`` (options.c server_options
+    order), without the program name, the "." and the paths."""
+    args = ["--server"]
+    if remote_is_sender:
+        args.append("--sender")
+    c = "v" * opts.verbose
+    if opts.quiet:
+        c += "q"
+    if opts.dry_run:
+        c += "n"
+    if opts.links:
+        c += "l"
+    if opts.whole_file:
+        c += "W"
+    if opts.hard_links:
+        c += "H"
+    if opts.owner:
+        c += "o"
+    if opts.group:
+        c += "g"
+    if opts.devices and opts.specials:
+        c += "D"
+    if opts.times:
+        c += "t"
+    if opts.perms:
+        c += "p"
+    if opts.recursive:
+        c += "r"
+    if opts.checksum:
+        c += "c"
+    if opts.ignore_times:
+        c += "I"
+    if opts.one_file_system:
+        c += "x"
+    if opts.compress and opts.compress_choice in (None, "zlib"):
+        c += "z"
+    c += "e." + capabilities
+    args.append("-" + c)
+    if opts.devices and not opts.specials:
+        args.append("--devices")
+    elif opts.specials and not opts.devices:
+        args.append("--specials")
+    if opts.block_size:
+        args.append(f"-B{opts.block_size}")
+    if opts.delete and not remote_is_sender:
+        args.append("--delete-" + (opts.delete_mode or "during") if opts.delete_mode else "--delete")
+        if opts.delete_excluded:
+            args.append("--delete-excluded")
+        if opts.max_delete is not None:
+            args.append(f"--max-delete={opts.max_delete}")
+    if opts.force and not remote_is_sender:
+        args.append("--force")
+    if opts.size_only:
+        args.append("--size-only")
+    if opts.modify_window:
+        args.append(f"--modify-window={opts.modify_window}")
+    if opts.numeric_ids:
+        args.append("--numeric-ids")
+    if opts.checksum_seed is not None:
+        args.append(f"--checksum-seed={opts.checksum_seed}")
+    if opts.compress_choice == "zlib" and opts.compress:
+        args.append("--old-compress")
+    elif opts.compress_choice == "zlibx":
+        args.append("--new-compress")
+    elif opts.compress_choice is not None:
+        args.append(f"--compress-choice={opts.compress_choice}")
+    if opts.compress_level is not None and (opts.compress or opts.compress_choice):
+        args.append(f"--compress-level={opts.compress_level}")
+    if opts.checksum_choice is not None:
+        args.append(f"--checksum-choice={opts.checksum_choice}")
+    if opts.itemize and not remote_is_sender:
+        args.append("--log-format=%i")
+    if opts.stats and not remote_is_sender:
+        args.append("--stats")
+    if opts.fsync and not remote_is_sender:
+        args.append("--fsync")
+    return args
+
+
+def help_text(version_line: str) -> str:
+    lines = [version_line, "", "Usage: pysync [OPTION]... SRC [SRC]... DEST",
+             "  or   pysync [OPTION]... SRC [SRC]... [USER@]HOST:DEST",
+             "  or   pysync [OPTION]... [USER@]HOST:SRC [DEST]", "",
+             "Options"]
+    for names, short, kind, dest, const, help_, hidden in OPTION_TABLE:
+        if hidden or not help_:
+            continue
+        left = (f"-{short}, " if short else "    ") + (f"--{names[0]}" if names else "")
+        if not names:
+            left = f"-{short}"
+        if kind in ("value", "filter"):
+            left += "=VALUE" if names else " VALUE"
+        lines.append(f" {left:<28} {help_}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,225 @@
+"""What the user sees: -v names, -i itemize lines, "deleting", the
+summary and --stats, in rsync's words and number formats.  The output
+streams are injected so tests and the API can capture them."""
+
+from __future__ import annotations
+
+import stat
+import sys
+import threading
+
+from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
+                                 ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
+                                 ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
+                                 ITEM_TRANSFER, SIGNIFICANT_ITEM_FLAGS)
+from .protocol.stats import TransferStats
+
+__all__ = ["Report", "Stats", "itemize_string", "comma"]
+
+
+class Stats:
+    """Counters for --stats and the summary line."""
+
+    def __init__(self):
+        self.num_files = 0
+        self.num_reg = self.num_dir = self.num_link = self.num_dev = self.num_special = 0
+        self.created = {"reg": 0, "dir": 0, "link": 0, "dev": 0, "special": 0}
+        self.files_transferred = 0
+        self.total_size = 0
+        self.transferred_size = 0
+        self.literal_data = 0
+        self.matched_data = 0
+        self.flist_size = 0
+        self.flist_buildtime = 0
+        self.flist_xfertime = 0
+        self.total_read = 0
+        self.total_written = 0
+        self.deleted = None
+
+    def count_flist(self, entries) -> None:
+        for e in entries:
+            if e.cleared:
+                continue
+            self.num_files += 1
+            if e.is_reg:
+                self.num_reg += 1
+                self.total_size += e.size
+            elif e.is_dir:
+                self.num_dir += 1
+            elif e.is_link:
+                self.num_link += 1
+                self.total_size += e.size
+            elif e.is_device:
+                self.num_dev += 1
+            else:
+                self.num_special += 1
+
+    def wire_stats(self) -> TransferStats:
+        return TransferStats(self.total_read, self.total_written, self.total_size,
+                             self.flist_buildtime, self.flist_xfertime)
+
+
+def comma(n: int) -> str:
+    return f"{n:,}"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "f"
+    if stat.S_ISDIR(mode):
+        return "d"
+    if stat.S_ISLNK(mode):
+        return "L"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "D"
+    return "S"
+
+
+def itemize_string(entry, iflags: int, sending: bool) -> str:
+    """rsync's 11-character %i code (log.c)."""
+    if iflags & ITEM_TRANSFER:
+        c0 = "<" if sending else ">"
+    elif iflags & ITEM_LOCAL_CHANGE:
+        c0 = "c"
+    else:
+        c0 = "."
+    c1 = _kind(entry.mode)
+    if iflags & ITEM_IS_NEW:
+        return c0 + c1 + "+" * 9
+    rest = [
+        "c" if iflags & ITEM_REPORT_CHANGE else ".",
+        "s" if iflags & ITEM_REPORT_SIZE else ".",
+        "t" if iflags & ITEM_REPORT_TIME else ".",
+        "p" if iflags & ITEM_REPORT_PERMS else ".",
+        "o" if iflags & ITEM_REPORT_OWNER else ".",
+        "g" if iflags & ITEM_REPORT_GROUP else ".",
+        "u" if iflags & ITEM_REPORT_ATIME else ".",
+        ".", ".",
+    ]
+    s = "".join(rest)
+    if s == "." * 9:
+        s = " " * 9
+    return c0 + c1 + s
+
+
+def _name(entry) -> str:
+    n = entry.name.decode("utf-8", "backslashreplace")
+    if entry.is_dir:
+        n = "./" if n == "." else n + "/"
+    return n
+
+
+class Report:
+    """Prints per-item lines on the client side only (a server is silent
+    on stdout: its stdout is the protocol stream)."""
+
+    def __init__(self, opts, out=None, err=None, am_server=False, sending=False):
+        self.opts = opts
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.silent = am_server or opts.quiet
+        self.sending = sending
+        self.stats = Stats()
+        self.records = []          # (name, action, itemize) for the API
+        self._lock = threading.Lock()
+
+    def _print(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def item(self, entry, iflags: int, local: bool = False, generator: bool = False) -> None:
+        """One item of the transfer.  The side that prints it: the sender
+        prints echoes (push), the generator prints non-transfer changes and
+        the receiver prints transfers (pull and local server side)."""
+        if generator and iflags & ITEM_TRANSFER:
+            return  # the receiver will print it when the data arrives
+        sig = iflags & SIGNIFICANT_ITEM_FLAGS
+        if iflags & ITEM_IS_NEW:
+            self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
+                _kind(entry.mode), "special")] += 1
+        code = itemize_string(entry, iflags, self.sending)
+        self.records.append((entry.name, "transfer" if iflags & ITEM_TRANSFER else "change", code))
+        if self.silent:
+            return
+        if self.opts.itemize:
+            if sig or self.opts.itemize > 1:
+                self._print(f"{code} {self._shown(entry)}")
+        elif self.opts.verbose and (sig or iflags & ITEM_TRANSFER):
+            self._print(self._shown(entry))
+
+    def _shown(self, entry) -> str:
+        n = _name(entry)
+        if entry.is_link and entry.link is not None:
+            n += " -> " + entry.link.decode("utf-8", "backslashreplace")
+        return n
+
+    def hardlink(self, entry, target: bytes) -> None:
+        if self.silent or not (self.opts.verbose or self.opts.itemize):
+            return
+        t = target.decode("utf-8", "backslashreplace")
+        n = _name(entry)
+        if self.opts.itemize:
+            self._print(f"hf{' ' * 9} {n} => {t}")
+        else:
+            self._print(f"{n} => {t}")
+
+    def deleted(self, shown: bytes) -> None:
+        self.records.append((shown, "delete", "*deleting"))
+        if self.silent:
+            return
+        n = shown.decode("utf-8", "backslashreplace")
+        if self.opts.itemize:
+            self._print(f"*deleting   {n}")
+        elif self.opts.verbose:
+            self._print(f"deleting {n}")
+
+    def info(self, text: str) -> None:
+        if not self.silent:
+            self._print(text)
+
+    def summary(self, sent: int, received: int, elapsed: float, deleted=None) -> None:
+        if self.silent:
+            return
+        s = self.stats
+        lines = []
+        if self.opts.stats:
+            c = s.created
+            ncreated = sum(c.values())
+            lines += [
+                "",
+                f"Number of files: {comma(s.num_files)}{_breakdown(s.num_reg, s.num_dir, s.num_link, s.num_dev, s.num_special)}",
+                f"Number of created files: {comma(ncreated)}{_breakdown(c['reg'], c['dir'], c['link'], c['dev'], c['special'])}",
+                f"Number of deleted files: {comma(deleted.total if deleted else 0)}"
+                + (_breakdown(deleted.files, deleted.dirs, deleted.symlinks, deleted.devices, deleted.specials)
+                   if deleted else ""),
+                f"Number of regular files transferred: {comma(s.files_transferred)}",
+                f"Total file size: {comma(s.total_size)} bytes",
+                f"Total transferred file size: {comma(s.transferred_size)} bytes",
+                f"Literal data: {comma(s.literal_data)} bytes",
+                f"Matched data: {comma(s.matched_data)} bytes",
+                f"File list size: {comma(s.flist_size)}",
+                f"File list generation time: {s.flist_buildtime / 1000:.3f} seconds",
+                f"File list transfer time: {s.flist_xfertime / 1000:.3f} seconds",
+                f"Total bytes sent: {comma(sent)}",
+                f"Total bytes received: {comma(received)}",
+            ]
+        if self.opts.verbose or self.opts.stats:
+            rate = (sent + received) / elapsed if elapsed > 0 else 0.0
+            speedup = s.total_size / (sent + received) if sent + received else 0.0
+            lines += [
+                "",
+                f"sent {comma(sent)} bytes  received {comma(received)} bytes  {rate:,.2f} bytes/sec",
+                f"total size is {comma(s.total_size)}  speedup is {speedup:,.2f}"
+                + (" (DRY RUN)" if self.opts.dry_run else ""),
+            ]
+        for line in lines:
+            self._print(line)
+
+
+def _breakdown(reg, dirs, links, devs, specials) -> str:
+    parts = []
+    for label, n in (("reg", reg), ("dir", dirs), ("link", links), ("dev", devs), ("special", specials)):
+        if n:
+            parts.append(f"{label}: {comma(n)}")
+    return f" ({', '.join(parts)})" if parts else ""

@@ -1,0 +1,586 @@
+"""One rsync session over one duplex stream: handshake, filter list, file
+list, the transfer roles, the end of run, and the exit code.
+
+``run_client`` is the side the user started; ``run_server`` is the side
+started as ``--server`` (by us over a socketpair, by ssh, or by a stock
+rsync client).  The wire order is SPEC.md's; roles own one phase each.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .errors import PysyncError, ProtocolViolation, SyntaxUsageError, UnsupportedError
+from .io.attrs import AttrPolicy
+from .io.tree import DestTree
+from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
+                                 CLIENT_CAPABILITIES, COMPRESS_NAMES, IOERR_DEL_LIMIT,
+                                 IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
+                                 MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER, MSG_INFO,
+                                 MSG_IO_ERROR, MSG_NO_SEND, MSG_WARNING, PROTOCOL_VERSION,
+                                 RERR_DEL_LIMIT, RERR_FILEIO, RERR_FILESELECT, RERR_PARTIAL,
+                                 RERR_VANISHED)
+from .protocol.filters import decode_filter_rule, encode_filter_list
+from .protocol.flist import (EndOfList, FlistDecoder, FlistEncoder, FlistOptions, decode_id_list,
+                             encode_end, encode_id_list)
+from .protocol.flist_sort import sort_and_clean
+from .protocol.handshake import (choose_as_client, choose_as_server, decode_name_list,
+                                 decode_seed, decode_version, encode_name_list, encode_seed,
+                                 encode_version, negotiate_version, server_compat_flags)
+from .protocol.ints import decode_varint, encode_varint
+from .protocol.checksums import get_checksum
+from .report import Report
+from .engine.filters import FilterList
+from .engine.generator import Generator
+from .engine.receiver import Receiver
+from .engine.scan import Scanner
+from .engine.sender import Sender
+from .engine.wire import Wire
+from .engine.idmap import IdMapper
+
+__all__ = ["SessionConfig", "Log", "run_client_session", "run_server", "exit_code_for"]
+
+_CHECKSUM_ALIASES = {"xxhash": "xxh64"}
+
+
+class Log:
+    """Errors and warnings to stderr, info to stdout (a server's info goes
+    to stderr: its stdout is the protocol stream)."""
+
+    def __init__(self, am_server: bool, quiet: bool = False, err=None, out=None):
+        self.am_server = am_server
+        self.quiet = quiet
+        self.err = err or sys.stderr
+        self.out = out or (sys.stderr if am_server else sys.stdout)
+        self._lock = threading.Lock()
+        self.errors = 0
+
+    def _write(self, stream, text):
+        with self._lock:
+            stream.write(text.rstrip("\n") + "\n")
+            stream.flush()
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        self._write(self.err, text)
+
+    def warning(self, text: str) -> None:
+        self._write(self.err, text)
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self._write(self.out, text)
+
+
+@dataclass
+class SessionConfig:
+    protocol: int = PROTOCOL_VERSION
+    am_server: bool = False
+    am_sender: bool = False
+    checksum: object = None
+    file_checksum: object = None
+    seed: int = 0
+    compress: str | None = None
+    compress_level: int | None = None
+    flist_opts: FlistOptions = field(default_factory=FlistOptions)
+    dry_run: bool = False
+    whole_file: bool = False
+    block_size: int = 0
+    delete: bool = False
+    delete_excluded: bool = False
+    max_delete: int | None = None
+    force: bool = False
+    recursive: bool = False
+    times: bool = False
+    ignore_times: bool = False
+    size_only: bool = False
+    modify_window: int = 0
+    checksum_files: bool = False
+    hard_links: bool = False
+    filters: object = None
+    fsync: bool = False
+    one_file_system: bool = False
+    links: bool = False
+    devices: bool = False
+    specials: bool = False
+
+
+def exit_code_for(io_error: int, code: int = 0) -> int:
+    """rsync's mapping of leftover I/O error bits to an exit code."""
+    if code:
+        return code
+    if io_error & IOERR_GENERAL:
+        return RERR_PARTIAL
+    if io_error & IOERR_VANISHED:
+        return RERR_VANISHED
+    if io_error & IOERR_DEL_LIMIT:
+        return RERR_DEL_LIMIT
+    return 0
+
+
+class _Session:
+    """State shared by the roles of one side of a connection."""
+
+    def __init__(self, opts, wire: Wire, am_server: bool, am_sender: bool, report: Report, log: Log):
+        self.opts = opts
+        self.wire = wire
+        self.am_server = am_server
+        self.am_sender = am_sender
+        self.report = report
+        self.log = log
+        self.io_error = 0            # bits from the peer (flist end, MSG_IO_ERROR) and our own
+        self.xfer_error = False      # MSG_ERROR_XFER seen
+        self.remote_exit = None      # code from MSG_ERROR_EXIT
+        self.no_send = None          # callback for MSG_NO_SEND
+        self.cfg = SessionConfig()
+
+    # ---- messages from the peer (reader thread) ---------------------------------------
+    def on_message(self, tag: int, payload: bytes) -> None:
+        if tag in (MSG_INFO, MSG_ERROR, MSG_WARNING, MSG_ERROR_XFER):
+            text = payload.decode("utf-8", "backslashreplace")
+            if tag == MSG_ERROR_XFER:
+                self.xfer_error = True
+            if self.am_server:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+            elif tag == MSG_INFO:
+                if not self.opts.quiet:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+            else:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+        elif tag == MSG_IO_ERROR:
+            self.io_error |= int.from_bytes(payload, "little") & IOERR_MASK
+        elif tag == MSG_NO_SEND:
+            ndx = int.from_bytes(payload, "little", signed=True)
+            if self.no_send:
+                self.no_send(ndx)
+        elif tag == MSG_ERROR_EXIT:
+            self.remote_exit = int.from_bytes(payload, "little", signed=True) if payload else 0
+        elif tag == MSG_DELETED:
+            name = payload[:-1] + b"/" if payload.endswith(b"\0") else payload
+            self.report.deleted(name)
+
+    # ---- handshake --------------------------------------------------------------------
+    def client_handshake(self) -> None:
+        w, o = self.wire, self.opts
+        ours = o.protocol or PROTOCOL_VERSION
+        w.raw_write(encode_version(ours))
+        theirs = w.raw_read(decode_version)
+        self.cfg.protocol = _negotiate(ours, theirs)
+        compat = w.raw_read(decode_varint)
+        if not compat & CF_VARINT_FLIST_FLAGS:
+            raise UnsupportedError("the remote rsync is too old (no varint file-list flags); "
+                                   "pysync needs rsync 3.2 or later on the other side", 2)
+        self._negotiate(compat, client=True)
+        self.cfg.seed = w.raw_read(decode_seed)
+        self._finish_config(compat)
+
+    def server_handshake(self) -> None:
+        w, o = self.wire, self.opts
+        ours = o.protocol or PROTOCOL_VERSION
+        w.raw_write(encode_version(ours))
+        theirs = w.raw_read(decode_version)
+        self.cfg.protocol = _negotiate(ours, theirs)
+        letters = (o.capabilities or "").lstrip(".0123456789")
+        compat = server_compat_flags(letters)
+        if not compat & CF_VARINT_FLIST_FLAGS:
+            raise UnsupportedError("the client rsync is too old (no 'v' capability); "
+                                   "pysync needs rsync 3.2 or later on the other side", 2)
+        w.raw_write(encode_varint(compat))
+        self._negotiate(compat, client=False)
+        seed = o.checksum_seed if o.checksum_seed is not None else random.randint(1, 0x7FFFFFFF)
+        w.raw_write(encode_seed(seed))
+        self.cfg.seed = seed if seed < 0x80000000 else seed - (1 << 32)
+        self._finish_config(compat)
+
+    def _negotiate(self, compat: int, client: bool) -> None:
+        o, w = self.opts, self.wire
+        send_cs = o.checksum_choice is None
+        compress_on = o.compress or o.compress_choice is not None
+        send_cz = compress_on and o.compress_choice is None
+        cs_list = list(CHECKSUM_NAMES) + ([] if client else ["none"])
+        cz_list = list(COMPRESS_NAMES) + ([] if client else ["none"])
+        if send_cs:
+            w.raw_write(encode_name_list(cs_list))
+        if send_cz:
+            w.raw_write(encode_name_list(cz_list))
+        if send_cs:
+            peer = [_CHECKSUM_ALIASES.get(n, n) for n in w.raw_read(decode_name_list)]
+            name = (choose_as_client(cs_list, peer, "checksum") if client
+                    else choose_as_server(peer, cs_list, "checksum"))
+        else:
+            name = _valid_checksum(o.checksum_choice.split(",")[0])
+        self.cfg.checksum = get_checksum(name)
+        fname = o.checksum_choice.split(",")[1] if o.checksum_choice and "," in o.checksum_choice else name
+        self.cfg.file_checksum = get_checksum(_valid_checksum(fname))
+        if send_cz:
+            peer = w.raw_read(decode_name_list)
+            cz = (choose_as_client(cz_list, peer, "compress") if client
+                  else choose_as_server(peer, cz_list, "compress"))
+        elif compress_on:
+            cz = _valid_compress(o.compress_choice or "zlib")
+        else:
+            cz = None
+        self.cfg.compress = None if cz in (None, "none") else cz
+
+    def _finish_config(self, compat: int) -> None:
+        o, c = self.opts, self.cfg
+        c.am_server, c.am_sender = self.am_server, self.am_sender
+        c.compress_level = o.compress_level
+        c.dry_run = o.dry_run
+        c.whole_file = bool(o.whole_file) or c.checksum.name == "none"
+        c.block_size = o.block_size
+        c.delete = o.delete
+        c.delete_excluded = o.delete_excluded
+        c.max_delete = o.max_delete
+        c.force = o.force
+        c.recursive = o.recursive
+        c.times = o.times
+        c.ignore_times = o.ignore_times
+        c.size_only = o.size_only
+        c.modify_window = o.modify_window
+        c.checksum_files = o.checksum
+        c.hard_links = o.hard_links
+        c.fsync = o.fsync
+        c.one_file_system = o.one_file_system
+        c.links, c.devices, c.specials = o.links, o.devices, o.specials
+        c.filters = FilterList.from_options(o.filters) if o.filters else None
+        c.flist_opts = FlistOptions(
+            uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
+            hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
+            relative=False, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids)
+
+    # ---- filter list ------------------------------------------------------------------
+    def send_filters(self) -> None:
+        rules = self.cfg.filters.wire_rules() if self.cfg.filters else []
+        self.wire.write(encode_filter_list(rules))
+        self.wire.flush()
+
+    def recv_filters(self) -> None:
+        rules = []
+        while True:
+            r = self.wire.read(decode_filter_rule)
+            if r is None:
+                break
+            rules.append(r)
+            if len(rules) > 100_000:
+                raise ProtocolViolation("too many filter rules from the peer", 2)
+        if rules:
+            fl = FilterList.from_wire(rules)
+            if self.cfg.filters is None:
+                self.cfg.filters = fl
+            else:
+                self.cfg.filters.extend(fl)
+
+    # ---- sending side -----------------------------------------------------------------
+    def run_sender(self, sources) -> int:
+        cfg = self.cfg
+        t0 = time.monotonic()
+        scanner = Scanner(cfg, self.log, cfg.file_checksum if cfg.checksum_files else None,
+                          cfg.filters)
+        entries = scanner.scan(sources)
+        stats = self.report.stats
+        stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
+        t1 = time.monotonic()
+        enc = FlistEncoder(cfg.flist_opts)
+        before = self.wire.bytes_written
+        for e in entries:
+            self.wire.write(enc.encode(e))
+        self.wire.write(encode_end(scanner.io_error))
+        fo = cfg.flist_opts
+        if not fo.numeric_ids and (fo.uid or fo.gid):
+            idmap = IdMapper()
+            if fo.uid:
+                self.wire.write(encode_id_list(idmap.user_names({e.uid for e in entries}),
+                                               idmap.user_name(0), fo.id0_names))
+            if fo.gid:
+                self.wire.write(encode_id_list(idmap.group_names({e.gid for e in entries}),
+                                               idmap.group_name(0), fo.id0_names))
+        self.wire.flush()
+        stats.flist_size = self.wire.bytes_written - before
+        stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
+        self.io_error |= scanner.io_error
+        flist = sort_and_clean(entries)
+        stats.count_flist(flist)
+        if not flist and self.am_server:
+            return exit_code_for(self.io_error)
+        sender = Sender(self.wire, flist, cfg, self.log, self.report, stats)
+        sender.io_error = self.io_error
+        sender.run()
+        self.io_error |= sender.io_error
+        if sender.del_stats is not None:
+            stats.deleted = sender.del_stats
+        return exit_code_for(self.io_error)
+
+    # ---- receiving side ---------------------------------------------------------------
+    def recv_flist(self):
+        dec = FlistDecoder(self.cfg.flist_opts)
+        entries = []
+        t0 = time.monotonic()
+        before = self.wire.bytes_read
+        while True:
+            item = self.wire.read(dec.decode)
+            if isinstance(item, EndOfList):
+                self.io_error |= item.io_error
+                break
+            entries.append(item)
+        fo = self.cfg.flist_opts
+        uid_names = gid_names = {}
+        if not fo.numeric_ids:
+            if fo.uid:
+                uid_names = self.wire.read(decode_id_list, fo.id0_names)
+            if fo.gid:
+                gid_names = self.wire.read(decode_id_list, fo.id0_names)
+        self.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
+        self.report.stats.flist_size = self.wire.bytes_read - before
+        flist = sort_and_clean(entries)
+        _check_parents(flist)
+        return flist, uid_names, gid_names
+
+    def run_receiver(self, dest: bytes, flist, uid_names, gid_names) -> int:
+        cfg, o = self.cfg, self.opts
+        stats = self.report.stats
+        stats.count_flist(flist)
+        idmap = IdMapper()
+        policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
+                            uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
+                            gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
+        root = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
+        if root is None:           # dry run into a directory that does not exist
+            root_tree = None
+        else:
+            root_tree = DestTree(root)
+        to_gen: queue.Queue = queue.Queue()
+        requested: dict = {}
+        tree = root_tree if root_tree is not None else _MissingTree(dest)
+        gen = Generator(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
+                        to_gen, requested, lambda: self.io_error)
+        recv = Receiver(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
+                        to_gen, requested)
+
+        def no_send(ndx):
+            if requested.get(ndx, 0) > 0:
+                requested[ndx] -= 1
+        self.no_send = no_send
+        errors = []
+
+        def gen_main():
+            try:
+                gen.run()
+            except BaseException as e:  # first error wins; unblock the receiver
+                errors.append(e)
+                self.wire.abort()
+        t = threading.Thread(target=gen_main, name="generator", daemon=True)
+        t.start()
+        try:
+            recv.run()
+        except BaseException as e:
+            to_gen.put(("abort", e))
+            if not errors:
+                errors.append(e)
+            self.wire.abort()
+        t.join()
+        if root_tree is not None:
+            root_tree.close()
+        if errors:
+            raise errors[0]
+        self.io_error |= recv.io_error | gen.failed
+        if recv.del_stats is not None:
+            stats.deleted = recv.del_stats
+        elif cfg.delete:
+            stats.deleted = gen.del_stats
+        if recv.remote_stats is not None:
+            rs = recv.remote_stats
+            stats.total_size = rs.total_size
+        if gen.skipped_deletes:
+            self.log.warning(f"Deletions stopped due to --max-delete limit "
+                             f"({gen.skipped_deletes} skipped)")
+            self.io_error |= IOERR_DEL_LIMIT
+        return exit_code_for(self.io_error | (IOERR_GENERAL if self.xfer_error else 0))
+
+
+class _MissingTree:
+    """A stand-in destination for a dry run into a directory that does not
+    exist yet: every lookup finds nothing."""
+
+    def __init__(self, root: bytes):
+        self.root = root
+        self.root_fd = -1
+
+    def lstat(self, name):
+        raise FileNotFoundError(name)
+
+    def locate(self, name):
+        raise FileNotFoundError(name)
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def forget(self, name):
+        pass
+
+
+def _negotiate(ours: int, theirs: int) -> int:
+    from .protocol.buffer import ProtocolError
+    try:
+        return negotiate_version(ours, theirs)
+    except ProtocolError as e:
+        raise ProtocolViolation(str(e), e.code) from None
+
+
+def _valid_checksum(name: str) -> str:
+    name = _CHECKSUM_ALIASES.get(name, name)
+    if name not in CHECKSUM_NAMES + ("none", "sha1"):
+        raise SyntaxUsageError(f"unknown checksum name: {name}")
+    return name
+
+
+def _valid_compress(name: str) -> str:
+    if name not in COMPRESS_NAMES + ("none",):
+        raise SyntaxUsageError(f"unknown compress name: {name}")
+    return name
+
+
+def _check_parents(flist) -> None:
+    """Every entry's parent must be a directory of the list (or the root):
+    a hostile sender cannot make us write through a name that is a
+    symlink or file in the same list."""
+    dirs = {e.name for e in flist if e.is_dir and not e.cleared}
+    for e in flist:
+        if e.cleared or b"/" not in e.name:
+            continue
+        parent = e.name.rsplit(b"/", 1)[0]
+        if parent not in dirs:
+            # rsync allows implied parents of the top-level arguments; ours
+            # only come from the list itself.
+            names = {x.name for x in flist if not x.cleared}
+            if parent in names:
+                raise ProtocolViolation(
+                    f"ABORTING due to invalid path from sender: {e.name.decode('utf-8', 'backslashreplace')}", 4)
+
+
+def get_local_name(flist, dest: bytes, log, dry_run: bool, report) -> bytes | None:
+    """rsync main.c get_local_name(): where the received list lands.
+    Returns the directory the names are relative to (None for a dry run
+    into a directory that would be created)."""
+    import stat as _stat
+    live = [e for e in flist if not e.cleared]
+    count = len(live)
+    trailing = dest.endswith(b"/")
+    path = dest.rstrip(b"/") or b"/"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PysyncError(f"rsync: [Receiver] stat \"{_show(path)}\" failed: {e.strerror} ({e.errno})",
+                          RERR_FILEIO) from None
+    if st is not None and _stat.S_ISDIR(st.st_mode):
+        return path
+    if st is not None:
+        if count > 1:
+            raise PysyncError("ERROR: destination must be a directory when copying more than 1 file",
+                              RERR_FILESELECT)
+        if count == 1 and live[0].is_dir:
+            raise PysyncError("ERROR: cannot overwrite non-directory with a directory", RERR_FILESELECT)
+    if count == 1 and not live[0].is_dir and (st is not None or not trailing):
+        # One file onto a name: the list's single name becomes that name.
+        live[0].name = os.path.basename(path)
+        return os.path.dirname(path) or b"."
+    if dry_run:
+        report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
+        return None
+    try:
+        os.mkdir(path, 0o777)
+    except OSError as e:
+        raise PysyncError(f"rsync: [Receiver] mkdir \"{_show(os.path.abspath(path))}\" failed: "
+                          f"{e.strerror} ({e.errno})", RERR_FILEIO) from None
+    report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
+    return path
+
+
+def _show(b: bytes) -> str:
+    return b.decode("utf-8", "backslashreplace")
+
+
+def run_server(opts, stream) -> int:
+    """``pysync --server ...`` on ``stream``: opts.args = [".", paths...]."""
+    log = Log(am_server=True)
+    report = Report(opts, am_server=True, sending=opts.sender)
+    sess = _Session(opts, None, am_server=True, am_sender=opts.sender, report=report, log=log)
+    wire = Wire(stream, on_message=sess.on_message)
+    sess.wire = wire
+    args = [a.encode() if isinstance(a, str) else a for a in opts.args]
+    if args and args[0] == b".":
+        args = args[1:]
+    code = 0
+    try:
+        sess.server_handshake()
+        wire.start_mux()
+        if opts.sender:
+            sess.recv_filters()
+            code = sess.run_sender(args or [b"."])
+        else:
+            if opts.delete:
+                sess.recv_filters()
+            flist, un, gn = sess.recv_flist()
+            dest = args[0] if args else b"."
+            code = sess.run_receiver(dest, flist, un, gn)
+        wire.flush()
+    except PysyncError as e:
+        log.error(str(e))
+        code = e.code
+        _send_error_exit(wire, code)
+    finally:
+        wire.close()
+    return code
+
+
+def _send_error_exit(wire, code: int) -> None:
+    try:
+        if wire is not None and wire._mux_out:
+            wire.send_msg(MSG_ERROR_EXIT, code.to_bytes(4, "little"))
+            wire.flush()
+    except OSError:
+        pass
+
+
+def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
+    """The client's side of one connection.  Returns (code, session)."""
+    sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
+    wire = Wire(stream, on_message=sess.on_message)
+    sess.wire = wire
+    code = 0
+    try:
+        sess.client_handshake()
+        wire.start_mux()
+        if am_sender:
+            if opts.delete:
+                sess.send_filters()
+            code = sess.run_sender(sources)
+        else:
+            sess.send_filters()
+            flist, un, gn = sess.recv_flist()
+            if flist:
+                code = sess.run_receiver(dest, flist, un, gn)
+            else:
+                code = exit_code_for(sess.io_error)
+        wire.flush()
+    except PysyncError as e:
+        if sess.remote_exit is None:
+            log.error(str(e))
+            _send_error_exit(wire, e.code)
+        code = e.code
+    finally:
+        wire.close()
+    sess.sent = wire.bytes_written
+    sess.received = wire.bytes_read
+    return code, sess

@@ -1,0 +1,64 @@
+"""The stream every transport gives the session: read, write, close the
+write side, abort, and at the end the remote's exit status."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+
+__all__ = ["FdStream"]
+
+
+class FdStream:
+    """A duplex stream over one or two file descriptors."""
+
+    def __init__(self, rfd: int, wfd: int, sock: socket.socket | None = None):
+        self.rfd = rfd
+        self.wfd = wfd
+        self.sock = sock
+        self._closed_w = False
+
+    def read(self, n: int) -> bytes:
+        while True:
+            try:
+                return os.read(self.rfd, n)
+            except ConnectionResetError:
+                return b""
+            except BlockingIOError:
+                # The peer may have left a shared descriptor non-blocking.
+                select.select([self.rfd], [], [])
+
+    def write(self, data) -> None:
+        mv = memoryview(data)
+        while mv:
+            try:
+                n = os.write(self.wfd, mv)
+            except BlockingIOError:
+                select.select([], [self.wfd], [])
+                continue
+            mv = mv[n:]
+
+    def close_write(self) -> None:
+        if self._closed_w:
+            return
+        self._closed_w = True
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        elif self.wfd != self.rfd:
+            os.close(self.wfd)
+
+    def abort(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        else:
+            self.close_write()
+
+    def wait(self) -> int:
+        return 0

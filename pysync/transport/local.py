@@ -1,0 +1,56 @@
+"""Local copies as rsync makes them: a socketpair and a forked child that
+runs the server (receiving) role, so sender and receiver run on two
+cores and every local copy goes over the same wire as a remote one.
+Fork happens before any thread exists in this process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+from .base import FdStream
+
+__all__ = ["LocalChild"]
+
+
+class LocalChild(FdStream):
+    def __init__(self, server_main):
+        """``server_main(stream) -> exit code`` runs in the child."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for s in (parent, child):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                parent.close()
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                code = server_main(FdStream(child.fileno(), child.fileno(), child))
+            except BaseException as e:  # never return into the parent's code
+                try:
+                    sys.stderr.write(f"pysync: local server failed: {e!r}\n")
+                except Exception:
+                    pass
+                code = 12 if code == 1 else code
+            finally:
+                try:
+                    sys.stderr.flush()
+                    sys.stdout.flush()
+                finally:
+                    os._exit(code)
+        child.close()
+        self.pid = pid
+        self._sock_obj = parent
+        super().__init__(parent.fileno(), parent.fileno(), parent)
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        self._sock_obj.close()
+        if os.WIFSIGNALED(status):
+            return 20 if os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) else 15
+        return os.WEXITSTATUS(status)

@@ -1,0 +1,65 @@
+"""-e/--rsh: run a remote-shell command (default ssh) that starts the
+server on the other side, and talk to it over its stdin/stdout.  Its
+stderr stays connected to ours, as rsync does."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+from .base import FdStream
+
+__all__ = ["RshChild", "escape_arg", "remote_command"]
+
+# Characters a remote shell would interpret (options.c safe_arg): each gets
+# a backslash.  Wildcards are left alone so remote globbing still works.
+_SPECIAL = set("!#$&;|<>(){}\"' \t\r\n\\`")
+
+
+def escape_arg(arg: str) -> str:
+    out = "".join("\\" + c if c in _SPECIAL else c for c in arg)
+    if out.startswith("-"):
+        out = "./" + out
+    return out
+
+
+def remote_command(rsync_path: str, server_args, paths) -> list:
+    return shlex.split(rsync_path) + list(server_args) + ["."] + [escape_arg(p) for p in paths]
+
+
+class RshChild(FdStream):
+    def __init__(self, rsh: str, user: str | None, host: str, command: list):
+        argv = shlex.split(rsh)
+        if user:
+            argv += ["-l", user]
+        argv += [host] + command
+        self.argv = argv
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         bufsize=0, close_fds=True)
+        except FileNotFoundError:
+            raise OSError(2, f"remote shell not found: {argv[0]}") from None
+        super().__init__(self.proc.stdout.fileno(), self.proc.stdin.fileno())
+
+    def close_write(self) -> None:
+        if not self._closed_w:
+            self._closed_w = True
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def abort(self) -> None:
+        self.close_write()
+        try:
+            self.proc.terminate()
+        except OSError:
+            pass
+
+    def wait(self) -> int:
+        code = self.proc.wait()
+        self.proc.stdout.close()
+        if code < 0:
+            return 20
+        return code
