@@ -262,7 +262,8 @@ SCENARIOS = [
               f("new.txt", NEW_TEXT, 0o644, T0 + 9, 9),
               f("text.txt", TEXT_NEW, 0o644, T0 + 10, 10)],
              [d(".", 0o755, T0 + 100), f("text.txt", TEXT_OLD, 0o644, T0, 0)]),
-    Scenario("zlib", "pull with --compress-choice=zlib (history trick): one delta update, one new file",
+    Scenario("zlib", "pull with --compress-choice=zlib (history trick): one delta update, "
+             "one new file",
              True, ["-a", "--no-inc-recursive", "--no-W", "--compress-choice=zlib"],
              [d(".", 0o755, T0 + 100), f("new.txt", NEW_TEXT, 0o644, T0 + 9, 9),
               f("text.txt", TEXT_NEW, 0o644, T0 + 10, 10)],
@@ -464,7 +465,8 @@ def capture(sc: Scenario, out_dir: Path, version: str) -> dict:
     if hs["compress_list_sent"]:
         compression = client_choice(hs["client_compressions"], hs["server_compressions"])
     elif sc.compress_explicit:
-        compression = next(o.split("=", 1)[1] for o in sc.opts if o.startswith("--compress-choice="))
+        compression = next(o.split("=", 1)[1] for o in sc.opts
+                           if o.startswith("--compress-choice="))
     else:
         compression = None
     display = ["rsync", *sc.opts, *sc.filters, "-e", "python3 interop/fake_rsh.py", *(args)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import stat
 import sys
 import threading
+import time
 
 from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
                                  ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
@@ -121,12 +122,22 @@ class Report:
         self.sending = sending
         self.stats = Stats()
         self.records = []          # (name, action, itemize) for the API
+        self.remote_info = None    # a server sends its info lines to the client
+        self._broken = False
+        self._p_start = None
+        self._p_last = 0.0
+        self._xfers = 0
         self._lock = threading.Lock()
 
     def _print(self, text: str) -> None:
         with self._lock:
-            self.out.write(text + "\n")
-            self.out.flush()
+            if self._broken:
+                return
+            try:
+                self.out.write(text + "\n")
+                self.out.flush()
+            except BrokenPipeError:
+                self._broken = True  # the reader went away; the transfer goes on
 
     def item(self, entry, iflags: int, local: bool = False, generator: bool = False) -> None:
         """One item of the transfer.  The side that prints it: the sender
@@ -145,7 +156,8 @@ class Report:
         if self.opts.itemize:
             if sig or self.opts.itemize > 1:
                 self._print(f"{code} {self._shown(entry)}")
-        elif self.opts.verbose and (sig or iflags & ITEM_TRANSFER):
+        elif (self.opts.verbose or (self.opts.progress and iflags & ITEM_TRANSFER)) and \
+                (sig or iflags & ITEM_TRANSFER):
             self._print(self._shown(entry))
 
     def _shown(self, entry) -> str:
@@ -153,6 +165,43 @@ class Report:
         if entry.is_link and entry.link is not None:
             n += " -> " + entry.link.decode("utf-8", "backslashreplace")
         return n
+
+    def progress(self, ndx: int, total_files: int, done: int, size: int, final: bool) -> None:
+        """rsync --progress: a line per file, rewritten in place while it
+        moves and finished with the transfer count and files left."""
+        if self.silent or not self.opts.progress:
+            return
+        now = time.monotonic()
+        if done == 0 or self._p_start is None:
+            self._p_start = now
+            self._p_last = 0.0
+        if not final and now - self._p_last < 0.5:
+            return
+        self._p_last = now
+        elapsed = max(now - self._p_start, 1e-6)
+        rate = done / elapsed
+        pct = 100 if size == 0 else int(done * 100 / size)
+        if final:
+            self._xfers += 1
+            secs = int(elapsed)
+            tail = f" (xfr#{self._xfers}, to-chk={max(total_files - ndx - 1, 0)}/{total_files})"
+            eol = "\n"
+        else:
+            secs = int((size - done) / rate) if rate > 0 else 0
+            tail, eol = "", "\r"
+        for unit, div in (("GB/s", 1 << 30), ("MB/s", 1 << 20), ("kB/s", 1 << 10)):
+            if rate >= div or unit == "kB/s":
+                shown = rate / div
+                break
+        line = (f"{comma(done):>15} {pct:3d}% {shown:7.2f}{unit} "
+                f"{secs // 3600:4d}:{secs // 60 % 60:02d}:{secs % 60:02d}{tail}")
+        with self._lock:
+            if not self._broken:
+                try:
+                    self.out.write(line + eol)
+                    self.out.flush()
+                except BrokenPipeError:
+                    self._broken = True
 
     def hardlink(self, entry, target: bytes) -> None:
         if self.silent or not (self.opts.verbose or self.opts.itemize):
@@ -175,7 +224,9 @@ class Report:
             self._print(f"deleting {n}")
 
     def info(self, text: str) -> None:
-        if not self.silent:
+        if self.remote_info is not None:
+            self.remote_info(text)
+        elif not self.silent:
             self._print(text)
 
     def summary(self, sent: int, received: int, elapsed: float, deleted=None) -> None:

@@ -518,6 +518,8 @@ def run_server(opts, stream) -> int:
     sess = _Session(opts, None, am_server=True, am_sender=opts.sender, report=report, log=log)
     wire = Wire(stream, on_message=sess.on_message)
     sess.wire = wire
+    if opts.verbose:
+        report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
     if args and args[0] == b".":
         args = args[1:]

@@ -144,11 +144,20 @@ class Sender:
             hasher = self.cfg.checksum.file_hasher()
             mstats = MatchStats()
 
+            report = self.report
+            total = len(self.flist)
+            done = [0]
+            report.progress(ndx, total, 0, entry.size, False)
+
             def emit_literal(data):
                 wire.write(enc.literal(data))
+                done[0] += len(data)
+                report.progress(ndx, total, done[0], entry.size, False)
 
             def emit_block(i, data):
                 wire.write(enc.block(i, data))
+                done[0] += len(data)
+                report.progress(ndx, total, done[0], entry.size, False)
 
             if head.count == 0:
                 send_whole(fd, emit_literal, hasher, mstats)
@@ -159,6 +168,7 @@ class Sender:
                            emit_block, hasher, mstats)
             wire.write(enc.end())
             wire.write(hasher.digest())
+            report.progress(ndx, total, done[0], entry.size, True)
             self.stats.literal_data += mstats.literal
             self.stats.matched_data += mstats.matched
             self.stats.files_transferred += 1

@@ -141,9 +141,17 @@ class Wire:
                 if self._eof:
                     raise StreamError("connection unexpectedly closed")
                 if not flushed:
+                    # Send what this side has buffered before waiting for the
+                    # peer -- but never wait for the write lock here: another
+                    # thread (the generator) may be blocked in a write that
+                    # only completes once this thread drains our input.
                     cond.release()
                     try:
-                        self.flush()
+                        if self._wlock.acquire(blocking=False):
+                            try:
+                                self._send_buffered()
+                            finally:
+                                self._wlock.release()
                     finally:
                         cond.acquire()
                     flushed = True

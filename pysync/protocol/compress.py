@@ -235,7 +235,7 @@ class ZstdDecompressor:
         if use_cffi:
             try:
                 impl = _ZstdCffiStream()
-            except ImportError:
+            except (ImportError, AttributeError, OSError):  # no usable cffi backend
                 impl = None
         self._impl = impl or _ZstdObjStream()
 

@@ -63,7 +63,8 @@ class TokenEncoder:
     """Turns one file after another into token stream bytes.
 
     Per file: ``begin_file()``, then any mix of ``literal(data)`` and
-    ``block(index, data)``, then ``end()``. Every method returns the bytes
+    ``block(index, data)``, then ``end()`` (always: zstd's stream spans
+    files, so a file's tokens cannot be abandoned). Every method returns the bytes
     to send now (possibly empty). Literal data is held back until a
     full record is ready or a block/end closes the run, so memory stays
     at about one record whatever the caller passes.
@@ -240,12 +241,14 @@ class TokenDecoder:
 
     ``next_token(buf)`` returns literal data (``bytes``, never empty, at
     most 128 KiB), a block index (``int`` >= 0; the caller checks it
-    against the sum head's count) or :data:`END`. When ``buf`` runs short
-    it raises NeedMore: roll ``buf`` back to its last commit and call
-    again with more bytes. Whenever the decoder has absorbed a record
-    into its state without having anything to return yet, it commits
-    ``buf`` itself, so a rollback never replays absorbed bytes; do not
-    wrap calls in a larger transaction on the same buffer.
+    against the sum head's count) or :data:`END`, after which the next
+    call reads the next file's tokens. Call it as
+    ``buf.attempt(dec.next_token)``: on NeedMore roll ``buf`` back to its
+    last commit, feed more bytes and call again; commit after each value.
+    When the decoder has absorbed a compressed record without having
+    anything to return yet, it commits ``buf`` itself, so a rollback never
+    replays absorbed bytes; do not wrap calls in a larger transaction on
+    the same buffer.
 
     With "zlib" the receiver must call ``see_block(data)`` with each
     matched block's bytes, in order, before asking for the next token.

@@ -21,6 +21,8 @@ each meta.json). For each one:
     decoded content is compared, and our own encoding of the same tokens
     must decode back to it; the block-reference records (TOKEN_REL,
     TOKENRUN_*, TOKEN_LONG) carry no compressed data and must match exactly.
+    (With the zlib and libzstd of the capture machine our compressed bytes
+    happened to equal rsync's too; that is deliberately not asserted.)
 
 If a pysync.protocol module these tests need is missing, the whole module
 is skipped with the module's name in the reason. Missing vectors fail.

@@ -184,7 +184,7 @@ class Walk:
 class _Reader:
     """A ReadBuffer over a complete byte string that records Items."""
 
-    def __init__(self, side: Side, data: bytes, where: str, items: list):
+    def __init__(self, data: bytes, where: str, items: list):
         self.data = data
         self.buf = ReadBuffer(data)
         self.where = where
@@ -247,8 +247,8 @@ def walk(vec: Vector) -> Walk:
     neg = meta["negotiation"]
 
     # 1. Raw handshake, both directions.
-    cr = _Reader(c2s, vec.c2s, f"{vec.name} c2s handshake", c2s.handshake)
-    sr = _Reader(s2c, vec.s2c, f"{vec.name} s2c handshake", s2c.handshake)
+    cr = _Reader(vec.c2s, f"{vec.name} c2s handshake", c2s.handshake)
+    sr = _Reader(vec.s2c, f"{vec.name} s2c handshake", s2c.handshake)
     client_version = cr.read("version", decode_version)
     server_version = sr.read("version", decode_version)
     protocol = min(client_version, server_version)
@@ -285,8 +285,8 @@ def walk(vec: Vector) -> Walk:
              _flist_options(meta, compat, digest_len), c2s, s2c)
     client_sender = vec.client_is_sender
     snd, gen = w.sender, w.generator
-    sreader = _Reader(snd, snd.data, f"{vec.name} sender stream", snd.items)
-    greader = _Reader(gen, gen.data, f"{vec.name} generator stream", gen.items)
+    sreader = _Reader(snd.data, f"{vec.name} sender stream", snd.items)
+    greader = _Reader(gen.data, f"{vec.name} generator stream", gen.items)
 
     # 3a. Filter list: client -> server, always from a client receiver, from a
     # client sender only when the server receiver deletes.
