@@ -222,3 +222,107 @@ class Md4:
 def md4(data=b""):
     """The 16-byte MD4 digest of data."""
     return Md4(data).digest()
+
+
+# ---------------------------------------------------------------------------
+# dio.c: Linux calls of the write path (pysync/io/).  These twins go through
+# ctypes and libc; they are what PYSYNC_NATIVE=ref runs, and what
+# pysync.native falls back to when the compiled module predates dio.c.
+
+__all__ += ["DIO_ABI", "statx_dio", "mincore", "sync_file_range", "fallocate"]
+
+# PYSYNC_DIO_ABI in native/pysync_native.h.
+DIO_ABI = 1
+
+_STATX_DIOALIGN = 0x2000
+_STATX_DIO_READ_ALIGN = 0x20000
+_libc = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib.syscall.restype = ctypes.c_long
+        lib.mmap.restype = ctypes.c_void_p
+        lib.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                             ctypes.c_int, ctypes.c_int64]
+        lib.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        lib.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+        lib.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64,
+                                        ctypes.c_uint]
+        lib.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        _libc = (ctypes, lib)
+    return _libc
+
+
+def _raise_errno(what):
+    import ctypes
+    import os
+    err = ctypes.get_errno()
+    raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+def statx_dio(fd):
+    """(stx_mask, dio_mem_align, dio_offset_align, dio_read_offset_align) of
+    the open file fd; alignments whose mask bit is unset are 0.  OSError on
+    failure."""
+    import platform
+    ctypes, lib = _c()
+    nr = {"x86_64": 332, "aarch64": 291, "arm64": 291}.get(platform.machine())
+    if nr is None:
+        raise OSError(38, "statx: unknown syscall number on this machine")
+    buf = ctypes.create_string_buffer(256)
+    if lib.syscall(ctypes.c_long(nr), ctypes.c_int(fd), ctypes.c_char_p(b""),
+                   ctypes.c_int(0x1000),  # AT_EMPTY_PATH
+                   ctypes.c_uint(_STATX_DIOALIGN | _STATX_DIO_READ_ALIGN), buf) != 0:
+        _raise_errno("statx")
+    raw = buf.raw
+    mask = struct.unpack_from("<I", raw, 0)[0]
+    mem, off = struct.unpack_from("<II", raw, 0x98)
+    rd = struct.unpack_from("<I", raw, 0xb4)[0]
+    if not mask & _STATX_DIOALIGN:
+        mem = off = 0
+    if not mask & _STATX_DIO_READ_ALIGN:
+        rd = 0
+    return (mask, mem, off, rd)
+
+
+def mincore(fd, offset, length):
+    """Page-cache residency of [offset, offset+length) of the readable fd
+    (offset page aligned): bytes with one 0/1 per page."""
+    import mmap as _mmap
+    ctypes, lib = _c()
+    page = _mmap.PAGESIZE
+    if offset % page or offset < 0 or length < 0:
+        raise OSError(22, "mincore: offset must be page aligned")
+    if length == 0:
+        return b""
+    pages = (length + page - 1) // page
+    addr = lib.mmap(None, length, _mmap.PROT_READ, _mmap.MAP_SHARED, fd, offset)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        _raise_errno("mmap")
+    try:
+        vec = ctypes.create_string_buffer(pages)
+        if lib.mincore(addr, length, vec) != 0:
+            _raise_errno("mincore")
+    finally:
+        lib.munmap(addr, length)
+    return bytes(b & 1 for b in vec.raw[:pages])
+
+
+def sync_file_range(fd, offset, nbytes, flags):
+    """sync_file_range(2); OSError on failure."""
+    ctypes, lib = _c()
+    if lib.sync_file_range(fd, offset, nbytes, flags) != 0:
+        _raise_errno("sync_file_range")
+
+
+def fallocate(fd, mode, offset, length):
+    """fallocate(2) without posix_fallocate's zero-writing emulation;
+    OSError on failure (EOPNOTSUPP where the file system has none)."""
+    ctypes, lib = _c()
+    if lib.fallocate(fd, mode, offset, length) != 0:
+        _raise_errno("fallocate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 
@@ -112,8 +113,23 @@ def run(argv, stdout=None, stderr=None) -> int:
     return code
 
 
+class SignalExit(PysyncError):
+    """SIGTERM/SIGHUP: unwind like an error so temp files are removed (exit 20)."""
+    code = 20
+
+
+def _on_signal(signum, frame):
+    raise SignalExit(f"rsync error: received {signal.Signals(signum).name} -- exiting", 20)
+
+
+def install_signal_handlers() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    install_signal_handlers()
     try:
         code = run(argv)
     except SyntaxUsageError as e:

@@ -175,3 +175,83 @@ def md4(data=b""):
 if BACKEND == "ref":
     from pysync._reference import (  # noqa: E402,F811
         Md4, WeakTable, md4, search, weak_checksum)
+
+
+# ---------------------------------------------------------------------------
+# dio.c: Linux calls for the write path (pysync/io/).
+#
+# - ``statx_dio(fd) -> (mask, mem_align, offset_align, read_offset_align)``
+# - ``mincore(fd, offset, length) -> bytes``: one 0/1 byte per page
+#   (offset page aligned, fd readable).
+# - ``sync_file_range(fd, offset, nbytes, flags)``, ``fallocate(fd, mode,
+#   offset, length)``.
+# All raise OSError with the C errno on failure.  A compiled module built
+# before dio.c existed (no PYSYNC_DIO_ABI) falls back to the ctypes twins.
+
+__all__ += ["DIO_ABI", "DIO_BACKEND", "statx_dio", "mincore", "sync_file_range", "fallocate",
+            "SYNC_FILE_RANGE_WAIT_BEFORE", "SYNC_FILE_RANGE_WRITE",
+            "SYNC_FILE_RANGE_WAIT_AFTER"]
+
+SYNC_FILE_RANGE_WAIT_BEFORE = 1
+SYNC_FILE_RANGE_WRITE = 2
+SYNC_FILE_RANGE_WAIT_AFTER = 4
+DIO_ABI = _reference.DIO_ABI
+
+
+def _dio_native_ok():
+    if BACKEND != "native":
+        return False
+    version = getattr(_lib, "PYSYNC_DIO_ABI", None)
+    if version is None:
+        return False
+    if version != _reference.DIO_ABI:
+        raise ImportError(
+            "pysync._native has dio interface version %d but pysync/native.py "
+            "expects %d: rebuild it with `pip install .`" % (version, _reference.DIO_ABI))
+    return True
+
+
+DIO_BACKEND = "native" if _dio_native_ok() else "ref"
+
+
+def _check(ret, what):
+    if ret < 0:
+        raise OSError(-ret, "%s: %s" % (what, os.strerror(-ret)))
+    return ret
+
+
+def statx_dio(fd):
+    """(stx_mask, dio_mem_align, dio_offset_align, dio_read_offset_align)
+    of the open file fd (see _reference.statx_dio)."""
+    out = _ffi.new("uint32_t[4]")
+    _check(_lib.pysync_statx_dio(fd, out), "statx")
+    return (out[0], out[1], out[2], out[3])
+
+
+def mincore(fd, offset, length):
+    """Residency of [offset, offset+length) of the readable fd: bytes with
+    one 0/1 per page (see _reference.mincore)."""
+    if offset < 0 or length < 0:
+        raise OSError(22, "mincore: negative offset or length")
+    if length == 0:
+        return b""
+    import mmap as _mmap
+    vec = bytearray((length + _mmap.PAGESIZE - 1) // _mmap.PAGESIZE)
+    with _ffi.from_buffer("unsigned char[]", vec, require_writable=True) as p:
+        _check(_lib.pysync_mincore(fd, offset, length, p), "mincore")
+    return bytes(vec)
+
+
+def sync_file_range(fd, offset, nbytes, flags):
+    """sync_file_range(2); OSError on failure."""
+    _check(_lib.pysync_sync_file_range(fd, offset, nbytes, flags), "sync_file_range")
+
+
+def fallocate(fd, mode, offset, length):
+    """fallocate(2); OSError on failure (EOPNOTSUPP where unsupported)."""
+    _check(_lib.pysync_fallocate(fd, mode, offset, length), "fallocate")
+
+
+if DIO_BACKEND == "ref":
+    from pysync._reference import (  # noqa: E402,F811
+        fallocate, mincore, statx_dio, sync_file_range)

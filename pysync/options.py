@@ -57,6 +57,7 @@ class Options:
     protocol: int | None = None
     filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
     fsync: bool = False
+    timeout: int = 0
     log_format: str | None = None
     # server side only
     server: bool = False
@@ -126,6 +127,9 @@ OPTION_TABLE = [
     (("exclude",), None, "filter", "filters", "- ", "exclude files matching PATTERN", False),
     (("include",), None, "filter", "filters", "+ ", "don't exclude files matching PATTERN", False),
     (("filter",), "f", "filter", "filters", "", "add a file-filtering RULE", False),
+    (("exclude-from",), None, "filter_file", "filters", "- ", "read exclude patterns from FILE", False),
+    (("include-from",), None, "filter_file", "filters", "+ ", "read include patterns from FILE", False),
+    (("timeout",), None, "value", "timeout", _int, "set I/O timeout in seconds", False),
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
@@ -166,6 +170,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
             opts.delete = True
     elif kind == "filter":
         opts.filters.append(const + value)
+    elif kind == "filter_file":
+        opts.filters.extend(const + line for line in _read_pattern_file(value))
     elif kind == "alias":
         for letter in const if isinstance(const, str) else ():
             _apply(opts, _SHORT[letter], negate=negate)
@@ -175,7 +181,28 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
 
 
 def _takes_value(row) -> bool:
-    return row[2] in ("value", "filter")
+    return row[2] in ("value", "filter", "filter_file")
+
+
+def _read_pattern_file(path: str) -> list:
+    """Patterns one per line; blank lines and lines starting with ';' or
+    '#' are comments (rsync's --exclude-from rules).  "-" is stdin."""
+    import sys
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise SyntaxUsageError(f"failed to open exclude file {path}: {e.strerror}") from None
+    out = []
+    for raw in data.splitlines():
+        line = raw.decode("utf-8", "surrogateescape").rstrip("\r")
+        if not line.strip() or line[0] in ";#":
+            continue
+        out.append(line)
+    return out
 
 
 def parse_args(argv) -> Options:
@@ -314,6 +341,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
         args.append("--fsync")
+    if opts.timeout:
+        args.append(f"--timeout={opts.timeout}")
     return args
 
 
@@ -328,7 +357,7 @@ def help_text(version_line: str) -> str:
         left = (f"-{short}, " if short else "    ") + (f"--{names[0]}" if names else "")
         if not names:
             left = f"-{short}"
-        if kind in ("value", "filter"):
+        if kind in ("value", "filter", "filter_file"):
             left += "=VALUE" if names else " VALUE"
         lines.append(f" {left:<28} {help_}")
     return "\n".join(lines) + "\n"

@@ -93,6 +93,7 @@ class SessionConfig:
     whole_file: bool = False
     block_size: int = 0
     delete: bool = False
+    delete_mode: str | None = None
     delete_excluded: bool = False
     max_delete: int | None = None
     force: bool = False
@@ -239,6 +240,7 @@ class _Session:
         c.whole_file = bool(o.whole_file) or c.checksum.name == "none"
         c.block_size = o.block_size
         c.delete = o.delete
+        c.delete_mode = o.delete_mode
         c.delete_excluded = o.delete_excluded
         c.max_delete = o.max_delete
         c.force = o.force
@@ -516,7 +518,8 @@ def run_server(opts, stream) -> int:
     log = Log(am_server=True)
     report = Report(opts, am_server=True, sending=opts.sender)
     sess = _Session(opts, None, am_server=True, am_sender=opts.sender, report=report, log=log)
-    wire = Wire(stream, on_message=sess.on_message)
+    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
+                role="sender" if opts.sender else "receiver")
     sess.wire = wire
     if opts.verbose:
         report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
@@ -558,7 +561,8 @@ def _send_error_exit(wire, code: int) -> None:
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
     """The client's side of one connection.  Returns (code, session)."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
-    wire = Wire(stream, on_message=sess.on_message)
+    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
+                role="sender" if am_sender else "receiver")
     sess.wire = wire
     code = 0
     try:

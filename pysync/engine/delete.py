@@ -19,7 +19,7 @@ def delete_extraneous(gen, entry) -> None:
     prefix = b"" if entry.name == b"." else entry.name + b"/"
     try:
         dfd = tree.dir_fd(b"" if entry.name == b"." else entry.name)
-        children = sorted(os.listdir(dfd))
+        children = sorted(os.fsencode(n) for n in os.listdir(dfd))
     except OSError as e:
         gen.log.error(f"rsync: [generator] opendir \"{tree.path(entry.name).decode('utf-8', 'backslashreplace')}\" "
                       f"failed: {e.strerror} ({e.errno})")
@@ -63,7 +63,7 @@ def _names(gen) -> set:
 def remove_tree(tree, name: bytes, on_deleted=None) -> None:
     """Remove directory ``name`` and everything below it, children first."""
     dfd = tree.dir_fd(name)
-    for child in sorted(os.listdir(dfd)):
+    for child in sorted(os.fsencode(n) for n in os.listdir(dfd)):
         st = os.stat(child, dir_fd=dfd, follow_symlinks=False)
         sub = name + b"/" + child
         if stat.S_ISDIR(st.st_mode):

@@ -66,6 +66,9 @@ class Generator:
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
         wire = self.wire
+        mode = self.cfg.delete_mode
+        if self.cfg.delete and mode == "before":
+            self._delete_pass()
         for ndx, entry in enumerate(self.flist):
             if entry.cleared:
                 continue
@@ -88,6 +91,8 @@ class Generator:
         wire.write(self.ndx_out.encode(NDX_DONE))   # early "deletions done" (protocol >= 31)
         wire.flush()
         self._wait_for(lambda what, v: what == "end", None)
+        if self.cfg.delete and mode in ("after", "delay"):
+            self._delete_pass()
         self._finish_hard_links()
         self._touch_up_dirs()
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye
@@ -179,9 +184,25 @@ class Generator:
             flags = self._attr_flags(entry, st)
             if flags:
                 self._item(ndx, entry, flags)
-            if self.cfg.delete and not entry.xflags & XMIT_NO_CONTENT_DIR and self.cfg.recursive:
+            if self.cfg.delete and self.cfg.delete_mode in (None, "during") and self._content_dir(entry):
                 self._delete_in(entry)
         self.dirs.append((ndx, entry))
+
+    def _content_dir(self, entry) -> bool:
+        return self.cfg.recursive and not entry.xflags & XMIT_NO_CONTENT_DIR
+
+    def _delete_pass(self) -> None:
+        """--delete-before / --delete-after: every content directory that
+        exists as a directory, in list order."""
+        for entry in self.flist:
+            if entry.cleared or not entry.is_dir or not self._content_dir(entry):
+                continue
+            try:
+                st = self.tree.lstat(entry.name)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                self._delete_in(entry)
 
     def _delete_in(self, entry) -> None:
         if self.io_error() & IOERR_GENERAL:

@@ -17,8 +17,9 @@ read that has to wait flushes first.
 from __future__ import annotations
 
 import threading
+import time
 
-from ..errors import PysyncError, ProtocolViolation, StreamError
+from ..errors import PysyncError, ProtocolViolation, StreamError, TimeoutError_
 from ..protocol.buffer import NeedMore, ProtocolError, ReadBuffer
 from ..protocol.constants import MSG_DATA
 from ..protocol.mux import MAX_DATA_FRAME, Demux, encode_data, encode_frame
@@ -30,7 +31,8 @@ DEFAULT_MAX_BUFFER = 8 * 1024 * 1024
 
 
 class Wire:
-    def __init__(self, stream, on_message=None, max_buffer: int = DEFAULT_MAX_BUFFER):
+    def __init__(self, stream, on_message=None, max_buffer: int = DEFAULT_MAX_BUFFER,
+                 timeout: int = 0, role: str = "sender"):
         self.stream = stream
         self.on_message = on_message or (lambda tag, payload: None)
         self.max_buffer = max_buffer
@@ -45,6 +47,37 @@ class Wire:
         self._mux_out = False
         self.bytes_read = 0
         self.bytes_written = 0
+        self.timeout = timeout
+        self.role = role
+        self._last_recv = self._last_send = time.monotonic()
+        self._done = False
+        if timeout > 0:
+            threading.Thread(target=self._watchdog, name="wire-timeout", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        """--timeout: end the run (exit 30) when nothing arrives for that
+        long, and keep the peer's own timeout at bay with keep-alives
+        (an empty MSG_DATA frame) when we have had nothing to send."""
+        step = min(1.0, self.timeout / 4)
+        while not self._done:
+            time.sleep(step)
+            now = time.monotonic()
+            if now - self._last_recv > self.timeout and not self._eof:
+                self._fail(TimeoutError_(f"[{self.role}] io timeout after {self.timeout} seconds -- exiting"))
+                try:
+                    self.stream.abort()
+                except (OSError, AttributeError):
+                    pass
+                return
+            if self._mux_out and now - self._last_send > self.timeout / 2:
+                if self._wlock.acquire(blocking=False):
+                    try:
+                        self.stream.write(encode_frame(MSG_DATA))
+                        self._last_send = now
+                    except OSError:
+                        pass
+                    finally:
+                        self._wlock.release()
 
     # ---- raw phase (handshake) -------------------------------------------------
     def raw_read(self, decode, *args):
@@ -54,6 +87,9 @@ class Wire:
                 return self._in.attempt(decode, *args)
             except NeedMore:
                 chunk = self.stream.read(READ_CHUNK)
+                self._last_recv = time.monotonic()
+                if self._error is not None:
+                    raise self._error
                 if not chunk:
                     raise StreamError("connection unexpectedly closed during the handshake")
                 self.bytes_read += len(chunk)
@@ -89,6 +125,7 @@ class Wire:
                         else:
                             self.on_message(tag, payload)
                 data = self.stream.read(READ_CHUNK)
+                self._last_recv = time.monotonic()
                 if not data:
                     break
                 self.bytes_read += len(data)
@@ -176,6 +213,7 @@ class Wire:
             frames = encode_data(self._wbuf)
             self._wbuf = bytearray()
             self.stream.write(frames)
+            self._last_send = time.monotonic()
             self.bytes_written += len(frames)
 
     def flush(self) -> None:
@@ -194,6 +232,7 @@ class Wire:
             self.bytes_written += len(frame)
 
     def close(self) -> None:
+        self._done = True
         try:
             self.flush()
         except OSError:

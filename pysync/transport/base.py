@@ -18,16 +18,23 @@ class FdStream:
         self.wfd = wfd
         self.sock = sock
         self._closed_w = False
+        self.aborted = False
 
     def read(self, n: int) -> bytes:
         while True:
+            if self.aborted:
+                return b""
+            # Wait in slices so abort() can end a read that would block
+            # forever (stdin of a server whose peer went silent).
+            r, _, _ = select.select([self.rfd], [], [], 1.0)
+            if not r:
+                continue
             try:
                 return os.read(self.rfd, n)
             except ConnectionResetError:
                 return b""
             except BlockingIOError:
-                # The peer may have left a shared descriptor non-blocking.
-                select.select([self.rfd], [], [])
+                continue  # the peer may have left a shared descriptor non-blocking
 
     def write(self, data) -> None:
         mv = memoryview(data)
@@ -52,6 +59,7 @@ class FdStream:
             os.close(self.wfd)
 
     def abort(self) -> None:
+        self.aborted = True
         if self.sock is not None:
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)

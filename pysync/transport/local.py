@@ -29,11 +29,16 @@ class LocalChild(FdStream):
             code = 1
             try:
                 parent.close()
+                # The terminal's ^C reaches both processes; the parent's
+                # exit ends the stream, and this side then cleans up.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 code = server_main(FdStream(child.fileno(), child.fileno(), child))
             except BaseException as e:  # never return into the parent's code
                 try:
+                    import traceback
                     sys.stderr.write(f"pysync: local server failed: {e!r}\n")
+                    if os.environ.get("PYSYNC_DEBUG"):
+                        traceback.print_exc()
                 except Exception:
                     pass
                 code = 12 if code == 1 else code

@@ -51,6 +51,7 @@ class RshChild(FdStream):
                 pass
 
     def abort(self) -> None:
+        self.aborted = True
         self.close_write()
         try:
             self.proc.terminate()

@@ -1,0 +1,158 @@
+"""Write-behind: disk writes overlap the producer (the network reader).
+
+A fixed set of K staging buffers cycles between the producer and one writer
+thread: the producer takes a free buffer (blocking while all K are in
+flight, which bounds memory to K x chunk), fills it and submits it with its
+file offset; the writer thread calls ``write_fn(buf, length, offset)`` in
+submission order and hands the buffer back.  ``os.pwrite`` releases the GIL,
+so the two really overlap.
+
+The first exception in the writer wins: later items are skipped (their
+buffers still come back) and the error is raised by the producer's next
+``get_buffer()``/``submit()``/``drain()``.  ``close()``/``abort()`` always
+join the thread.
+
+``InlineWriter`` has the same interface and writes synchronously, for modes
+where the kernel already does write-behind (buffered, RWF_DONTCACHE).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+__all__ = ["WriteBehind", "InlineWriter"]
+
+_STOP = object()
+
+
+class InlineWriter:
+    """Synchronous writes through one or more buffers (no thread)."""
+
+    def __init__(self, write_fn, buffers):
+        self._write = write_fn
+        self._free = list(buffers)
+        self.error = None
+
+    def get_buffer(self):
+        return self._free.pop()
+
+    def submit(self, buf, length: int, offset: int) -> None:
+        try:
+            self._write(buf, length, offset)
+        finally:
+            self._free.append(buf)
+
+    def give_back(self, buf) -> None:
+        self._free.append(buf)
+
+    def check(self) -> None:
+        pass
+
+    def drain(self) -> None:
+        pass
+
+    def close(self):
+        """Stop; returns every buffer (all are home)."""
+        free, self._free = self._free, []
+        return free
+
+    abort = close
+
+
+class WriteBehind:
+    """A writer thread fed by a bounded set of buffers (see module doc)."""
+
+    def __init__(self, write_fn, buffers, name: str = "pysync-writebehind"):
+        if not buffers:
+            raise ValueError("write-behind needs at least one buffer")
+        self._write = write_fn
+        self._nbufs = len(buffers)
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for b in buffers:
+            self._free.put(b)
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: "BaseException | None" = None
+        self._skip = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- writer thread ------------------------------------------------------------
+    def _run(self) -> None:
+        work, free = self._work, self._free
+        while True:
+            item = work.get()
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            buf, length, offset = item
+            try:
+                if self.error is None and not self._skip:
+                    self._write(buf, length, offset)
+            except BaseException as e:  # first error wins
+                if self.error is None:
+                    self.error = e
+            finally:
+                free.put(buf)
+
+    # -- producer side ------------------------------------------------------------
+    def check(self) -> None:
+        """Raise the writer's first error, if any."""
+        if self.error is not None:
+            raise self.error
+
+    def get_buffer(self):
+        self.check()
+        buf = self._free.get()
+        if self.error is not None:
+            self._free.put(buf)
+            raise self.error
+        return buf
+
+    def give_back(self, buf) -> None:
+        """Return a buffer taken with get_buffer() that will not be submitted."""
+        self._free.put(buf)
+
+    def submit(self, buf, length: int, offset: int) -> None:
+        if self.error is not None:
+            self._free.put(buf)
+            raise self.error
+        self._work.put((buf, length, offset))
+
+    def drain(self) -> None:
+        """Wait until everything submitted has been written; raise the
+        writer's error if there was one."""
+        if self._thread.is_alive():
+            done = threading.Event()
+            self._work.put(done)
+            while not done.wait(0.5):
+                if not self._thread.is_alive():  # pragma: no cover - cannot happen
+                    break
+        self.check()
+
+    def _stop(self):
+        if not self._closed:
+            self._closed = True
+            self._work.put(_STOP)
+            self._thread.join()
+        bufs = []
+        while len(bufs) < self._nbufs:
+            try:
+                bufs.append(self._free.get_nowait())
+            except queue.Empty:  # pragma: no cover - a buffer was never given back
+                break
+        self._nbufs = 0
+        return bufs
+
+    def close(self):
+        """Finish pending writes, join the thread, return all buffers."""
+        return self._stop()
+
+    def abort(self):
+        """Skip whatever is still queued, join the thread, return all
+        buffers.  The write in progress (one syscall) is waited for."""
+        self._skip = True
+        return self._stop()
