@@ -104,7 +104,7 @@ def itemize_string(entry, iflags: int, sending: bool) -> str:
 
 
 def _name(entry) -> str:
-    n = entry.name.decode("utf-8", "backslashreplace")
+    n = entry.name.decode("utf-8", "surrogateescape")
     if entry.is_dir:
         n = "./" if n == "." else n + "/"
     return n
@@ -124,6 +124,7 @@ class Report:
         self.records = []          # (name, action, itemize) for the API
         self.remote_info = None    # a server sends its info lines to the client
         self._broken = False
+        self.callback = None
         self._p_start = None
         self._p_last = 0.0
         self._xfers = 0
@@ -139,18 +140,18 @@ class Report:
             except BrokenPipeError:
                 self._broken = True  # the reader went away; the transfer goes on
 
-    def item(self, entry, iflags: int, local: bool = False, generator: bool = False) -> None:
-        """One item of the transfer.  The side that prints it: the sender
-        prints echoes (push), the generator prints non-transfer changes and
-        the receiver prints transfers (pull and local server side)."""
-        if generator and iflags & ITEM_TRANSFER:
-            return  # the receiver will print it when the data arrives
+    def item(self, entry, iflags: int) -> None:
+        """One item of the transfer, logged where rsync logs it: on the
+        sending side when the generator's record is echoed (push), on the
+        receiving side when the echo or the data arrives (pull)."""
         sig = iflags & SIGNIFICANT_ITEM_FLAGS
         if iflags & ITEM_IS_NEW:
             self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
                 _kind(entry.mode), "special")] += 1
         code = itemize_string(entry, iflags, self.sending)
-        self.records.append((entry.name, "transfer" if iflags & ITEM_TRANSFER else "change", code))
+        self.records.append((_name(entry).encode("utf-8", "surrogateescape"),
+                             "transfer" if iflags & ITEM_TRANSFER else "change", code,
+                             entry.size if iflags & ITEM_TRANSFER else 0))
         if self.silent:
             return
         if self.opts.itemize:
@@ -161,14 +162,20 @@ class Report:
             self._print(self._shown(entry))
 
     def _shown(self, entry) -> str:
-        n = _name(entry)
+        n = entry.name.decode("utf-8", "backslashreplace")
+        if entry.is_dir:
+            n = "./" if n == "." else n + "/"
         if entry.is_link and entry.link is not None:
             n += " -> " + entry.link.decode("utf-8", "backslashreplace")
         return n
 
-    def progress(self, ndx: int, total_files: int, done: int, size: int, final: bool) -> None:
+    def progress(self, ndx: int, total_files: int, done: int, size: int, final: bool,
+                 name: bytes = b"") -> None:
         """rsync --progress: a line per file, rewritten in place while it
-        moves and finished with the transfer count and files left."""
+        moves and finished with the transfer count and files left.  An API
+        caller's callback gets every step."""
+        if self.callback is not None:
+            self.callback(name, done, size, final)
         if self.silent or not self.opts.progress:
             return
         now = time.monotonic()
@@ -204,6 +211,7 @@ class Report:
                     self._broken = True
 
     def hardlink(self, entry, target: bytes) -> None:
+        self.records.append((entry.name, "hardlink", "hf", 0))
         if self.silent or not (self.opts.verbose or self.opts.itemize):
             return
         t = target.decode("utf-8", "backslashreplace")
@@ -214,7 +222,7 @@ class Report:
             self._print(f"{n} => {t}")
 
     def deleted(self, shown: bytes) -> None:
-        self.records.append((shown, "delete", "*deleting"))
+        self.records.append((shown, "delete", "*deleting", 0))
         if self.silent:
             return
         n = shown.decode("utf-8", "backslashreplace")

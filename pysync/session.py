@@ -355,7 +355,7 @@ class _Session:
         policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
-        root = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
+        root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
         if root is None:           # dry run into a directory that does not exist
             root_tree = None
         else:
@@ -365,6 +365,8 @@ class _Session:
         tree = root_tree if root_tree is not None else _MissingTree(dest)
         gen = Generator(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested, lambda: self.io_error)
+        if created:
+            gen.created_dirs.add(b".")
         recv = Receiver(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested)
 
@@ -469,10 +471,10 @@ def _check_parents(flist) -> None:
                     f"ABORTING due to invalid path from sender: {e.name.decode('utf-8', 'backslashreplace')}", 4)
 
 
-def get_local_name(flist, dest: bytes, log, dry_run: bool, report) -> bytes | None:
+def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
     """rsync main.c get_local_name(): where the received list lands.
-    Returns the directory the names are relative to (None for a dry run
-    into a directory that would be created)."""
+    Returns (the directory the names are relative to, or None for a dry
+    run into a directory that would be created; whether we created it)."""
     import stat as _stat
     live = [e for e in flist if not e.cleared]
     count = len(live)
@@ -486,7 +488,7 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report) -> bytes | No
         raise PysyncError(f"rsync: [Receiver] stat \"{_show(path)}\" failed: {e.strerror} ({e.errno})",
                           RERR_FILEIO) from None
     if st is not None and _stat.S_ISDIR(st.st_mode):
-        return path
+        return path, False
     if st is not None:
         if count > 1:
             raise PysyncError("ERROR: destination must be a directory when copying more than 1 file",
@@ -496,17 +498,17 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report) -> bytes | No
     if count == 1 and not live[0].is_dir and (st is not None or not trailing):
         # One file onto a name: the list's single name becomes that name.
         live[0].name = os.path.basename(path)
-        return os.path.dirname(path) or b"."
+        return os.path.dirname(path) or b".", False
     if dry_run:
         report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
-        return None
+        return None, True
     try:
         os.mkdir(path, 0o777)
     except OSError as e:
         raise PysyncError(f"rsync: [Receiver] mkdir \"{_show(os.path.abspath(path))}\" failed: "
                           f"{e.strerror} ({e.errno})", RERR_FILEIO) from None
     report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
-    return path
+    return path, True
 
 
 def _show(b: bytes) -> str:
@@ -521,7 +523,7 @@ def run_server(opts, stream) -> int:
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
-    if opts.verbose:
+    if opts.verbose or opts.log_format:
         report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
     if args and args[0] == b".":

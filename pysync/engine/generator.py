@@ -138,7 +138,8 @@ class Generator:
         """An itemize record for a change that moves no data; the sender
         echoes it so the client can log it in order."""
         self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags))
-        self.report.item(entry, iflags, local=True)
+        # Logged when the sender's echo comes back, in list order (rsync
+        # does the same from protocol 29 on).
 
     def _attr_flags(self, entry, st) -> int:
         d = differs(entry, st, self.policy, entry.is_link)
@@ -172,8 +173,12 @@ class Generator:
             if not self._remove_in_way(entry, st):
                 return
             st = None
+        if entry.name == b"." and b"." in self.created_dirs:
+            st = None           # the destination root we just created
         if st is None:
-            if self.cfg.dry_run:
+            if entry.name == b".":
+                pass
+            elif self.cfg.dry_run:
                 self.missing_dirs.add(entry.name)
             else:
                 dfd, base = self.tree.locate(entry.name)
@@ -352,13 +357,9 @@ class Generator:
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
         out = self.ndx_out.encode(ndx) + encode_shortint(iflags)
-        if cfg.dry_run:
-            self.wire.write(out)
-            self.report.item(entry, iflags, local=True, generator=True)
-            return
         self.wire.write(out)
-        self._send_sums(entry, redo)
-        self.report.item(entry, iflags, local=True, generator=True)
+        if not cfg.dry_run:
+            self._send_sums(entry, redo)
 
     def _send_sums(self, entry, redo: bool) -> None:
         cfg = self.cfg

@@ -122,7 +122,7 @@ class Receiver:
                 self._fail(f"rsync: [receiver] mkstemp \"{_show(tree.path(name))}\" failed: "
                            f"{e.strerror} ({e.errno})")
         try:
-            ok = self._read_tokens(head, basis_fd, sink, ndx, entry.size)
+            ok = self._read_tokens(head, basis_fd, sink, ndx, entry.size, entry.name)
             if tmp is None:
                 return
             sink.flush()
@@ -153,7 +153,7 @@ class Receiver:
             if basis_fd >= 0:
                 os.close(basis_fd)
 
-    def _read_tokens(self, head, basis_fd: int, sink, ndx: int, size: int) -> bool:
+    def _read_tokens(self, head, basis_fd: int, sink, ndx: int, size: int, name: bytes = b"") -> bool:
         wire = self.wire
         dec = self.tokens
         dec.begin_file()
@@ -165,7 +165,7 @@ class Receiver:
         report = self.report
         total = len(self.flist)
         done = 0
-        report.progress(ndx, total, 0, size, False)
+        report.progress(ndx, total, 0, size, False, name)
         while True:
             tok = wire.read(dec.next_token)
             if tok is END:
@@ -185,8 +185,8 @@ class Receiver:
             hasher.update(data)
             sink.write(data)
             done += len(data)
-            report.progress(ndx, total, done, size, False)
-        report.progress(ndx, total, done, size, True)
+            report.progress(ndx, total, done, size, False, name)
+        report.progress(ndx, total, done, size, True, name)
         theirs = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
 

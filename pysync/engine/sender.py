@@ -147,17 +147,17 @@ class Sender:
             report = self.report
             total = len(self.flist)
             done = [0]
-            report.progress(ndx, total, 0, entry.size, False)
+            report.progress(ndx, total, 0, entry.size, False, entry.name)
 
             def emit_literal(data):
                 wire.write(enc.literal(data))
                 done[0] += len(data)
-                report.progress(ndx, total, done[0], entry.size, False)
+                report.progress(ndx, total, done[0], entry.size, False, entry.name)
 
             def emit_block(i, data):
                 wire.write(enc.block(i, data))
                 done[0] += len(data)
-                report.progress(ndx, total, done[0], entry.size, False)
+                report.progress(ndx, total, done[0], entry.size, False, entry.name)
 
             if head.count == 0:
                 send_whole(fd, emit_literal, hasher, mstats)
@@ -168,7 +168,7 @@ class Sender:
                            emit_block, hasher, mstats)
             wire.write(enc.end())
             wire.write(hasher.digest())
-            report.progress(ndx, total, done[0], entry.size, True)
+            report.progress(ndx, total, done[0], entry.size, True, entry.name)
             self.stats.literal_data += mstats.literal
             self.stats.matched_data += mstats.matched
             self.stats.files_transferred += 1

@@ -10,7 +10,7 @@ import subprocess
 
 from .base import FdStream
 
-__all__ = ["RshChild", "escape_arg", "remote_command"]
+__all__ = ["CommandChild", "RshChild", "escape_arg", "remote_command"]
 
 # Characters a remote shell would interpret (options.c safe_arg): each gets
 # a backslash.  Wildcards are left alone so remote globbing still works.
@@ -28,18 +28,16 @@ def remote_command(rsync_path: str, server_args, paths) -> list:
     return shlex.split(rsync_path) + list(server_args) + ["."] + [escape_arg(p) for p in paths]
 
 
-class RshChild(FdStream):
-    def __init__(self, rsh: str, user: str | None, host: str, command: list):
-        argv = shlex.split(rsh)
-        if user:
-            argv += ["-l", user]
-        argv += [host] + command
+class CommandChild(FdStream):
+    """A child process whose stdin/stdout are the stream (stderr is ours)."""
+
+    def __init__(self, argv: list):
         self.argv = argv
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          bufsize=0, close_fds=True)
         except FileNotFoundError:
-            raise OSError(2, f"remote shell not found: {argv[0]}") from None
+            raise OSError(2, f"command not found: {argv[0]}") from None
         super().__init__(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def close_write(self) -> None:
@@ -64,3 +62,17 @@ class RshChild(FdStream):
         if code < 0:
             return 20
         return code
+
+
+class RshChild(CommandChild):
+    """``RSH [-l user] host command...`` (the -e remote shell)."""
+
+    def __init__(self, rsh: str, user: str | None, host: str, command: list):
+        argv = shlex.split(rsh)
+        if user:
+            argv += ["-l", user]
+        argv += [host] + command
+        try:
+            super().__init__(argv)
+        except OSError:
+            raise OSError(2, f"remote shell not found: {argv[0]}") from None
