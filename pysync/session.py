@@ -355,6 +355,7 @@ class _Session:
         policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
+        policy.modify_window = o.modify_window
         root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
         if root is None:           # dry run into a directory that does not exist
             root_tree = None

@@ -22,8 +22,8 @@ def make_src(root: Path) -> Path:
     (src / "sub" / "b.bin").write_bytes(bytes(range(256)) * 40)
     (src / "skip.o").write_bytes(b"obj")
     os.symlink("a.txt", src / "link")
-    # Directory times in the past: rsync 3.2.7 leaves a directory's time
-    # alone when it differs from the source only below one second.
+    # Directory times in the past: rsync (and pysync, like it) treats times
+    # within the same second as equal.
     for d in (src / "sub", src):
         os.utime(d, (1_600_000_000, 1_600_000_000))
     return src

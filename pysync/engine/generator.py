@@ -13,7 +13,7 @@ import os
 import stat
 
 from .. import native
-from ..io.attrs import apply_fd, apply_name, differs
+from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
@@ -322,11 +322,7 @@ class Generator:
             return self._local_sum(entry) == entry.sum
         if cfg.size_only:
             return True
-        mine = st.st_mtime_ns
-        theirs = entry.mtime * 1_000_000_000 + entry.nsec
-        if cfg.modify_window:
-            return abs(mine - theirs) <= cfg.modify_window * 1_000_000_000
-        return mine == theirs
+        return not time_differs(st, entry, cfg.modify_window)
 
     def _local_sum(self, entry) -> bytes:
         h = self.cfg.file_checksum.file_hasher()
@@ -350,7 +346,7 @@ class Generator:
         elif st is not None:
             if st.st_size != entry.size:
                 iflags |= ITEM_REPORT_SIZE
-            if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.nsec and cfg.times:
+            if cfg.times and time_differs(st, entry, cfg.modify_window):
                 iflags |= ITEM_REPORT_TIME
             if cfg.checksum_files:
                 iflags |= ITEM_REPORT_CHANGE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs"]
+__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs"]
 
 _AM_ROOT = os.geteuid() == 0
 
@@ -16,7 +16,7 @@ class AttrPolicy:
     """What to preserve (-p -o -g -t) and how to map ids."""
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
-                 "dir_times", "executability")
+                 "dir_times", "executability", "modify_window")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
                  uid_map=None, gid_map=None):
@@ -30,6 +30,7 @@ class AttrPolicy:
         self.umask = old
         self.uid_map = uid_map or {}
         self.gid_map = gid_map or {}
+        self.modify_window = 0
 
 
 def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
@@ -50,11 +51,19 @@ def _ids(entry, policy):
     return uid, gid
 
 
+def time_differs(st, entry, window: int) -> bool:
+    """rsync's comparison: whole seconds within the window, or exact
+    nanoseconds with a negative window."""
+    if window < 0:
+        return st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.nsec
+    return abs(st.st_mtime_ns // 1_000_000_000 - entry.mtime) > window
+
+
 def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
     """Which attributes of ``st`` differ from the entry: bits of
     1=time 2=perms 4=owner 8=group."""
     out = 0
-    if policy.times and not is_link and (st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.nsec):
+    if policy.times and not is_link and time_differs(st, entry, policy.modify_window):
         out |= 1
     if policy.perms and not is_link and stat.S_IMODE(st.st_mode) != stat.S_IMODE(entry.mode):
         out |= 2
