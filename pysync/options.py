@@ -220,8 +220,12 @@ def parse_args(argv) -> Options:
             name, eq, value = a[2:].partition("=")
             negate = False
             row = _LONG.get(name)
-            if row is None and name.startswith("no-") and name[3:] in _LONG:
-                row, negate = _LONG[name[3:]], True
+            if row is None and name.startswith("no-"):
+                # --no-OPT works with long names and, as in rsync, with
+                # short letters (--no-W, --no-z, --no-D ...).
+                base = name[3:]
+                row = _LONG.get(base) or (_SHORT.get(base) if len(base) == 1 else None)
+                negate = row is not None
                 if _takes_value(row) or row[2] == "const":
                     raise SyntaxUsageError(f"--{name}: unknown option")
             if row is None:
@@ -317,9 +321,9 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
             args.append(f"--max-delete={opts.max_delete}")
     if opts.force and not remote_is_sender:
         args.append("--force")
-    if opts.size_only:
+    if opts.size_only and not remote_is_sender:
         args.append("--size-only")
-    if opts.modify_window:
+    if opts.modify_window and not remote_is_sender:
         args.append(f"--modify-window={opts.modify_window}")
     if opts.numeric_ids:
         args.append("--numeric-ids")
