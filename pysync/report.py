@@ -12,8 +12,9 @@ import time
 from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
                                  ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                  ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                 ITEM_TRANSFER, SIGNIFICANT_ITEM_FLAGS)
+                                 ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
 from .protocol.stats import TransferStats
+from .text import show
 
 __all__ = ["Report", "Stats", "itemize_string", "comma"]
 
@@ -81,7 +82,7 @@ def itemize_string(entry, iflags: int, sending: bool) -> str:
     if iflags & ITEM_TRANSFER:
         c0 = "<" if sending else ">"
     elif iflags & ITEM_LOCAL_CHANGE:
-        c0 = "c"
+        c0 = "h" if iflags & ITEM_XNAME_FOLLOWS and stat.S_ISREG(entry.mode) else "c"
     else:
         c0 = "."
     c1 = _kind(entry.mode)
@@ -140,7 +141,7 @@ class Report:
             except BrokenPipeError:
                 self._broken = True  # the reader went away; the transfer goes on
 
-    def item(self, entry, iflags: int) -> None:
+    def item(self, entry, iflags: int, xname: bytes | None = None) -> None:
         """One item of the transfer, logged where rsync logs it: on the
         sending side when the generator's record is echoed (push), on the
         receiving side when the echo or the data arrives (pull)."""
@@ -149,24 +150,29 @@ class Report:
             self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
                 _kind(entry.mode), "special")] += 1
         code = itemize_string(entry, iflags, self.sending)
+        hlink = xname is not None and entry.is_reg and not iflags & ITEM_TRANSFER
         self.records.append((_name(entry).encode("utf-8", "surrogateescape"),
-                             "transfer" if iflags & ITEM_TRANSFER else "change", code,
+                             "hardlink" if hlink else "transfer" if iflags & ITEM_TRANSFER else "change", code,
                              entry.size if iflags & ITEM_TRANSFER else 0))
         if self.silent:
             return
+        shown = self._shown(entry) + (f" => {show(xname)}" if hlink else "")
         if self.opts.itemize:
             if sig or self.opts.itemize > 1:
-                self._print(f"{code} {self._shown(entry)}")
-        elif (self.opts.verbose or (self.opts.progress and iflags & ITEM_TRANSFER)) and \
-                (sig or iflags & ITEM_TRANSFER):
-            self._print(self._shown(entry))
+                self._print(f"{code} {shown}")
+        elif self.opts.verbose or (self.opts.progress and iflags & ITEM_TRANSFER):
+            # rsync's -v (log.c maybe_log_item without %i): transfers, local
+            # creations/changes (dirs, links, devices) and changed dirs --
+            # not files whose only change is an attribute.
+            if iflags & ITEM_TRANSFER or (sig and (iflags & ITEM_LOCAL_CHANGE or entry.is_dir)):
+                self._print(shown)
 
     def _shown(self, entry) -> str:
-        n = entry.name.decode("utf-8", "backslashreplace")
+        n = show(entry.name)
         if entry.is_dir:
             n = "./" if n == "." else n + "/"
         if entry.is_link and entry.link is not None:
-            n += " -> " + entry.link.decode("utf-8", "backslashreplace")
+            n += " -> " + show(entry.link)
         return n
 
     def progress(self, ndx: int, total_files: int, done: int, size: int, final: bool,
@@ -210,26 +216,20 @@ class Report:
                 except BrokenPipeError:
                     self._broken = True
 
-    def hardlink(self, entry, target: bytes) -> None:
-        self.records.append((entry.name, "hardlink", "hf", 0))
-        if self.silent or not (self.opts.verbose or self.opts.itemize):
-            return
-        t = target.decode("utf-8", "backslashreplace")
-        n = _name(entry)
-        if self.opts.itemize:
-            self._print(f"hf{' ' * 9} {n} => {t}")
-        else:
-            self._print(f"{n} => {t}")
-
     def deleted(self, shown: bytes) -> None:
         self.records.append((shown, "delete", "*deleting", 0))
         if self.silent:
             return
-        n = shown.decode("utf-8", "backslashreplace")
+        n = show(shown)
         if self.opts.itemize:
             self._print(f"*deleting   {n}")
         elif self.opts.verbose:
             self._print(f"deleting {n}")
+
+    def flist_done(self, receiving: bool) -> None:
+        """The "... file list ... done" line of -v (never incremental here)."""
+        if self.opts.verbose and not self.silent:
+            self._print("receiving file list ... done" if receiving else "building file list ... done")
 
     def info(self, text: str) -> None:
         if self.remote_info is not None:

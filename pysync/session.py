@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import PysyncError, ProtocolViolation, SyntaxUsageError, UnsupportedError
+from .errors import PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
 from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
@@ -36,6 +36,7 @@ from .protocol.handshake import (choose_as_client, choose_as_server, decode_name
 from .protocol.ints import decode_varint, encode_varint
 from .protocol.checksums import get_checksum
 from .report import Report
+from .text import show
 from .engine.filters import FilterList
 from .engine.generator import Generator
 from .engine.receiver import Receiver
@@ -144,7 +145,8 @@ class _Session:
     # ---- messages from the peer (reader thread) ---------------------------------------
     def on_message(self, tag: int, payload: bytes) -> None:
         if tag in (MSG_INFO, MSG_ERROR, MSG_WARNING, MSG_ERROR_XFER):
-            text = payload.decode("utf-8", "backslashreplace")
+            nl = payload.endswith(b"\n")
+            text = show(payload[:-1] if nl else payload) + ("\n" if nl else "")
             if tag == MSG_ERROR_XFER:
                 self.xfer_error = True
             if self.am_server:
@@ -310,6 +312,7 @@ class _Session:
         stats.flist_size = self.wire.bytes_written - before
         stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
         self.io_error |= scanner.io_error
+        self.report.flist_done(receiving=False)
         flist = sort_and_clean(entries)
         stats.count_flist(flist)
         if not flist and self.am_server:
@@ -343,8 +346,16 @@ class _Session:
                 gid_names = self.wire.read(decode_id_list, fo.id0_names)
         self.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
         self.report.stats.flist_size = self.wire.bytes_read - before
+        if not self.am_server and self.cfg.filters is not None:
+            # A pulled list must respect our own rules (CVE-2022-29154):
+            # a sender that offers an excluded name is not trusted.
+            for e in entries:
+                if e.name != b"." and self.cfg.filters.excluded(e.name, e.is_dir):
+                    raise UnsupportedError(
+                        f"ERROR: rejecting excluded file-list name: {show(e.name)}", 4)
         flist = sort_and_clean(entries)
         _check_parents(flist)
+        self.report.flist_done(receiving=True)
         return flist, uid_names, gid_names
 
     def run_receiver(self, dest: bytes, flist, uid_names, gid_names) -> int:
@@ -370,6 +381,7 @@ class _Session:
             gen.created_dirs.add(b".")
         recv = Receiver(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested)
+        recv.basis = gen.basis
 
         def no_send(ndx):
             if requested.get(ndx, 0) > 0:
@@ -377,21 +389,29 @@ class _Session:
         self.no_send = no_send
         errors = []
 
+        def fail(e):
+            # First error wins: tell the peer why we stop, then unblock
+            # the other thread (a pending read or a write the peer no
+            # longer drains).
+            if not errors:
+                errors.append(e)
+            if isinstance(e, PysyncError):
+                self.wire.send_error_exit(e.code)
+            self.wire.abort()
+
         def gen_main():
             try:
                 gen.run()
-            except BaseException as e:  # first error wins; unblock the receiver
-                errors.append(e)
-                self.wire.abort()
+            except BaseException as e:
+                fail(e)
+        self.wire.flush_on_wait = False
         t = threading.Thread(target=gen_main, name="generator", daemon=True)
         t.start()
         try:
             recv.run()
         except BaseException as e:
             to_gen.put(("abort", e))
-            if not errors:
-                errors.append(e)
-            self.wire.abort()
+            fail(e)
         t.join()
         if root_tree is not None:
             root_tree.close()
@@ -469,7 +489,7 @@ def _check_parents(flist) -> None:
             names = {x.name for x in flist if not x.cleared}
             if parent in names:
                 raise ProtocolViolation(
-                    f"ABORTING due to invalid path from sender: {e.name.decode('utf-8', 'backslashreplace')}", 4)
+                    f"ABORTING due to invalid path from sender: {show(e.name)}", 2)
 
 
 def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
@@ -513,7 +533,7 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
 
 
 def _show(b: bytes) -> str:
-    return b.decode("utf-8", "backslashreplace")
+    return show(b)
 
 
 def run_server(opts, stream) -> int:
@@ -553,12 +573,8 @@ def run_server(opts, stream) -> int:
 
 
 def _send_error_exit(wire, code: int) -> None:
-    try:
-        if wire is not None and wire._mux_out:
-            wire.send_msg(MSG_ERROR_EXIT, code.to_bytes(4, "little"))
-            wire.flush()
-    except OSError:
-        pass
+    if wire is not None:
+        wire.send_error_exit(code)
 
 
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
@@ -584,10 +600,15 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
                 code = exit_code_for(sess.io_error)
         wire.flush()
     except PysyncError as e:
+        if sess.remote_exit is None and isinstance(e, StreamError):
+            # The peer may have said why it went away: wait for its message.
+            wire.wait_reader(2.0)
         if sess.remote_exit is None:
             log.error(str(e))
             _send_error_exit(wire, e.code)
-        code = e.code
+            code = e.code
+        else:
+            code = sess.remote_exit or e.code
     finally:
         wire.close()
     sess.sent = wire.bytes_written

@@ -1,15 +1,34 @@
 """--delete: remove what the destination has and the file list has not
-(generator.c delete_in_dir, in the "during" form: each content directory
-is cleaned when the generator reaches it).  Safety as rsync: nothing is
-deleted after an I/O error on the sender (the caller checks), and every
-removal goes through directory fds without following symlinks."""
+(generator.c delete_in_dir).  As rsync: a directory's extraneous entries
+go in reverse file-list order, a directory's contents before the
+directory itself, a dry run reports the same deletions without making
+them, and nothing is deleted after an I/O error on the sender (the caller
+checks).  Every removal goes through directory fds without following
+symlinks."""
 
 from __future__ import annotations
 
 import os
 import stat
 
+from ..protocol.flist_sort import sort_key
+from ..text import show
+
 __all__ = ["delete_extraneous", "remove_tree"]
+
+
+def _listing(dfd: int):
+    """(name, lstat) of a directory's entries in reverse file-list order."""
+    out = []
+    for n in os.listdir(dfd):
+        b = os.fsencode(n)
+        try:
+            st = os.stat(b, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        out.append((b, st))
+    out.sort(key=lambda x: sort_key(x[0], stat.S_ISDIR(x[1].st_mode)), reverse=True)
+    return out
 
 
 def delete_extraneous(gen, entry) -> None:
@@ -19,37 +38,31 @@ def delete_extraneous(gen, entry) -> None:
     prefix = b"" if entry.name == b"." else entry.name + b"/"
     try:
         dfd = tree.dir_fd(b"" if entry.name == b"." else entry.name)
-        children = sorted(os.fsencode(n) for n in os.listdir(dfd))
+        children = _listing(dfd)
     except OSError as e:
-        gen.log.error(f"rsync: [generator] opendir \"{tree.path(entry.name).decode('utf-8', 'backslashreplace')}\" "
+        gen.log.error(f"rsync: [generator] opendir \"{show(tree.path(entry.name))}\" "
                       f"failed: {e.strerror} ({e.errno})")
         return
     filters = gen.cfg.filters
-    for child in children:
+    for child, st in children:
         name = prefix + child
         if name in names:
-            continue
-        try:
-            st = os.stat(child, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
             continue
         isdir = stat.S_ISDIR(st.st_mode)
         if filters is not None and not gen.cfg.delete_excluded and filters.protected(name, isdir):
             continue
         if gen.cfg.max_delete is not None and gen.del_stats.total >= gen.cfg.max_delete:
-            gen.skipped_deletes = getattr(gen, "skipped_deletes", 0) + 1
-            continue
-        if gen.cfg.dry_run:
-            gen.note_deleted(name, st.st_mode)
+            gen.skipped_deletes += 1
             continue
         try:
             if isdir:
-                remove_tree(tree, name, gen.note_deleted)
+                remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run)
             else:
-                os.unlink(child, dir_fd=dfd)
+                if not gen.cfg.dry_run:
+                    os.unlink(child, dir_fd=tree.dir_fd(b"" if entry.name == b"." else entry.name))
                 gen.note_deleted(name, st.st_mode)
         except OSError as e:
-            gen.log.error(f"rsync: [generator] delete_file: unlink \"{tree.path(name).decode('utf-8', 'backslashreplace')}\" "
+            gen.log.error(f"rsync: [generator] delete_file: unlink \"{show(tree.path(name))}\" "
                           f"failed: {e.strerror} ({e.errno})")
 
 
@@ -60,21 +73,21 @@ def _names(gen) -> set:
     return s
 
 
-def remove_tree(tree, name: bytes, on_deleted=None) -> None:
-    """Remove directory ``name`` and everything below it, children first."""
-    dfd = tree.dir_fd(name)
-    for child in sorted(os.fsencode(n) for n in os.listdir(dfd)):
-        st = os.stat(child, dir_fd=dfd, follow_symlinks=False)
+def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False) -> None:
+    """Remove directory ``name`` and everything below it, contents first
+    (or, in a dry run, only report what would go)."""
+    for child, st in _listing(tree.dir_fd(name)):
         sub = name + b"/" + child
         if stat.S_ISDIR(st.st_mode):
-            remove_tree(tree, sub, on_deleted)
-            dfd = tree.dir_fd(name)
+            remove_tree(tree, sub, on_deleted, dry_run)
         else:
-            os.unlink(child, dir_fd=dfd)
+            if not dry_run:
+                os.unlink(child, dir_fd=tree.dir_fd(name))
             if on_deleted:
                 on_deleted(sub, st.st_mode)
-    tree.forget(name)
-    pfd, base = tree.locate(name)
-    os.rmdir(base, dir_fd=pfd)
+    if not dry_run:
+        tree.forget(name)
+        pfd, base = tree.locate(name)
+        os.rmdir(base, dir_fd=pfd)
     if on_deleted:
         on_deleted(name, stat.S_IFDIR)

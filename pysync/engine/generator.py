@@ -11,22 +11,26 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 
 from .. import native
+from ..text import show
 from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                  ITEM_TRANSFER, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
+                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
                                   XMIT_NO_CONTENT_DIR)
-from ..protocol.ints import encode_shortint
+from ..protocol.ints import encode_shortint, encode_vstring
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
 from .delete import delete_extraneous, remove_tree
 
 __all__ = ["Generator"]
+
+FLUSH_INTERVAL = 0.05
 
 _DIFF_TO_ITEM = ((1, ITEM_REPORT_TIME), (2, ITEM_REPORT_PERMS), (4, ITEM_REPORT_OWNER),
                  (8, ITEM_REPORT_GROUP))
@@ -55,13 +59,18 @@ class Generator:
         self._leaders = {}
         self.created_dirs = set()
         self.skipped_deletes = 0
-        # The first member of each hard-link group in sorted order is the one
-        # transferred; the others are linked to it at the end.
+        # As rsync: the last member of each hard-link group in sorted order
+        # gets the data; the others are linked to it once it is done.
         self.leader_ndx = {}
+        self.group_members = {}
         if cfg.hard_links:
             for ndx, e in enumerate(flist):
                 if e.hlink is not None and not e.cleared and e.is_reg:
-                    self.leader_ndx.setdefault(e.hlink, ndx)
+                    self.leader_ndx[e.hlink] = ndx
+                    self.group_members.setdefault(e.hlink, []).append(ndx)
+        # ndx -> name of the basis file when it is not the entry's own name
+        # (shared with the receiver, which must read the same basis).
+        self.basis = {}
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -69,9 +78,16 @@ class Generator:
         mode = self.cfg.delete_mode
         if self.cfg.delete and mode == "before":
             self._delete_pass()
+        last_flush = time.monotonic()
         for ndx, entry in enumerate(self.flist):
             if entry.cleared:
                 continue
+            now = time.monotonic()
+            if now - last_flush > FLUSH_INTERVAL:
+                # Keep the sender busy: requests should not wait for a full
+                # buffer while we are slow (checksumming a large basis).
+                wire.flush()
+                last_flush = now
             try:
                 self._generate(ndx, entry)
             except OSError as e:
@@ -82,6 +98,7 @@ class Generator:
         # Wait until the receiver has seen the end of phase 0, then redo.
         redo = []
         self._wait_for(lambda what, v: what == "done", redo)
+        self._finish_hard_links(set(redo))
         for ndx in redo:
             self._request(ndx, self.flist[ndx], redo=True)
         wire.write(self.ndx_out.encode(NDX_DONE))   # end of the redo phase
@@ -93,7 +110,7 @@ class Generator:
         self._wait_for(lambda what, v: what == "end", None)
         if self.cfg.delete and mode in ("after", "delay"):
             self._delete_pass()
-        self._finish_hard_links()
+        self._finish_hard_links(set(), late=True)
         self._touch_up_dirs()
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye
         wire.flush()
@@ -162,7 +179,10 @@ class Generator:
                     self._fail(f"rsync: [generator] cannot delete non-empty directory: {_show(entry.name)}")
                     return False
             else:
-                remove_tree(self.tree, entry.name, self.note_deleted)
+                # rsync reports the contents it removes, not the directory.
+                top = entry.name
+                remove_tree(self.tree, top,
+                            lambda n, m: None if n == top else self.note_deleted(n, m))
             self.tree.forget(entry.name)
         else:
             os.unlink(base, dir_fd=dfd)
@@ -247,7 +267,12 @@ class Generator:
                 if flags:
                     self._item(ndx, entry, flags)
                 return
-        is_new = st is None
+        # A link where there was none (or something else) is new; a link
+        # with another target is a change.
+        is_new = st is None or not stat.S_ISLNK(st.st_mode)
+        change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
+        if not is_new and self.cfg.times and time_differs(st, entry, self.cfg.modify_window):
+            change |= ITEM_REPORT_TIME
         if st is not None and stat.S_ISDIR(st.st_mode):
             if not self._remove_in_way(entry, st):
                 return
@@ -261,7 +286,7 @@ class Generator:
             except BaseException:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
-        self._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+        self._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
 
     def _gen_special(self, ndx, entry, st) -> None:
         tree = self.tree
@@ -275,7 +300,7 @@ class Generator:
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 self._item(ndx, entry, flags)
             return
-        is_new = st is None
+        is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
         if st is not None and stat.S_ISDIR(st.st_mode):
             if not self._remove_in_way(entry, st):
                 return
@@ -302,6 +327,19 @@ class Generator:
             if not self._remove_in_way(entry, st):
                 return
             st = None
+        if st is None and entry.hlink is not None and entry.hlink in self.group_members:
+            # A hard-link leader with no file of its own: an existing member
+            # of its group makes a good basis (rsync does the same).
+            for m in self.group_members[entry.hlink]:
+                if m == ndx:
+                    continue
+                try:
+                    mst = self.tree.lstat(self.flist[m].name)
+                except OSError:
+                    continue
+                if stat.S_ISREG(mst.st_mode) and mst.st_size:
+                    self.basis[ndx] = self.flist[m].name
+                    break
         if st is not None and self._up_to_date(entry, st):
             flags = self._attr_flags(entry, st)
             if flags:
@@ -355,16 +393,16 @@ class Generator:
         out = self.ndx_out.encode(ndx) + encode_shortint(iflags)
         self.wire.write(out)
         if not cfg.dry_run:
-            self._send_sums(entry, redo)
+            self._send_sums(entry, redo, self.basis.get(ndx, entry.name))
 
-    def _send_sums(self, entry, redo: bool) -> None:
+    def _send_sums(self, entry, redo: bool, basis_name: bytes) -> None:
         cfg = self.cfg
         digest_len = cfg.checksum.digest_len
         fd = -1
         size = 0
         if not cfg.whole_file or redo:
             try:
-                dfd, base = self.tree.locate(entry.name)
+                dfd, base = self.tree.locate(basis_name)
                 fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
                 st = os.fstat(fd)
                 if stat.S_ISREG(st.st_mode):
@@ -399,37 +437,58 @@ class Generator:
             os.close(fd)
 
     # ---- the end ----------------------------------------------------------------------
-    def _finish_hard_links(self) -> None:
-        if not self.hlink_followers or self.cfg.dry_run:
+    def _finish_hard_links(self, redo: set, late: bool = False) -> None:
+        """Link each follower to its group's leader (hlink.c finish_hard_link).
+        Sent as itemize records with the leader's name (ITEM_XNAME_FOLLOWS),
+        so the client logs "name => leader" in rsync's order: groups in
+        leader order, a group's followers last to first.  Followers of a
+        leader still waiting for its redo are linked at the end (late)."""
+        if not self.hlink_followers:
             return
-        leader_name = {}
-        for ndx, e in enumerate(self.flist):
-            if e.hlink is not None and not e.cleared and e.hlink not in leader_name:
-                leader_name[e.hlink] = e.name
-        tree = self.tree
+        by_group = {}
         for ndx, entry in self.hlink_followers:
-            lname = leader_name.get(entry.hlink)
-            if lname is None or lname == entry.name:
+            by_group.setdefault(entry.hlink, []).append((ndx, entry))
+        tree = self.tree
+        pending = []
+        for group, lndx in sorted(self.leader_ndx.items(), key=lambda kv: kv[1]):
+            members = by_group.get(group)
+            if not members:
                 continue
+            if lndx in redo and not late:
+                pending += members
+                continue
+            lname = self.flist[lndx].name
+            for ndx, entry in reversed(members):
+                self._link_one(ndx, entry, lname, itemize=not late)
+        self.hlink_followers = pending
+
+    def _link_one(self, ndx, entry, lname: bytes, itemize: bool) -> None:
+        tree = self.tree
+        try:
+            dfd, base = tree.locate(entry.name)
             try:
+                st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if not self.cfg.dry_run:
                 ldfd, lbase = tree.locate(lname)
                 lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
-                dfd, base = tree.locate(entry.name)
-                try:
-                    st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
-                    if st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
-                        continue
-                    if stat.S_ISDIR(st.st_mode) and not self._remove_in_way(entry, st):
-                        continue
-                except FileNotFoundError:
-                    pass
+                if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
+                    return
+                if st is not None and stat.S_ISDIR(st.st_mode) and not self._remove_in_way(entry, st):
+                    return
                 tmp = temp_name(base)
                 os.link(lbase, tmp, src_dir_fd=ldfd, dst_dir_fd=dfd, follow_symlinks=False)
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
-                self.report.hardlink(entry, lname)
-            except OSError as e:
-                self._fail(f"rsync: [generator] link \"{_show(tree.path(entry.name))}\" => "
-                           f"{_show(lname)} failed: {e.strerror} ({e.errno})")
+        except OSError as e:
+            self._fail(f"rsync: [generator] link \"{_show(tree.path(entry.name))}\" => "
+                       f"{_show(lname)} failed: {e.strerror} ({e.errno})")
+            return
+        iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else 0)
+        if itemize:
+            self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(lname))
+        else:
+            self.report.item(entry, iflags, lname)
 
     def _touch_up_dirs(self) -> None:
         if self.cfg.dry_run:
@@ -463,4 +522,4 @@ class Generator:
 
 
 def _show(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")
+    return show(name)

@@ -10,6 +10,7 @@ import errno
 import os
 import stat
 
+from ..text import show
 from ..errors import FileIOError, ProtocolViolation
 from ..io.attrs import apply_fd
 from ..io.replace import TempFile
@@ -46,6 +47,7 @@ class Receiver:
         self.stats = stats
         self.to_gen = to_generator       # queue.Queue of (what, value)
         self.requested = requested       # ndx -> number of outstanding requests
+        self.basis = {}                  # ndx -> basis name the generator chose
         self.ndx_in = NdxDecoder()
         self.tokens = TokenDecoder(cfg.compress)
         self.io_error = 0
@@ -70,16 +72,16 @@ class Receiver:
                 raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1})", 2)
             entry = self.flist[ndx]
             if not iflags & ITEM_TRANSFER:
-                self.report.item(entry, iflags)
+                self.report.item(entry, iflags, xname)
                 continue
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
             self.requested[ndx] -= 1
             if self.cfg.dry_run:
-                self.report.item(entry, iflags)
+                self.report.item(entry, iflags, xname)
                 continue
             head = wire.read(decode_sum_head, self.cfg.checksum.digest_len)
-            self.report.item(entry, iflags)
+            self.report.item(entry, iflags, xname)
             self._receive_file(ndx, entry, iflags, head, phase)
         if not self.cfg.am_server:
             self.remote_stats = wire.read(decode_stats)
@@ -105,8 +107,10 @@ class Receiver:
         existing_mode = None
         if dir_fd is not None:
             if head.count:
+                basis_name = self.basis.get(ndx, name)
                 try:
-                    basis_fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                    bdfd, bbase = (dir_fd, base) if basis_name == name else tree.locate(basis_name)
+                    basis_fd = os.open(bbase, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=bdfd)
                 except OSError:
                     basis_fd = -1
             try:
@@ -221,4 +225,4 @@ class _FileSink:
 
 
 def _show(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")
+    return show(name)

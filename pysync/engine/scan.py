@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
+from ..text import show
 from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_TOP_DIR
 from ..protocol.flist import FileEntry
 
@@ -155,4 +156,4 @@ class Scanner:
 
 
 def _show(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")
+    return show(name)

@@ -9,6 +9,7 @@ import errno
 import os
 import stat
 
+from ..text import show
 from ..errors import ProtocolViolation
 from ..protocol.buffer import ReadBuffer
 from ..protocol.constants import (IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
@@ -17,11 +18,13 @@ from ..protocol.constants import (IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE
 from ..protocol.ints import decode_shortint, decode_vstring, encode_int32, encode_shortint, encode_vstring
 from ..protocol.ndx import NdxDecoder, NdxEncoder
 from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
-from ..protocol.sums import decode_block_sums, decode_sum_head, encode_sum_head
+from ..protocol.sums import SumHead, decode_block_sums, decode_sum_head, encode_sum_head
 from ..protocol.tokens import TokenEncoder
 from .matcher import MatchStats, send_delta, send_whole
 
 __all__ = ["Sender", "read_item"]
+
+SUMS_PER_READ = 8192
 
 
 def read_item(wire, ndx_dec: NdxDecoder, on_del_stats):
@@ -90,7 +93,7 @@ class Sender:
             entry = self.flist[ndx]
             if not iflags & ITEM_TRANSFER:
                 wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
-                self.report.item(entry, iflags)
+                self.report.item(entry, iflags, xname)
                 continue
             if phase == 2:
                 raise ProtocolViolation("got transfer request in phase 2", 2)
@@ -98,12 +101,12 @@ class Sender:
                 raise ProtocolViolation(f"transfer request for a non-regular file: {ndx}", 2)
             if self.cfg.dry_run:
                 wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
-                self.report.item(entry, iflags)
+                self.report.item(entry, iflags, xname)
                 self.stats.files_transferred += 1
                 self.stats.transferred_size += entry.size
                 continue
             head = wire.read(decode_sum_head, digest_len)
-            sums = wire.read(decode_block_sums, head) if head.count else []
+            sums = self._read_sums(head)
             self._send_file(ndx, entry, iflags, basis, xname, head, sums)
         wire.write(self.ndx_out.encode(NDX_DONE))
         if self.io_error != start_io_error:
@@ -114,6 +117,17 @@ class Sender:
             wire.write(encode_stats(self.stats.wire_stats()))
         wire.flush()
         self._final_goodbye()
+
+    def _read_sums(self, head) -> list:
+        """The block sums after a head, read a slice at a time so no single
+        read has to hold the whole list."""
+        sums = []
+        left = head.count
+        while left:
+            n = min(left, SUMS_PER_READ)
+            sums += self.wire.read(decode_block_sums, SumHead(n, head.blength, head.s2length, 0))
+            left -= n
+        return sums
 
     def _final_goodbye(self) -> None:
         wire = self.wire
@@ -137,7 +151,7 @@ class Sender:
             if not stat.S_ISREG(st.st_mode):
                 self._open_failed(ndx, entry, OSError(errno.EINVAL, "not a regular file"))
                 return
-            self.report.item(entry, iflags)
+            self.report.item(entry, iflags, xname)
             wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + encode_sum_head(head))
             enc = self.tokens
             wire.write(enc.begin_file())
@@ -188,4 +202,4 @@ class Sender:
 
 
 def _show(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")
+    return show(name)

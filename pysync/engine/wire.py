@@ -21,7 +21,7 @@ import time
 
 from ..errors import PysyncError, ProtocolViolation, StreamError, TimeoutError_
 from ..protocol.buffer import NeedMore, ProtocolError, ReadBuffer
-from ..protocol.constants import MSG_DATA
+from ..protocol.constants import MSG_DATA, MSG_ERROR_EXIT
 from ..protocol.mux import MAX_DATA_FRAME, Demux, encode_data, encode_frame
 
 __all__ = ["Wire"]
@@ -51,6 +51,12 @@ class Wire:
         self.role = role
         self._last_recv = self._last_send = time.monotonic()
         self._done = False
+        self.error_exit_sent = False
+        self._starved = False
+        # A single-threaded role (the sender) must flush before it waits for
+        # the peer; on the receiving side the generator flushes its own
+        # writes, so the receiver thread leaves them alone.
+        self.flush_on_wait = True
         if timeout > 0:
             threading.Thread(target=self._watchdog, name="wire-timeout", daemon=True).start()
 
@@ -99,7 +105,7 @@ class Wire:
 
     def raw_write(self, data: bytes) -> None:
         with self._wlock:
-            self.stream.write(data)
+            self._stream_write(data)
             self.bytes_written += len(data)
 
     # ---- multiplexed phase ---------------------------------------------------------
@@ -152,7 +158,9 @@ class Wire:
         if not payload:
             return  # a keep-alive
         with self._cond:
-            while len(self._in) > self.max_buffer and self._error is None:
+            # Bounded, except while the consumer waits for one item larger
+            # than the bound (a long block-sum list): then it must grow.
+            while len(self._in) > self.max_buffer and self._error is None and not self._starved:
                 self._cond.wait()
             self._in.feed(payload)
             self._cond.notify_all()
@@ -177,7 +185,7 @@ class Wire:
                     raise self._error
                 if self._eof:
                     raise StreamError("connection unexpectedly closed")
-                if not flushed:
+                if not flushed and self.flush_on_wait:
                     # Send what this side has buffered before waiting for the
                     # peer -- but never wait for the write lock here: another
                     # thread (the generator) may be blocked in a write that
@@ -193,7 +201,10 @@ class Wire:
                         cond.acquire()
                     flushed = True
                     continue
+                self._starved = True
+                cond.notify_all()
                 cond.wait()
+                self._starved = False
 
     def read_bytes(self, n: int) -> bytes:
         return self.read(ReadBuffer.take, n)
@@ -208,11 +219,17 @@ class Wire:
             if len(self._wbuf) >= MAX_DATA_FRAME:
                 self._send_buffered()
 
+    def _stream_write(self, data) -> None:
+        try:
+            self.stream.write(data)
+        except OSError as e:
+            raise StreamError(f"connection unexpectedly closed ({e.strerror or e})") from None
+
     def _send_buffered(self) -> None:
         if self._wbuf:
             frames = encode_data(self._wbuf)
             self._wbuf = bytearray()
-            self.stream.write(frames)
+            self._stream_write(frames)
             self._last_send = time.monotonic()
             self.bytes_written += len(frames)
 
@@ -224,11 +241,12 @@ class Wire:
                 flush()
 
     def send_msg(self, tag: int, payload: bytes = b"") -> None:
-        """An out-of-band message, after the data already written."""
+        """An out-of-band message.  Like rsync (io.c keeps messages in their
+        own buffer and writes it first) it goes ahead of data still
+        buffered, so "deleting" lines reach the client promptly."""
         with self._wlock:
-            self._send_buffered()
             frame = encode_frame(tag, payload)
-            self.stream.write(frame)
+            self._stream_write(frame)
             self.bytes_written += len(frame)
 
     def close(self) -> None:
@@ -241,6 +259,22 @@ class Wire:
             self.stream.close_write()
         except OSError:
             pass
+
+    def send_error_exit(self, code: int, timeout: float = 5.0) -> None:
+        """Tell the peer we are exiting with ``code`` (MSG_ERROR_EXIT), once,
+        without waiting long for a writer that may be stuck."""
+        if self.error_exit_sent or not self._mux_out:
+            return
+        if not self._wlock.acquire(timeout=timeout):
+            return
+        try:
+            self.error_exit_sent = True
+            self._send_buffered()
+            self._stream_write(encode_frame(MSG_ERROR_EXIT, code.to_bytes(4, "little")))
+        except PysyncError:
+            pass
+        finally:
+            self._wlock.release()
 
     def abort(self) -> None:
         """Stop everything: wake readers and unblock the peer (used when one

@@ -19,6 +19,7 @@ from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLA
                         XMIT_SAME_GID, XMIT_SAME_MODE, XMIT_SAME_NAME,
                         XMIT_SAME_RDEV_MAJOR, XMIT_SAME_TIME, XMIT_SAME_UID,
                         XMIT_TOP_DIR, XMIT_USER_NAME_FOLLOWS)
+from ..text import show
 from .ints import (decode_int32, decode_varint, decode_varlong, encode_int32,
                    encode_varint, encode_varlong)
 
@@ -244,7 +245,7 @@ def clean_name(name: bytes, relative: bool) -> bytes:
 
 
 def _show(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")
+    return show(name)
 
 
 class FlistDecoder:

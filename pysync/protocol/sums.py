@@ -83,6 +83,12 @@ def max_s2length(digest_len: int) -> int:
     return min(SUM_LENGTH, digest_len)
 
 
+# Size of one block entry in rsync's sender (struct sum_buf: offset, len,
+# sum1, chain, flags, a 16-byte sum2, padded), the unit of its
+# --max-alloc check on a sum head.
+SUM_BUF_SIZE = 40
+
+
 def decode_sum_head(buf: ReadBuffer, digest_len: int, *, who: str = "sender",
                     max_alloc: int = DEFAULT_MAX_ALLOC) -> SumHead:
     """Read a sum head and apply rsync 3.5.0's checks (exit code 2).
@@ -106,7 +112,9 @@ def decode_sum_head(buf: ReadBuffer, digest_len: int, *, who: str = "sender",
     remainder = decode_int32(buf)
     if remainder < 0 or remainder > blength:
         raise ProtocolError(f"Invalid remainder length {remainder} [{who}]", RERR_PROTOCOL)
-    if count and count >= max_alloc // (4 + s2length):
+    # Judged as rsync does (sender.c receive_sums -> my_alloc): by the
+    # memory a block entry takes, not by its bytes on the wire.
+    if count and count >= max_alloc // SUM_BUF_SIZE:
         raise ProtocolError(f"[{who}] exceeded --max-alloc={max_alloc} setting", RERR_MALLOC)
     return SumHead(count, blength, s2length, remainder)
 

@@ -32,6 +32,9 @@ __all__ = ["END", "TokenEncoder", "TokenDecoder"]
 _I32 = struct.Struct("<i")
 _END_RECORD = _I32.pack(0)
 _FULL_RECORD_HEAD = bytes((DEFLATED_DATA | (MAX_DATA_COUNT >> 8), MAX_DATA_COUNT & 0xFF))
+# Largest uncompressed literal record we accept from a peer (rsync sends
+# 32 KiB records; other implementations up to 256 KiB).
+MAX_LITERAL_RECORD = 16 * 1024 * 1024
 # Longest run of consecutive blocks one run token may carry (16-bit count).
 MAX_RUN = 0xFFFF
 # Largest block index a compressed stream may name (token.c MAX_TOKEN_INDEX).
@@ -292,8 +295,11 @@ class TokenDecoder:
             return END
         if i < 0:
             return -(i + 1)
-        # rsync 3.5.0 accepts literal records of any positive length again;
-        # we hand them out CHUNK_SIZE bytes at a time.
+        # rsync 3.5.0 accepts literal records longer than CHUNK_SIZE again
+        # (3.4.3/3.4.4 did not); we take up to MAX_LITERAL_RECORD, far above
+        # any real sender's records, and hand them out CHUNK_SIZE at a time.
+        if i > MAX_LITERAL_RECORD:
+            raise ProtocolError(f"invalid uncompressed token length {i}", RERR_PROTOCOL)
         n = min(i, CHUNK_SIZE)
         data = buf.take(n)
         self._residue = i - n

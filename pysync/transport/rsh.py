@@ -49,18 +49,27 @@ class CommandChild(FdStream):
                 pass
 
     def abort(self) -> None:
+        """Stop talking: close our side; the child gets a moment to exit
+        on its own in wait() before it is terminated."""
         self.aborted = True
         self.close_write()
-        try:
-            self.proc.terminate()
-        except OSError:
-            pass
 
     def wait(self) -> int:
-        code = self.proc.wait()
+        """The child's exit status.  After abort() the run's code is ours
+        (the error that made us abort): a child we had to stop reports 0."""
+        try:
+            code = self.proc.wait(timeout=5 if self.aborted else None)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            code = 0
         self.proc.stdout.close()
         if code < 0:
-            return 20
+            return 0 if self.aborted else 20
         return code
 
 
