@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import PysyncError, SyntaxUsageError
-from .options import OPTION_TABLE, Options, _apply
+from .options import OPTION_TABLE, Options, _apply, finish_options
 
 __all__ = ["sync", "SyncResult", "FileRecord", "SyncError", "Progress"]
 
@@ -83,7 +83,7 @@ def options_from_keywords(sources, destination, kw: dict) -> Options:
                 _apply(opts, row, os.fsdecode(item), name=name)
         elif kind == "value":
             _apply(opts, row, str(value), name=name)
-    opts.quiet = opts.quiet or False
+    finish_options(opts)
     srcs = [sources] if isinstance(sources, (str, bytes, os.PathLike)) else list(sources)
     opts.args = [os.fsdecode(s) for s in srcs] + [os.fsdecode(destination)]
     return opts

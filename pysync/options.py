@@ -58,6 +58,17 @@ class Options:
     filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
     fsync: bool = False
     timeout: int = 0
+    update: bool = False
+    ignore_existing: bool = False
+    existing: bool = False
+    max_size: int | None = None
+    min_size: int | None = None
+    backup: bool = False
+    backup_dir: str | None = None
+    suffix: str | None = None
+    alt_dests: list = field(default_factory=list)   # (kind, dir): link / compare / copy
+    partial: bool = False
+    partial_dir: str | None = None
     log_format: str | None = None
     # server side only
     server: bool = False
@@ -124,6 +135,19 @@ OPTION_TABLE = [
     (("delete-excluded",), None, "flag", "delete_excluded", None, "also delete excluded files from dest dirs", False),
     (("max-delete",), None, "value", "max_delete", _int, "don't delete more than NUM files", False),
     (("force",), None, "flag", "force", None, "force deletion of directories even if not empty", False),
+    (("update",), "u", "flag", "update", None, "skip files that are newer on the receiver", False),
+    (("ignore-existing",), None, "flag", "ignore_existing", None, "skip updating files that exist on receiver", False),
+    (("existing", "ignore-non-existing"), None, "flag", "existing", None, "skip creating new files on receiver", False),
+    (("max-size",), None, "value", "max_size", _size, "don't transfer any file larger than SIZE", False),
+    (("min-size",), None, "value", "min_size", _size, "don't transfer any file smaller than SIZE", False),
+    (("backup",), "b", "flag", "backup", None, "make backups (see --suffix & --backup-dir)", False),
+    (("backup-dir",), None, "value", "backup_dir", str, "make backups into hierarchy based in DIR", False),
+    (("suffix",), None, "value", "suffix", str, "backup suffix (default ~ w/o --backup-dir)", False),
+    (("link-dest",), None, "altdest", "alt_dests", "link", "hardlink to files in DIR when unchanged", False),
+    (("compare-dest",), None, "altdest", "alt_dests", "compare", "also compare destination files relative to DIR", False),
+    (("copy-dest",), None, "altdest", "alt_dests", "copy", "... and include copies of unchanged files", False),
+    (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
+    (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
     (("exclude",), None, "filter", "filters", "- ", "exclude files matching PATTERN", False),
     (("include",), None, "filter", "filters", "+ ", "don't exclude files matching PATTERN", False),
     (("filter",), "f", "filter", "filters", "", "add a file-filtering RULE", False),
@@ -170,6 +194,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
             opts.delete = True
     elif kind == "filter":
         opts.filters.append(const + value)
+    elif kind == "altdest":
+        opts.alt_dests.append((const, value))
     elif kind == "filter_file":
         opts.filters.extend(const + line for line in _read_pattern_file(value))
     elif kind == "alias":
@@ -181,7 +207,7 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
 
 
 def _takes_value(row) -> bool:
-    return row[2] in ("value", "filter", "filter_file")
+    return row[2] in ("value", "filter", "filter_file", "altdest")
 
 
 def _read_pattern_file(path: str) -> list:
@@ -265,6 +291,15 @@ def parse_args(argv) -> Options:
                 _apply(opts, row, name=ch)
             continue
         opts.args.append(a)
+    return finish_options(opts)
+
+
+def finish_options(opts: Options) -> Options:
+    """Implications between options, as rsync applies them after parsing."""
+    if opts.backup_dir is not None:
+        opts.backup = True
+    if opts.partial_dir is not None:
+        opts.partial = True
     return opts
 
 
@@ -277,6 +312,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     c = "v" * opts.verbose
     if opts.quiet:
         c += "q"
+    if opts.backup:
+        c += "b"
+    if opts.update:
+        c += "u"
     if opts.dry_run:
         c += "n"
     if opts.links:
@@ -321,6 +360,25 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
             args.append(f"--max-delete={opts.max_delete}")
     if opts.force and not remote_is_sender:
         args.append("--force")
+    if opts.backup_dir is not None:
+        args += ["--backup-dir", opts.backup_dir]
+    if opts.suffix is not None:
+        args.append(f"--suffix={opts.suffix}")
+    if not remote_is_sender:
+        if opts.ignore_existing:
+            args.append("--ignore-existing")
+        if opts.existing:
+            args.append("--existing")
+        if opts.max_size is not None:
+            args.append(f"--max-size={opts.max_size}")
+        if opts.min_size is not None:
+            args.append(f"--min-size={opts.min_size}")
+        for kind, d in opts.alt_dests:
+            args += [f"--{kind}-dest", d]
+        if opts.partial_dir is not None:
+            args += ["--partial-dir", opts.partial_dir]
+        elif opts.partial:
+            args.append("--partial")
     if opts.size_only and not remote_is_sender:
         args.append("--size-only")
     if opts.modify_window and not remote_is_sender:
@@ -361,7 +419,7 @@ def help_text(version_line: str) -> str:
         left = (f"-{short}, " if short else "    ") + (f"--{names[0]}" if names else "")
         if not names:
             left = f"-{short}"
-        if kind in ("value", "filter", "filter_file"):
+        if kind in ("value", "filter", "filter_file", "altdest"):
             left += "=VALUE" if names else " VALUE"
         lines.append(f" {left:<28} {help_}")
     return "\n".join(lines) + "\n"

@@ -107,6 +107,15 @@ class SessionConfig:
     hard_links: bool = False
     filters: object = None
     fsync: bool = False
+    update: bool = False
+    ignore_existing: bool = False
+    existing: bool = False
+    max_size: int | None = None
+    min_size: int | None = None
+    backups: object = None          # io.backup.Backups on the receiving side
+    alt_dests: list = field(default_factory=list)   # (kind, absolute dir bytes)
+    partial: bool = False
+    partial_dir: bytes | None = None
     one_file_system: bool = False
     links: bool = False
     devices: bool = False
@@ -254,6 +263,10 @@ class _Session:
         c.checksum_files = o.checksum
         c.hard_links = o.hard_links
         c.fsync = o.fsync
+        c.update, c.ignore_existing, c.existing = o.update, o.ignore_existing, o.existing
+        c.max_size, c.min_size = o.max_size, o.min_size
+        c.partial = o.partial
+        c.partial_dir = os.fsencode(o.partial_dir) if o.partial_dir is not None else None
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.filters = FilterList.from_options(o.filters) if o.filters else None
@@ -368,6 +381,13 @@ class _Session:
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
         policy.modify_window = o.modify_window
         root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
+        if root is not None:
+            if o.backup:
+                from .io.backup import Backups
+                cfg.backups = Backups(root, None if o.backup_dir is None else os.fsencode(o.backup_dir),
+                                      None if o.suffix is None else os.fsencode(o.suffix))
+            # --link-dest & co: a relative DIR is relative to the destination.
+            cfg.alt_dests = [(kind, os.path.join(root, os.fsencode(d))) for kind, d in o.alt_dests]
         if root is None:           # dry run into a directory that does not exist
             root_tree = None
         else:
@@ -390,14 +410,15 @@ class _Session:
         errors = []
 
         def fail(e):
-            # First error wins: tell the peer why we stop, then unblock
-            # the other thread (a pending read or a write the peer no
-            # longer drains).
+            # First error wins.  Keep draining the peer's data (discarded)
+            # so neither side blocks, tell the peer why we stop, and
+            # half-close: the peer reads our last frame, then EOF.
             if not errors:
                 errors.append(e)
+            self.wire.drain_messages(0)
             if isinstance(e, PysyncError):
                 self.wire.send_error_exit(e.code)
-            self.wire.abort()
+            self.wire.shutdown_write()
 
         def gen_main():
             try:
@@ -602,7 +623,7 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
     except PysyncError as e:
         if sess.remote_exit is None and isinstance(e, StreamError):
             # The peer may have said why it went away: wait for its message.
-            wire.wait_reader(2.0)
+            wire.drain_messages(2.0)
         if sess.remote_exit is None:
             log.error(str(e))
             _send_error_exit(wire, e.code)

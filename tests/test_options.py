@@ -35,6 +35,10 @@ CASES = [
     ["-a"], ["-av"], ["-az"], ["-ac"], ["-aH"], ["-a", "--delete"], ["-an"], ["-aW"],
     ["-a", "--numeric-ids"], ["-a", "--compress-choice=zstd"], ["-a", "--checksum-choice=md5"],
     ["-a", "-B4096"], ["-a", "--delete-after"], ["-a", "--size-only"], ["-ax"], ["-aI"],
+    ["-au"], ["-a", "--ignore-existing"], ["-a", "--existing"], ["-a", "--max-size=10k"],
+    ["-a", "--min-size=1k"], ["-ab"], ["-a", "--backup-dir=bk"], ["-ab", "--suffix=.old"],
+    ["-a", "--link-dest=../prev"], ["-a", "--compare-dest=/x"], ["-a", "--copy-dest=/y"],
+    ["-a", "--link-dest=/a", "--link-dest=/b"], ["-a", "--partial"], ["-a", "--partial-dir=.p"],
 ]
 
 

@@ -51,14 +51,21 @@ def delete_extraneous(gen, entry) -> None:
         isdir = stat.S_ISDIR(st.st_mode)
         if filters is not None and not gen.cfg.delete_excluded and filters.protected(name, isdir):
             continue
+        backups = gen.cfg.backups
+        if backups is not None and backups.protects(name):
+            continue
         if gen.cfg.max_delete is not None and gen.del_stats.total >= gen.cfg.max_delete:
             gen.skipped_deletes += 1
             continue
         try:
             if isdir:
-                remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run)
+                remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run, backups)
             else:
-                if not gen.cfg.dry_run:
+                if gen.cfg.dry_run:
+                    pass
+                elif backups is not None:
+                    backups.keep(name, move=True)
+                else:
                     os.unlink(child, dir_fd=tree.dir_fd(b"" if entry.name == b"." else entry.name))
                 gen.note_deleted(name, st.st_mode)
         except OSError as e:
@@ -73,15 +80,20 @@ def _names(gen) -> set:
     return s
 
 
-def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False) -> None:
+def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None) -> None:
     """Remove directory ``name`` and everything below it, contents first
-    (or, in a dry run, only report what would go)."""
+    (or, in a dry run, only report what would go); with backups, files are
+    moved into the backups instead of removed."""
     for child, st in _listing(tree.dir_fd(name)):
         sub = name + b"/" + child
         if stat.S_ISDIR(st.st_mode):
-            remove_tree(tree, sub, on_deleted, dry_run)
+            remove_tree(tree, sub, on_deleted, dry_run, backups)
         else:
-            if not dry_run:
+            if dry_run:
+                pass
+            elif backups is not None:
+                backups.keep(sub, move=True)
+            else:
                 os.unlink(child, dir_fd=tree.dir_fd(name))
             if on_deleted:
                 on_deleted(sub, st.st_mode)

@@ -139,6 +139,8 @@ class Generator:
                 st = tree.lstat(name)
             except FileNotFoundError:
                 st = None
+        if self._skipped(entry, st):
+            return
         if entry.is_dir:
             self._gen_dir(ndx, entry, st)
         elif entry.is_reg:
@@ -150,6 +152,28 @@ class Generator:
             self._gen_link(ndx, entry, st)
         else:
             self._gen_special(ndx, entry, st)
+
+    def _skipped(self, entry, st) -> bool:
+        """--existing, --ignore-existing, -u, --max-size/--min-size
+        (generator.c recv_generator's early exits)."""
+        cfg = self.cfg
+        if entry.name == b".":
+            return False
+        if cfg.existing and st is None:
+            if entry.is_dir:
+                self.missing_dirs.add(entry.name)   # and nothing below it
+            return True
+        if cfg.ignore_existing and st is not None and not entry.is_dir:
+            return True
+        if entry.is_reg:
+            if cfg.max_size is not None and entry.size > cfg.max_size:
+                return True
+            if cfg.min_size is not None and entry.size < cfg.min_size:
+                return True
+            if cfg.update and st is not None and stat.S_ISREG(st.st_mode) \
+                    and st.st_mtime_ns // 1_000_000_000 - entry.mtime > max(cfg.modify_window, 0):
+                return True   # newer on the receiver
+        return False
 
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender
@@ -182,8 +206,11 @@ class Generator:
                 # rsync reports the contents it removes, not the directory.
                 top = entry.name
                 remove_tree(self.tree, top,
-                            lambda n, m: None if n == top else self.note_deleted(n, m))
+                            lambda n, m: None if n == top else self.note_deleted(n, m),
+                            backups=self.cfg.backups)
             self.tree.forget(entry.name)
+        elif self.cfg.backups is not None:
+            self.cfg.backups.keep(entry.name, move=True)
         else:
             os.unlink(base, dir_fd=dfd)
         return True
@@ -204,7 +231,13 @@ class Generator:
                 dfd, base = self.tree.locate(entry.name)
                 os.mkdir(base, 0o700, dir_fd=dfd)
                 self.created_dirs.add(entry.name)
-            self._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
+            alt = self._alt_lstat(entry, stat.S_IFDIR) if self.cfg.alt_dests and entry.name != b"." else None
+            if alt is not None:
+                flags = self._attr_flags(entry, alt)
+                if flags:
+                    self._item(ndx, entry, flags)
+            else:
+                self._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
         else:
             flags = self._attr_flags(entry, st)
             if flags:
@@ -282,6 +315,7 @@ class Generator:
             os.symlink(entry.link, tmp, dir_fd=dfd)
             try:
                 apply_name(dfd, tmp, entry, self.policy, None)
+                self._backup_before_replace(entry.name, st)
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
             except BaseException:
                 os.unlink(tmp, dir_fd=dfd)
@@ -315,11 +349,76 @@ class Generator:
                 return
             try:
                 apply_name(dfd, tmp, entry, self.policy, None)
+                self._backup_before_replace(entry.name, st)
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
             except BaseException:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
         self._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+
+    def _backup_before_replace(self, name: bytes, st) -> None:
+        if self.cfg.backups is not None and st is not None and not stat.S_ISDIR(st.st_mode):
+            self.cfg.backups.keep(name, move=False)
+
+    def _partial_path(self, name: bytes) -> bytes:
+        """Where --partial-dir keeps the partial file of ``name``."""
+        pdir = self.cfg.partial_dir
+        parent, base = os.path.split(name)
+        if os.path.isabs(pdir):
+            return os.path.join(pdir, base)
+        return os.path.join(self.tree.root, parent, pdir, base)
+
+    def _alt_lstat(self, entry, want_type: int):
+        """The first --*-dest copy of ``entry`` of the given type, for
+        itemizing against it (rsync compares a new entry with it)."""
+        for _kind, d in self.cfg.alt_dests:
+            try:
+                ast = os.lstat(os.path.join(d, entry.name))
+            except OSError:
+                continue
+            if stat.S_IFMT(ast.st_mode) == want_type:
+                return ast
+        return None
+
+    def _try_alt_dests(self, ndx, entry) -> bool:
+        """--compare-dest / --copy-dest / --link-dest for a file missing in
+        the destination: an unchanged copy in DIR is compared, copied or
+        hard-linked; a changed one becomes the basis of the delta."""
+        cfg = self.cfg
+        candidate = None
+        for kind, d in cfg.alt_dests:
+            path = os.path.join(d, entry.name)
+            try:
+                ast = os.lstat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(ast.st_mode):
+                continue
+            if candidate is None and ast.st_size:
+                candidate = path
+            if not self._up_to_date(entry, ast, path):
+                continue
+            if kind == "link" and differs(entry, ast, self.policy):
+                continue   # a link would change the other copy's attributes
+            if kind == "compare":
+                return True
+            if not cfg.dry_run:
+                dfd, base = self.tree.locate(entry.name)
+                tmp = temp_name(base)
+                if kind == "link":
+                    os.link(path, tmp, dst_dir_fd=dfd, follow_symlinks=False)
+                else:
+                    _copy_file(path, dfd, tmp)
+                    fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                    try:
+                        apply_fd(fd, entry, self.policy, None)
+                    finally:
+                        os.close(fd)
+                os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return True     # unchanged: not itemized (rsync shows these only with -ii)
+        if candidate is not None:
+            self.basis[ndx] = candidate     # an absolute path: outside the tree
+        return False
 
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg
@@ -340,6 +439,15 @@ class Generator:
                 if stat.S_ISREG(mst.st_mode) and mst.st_size:
                     self.basis[ndx] = self.flist[m].name
                     break
+        if st is None and cfg.alt_dests and self._try_alt_dests(ndx, entry):
+            return
+        if cfg.partial_dir is not None and ndx not in self.basis:
+            ppath = self._partial_path(entry.name)
+            try:
+                if stat.S_ISREG(os.lstat(ppath).st_mode):
+                    self.basis[ndx] = ppath
+            except OSError:
+                pass
         if st is not None and self._up_to_date(entry, st):
             flags = self._attr_flags(entry, st)
             if flags:
@@ -348,24 +456,32 @@ class Generator:
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 self._item(ndx, entry, flags)
             return
+        if st is None and cfg.alt_dests:
+            alt = self._alt_lstat(entry, stat.S_IFREG)
+            if alt is not None:
+                self._request(ndx, entry, st=alt, new=False)
+                return
         self._request(ndx, entry, st=st, new=st is None)
 
-    def _up_to_date(self, entry, st) -> bool:
+    def _up_to_date(self, entry, st, path: bytes | None = None) -> bool:
         cfg = self.cfg
         if cfg.ignore_times:
             return False
         if st.st_size != entry.size:
             return False
         if cfg.checksum_files:
-            return self._local_sum(entry) == entry.sum
+            return self._local_sum(entry, path) == entry.sum
         if cfg.size_only:
             return True
         return not time_differs(st, entry, cfg.modify_window)
 
-    def _local_sum(self, entry) -> bytes:
+    def _local_sum(self, entry, path: bytes | None = None) -> bytes:
         h = self.cfg.file_checksum.file_hasher()
-        dfd, base = self.tree.locate(entry.name)
-        fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        if path is not None:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        else:
+            dfd, base = self.tree.locate(entry.name)
+            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         try:
             while True:
                 chunk = os.read(fd, 1 << 20)
@@ -402,8 +518,11 @@ class Generator:
         size = 0
         if not cfg.whole_file or redo:
             try:
-                dfd, base = self.tree.locate(basis_name)
-                fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                if basis_name.startswith(b"/"):
+                    fd = os.open(basis_name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                else:
+                    dfd, base = self.tree.locate(basis_name)
+                    fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
                 st = os.fstat(fd)
                 if stat.S_ISREG(st.st_mode):
                     size = st.st_size
@@ -523,3 +642,23 @@ class Generator:
 
 def _show(name: bytes) -> str:
     return show(name)
+
+
+def _copy_file(src: bytes, dir_fd: int, tmp: bytes) -> None:
+    """--copy-dest: a local copy into a new temp file (copy_file_range)."""
+    sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dir_fd)
+        try:
+            size = os.fstat(sfd).st_size
+            done = 0
+            while done < size:
+                n = os.copy_file_range(sfd, dfd, size - done)
+                if n == 0:
+                    break
+                done += n
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)

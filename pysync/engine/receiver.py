@@ -109,8 +109,11 @@ class Receiver:
             if head.count:
                 basis_name = self.basis.get(ndx, name)
                 try:
-                    bdfd, bbase = (dir_fd, base) if basis_name == name else tree.locate(basis_name)
-                    basis_fd = os.open(bbase, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=bdfd)
+                    if basis_name.startswith(b"/"):      # --link-dest & co, --partial-dir
+                        basis_fd = os.open(basis_name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    else:
+                        bdfd, bbase = (dir_fd, base) if basis_name == name else tree.locate(basis_name)
+                        basis_fd = os.open(bbase, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=bdfd)
                 except OSError:
                     basis_fd = -1
             try:
@@ -142,7 +145,13 @@ class Receiver:
             apply_fd(tmp.fd, entry, self.policy, existing_mode)
             if self.cfg.fsync:
                 os.fsync(tmp.fd)
+            if self.cfg.backups is not None:
+                try:
+                    self.cfg.backups.keep(name)
+                except FileNotFoundError:
+                    pass
             tmp.commit()
+            self._drop_partial(name)
             self.to_gen.put(("finished", ndx))
         except OSError as e:
             if tmp is not None:
@@ -150,12 +159,53 @@ class Receiver:
             raise FileIOError(f"rsync: [receiver] write failed on \"{_show(tree.path(name))}\": "
                               f"{e.strerror} ({e.errno})") from None
         except BaseException:
-            if tmp is not None:
+            if tmp is not None and not self._keep_partial(tmp, sink, name):
                 tmp.discard()
             raise
         finally:
             if basis_fd >= 0:
                 os.close(basis_fd)
+
+    def _keep_partial(self, tmp, sink, name: bytes) -> bool:
+        """--partial: an interrupted file keeps what arrived, as the
+        destination file (or in --partial-dir), to be the next run's basis."""
+        cfg = self.cfg
+        if not cfg.partial or cfg.dry_run or isinstance(sink, _NullSink):
+            return False
+        try:
+            sink.flush()
+            if os.fstat(tmp.fd).st_size == 0:
+                return False
+            if cfg.partial_dir is None:
+                tmp.commit()
+                return True
+            parent, base = os.path.split(name)
+            pdir = cfg.partial_dir if os.path.isabs(cfg.partial_dir) else \
+                os.path.join(self.tree.root, parent, cfg.partial_dir)
+            os.makedirs(pdir, exist_ok=True)
+            fd, tmp.fd = tmp.fd, -1
+            os.close(fd)
+            os.rename(tmp.name, os.path.join(pdir, base), src_dir_fd=tmp.dir_fd)
+            tmp.done = True
+            return True
+        except OSError:
+            return False
+
+    def _drop_partial(self, name: bytes) -> None:
+        pdir = self.cfg.partial_dir
+        if pdir is None:
+            return
+        parent, base = os.path.split(name)
+        d = pdir if os.path.isabs(pdir) else os.path.join(self.tree.root, parent, pdir)
+        try:
+            os.unlink(os.path.join(d, base))
+        except OSError:
+            return
+        if not os.path.isabs(pdir):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
     def _read_tokens(self, head, basis_fd: int, sink, ndx: int, size: int, name: bytes = b"") -> bool:
         wire = self.wire

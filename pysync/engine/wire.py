@@ -53,6 +53,8 @@ class Wire:
         self._done = False
         self.error_exit_sent = False
         self._starved = False
+        self._discard = False
+        self.peer_exit = None       # the code of the peer's MSG_ERROR_EXIT
         # A single-threaded role (the sender) must flush before it waits for
         # the peer; on the receiving side the generator flushes its own
         # writes, so the receiver thread leaves them alone.
@@ -129,6 +131,9 @@ class Wire:
                         if tag == MSG_DATA:
                             self._push_data(payload)
                         else:
+                            if tag == MSG_ERROR_EXIT:
+                                self.peer_exit = int.from_bytes(payload, "little", signed=True) \
+                                    if payload else 0
                             self.on_message(tag, payload)
                 data = self.stream.read(READ_CHUNK)
                 self._last_recv = time.monotonic()
@@ -160,8 +165,11 @@ class Wire:
         with self._cond:
             # Bounded, except while the consumer waits for one item larger
             # than the bound (a long block-sum list): then it must grow.
-            while len(self._in) > self.max_buffer and self._error is None and not self._starved:
+            while len(self._in) > self.max_buffer and self._error is None and not self._starved \
+                    and not self._discard:
                 self._cond.wait()
+            if self._discard:
+                return
             self._in.feed(payload)
             self._cond.notify_all()
 
@@ -220,6 +228,9 @@ class Wire:
                 self._send_buffered()
 
     def _stream_write(self, data) -> None:
+        if self.peer_exit is not None and not self.error_exit_sent:
+            # The peer is gone for good: stop feeding it.
+            raise StreamError(f"the peer exited with code {self.peer_exit}")
         try:
             self.stream.write(data)
         except OSError as e:
@@ -250,24 +261,47 @@ class Wire:
             self.bytes_written += len(frame)
 
     def close(self) -> None:
+        """End our side: flush, half-close, and read the peer's side to its
+        end (briefly), so no unread input is left in our socket -- closing
+        with unread input can make the peer lose our last frames."""
         self._done = True
         try:
             self.flush()
-        except OSError:
+        except (OSError, PysyncError):
             pass
+        self.shutdown_write()
+        if self._reader is not None and self._reader.is_alive():
+            # After an error exit the peer may still be busy writing until it
+            # reads our MSG_ERROR_EXIT: wait for it to hang up (it stops
+            # writing once it sees the message), or the rest of our input
+            # would be discarded with a reset.
+            self.drain_messages(30.0 if self.error_exit_sent else 2.0)
+
+    def shutdown_write(self) -> None:
+        # Wait for a frame being written to be complete; but a writer stuck
+        # on a peer that stopped reading must not keep us here.
+        got = self._wlock.acquire(timeout=10)
         try:
             self.stream.close_write()
         except OSError:
             pass
+        finally:
+            if got:
+                self._wlock.release()
 
     def send_error_exit(self, code: int, timeout: float = 5.0) -> None:
         """Tell the peer we are exiting with ``code`` (MSG_ERROR_EXIT), once,
         without waiting long for a writer that may be stuck."""
-        if self.error_exit_sent or not self._mux_out:
+        if not self._mux_out:
             return
+        # The flag is checked under the write lock: a second thread failing
+        # at the same time must not half-close the stream before the first
+        # one's frame is out.
         if not self._wlock.acquire(timeout=timeout):
             return
         try:
+            if self.error_exit_sent:
+                return
             self.error_exit_sent = True
             self._send_buffered()
             self._stream_write(encode_frame(MSG_ERROR_EXIT, code.to_bytes(4, "little")))
@@ -288,4 +322,12 @@ class Wire:
     def wait_reader(self, timeout: float | None = None) -> None:
         if self._reader is not None:
             self._reader.join(timeout)
+
+    def drain_messages(self, timeout: float) -> None:
+        """Nobody will read data any more: let the reader thread skip it so
+        it reaches the peer's last messages (MSG_ERROR_EXIT) and the end."""
+        with self._cond:
+            self._discard = True
+            self._cond.notify_all()
+        self.wait_reader(timeout)
 

@@ -1,0 +1,56 @@
+"""-b/--backup, --backup-dir, --suffix: keep the old version of a file the
+transfer replaces or deletes.  A replaced file keeps its name until the
+new one is renamed over it (the backup is a hard link made first), so the
+destination is never without the file; a deleted one is moved."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+__all__ = ["Backups"]
+
+
+class Backups:
+    def __init__(self, root: bytes, backup_dir: bytes | None, suffix: bytes | None):
+        self.root = root
+        self.dir = os.path.join(root, backup_dir) if backup_dir is not None else None
+        self.suffix = suffix if suffix is not None else (b"" if backup_dir is not None else b"~")
+
+    def path_for(self, name: bytes) -> bytes:
+        base = self.dir if self.dir is not None else self.root
+        return os.path.join(base, name + self.suffix)
+
+    def protects(self, name: bytes) -> bool:
+        """Names --delete must leave alone: the backups themselves."""
+        if self.dir is not None:
+            rel = os.path.relpath(self.dir, self.root)
+            return name == rel or name.startswith(rel + b"/")
+        return bool(self.suffix) and name.endswith(self.suffix)
+
+    def keep(self, name: bytes, move: bool = False) -> None:
+        """Back up destination entry ``name`` (not a directory)."""
+        src = os.path.join(self.root, name)
+        dst = self.path_for(name)
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode):
+            return
+        parent = os.path.dirname(dst)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            if stat.S_ISDIR(os.lstat(dst).st_mode):
+                return
+            os.unlink(dst)
+        except FileNotFoundError:
+            pass
+        if move:
+            os.rename(src, dst)
+            return
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            os.rename(src, dst)
