@@ -65,6 +65,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def pubkey_text(path: Path) -> str:
     return Path(str(path) + ".pub").read_text().split("\n")[0].strip()
 
@@ -73,7 +82,8 @@ class Sshd:
     """One sshd on 127.0.0.1:<port>, started by ``start()``."""
 
     def __init__(self, workdir: Path, authorized_keys: Path, extra: str = "",
-                 host_key_types=("ed25519", "ecdsa", "rsa")):
+                 host_key_types=("ed25519", "ecdsa", "rsa"), ipv6: bool | None = None):
+        self.ipv6 = ipv6_loopback() if ipv6 is None else ipv6
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.authorized_keys = Path(authorized_keys)
@@ -103,6 +113,7 @@ class Sshd:
         lines = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
+            *(["ListenAddress [::1]"] if self.ipv6 else []),
             *(f"HostKey {p}" for p in self.host_keys.values()),
             "PidFile none",
             "UsePAM no",
@@ -175,6 +186,75 @@ class Sshd:
             return ""
 
 
+class Relay:
+    """A TCP relay on 127.0.0.1 to ``target`` that a test can freeze: the
+    connections stay open but no byte moves any more -- a peer that died
+    without closing (cable pulled, host frozen).  With ``target=None`` it
+    accepts and never says anything (a server that hangs before its banner)."""
+
+    def __init__(self, target: tuple | None):
+        import threading
+        self.target = target
+        self.frozen = threading.Event()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.socks: list = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+        while not self._closed:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            self.socks.append(c)
+            if self.target is None:
+                continue
+            try:
+                u = socket.create_connection(self.target)
+            except OSError:
+                c.close()
+                continue
+            self.socks.append(u)
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if self.frozen.is_set():
+                return          # swallow; keep both sockets open
+            if not data:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                return
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def close(self) -> None:
+        self._closed = True
+        for s in [self.listener] + self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
 class SshWorld:
     """Servers plus a client $HOME, all under ``base``."""
 
@@ -237,6 +317,64 @@ class SshWorld:
         self.close()
 
 
+# ---------------------------------------------------------------------------
+# Driving the pysync client over the paramiko transport
+# ---------------------------------------------------------------------------
+
+HERE = Path(__file__).resolve().parent
+CLIENT_FILES = (HERE.parent / "pysync" / "cli.py", HERE.parent / "pysync" / "client.py")
+
+
+def cli_has_ssh() -> bool:
+    """True once the CLI picks the paramiko transport for host:path itself."""
+    for path in CLIENT_FILES:
+        try:
+            if "SshChannel" in path.read_text():
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def client_argv(args: list) -> list:
+    """The command line that runs ``pysync ARGS`` over the paramiko transport:
+    the real CLI when it is wired to ssh.py, else this module's ``--drive``
+    shim (the CLI with its ``-e`` transport swapped for SshChannel)."""
+    if cli_has_ssh():
+        return [sys.executable, "-m", "pysync", *args]
+    return [sys.executable, str(Path(__file__).resolve()), "--drive", *args]
+
+
+def drive(argv: list) -> int:
+    """Run pysync's CLI with SshChannel standing in for RshChild, as cli.py
+    will once it is wired: ``--contimeout=N`` and ``--timeout=N`` apply."""
+    sys.path.insert(0, str(HERE.parent))
+    from pysync import cli
+    from pysync.options import parse_args
+    from pysync.transport import rsh, ssh
+
+    contimeout = None
+    rest = []
+    for a in argv:
+        if a.startswith("--contimeout="):
+            contimeout = float(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+    try:
+        io_timeout = parse_args(rest).timeout or None
+    except Exception:
+        io_timeout = None
+
+    def make(rsh_cmd, user, host, command):
+        return ssh.SshChannel(host, user, None, " ".join(command), connect_timeout=contimeout,
+                              io_timeout=io_timeout)
+    rsh.RshChild = make
+    return cli.main(rest)
+
+
+if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--drive":
+    sys.exit(drive(sys.argv[2:]))
+
 if __name__ == "__main__":  # manual use: python interop/sshd.py /tmp/world
     reason = skip_reason()
     if reason:
@@ -245,8 +383,13 @@ if __name__ == "__main__":  # manual use: python interop/sshd.py /tmp/world
     srv = world.server()
     world.write_config(world.host_block("testhost", srv))
     world.write_known_hosts(srv.known_hosts_entry())
-    print(f"sshd on 127.0.0.1:{srv.port}; HOME={world.home}; try: HOME={world.home} ssh testhost true")
+    print(f"sshd on 127.0.0.1:{srv.port}; HOME={world.home}; try: HOME={world.home} "
+          f"ssh -F {world.ssh_dir / 'config'} -o UserKnownHostsFile={world.ssh_dir / 'known_hosts'} "
+          f"testhost true", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         srv.proc.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         world.close()

@@ -56,9 +56,24 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _on_signal)
 
 
+def _tune_malloc() -> None:
+    """Keep glibc from returning and re-faulting the megabyte buffers a
+    transfer churns through (measured: a third of the client's CPU went to
+    page faults on a 1 GiB push without this)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)    # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 << 20)   # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 64 << 20)    # M_TOP_PAD
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     install_signal_handlers()
+    _tune_malloc()
     try:
         code = run(argv)
     except SyntaxUsageError as e:

@@ -48,9 +48,17 @@ def parse_remote(arg: str):
     return user or None, host, path
 
 
-def _open_remote(opts: Options, user, host, command, log):
+def _open_remote(opts: Options, user, host, command, log, stderr=None):
+    """-e/RSYNC_RSH runs that command; otherwise the built-in SSH client
+    (paramiko, the user's ~/.ssh setup) -- no ssh binary needed."""
     from .transport.rsh import RshChild
-    rsh = opts.rsh or os.environ.get("RSYNC_RSH") or "ssh"
+    rsh = opts.rsh or os.environ.get("RSYNC_RSH")
+    if not rsh:
+        from .transport.ssh import SshChannel      # imports paramiko only here
+        return SshChannel(host, user, None, " ".join(command),
+                          connect_timeout=opts.contimeout or None,
+                          io_timeout=opts.timeout or None,
+                          stderr=stderr or sys.stderr)
     try:
         return RshChild(rsh, user, host, command)
     except OSError as e:
@@ -101,7 +109,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
             opts.whole_file = False
         cmd = remote_command(opts.rsync_path or "rsync",
                              server_args(opts, pull, CLIENT_CAPABILITIES), rpaths)
-        stream = _open_remote(opts, user, host, cmd, log)
+        stream = _open_remote(opts, user, host, cmd, log, stderr)
         if stream is None:
             return Outcome(14, Report(opts, out=stdout, err=stderr), 0, 0, 0.0)
         local_sources = None if pull else [s.encode("utf-8", "surrogateescape") for s in sources]

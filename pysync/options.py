@@ -58,6 +58,7 @@ class Options:
     filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
     fsync: bool = False
     timeout: int = 0
+    contimeout: int = 0
     update: bool = False
     ignore_existing: bool = False
     existing: bool = False
@@ -154,6 +155,7 @@ OPTION_TABLE = [
     (("exclude-from",), None, "filter_file", "filters", "- ", "read exclude patterns from FILE", False),
     (("include-from",), None, "filter_file", "filters", "+ ", "read include patterns from FILE", False),
     (("timeout",), None, "value", "timeout", _int, "set I/O timeout in seconds", False),
+    (("contimeout",), None, "value", "contimeout", _int, "set daemon connection timeout in seconds", False),
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),

@@ -625,7 +625,10 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
             # The peer may have said why it went away: wait for its message.
             wire.drain_messages(2.0)
         if sess.remote_exit is None:
-            log.error(str(e))
+            # A transport that already explained the failure in one line (a
+            # missing remote rsync) needs no second, vaguer one.
+            if not getattr(stream, "explained", None):
+                log.error(str(e))
             _send_error_exit(wire, e.code)
             code = e.code
         else:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .sshconfig import match_pattern_list
 
 __all__ = ["Entry", "Verdict", "KnownHosts", "host_key_name", "hash_hostname", "fingerprint",
-           "OK", "UNKNOWN", "CHANGED", "REVOKED"]
+           "add_host_key", "OK", "UNKNOWN", "CHANGED", "REVOKED"]
 
 OK, UNKNOWN, CHANGED, REVOKED = "ok", "unknown", "changed", "revoked"
 
@@ -179,5 +179,3 @@ def add_host_key(path: str, name: str, keytype: str, blob: bytes, hashed: bool =
     finally:
         os.close(fd)
 
-
-__all__.append("add_host_key")

@@ -277,7 +277,8 @@ class _Reader:
                 elif crit == "localuser":
                     ok = match_pattern_list(_local_user(), pats, lower=False) is True
                 elif crit == "exec":
-                    ok = self._match_exec(arg)
+                    # not run once an earlier criterion has failed
+                    ok = self._match_exec(arg) if result else False
                 elif crit in ("localnetwork", "tagged", "address", "localaddress",
                               "localport", "rdomain", "version", "sessiontype", "command"):
                     ok = False
