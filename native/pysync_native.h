@@ -102,4 +102,33 @@ void pysync_md4_digest(const pysync_md4_ctx *ctx, unsigned char *out);
 /* One-shot MD4 of data[0..len) into the 16 bytes at out. */
 void pysync_md4(const unsigned char *data, size_t len, unsigned char *out);
 
+/* ------------------------------------------------------------------ */
+/* dio.c: Linux calls for the write path (pysync/io/)                 */
+/* ------------------------------------------------------------------ */
+
+/* Version of the dio.c declarations below (checked by pysync/native.py
+ * separately from PYSYNC_NATIVE_ABI; bump it on any change here). */
+#define PYSYNC_DIO_ABI 1
+
+/* statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_DIO_READ_ALIGN):
+ * out[0] = stx_mask, out[1] = stx_dio_mem_align, out[2] =
+ * stx_dio_offset_align, out[3] = stx_dio_read_offset_align.  Alignments
+ * whose mask bit is not set are reported as 0.  Returns 0 or -errno. */
+int pysync_statx_dio(int fd, uint32_t *out);
+
+/* Page-cache residency of the file range [offset, offset+length) of fd
+ * (offset page aligned; fd must be readable): one byte per page in vec
+ * (1 = resident, 0 = not), which must hold ceil(length / pagesize) bytes.
+ * Returns the number of resident pages, or -errno. */
+int64_t pysync_mincore(int fd, uint64_t offset, uint64_t length,
+                       unsigned char *vec);
+
+/* sync_file_range(2).  Returns 0 or -errno. */
+int pysync_sync_file_range(int fd, int64_t offset, int64_t nbytes,
+                           unsigned int flags);
+
+/* fallocate(2) (no glibc emulation, unlike posix_fallocate).  Returns 0
+ * or -errno. */
+int pysync_fallocate(int fd, int mode, int64_t offset, int64_t length);
+
 #endif /* PYSYNC_NATIVE_H */

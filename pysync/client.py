@@ -10,7 +10,7 @@ import threading
 import time
 
 from .errors import SyntaxUsageError
-from .options import Options, parse_args, server_args
+from .options import Options, parse_args, pysync_only, server_args
 from .protocol.constants import CLIENT_CAPABILITIES
 
 __all__ = ["Outcome", "run_transfer", "parse_remote"]
@@ -107,7 +107,15 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         rpaths = [r[2] for r in remote_srcs] if pull else [remote_dest[2]]
         if opts.whole_file is None:
             opts.whole_file = False
-        cmd = remote_command(opts.rsync_path or "rsync",
+        needs = pysync_only(opts, pull)
+        program = opts.rsync_path
+        if needs and program is None:
+            program = "pysync"      # the options travel to a pysync on the far side
+        elif needs and os.path.basename(program.split()[0]).startswith("rsync"):
+            raise SyntaxUsageError(
+                f"{' '.join(needs)} needs pysync on the remote side, but --rsync-path names "
+                f"{program.split()[0]}: use --rsync-path=pysync (or leave it out)")
+        cmd = remote_command(program or "rsync",
                              server_args(opts, pull, CLIENT_CAPABILITIES), rpaths)
         stream = _open_remote(opts, user, host, cmd, log, stderr)
         if stream is None:

@@ -57,6 +57,9 @@ class Options:
     protocol: int | None = None
     filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
     fsync: bool = False
+    preallocate: bool = False
+    direct_io: bool = False
+    drop_cache: bool = False
     timeout: int = 0
     contimeout: int = 0
     update: bool = False
@@ -161,6 +164,9 @@ OPTION_TABLE = [
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
     (("human-readable",), "h", "count", "human_readable", None, "output numbers in a human-readable format", True),
     (("fsync",), None, "flag", "fsync", None, "fsync every written file", False),
+    (("preallocate",), None, "flag", "preallocate", None, "allocate dest files before writing them", False),
+    (("direct-io",), None, "flag", "direct_io", None, "write files with O_DIRECT, bypassing the page cache (pysync)", False),
+    (("drop-cache",), None, "flag", "drop_cache", None, "keep the transfer out of the page cache on both sides (pysync)", False),
     (("rsh",), "e", "value", "rsh", str, "specify the remote shell to use", False),
     (("rsync-path",), None, "value", "rsync_path", str, "specify the rsync to run on remote machine", False),
     (("protocol",), None, "value", "protocol", _int, "force an older protocol version to be used", False),
@@ -296,6 +302,19 @@ def parse_args(argv) -> Options:
     return finish_options(opts)
 
 
+PYSYNC_ONLY = ("direct_io", "drop_cache")
+
+
+def pysync_only(opts: Options, remote_is_sender: bool) -> list:
+    """The pysync-only options that need pysync on the remote side."""
+    out = []
+    if opts.direct_io and not remote_is_sender:
+        out.append("--direct-io")
+    if opts.drop_cache:
+        out.append("--drop-cache")
+    return out
+
+
 def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
     if opts.backup_dir is not None:
@@ -405,6 +424,14 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
         args.append("--fsync")
+    if opts.preallocate and not remote_is_sender:
+        args.append("--preallocate")
+    # pysync-only: the write path goes to a receiving pysync; --drop-cache
+    # to either side (a sending pysync reads without polluting the cache).
+    if opts.direct_io and not remote_is_sender:
+        args.append("--direct-io")
+    if opts.drop_cache:
+        args.append("--drop-cache")
     if opts.timeout:
         args.append(f"--timeout={opts.timeout}")
     return args

@@ -107,6 +107,9 @@ class SessionConfig:
     hard_links: bool = False
     filters: object = None
     fsync: bool = False
+    preallocate: bool = False
+    direct_io: bool = False
+    drop_cache: bool = False
     update: bool = False
     ignore_existing: bool = False
     existing: bool = False
@@ -263,6 +266,7 @@ class _Session:
         c.checksum_files = o.checksum
         c.hard_links = o.hard_links
         c.fsync = o.fsync
+        c.preallocate, c.direct_io, c.drop_cache = o.preallocate, o.direct_io, o.drop_cache
         c.update, c.ignore_existing, c.existing = o.update, o.ignore_existing, o.existing
         c.max_size, c.min_size = o.max_size, o.min_size
         c.partial = o.partial

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from .. import native
+from ..io.cache import open_source_reader, read_chunks
 
 __all__ = ["MatchStats", "send_delta", "send_whole"]
 
@@ -28,8 +29,14 @@ class MatchStats:
         self.matched = 0
 
 
-def send_whole(fd: int, emit_literal, hasher, stats: MatchStats) -> None:
+def send_whole(fd: int, emit_literal, hasher, stats: MatchStats, drop_cache: bool = False) -> None:
     """No usable basis: the whole file as literal data."""
+    if drop_cache:
+        for chunk in read_chunks(fd, None, True):
+            hasher.update(chunk)
+            emit_literal(chunk)
+            stats.literal += len(chunk)
+        return
     while True:
         chunk = os.read(fd, READ_CHUNK)
         if not chunk:
@@ -40,7 +47,17 @@ def send_whole(fd: int, emit_literal, hasher, stats: MatchStats) -> None:
 
 
 def send_delta(fd: int, head, sums, strong_fn, emit_literal, emit_block, hasher,
-               stats: MatchStats) -> None:
+               stats: MatchStats, drop_cache: bool = False) -> None:
+    reader = open_source_reader(fd, drop_cache) if drop_cache else None
+    try:
+        _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats,
+                    reader.read if reader is not None else (lambda n: os.read(fd, n)))
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats, read) -> None:
     """Search ``fd`` for the blocks described by ``head``/``sums``
     (a list of (weak, strong) pairs) and emit literals and block matches.
     ``strong_fn(data) -> bytes`` gives a block's strong sum (at least
@@ -79,7 +96,7 @@ def send_delta(fd: int, head, sums, strong_fn, emit_literal, emit_block, hasher,
             del buf[:keep]
             pos -= keep
             lit = pos
-            more = os.read(fd, READ_CHUNK)
+            more = read(READ_CHUNK)
             if not more:
                 eof = True
                 continue

@@ -13,7 +13,9 @@ import stat
 from ..text import show
 from ..errors import FileIOError, ProtocolViolation
 from ..io.attrs import apply_fd
+from ..io.cache import SourceReader
 from ..io.replace import TempFile
+from ..io.sink import WriteMode, make_sink
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_TRANSFER, NDX_DONE)
 from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
@@ -23,7 +25,6 @@ from .sender import read_item
 
 __all__ = ["Receiver"]
 
-WRITE_BUFFER = 1 << 20
 
 
 class _NullSink:
@@ -32,6 +33,34 @@ class _NullSink:
 
     def write(self, data):
         pass
+
+    def finish(self):
+        return 0
+
+    def abort(self):
+        pass
+
+
+class _Basis:
+    """An open basis file: positional reads, closed once."""
+
+    __slots__ = ("fd", "reader")
+
+    def __init__(self, fd: int, drop_cache: bool):
+        self.fd = fd
+        self.reader = SourceReader(fd, drop_cache) if drop_cache else None
+
+    def pread(self, length: int, offset: int) -> bytes:
+        if self.reader is not None:
+            return bytes(self.reader.pread(length, offset))
+        return os.pread(self.fd, length, offset)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            if self.reader is not None:
+                self.reader.close()
+            os.close(self.fd)
+            self.fd = -1
 
 
 class Receiver:
@@ -48,6 +77,9 @@ class Receiver:
         self.to_gen = to_generator       # queue.Queue of (what, value)
         self.requested = requested       # ndx -> number of outstanding requests
         self.basis = {}                  # ndx -> basis name the generator chose
+        self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
+                                    preallocate=cfg.preallocate, fsync=cfg.fsync,
+                                    warn=log.warning)
         self.ndx_in = NdxDecoder()
         self.tokens = TokenDecoder(cfg.compress)
         self.io_error = 0
@@ -95,7 +127,7 @@ class Receiver:
     def _receive_file(self, ndx, entry, iflags, head, phase) -> None:
         name = entry.name
         tree = self.tree
-        basis_fd = -1
+        basis = None
         tmp = None
         sink = _NullSink()
         try:
@@ -107,15 +139,7 @@ class Receiver:
         existing_mode = None
         if dir_fd is not None:
             if head.count:
-                basis_name = self.basis.get(ndx, name)
-                try:
-                    if basis_name.startswith(b"/"):      # --link-dest & co, --partial-dir
-                        basis_fd = os.open(basis_name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                    else:
-                        bdfd, bbase = (dir_fd, base) if basis_name == name else tree.locate(basis_name)
-                        basis_fd = os.open(bbase, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=bdfd)
-                except OSError:
-                    basis_fd = -1
+                basis = self._open_basis(ndx, name, dir_fd, base)
             try:
                 existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
                 if not stat.S_ISREG(existing_mode):
@@ -124,16 +148,26 @@ class Receiver:
                 pass
             try:
                 tmp = TempFile(dir_fd, base)
-                sink = _FileSink(tmp.fd, tmp.name, tree.path(name))
             except OSError as e:
                 self._fail(f"rsync: [receiver] mkstemp \"{_show(tree.path(name))}\" failed: "
                            f"{e.strerror} ({e.errno})")
+            if tmp is not None:
+                try:
+                    # The write path: buffered, --direct-io, --drop-cache,
+                    # --preallocate (pysync/io/sink.py).  Refusals end the run.
+                    sink = make_sink(tmp.fd, dir_fd, tmp.name, tree.path(name), entry.size,
+                                     self.write_mode)
+                except BaseException:
+                    tmp.discard()
+                    if basis is not None:
+                        basis.close()
+                    raise
         try:
-            ok = self._read_tokens(head, basis_fd, sink, ndx, entry.size, entry.name)
+            ok = self._read_tokens(head, basis, sink, ndx, entry.size, entry.name)
             if tmp is None:
                 return
-            sink.flush()
             if not ok:
+                sink.abort()
                 tmp.discard()
                 if phase == 0:
                     self.log.warning(f"WARNING: {_show(name)} failed verification -- "
@@ -142,9 +176,8 @@ class Receiver:
                 else:
                     self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
                 return
+            sink.finish()          # all data out, exact size, fsync if asked
             apply_fd(tmp.fd, entry, self.policy, existing_mode)
-            if self.cfg.fsync:
-                os.fsync(tmp.fd)
             if self.cfg.backups is not None:
                 try:
                     self.cfg.backups.keep(name)
@@ -153,18 +186,39 @@ class Receiver:
             tmp.commit()
             self._drop_partial(name)
             self.to_gen.put(("finished", ndx))
+        except FileIOError:
+            sink.abort()
+            if tmp is not None:
+                tmp.discard()
+            raise
         except OSError as e:
+            sink.abort()
             if tmp is not None:
                 tmp.discard()
             raise FileIOError(f"rsync: [receiver] write failed on \"{_show(tree.path(name))}\": "
                               f"{e.strerror} ({e.errno})") from None
         except BaseException:
             if tmp is not None and not self._keep_partial(tmp, sink, name):
+                sink.abort()
                 tmp.discard()
             raise
         finally:
-            if basis_fd >= 0:
-                os.close(basis_fd)
+            if basis is not None:
+                basis.close()
+
+    def _open_basis(self, ndx, name, dir_fd, base):
+        """The file the sender's block matches refer to, read with the
+        cache rules of --drop-cache; None if it cannot be opened."""
+        basis_name = self.basis.get(ndx, name)
+        try:
+            if basis_name.startswith(b"/"):      # --link-dest & co, --partial-dir
+                fd = os.open(basis_name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            else:
+                bdfd, bbase = (dir_fd, base) if basis_name == name else self.tree.locate(basis_name)
+                fd = os.open(bbase, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=bdfd)
+        except OSError:
+            return None
+        return _Basis(fd, self.cfg.drop_cache)
 
     def _keep_partial(self, tmp, sink, name: bytes) -> bool:
         """--partial: an interrupted file keeps what arrived, as the
@@ -173,7 +227,7 @@ class Receiver:
         if not cfg.partial or cfg.dry_run or isinstance(sink, _NullSink):
             return False
         try:
-            sink.flush()
+            sink.finish()
             if os.fstat(tmp.fd).st_size == 0:
                 return False
             if cfg.partial_dir is None:
@@ -207,7 +261,7 @@ class Receiver:
             except OSError:
                 pass
 
-    def _read_tokens(self, head, basis_fd: int, sink, ndx: int, size: int, name: bytes = b"") -> bool:
+    def _read_tokens(self, head, basis, sink, ndx: int, size: int, name: bytes = b"") -> bool:
         wire = self.wire
         dec = self.tokens
         dec.begin_file()
@@ -228,7 +282,7 @@ class Receiver:
                 if tok < 0 or tok >= count:
                     raise ProtocolViolation(f"Invalid block index {tok} (count {count})", 2)
                 length = last_len if tok == count - 1 else blen
-                data = os.pread(basis_fd, length, tok * blen) if basis_fd >= 0 else b""
+                data = basis.pread(length, tok * blen) if basis is not None else b""
                 if len(data) != length:
                     data = data.ljust(length, b"\0")  # basis changed under us: redo will fix
                 dec.see_block(data)
@@ -247,31 +301,6 @@ class Receiver:
     def _fail(self, text: str) -> None:
         self.io_error |= IOERR_GENERAL
         self.log.error(text)
-
-
-class _FileSink:
-    """Buffered writes to the temp file (the plain write path)."""
-
-    __slots__ = ("fd", "buf", "name", "shown")
-
-    def __init__(self, fd: int, name: bytes, shown: bytes):
-        self.fd = fd
-        self.buf = bytearray()
-        self.name = name
-        self.shown = shown
-
-    def write(self, data) -> None:
-        self.buf += data
-        if len(self.buf) >= WRITE_BUFFER:
-            self.flush()
-
-    def flush(self) -> None:
-        mv = memoryview(self.buf)
-        while mv:
-            n = os.write(self.fd, mv)
-            mv = mv[n:]
-        mv.release()
-        self.buf = bytearray()
 
 
 def _show(name: bytes) -> str:

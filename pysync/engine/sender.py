@@ -174,12 +174,12 @@ class Sender:
                 report.progress(ndx, total, done[0], entry.size, False, entry.name)
 
             if head.count == 0:
-                send_whole(fd, emit_literal, hasher, mstats)
+                send_whole(fd, emit_literal, hasher, mstats, self.cfg.drop_cache)
             else:
                 seed = self.cfg.seed
                 block_sum = self.cfg.checksum.block_sum
                 send_delta(fd, head, sums, lambda d: block_sum(d, seed), emit_literal,
-                           emit_block, hasher, mstats)
+                           emit_block, hasher, mstats, self.cfg.drop_cache)
             wire.write(enc.end())
             wire.write(hasher.digest())
             report.progress(ndx, total, done[0], entry.size, True, entry.name)

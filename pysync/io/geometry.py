@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from .. import native
 
 __all__ = ["DioGeometry", "FsInfo", "fs_info", "geometry_for_fd", "clear_caches",
-           "set_direct", "sysfs_logical_block_size", "PAGE_SIZE", "DEFAULT_ALIGN",
+           "set_direct", "sysfs_logical_block_size", "max_request_bytes", "PAGE_SIZE", "DEFAULT_ALIGN",
            "MEMORY_ONLY_FS"]
 
 PAGE_SIZE = mmap.PAGESIZE
@@ -39,7 +39,7 @@ MEMORY_ONLY_FS = frozenset({"tmpfs", "ramfs", "shmem", "devtmpfs", "hugetlbfs"})
 
 _lock = threading.Lock()
 _fs_cache: dict[int, "FsInfo"] = {}
-_sysfs_cache: dict[int, "int | None"] = {}
+_sysfs_cache: dict = {}
 
 
 @dataclass(frozen=True)
@@ -150,25 +150,41 @@ def fs_info(fd: int, st_dev: "int | None" = None) -> FsInfo:
     return info
 
 
+def _sysfs_queue(st_dev: int, name: str) -> "int | None":
+    base = os.path.realpath(f"/sys/dev/block/{os.major(st_dev)}:{os.minor(st_dev)}")
+    for rel in ("queue", "../queue"):  # a partition reads its disk's queue
+        try:
+            with open(os.path.join(base, rel, name)) as f:
+                value = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if value > 0:
+            return value
+    return None
+
+
 def sysfs_logical_block_size(st_dev: int) -> "int | None":
-    """The logical block size of block device st_dev (partitions read their
-    disk's queue), or None when there is no such device (btrfs, tmpfs, NFS)."""
+    """The logical block size of block device st_dev, or None when there is
+    no such device (btrfs, tmpfs, NFS)."""
     with _lock:
         if st_dev in _sysfs_cache:
             return _sysfs_cache[st_dev]
-    value = None
-    base = f"/sys/dev/block/{os.major(st_dev)}:{os.minor(st_dev)}"
-    for rel in ("queue/logical_block_size", "../queue/logical_block_size"):
-        try:
-            with open(os.path.join(os.path.realpath(base), rel)) as f:
-                value = int(f.read().strip())
-            if value > 0:
-                break
-            value = None
-        except (OSError, ValueError):
-            value = None
+    value = _sysfs_queue(st_dev, "logical_block_size")
     with _lock:
         _sysfs_cache[st_dev] = value
+    return value
+
+
+def max_request_bytes(st_dev: int) -> "int | None":
+    """The block device's largest request (queue/max_sectors_kb), or None."""
+    key = ("max", st_dev)
+    with _lock:
+        if key in _sysfs_cache:
+            return _sysfs_cache[key]
+    kb = _sysfs_queue(st_dev, "max_sectors_kb")
+    value = kb * 1024 if kb else None
+    with _lock:
+        _sysfs_cache[key] = value
     return value
 
 

@@ -40,7 +40,8 @@ from .. import native
 from ..errors import FileIOError
 from . import cache
 from .buffers import POOL
-from .geometry import (PAGE_SIZE, DioGeometry, FsInfo, fs_info, geometry_for_fd, set_direct)
+from .geometry import (PAGE_SIZE, DioGeometry, FsInfo, fs_info, geometry_for_fd,
+                       max_request_bytes, set_direct)
 from .writebehind import InlineWriter, WriteBehind
 
 __all__ = ["WriteMode", "Sink", "BufferedSink", "DropCacheSink", "DirectSink", "make_sink",
@@ -104,6 +105,15 @@ def clear_caches() -> None:
     cache.clear_caches()
 
 
+def _addr_of(view) -> int:
+    import ctypes
+    c = ctypes.c_char.from_buffer(view)
+    try:
+        return ctypes.addressof(c)
+    finally:
+        del c
+
+
 def _show(name) -> str:
     if isinstance(name, str):
         return name
@@ -162,6 +172,9 @@ class Sink:
         self.chunk = chunk
         self._nbufs = max(1, nbufs)
         self._wb = write_behind and nbufs >= 2
+        # Chunks the writer thread may join into one pwritev (DirectSink
+        # raises it where the device takes requests that large).
+        self._max_batch = 1
         self._offset = 0          # file offset of the staging buffer
         self._fill = 0
         self._buf = None
@@ -169,6 +182,7 @@ class Sink:
         self._bufs: list = []
         self._state = "open"      # open, finished, aborted
         self.notes: list[str] = []
+        self._said: list = []     # (kind, text) from the writer thread, not yet said
 
     # -- staging ---------------------------------------------------------------------
     @property
@@ -179,13 +193,22 @@ class Sink:
     def _start_io(self) -> None:
         for _ in range(self._nbufs):
             self._bufs.append(POOL.acquire(self.chunk))
-        write = self._write_chunk
+        write = self._write_batch
         if self._wb:
-            self._io = WriteBehind(write, list(self._bufs))
+            self._io = WriteBehind(write, list(self._bufs), max_batch=self._max_batch)
         else:
             self._io = InlineWriter(write, list(self._bufs))
 
+    def _say(self) -> None:
+        """Pass notices from the writer thread on, in the caller's thread."""
+        while self._said:
+            kind, text = self._said.pop(0)
+            self.notes.append(text)
+            self.f.warn_once(kind, text)
+
     def _take_buffer(self):
+        if self._said:
+            self._say()
         if self._state != "open":
             raise ValueError(f"write to a {self._state} sink")
         if self._io is None:
@@ -253,6 +276,8 @@ class Sink:
         except BaseException:
             self.abort()
             raise
+        finally:
+            self._say()
         self._state = "finished"
         return size
 
@@ -300,6 +325,10 @@ class Sink:
                 pos += w
         except OSError as e:
             raise self.f.io_error(e) from None
+
+    def _write_batch(self, items) -> None:
+        for buf, length, offset in items:
+            self._write_chunk(buf, length, offset)
 
     def _write_chunk(self, buf, length: int, offset: int) -> None:
         self._pwrite_all(buf.view[:length], offset)
@@ -376,6 +405,12 @@ class DirectSink(Sink):
     def __init__(self, f: _File, geo: DioGeometry, chunk: int, nbufs: int, write_behind: bool):
         super().__init__(f, chunk, nbufs, write_behind)
         self.geo = geo
+        # Join queued chunks into one request only up to the device's
+        # largest request: measured here (max_sectors_kb 4096), 8 and 16 MiB
+        # pwritev calls were 7-16% slower than 4 MiB ones.
+        biggest = max_request_bytes(f.st_dev)
+        if biggest:
+            self._max_batch = max(1, min(self._nbufs // 2, biggest // chunk))
         self._checked = False         # silent-fallback probe done
         self.buffered_fallback = False
         self._behind = None           # drop-behind when O_DIRECT went buffered
@@ -390,22 +425,41 @@ class DirectSink(Sink):
                 f"length {length}, buffer {addr:#x}; alignment {g.describe()}")
 
     def _direct(self, buf, start: int, length: int, offset: int) -> None:
-        self._check_alignment(buf.addr + start, length, offset)
+        self._direct_many([(buf, start, length)], offset)
+
+    def _direct_many(self, parts, offset: int) -> None:
+        """One O_DIRECT pwritev of the file-contiguous ``parts`` ((buf,
+        start, length), ...) at ``offset``; every piece checked first."""
+        pos = offset
+        for buf, start, length in parts:
+            self._check_alignment(buf.addr + start, length, pos)
+            pos += length
         fd = self.fd
-        pos = 0
-        while pos < length:
+        views = [buf.view[start:start + length] for buf, start, length in parts]
+        total = pos - offset
+        done = 0
+        while done < total:
             try:
-                w = os.pwrite(fd, buf.view[start + pos:start + length], offset + pos)
+                w = os.pwritev(fd, views, offset + done)
             except OSError as e:
                 if e.errno == errno.EINVAL:
-                    raise self._einval(e, buf.addr + start + pos, length - pos,
-                                       offset + pos) from None
+                    raise self._einval(e, _addr_of(views[0]), total - done,
+                                       offset + done) from None
                 raise self.f.io_error(e) from None
             if w <= 0:
                 raise self.f.io_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
-            pos += w
-            if pos < length:  # short write (ENOSPC follows): the rest must stay aligned
-                self._check_alignment(buf.addr + start + pos, length - pos, offset + pos)
+            done += w
+            if done < total:  # short write (ENOSPC follows): the rest must stay aligned
+                while w and views:
+                    if w >= len(views[0]):
+                        w -= len(views[0])
+                        views.pop(0)
+                    else:
+                        views[0] = views[0][w:]
+                        w = 0
+                if (offset + done) % self.geo.offset_align or _addr_of(views[0]) % self.geo.mem_align:
+                    raise AlignmentBug(f"pysync bug: short O_DIRECT write to \"{self.f.shown}\" "
+                                       f"left offset {offset + done} unaligned")
 
     def _einval(self, e: OSError, addr: int, length: int, offset: int) -> FileIOError:
         f = self.f
@@ -416,17 +470,25 @@ class DirectSink(Sink):
             f"alignment {self.geo.describe()} on {f.fs.describe()} is wrong for this file; "
             f"rerun without --direct-io")
 
-    def _write_chunk(self, buf, length: int, offset: int) -> None:
-        self._direct(buf, 0, length, offset)
+    def _write_batch(self, items) -> None:
+        offset = items[0][2]
+        self._direct_many([(buf, 0, length) for buf, length, _ in items], offset)
         if not self._checked:
             self._checked = True
-            self._probe_fallback(offset, length)
+            self._probe_fallback(offset, items[0][1])
         if self._behind is not None:
-            self._behind.wrote(offset + length)
+            last = items[-1]
+            self._behind.wrote(last[2] + last[1])
+
+    def _write_chunk(self, buf, length: int, offset: int) -> None:
+        self._write_batch([(buf, length, offset)])
 
     def _probe_fallback(self, offset: int, length: int) -> None:
         """One mincore sample after the first O_DIRECT chunk: resident pages
         mean the file system quietly buffered it (ext4 data=journal, ...)."""
+        if self.f.fs.memory_only:  # said once already by _probe_direct
+            self.buffered_fallback = True
+            return
         try:
             rfd = os.open(f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -441,15 +503,10 @@ class DirectSink(Sink):
             return
         self.buffered_fallback = True
         fs = self.f.fs
-        if fs.memory_only:
-            text = (f"pysync: --direct-io: {fs.describe()} keeps file data in memory; "
-                    f"O_DIRECT and cache dropping do nothing there")
-        else:
-            text = (f"pysync: --direct-io: {fs.describe()} accepted O_DIRECT but buffered the "
-                    f"data (\"{self.f.shown}\"); dropping the cache behind the writer instead")
-            self._behind = cache.DropBehind(self.fd)
-        self.notes.append(text)
-        self.f.warn_once("direct-buffered", text)
+        text = (f"pysync: --direct-io: {fs.describe()} accepted O_DIRECT but buffered the "
+                f"data (\"{self.f.shown}\"); dropping the cache behind the writer instead")
+        self._behind = cache.DropBehind(self.fd)
+        self._said.append(("direct-buffered", text))  # said by the producer thread
 
     def _write_last(self, buf, length: int, offset: int) -> None:
         g = self.geo
@@ -537,8 +594,10 @@ def _probe_direct(f: _File) -> None:
                                    f"memory; O_DIRECT and cache dropping do nothing there")
 
 
-def _nbufs(mode: WriteMode, chunk: int) -> int:
-    return max(2, mode.queue_bytes // chunk) if mode.write_behind else 1
+def _nbufs(mode: WriteMode, chunk: int, inline: int = 1) -> int:
+    """Staging buffers per file: queue_bytes worth with write-behind, else
+    ``inline``."""
+    return max(2, mode.queue_bytes // chunk) if mode.write_behind else inline
 
 
 def make_sink(tmp_fd: int, dir_fd: int, temp_name: bytes, shown_path: bytes,
@@ -559,8 +618,8 @@ def make_sink(tmp_fd: int, dir_fd: int, temp_name: bytes, shown_path: bytes,
         _probe_direct(f)
         geo = geometry_for_fd(tmp_fd, st.st_dev)
         if not geo.capable:
-            raise FileIOError(f.no_direct("statx reports no direct I/O alignment for the file",
-                                          None))
+            raise FileIOError(f.no_direct("statx reports no direct I/O alignment for this file: "
+                                          "data=journal, encryption or verity", None))
         if mode.preallocate and expected_size:
             _preallocate(f, expected_size)
         if expected_size >= max(SMALL_FILE, geo.offset_align):

@@ -3,9 +3,11 @@
 A fixed set of K staging buffers cycles between the producer and one writer
 thread: the producer takes a free buffer (blocking while all K are in
 flight, which bounds memory to K x chunk), fills it and submits it with its
-file offset; the writer thread calls ``write_fn(buf, length, offset)`` in
-submission order and hands the buffer back.  ``os.pwrite`` releases the GIL,
-so the two really overlap.
+file offset; the writer thread calls ``write_fn(items)`` in submission
+order, where ``items`` is a list of up to ``max_batch`` file-contiguous
+``(buf, length, offset)`` already waiting (one ``pwritev`` for all: larger
+requests are markedly faster on the measured disk), and hands the buffers
+back.  ``os.pwritev`` releases the GIL, so the two really overlap.
 
 The first exception in the writer wins: later items are skipped (their
 buffers still come back) and the error is raised by the producer's next
@@ -27,21 +29,33 @@ _STOP = object()
 
 
 class InlineWriter:
-    """Synchronous writes through one or more buffers (no thread)."""
+    """Synchronous writes (no thread): submitted buffers are collected until
+    all are full (or ``max_batch`` of them), then written with one
+    ``write_fn(items)`` call."""
 
-    def __init__(self, write_fn, buffers):
+    def __init__(self, write_fn, buffers, max_batch: "int | None" = None):
         self._write = write_fn
         self._free = list(buffers)
+        self._pending: list = []
+        self._max = max(1, min(max_batch or len(buffers), len(buffers)))
         self.error = None
 
+    def _flush(self) -> None:
+        items, self._pending = self._pending, []
+        try:
+            self._write(items)
+        finally:
+            self._free.extend(b for b, _, _ in items)
+
     def get_buffer(self):
+        if not self._free:
+            self._flush()
         return self._free.pop()
 
     def submit(self, buf, length: int, offset: int) -> None:
-        try:
-            self._write(buf, length, offset)
-        finally:
-            self._free.append(buf)
+        self._pending.append((buf, length, offset))
+        if len(self._pending) >= self._max:
+            self._flush()
 
     def give_back(self, buf) -> None:
         self._free.append(buf)
@@ -50,11 +64,14 @@ class InlineWriter:
         pass
 
     def drain(self) -> None:
-        pass
+        if self._pending:
+            self._flush()
 
     def close(self):
-        """Stop; returns every buffer (all are home)."""
-        free, self._free = self._free, []
+        """Stop (pending writes are flushed by drain(), not here); returns
+        every buffer."""
+        free = self._free + [b for b, _, _ in self._pending]
+        self._free, self._pending = [], []
         return free
 
     abort = close
@@ -63,10 +80,11 @@ class InlineWriter:
 class WriteBehind:
     """A writer thread fed by a bounded set of buffers (see module doc)."""
 
-    def __init__(self, write_fn, buffers, name: str = "pysync-writebehind"):
+    def __init__(self, write_fn, buffers, max_batch: int = 1, name: str = "pysync-writebehind"):
         if not buffers:
             raise ValueError("write-behind needs at least one buffer")
         self._write = write_fn
+        self._max = max(1, max_batch)
         self._nbufs = len(buffers)
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for b in buffers:
@@ -80,23 +98,39 @@ class WriteBehind:
 
     # -- writer thread ------------------------------------------------------------
     def _run(self) -> None:
-        work, free = self._work, self._free
+        work, free, most = self._work, self._free, self._max
+        held = None
         while True:
-            item = work.get()
+            if held is not None:
+                item, held = held, None
+            else:
+                item = work.get()
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            buf, length, offset = item
+            batch = [item]
+            while len(batch) < most:
+                try:
+                    nxt = work.get_nowait()
+                except queue.Empty:
+                    break
+                last = batch[-1]
+                if type(nxt) is tuple and nxt[2] == last[2] + last[1]:
+                    batch.append(nxt)
+                else:
+                    held = nxt
+                    break
             try:
                 if self.error is None and not self._skip:
-                    self._write(buf, length, offset)
+                    self._write(batch)
             except BaseException as e:  # first error wins
                 if self.error is None:
                     self.error = e
             finally:
-                free.put(buf)
+                for b, _, _ in batch:
+                    free.put(b)
 
     # -- producer side ------------------------------------------------------------
     def check(self) -> None:
