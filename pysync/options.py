@@ -51,6 +51,8 @@ class Options:
     itemize: int = 0
     stats: bool = False
     progress: bool = False
+    info: str | None = None
+    progress2: bool = False
     human_readable: int = 1
     rsh: str | None = None
     rsync_path: str | None = None
@@ -88,6 +90,14 @@ def _int(v: str) -> int:
         return int(v)
     except ValueError:
         raise SyntaxUsageError(f"invalid numeric value: {v}") from None
+
+
+def _info(v: str) -> str:
+    """--info: pysync knows the progress levels; other flags are refused by name."""
+    for flag in v.split(","):
+        if flag.strip().lower() not in ("progress0", "progress1", "progress2", "progress"):
+            raise SyntaxUsageError(f"--info={flag}: pysync supports only progress0, progress1, progress2")
+    return v.lower()
 
 
 def _size(v: str) -> int:
@@ -162,6 +172,7 @@ OPTION_TABLE = [
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
+    (("info",), None, "value", "info", _info, "fine-grained informational verbosity (progress0/1/2)", False),
     (("human-readable",), "h", "count", "human_readable", None, "output numbers in a human-readable format", True),
     (("fsync",), None, "flag", "fsync", None, "fsync every written file", False),
     (("preallocate",), None, "flag", "preallocate", None, "allocate dest files before writing them", False),
@@ -321,6 +332,13 @@ def finish_options(opts: Options) -> Options:
         opts.backup = True
     if opts.partial_dir is not None:
         opts.partial = True
+    if opts.info:
+        last = opts.info.split(",")[-1].strip()
+        opts.progress2 = last == "progress2"
+        if last in ("progress1", "progress"):
+            opts.progress = True
+        elif last == "progress0":
+            opts.progress = False
     return opts
 
 

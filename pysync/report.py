@@ -128,6 +128,9 @@ class Report:
         self.callback = None
         self._p_start = None
         self._p_last = 0.0
+        self._p2_start = None
+        self._p2_done = 0
+        self._p2_line = False
         self._xfers = 0
         self._lock = threading.Lock()
 
@@ -182,7 +185,12 @@ class Report:
         caller's callback gets every step."""
         if self.callback is not None:
             self.callback(name, done, size, final)
-        if self.silent or not self.opts.progress:
+        if self.silent:
+            return
+        if getattr(self.opts, "progress2", False):
+            self._progress2(ndx, total_files, done, size, final)
+            return
+        if not self.opts.progress:
             return
         now = time.monotonic()
         if done == 0 or self._p_start is None:
@@ -226,6 +234,40 @@ class Report:
         elif self.opts.verbose:
             self._print(f"deleting {n}")
 
+    def _progress2(self, ndx, total_files, done, size, final) -> None:
+        """--info=progress2: one line for the whole transfer, rewritten in
+        place: bytes so far, percent of the total size, rate, time."""
+        now = time.monotonic()
+        if self._p2_start is None:
+            self._p2_start = now
+        current = self._p2_done + done
+        if final:
+            self._p2_done += done
+            self._xfers += 1
+        elif now - self._p_last < 0.5:
+            return
+        self._p_last = now
+        elapsed = max(now - self._p2_start, 1e-6)
+        rate = current / elapsed
+        total = max(self.stats.total_size, 1)
+        pct = min(100, int(current * 100 / total))
+        for unit, div in (("GB/s", 1 << 30), ("MB/s", 1 << 20), ("kB/s", 1 << 10)):
+            if rate >= div or unit == "kB/s":
+                shown = rate / div
+                break
+        secs = int(elapsed)
+        line = (f"\r{comma(current):>15} {pct:3d}% {shown:7.2f}{unit} "
+                f"{secs // 3600:4d}:{secs // 60 % 60:02d}:{secs % 60:02d} "
+                f"(xfr#{self._xfers}, to-chk={max(total_files - ndx - 1, 0)}/{total_files})")
+        with self._lock:
+            if not self._broken:
+                try:
+                    self.out.write(line)
+                    self.out.flush()
+                    self._p2_line = True
+                except BrokenPipeError:
+                    self._broken = True
+
     def flist_done(self, receiving: bool) -> None:
         """The "... file list ... done" line of -v (never incremental here)."""
         if self.opts.verbose and not self.silent:
@@ -240,6 +282,8 @@ class Report:
     def summary(self, sent: int, received: int, elapsed: float, deleted=None) -> None:
         if self.silent:
             return
+        if self._p2_line:
+            self._print("")      # end the progress2 line
         s = self.stats
         lines = []
         if self.opts.stats:

@@ -117,7 +117,8 @@ SAMPLE_VALUES = {
     "--compress-choice": "zlib", "--checksum-choice": "md5", "--exclude": "*.o",
     "--include": "*.c", "--filter": "- *.tmp", "--rsh": "ssh", "--rsync-path": "rsync",
     "--block-size": "2048", "--protocol": "31", "--modify-window": "2",
-    "-e": "ssh", "-f": "- *.tmp", "-B": "2048", "-@": "2",
+    "-e": "ssh", "-f": "- *.tmp", "-B": "2048", "-@": "2", "--info": "progress2",
+    "--zc": "zlib", "--cc": "md5",
 }
 
 
@@ -164,11 +165,16 @@ def test_every_help_option_is_accepted_by_the_parser(tmp_path):
 
 @needs_rsync
 def test_every_help_option_exists_in_rsync():
-    """pysync invents no option names: each long option it lists is rsync's too."""
+    """pysync invents no option names beyond its documented write-path
+    options: every other long option it lists is rsync's too."""
+    from pysync.options import PYSYNC_ONLY
     rsync_help = run("rsync", ["--help"]).stdout
     rsync_longs = set(re.findall(r"(--[a-z0-9][a-z0-9-]*)", rsync_help))
     ours = {lo for _s, lo, _v in help_options() if lo}
-    assert ours - rsync_longs == set()
+    own = {"--" + name.replace("_", "-") for name in PYSYNC_ONLY}
+    assert ours - rsync_longs == own
+    assert all("(pysync)" in line for line in run("pysync", ["--help"]).stdout.splitlines()
+               if any(o in line for o in own))
 
 
 @needs_rsync
