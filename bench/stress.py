@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -37,17 +36,27 @@ def make_big(path: Path, gib: int) -> None:
             f.write(chunk)
 
 
+# Each run goes through a fresh wrapper process: wait4() there reports the
+# largest RSS of that run's own process tree (getrusage(RUSAGE_CHILDREN) in
+# this process would keep the maximum over all earlier runs).
+WRAPPER = ("import os, sys, subprocess\n"
+           "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+           "_, status, ru = os.wait4(p.pid, 0)\n"
+           "print(ru.ru_maxrss)\n"
+           "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def run(cmd, limit):
-    """(seconds, exit code, peak RSS in MiB of the largest process)."""
+    """(seconds, exit code, peak RSS in MiB of the largest process of the run)."""
     t0 = time.monotonic()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     try:
-        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=limit)
+        p = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True,
+                           text=True, timeout=limit)
         code = p.returncode
+        peak = int(p.stdout.split()[-1]) if p.stdout.split() else 0
     except subprocess.TimeoutExpired:
-        code = "TIMEOUT (deadlock?)"
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return time.monotonic() - t0, code, max(peak, before) / 1024
+        code, peak = "TIMEOUT (deadlock?)", 0
+    return time.monotonic() - t0, code, peak / 1024
 
 
 def main() -> int:

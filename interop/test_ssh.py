@@ -16,6 +16,7 @@ import pty
 import select
 import shutil
 import signal
+import sys
 import subprocess
 import time
 import uuid
@@ -304,5 +305,24 @@ def test_openssh_client_sees_the_same_server(ssh, tree, tmp_path):
     rsh = f"ssh -F {cfg} -o UserKnownHostsFile={ssh.ssh_dir / 'known_hosts'} -o BatchMode=yes"
     dst = tmp_path / "openssh"
     r = harness.run([harness.RSYNC, "-a", "-e", rsh, f"{tree}/", f"srv:{dst}/"], env=ssh.env())
+    assert r.rc == 0, r.describe()
+    assert same(tree, dst) == []
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_stock_rsync_over_openssh_runs_pysync_as_remote(ssh, tree, tmp_path, direction):
+    """rsync (OpenSSH) with --rsync-path naming pysync on the far side."""
+    if shutil.which("ssh") is None:
+        pytest.skip("no OpenSSH client")
+    cfg = ssh.ssh_dir / "config"
+    rsh = f"ssh -F {cfg} -o UserKnownHostsFile={ssh.ssh_dir / 'known_hosts'} -o BatchMode=yes"
+    remote = f"--rsync-path={sys.executable} -m pysync"
+    if direction == "push":
+        dst = tmp_path / "pushed"
+        cmd = [harness.RSYNC, "-a", "-e", rsh, remote, f"{tree}/", f"srv:{dst}/"]
+    else:
+        dst = tmp_path / "pulled"
+        cmd = [harness.RSYNC, "-a", "-e", rsh, remote, f"srv:{tree}/", f"{dst}/"]
+    r = harness.run(cmd, env=ssh.env())
     assert r.rc == 0, r.describe()
     assert same(tree, dst) == []
