@@ -17,6 +17,8 @@ Public API (both backends):
 - ``WeakTable(sums)``: read-only set of 32-bit weak sums; ``len``, ``in``.
 - ``search(buf, start, blen, table, prev=None) -> (offset, s1, s2)``: first
   window at or after start whose weak sum is in table (see _reference.search).
+- ``make_searcher(table) -> f(buf, start, blen, prev=None)``: ``search`` bound
+  to one table, without per-call argument checks (the delta loop).
 - ``md4(data=b"") -> bytes`` and ``Md4(data=b"")`` with ``update``,
   ``digest``, ``hexdigest``, ``copy`` (the shape of a hashlib object).
 """
@@ -26,7 +28,8 @@ import os
 
 from pysync import _reference
 
-__all__ = ["BACKEND", "ABI", "weak_checksum", "WeakTable", "search", "md4", "Md4"]
+__all__ = ["BACKEND", "ABI", "weak_checksum", "WeakTable", "search", "make_searcher", "md4",
+           "Md4"]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -127,6 +130,37 @@ def search(buf, start, blen, table, prev=None):
         return (offset, sums[0], sums[1])
 
 
+def make_searcher(table):
+    """``search`` bound to ``table``, for a caller making many calls on
+    one table: ``f(buf, start, blen, prev) -> (offset, s1, s2)`` with the
+    results of :func:`search`.  The table is checked once here; the other
+    arguments are not checked per call (pass what ``search`` accepts)."""
+    if not isinstance(table, WeakTable):
+        raise TypeError("table must be a %s.%s, not %s" % (
+            WeakTable.__module__, WeakTable.__qualname__, type(table).__name__))
+    ctable = table._table
+    sums = _ffi.new("uint32_t[2]")
+    sums1 = sums + 1
+    from_buffer = _ffi.from_buffer
+    c_search = _lib.pysync_search
+
+    def fast_search(buf, start, blen, prev=None):
+        with from_buffer("unsigned char[]", buf) as p:
+            n = len(p)
+            if start + blen > n:
+                return (-1, 0, 0)
+            if prev is not None:
+                sums[0] = prev[0] & _MASK32
+                sums[1] = prev[1] & _MASK32
+                offset = c_search(p, n, start, blen, ctable, 1, sums, sums1)
+            else:
+                offset = c_search(p, n, start, blen, ctable, 0, sums, sums1)
+            return (offset, sums[0], sums[1])
+
+    fast_search.table = table   # keeps the C table alive
+    return fast_search
+
+
 def _md4_context(ctx):
     if ctx == _ffi.NULL:
         raise MemoryError("no memory for an MD4 context")
@@ -175,6 +209,15 @@ def md4(data=b""):
 if BACKEND == "ref":
     from pysync._reference import (  # noqa: E402,F811
         Md4, WeakTable, md4, search, weak_checksum)
+
+    def make_searcher(table):  # noqa: F811
+        if not isinstance(table, WeakTable):
+            raise TypeError("table must be a %s.%s, not %s" % (
+                WeakTable.__module__, WeakTable.__qualname__, type(table).__name__))
+
+        def ref_search(buf, start, blen, prev=None):
+            return search(buf, start, blen, table, prev)
+        return ref_search
 
 
 # ---------------------------------------------------------------------------

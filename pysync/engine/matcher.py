@@ -12,6 +12,7 @@ cannot fault the process.
 from __future__ import annotations
 
 import os
+import threading
 
 from .. import native
 from ..io.cache import open_source_reader, read_chunks
@@ -19,6 +20,7 @@ from ..io.cache import open_source_reader, read_chunks
 __all__ = ["MatchStats", "send_delta", "send_whole"]
 
 READ_CHUNK = 1 << 20
+_local = threading.local()
 
 
 class MatchStats:
@@ -37,13 +39,21 @@ def send_whole(fd: int, emit_literal, hasher, stats: MatchStats, drop_cache: boo
             emit_literal(chunk)
             stats.literal += len(chunk)
         return
+    # One buffer per thread, reused from file to file: emit_literal must be
+    # done with a chunk (sent or copied) when it returns.
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(READ_CHUNK)
+    view = memoryview(buf)
+    readv = os.readv
     while True:
-        chunk = os.read(fd, READ_CHUNK)
-        if not chunk:
+        n = readv(fd, (buf,))
+        if not n:
             return
+        chunk = view[:n]
         hasher.update(chunk)
         emit_literal(chunk)
-        stats.literal += len(chunk)
+        stats.literal += n
 
 
 def send_delta(fd: int, head, sums, strong_fn, emit_literal, emit_block, hasher,
@@ -74,6 +84,7 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
         weak, strong = sums[i]
         by_weak.setdefault(weak, {}).setdefault(strong[:s2], i)
     table = native.WeakTable(list(by_weak))
+    search = native.make_searcher(table)
     want = 0
     buf = bytearray()
     pos = lit = 0
@@ -107,13 +118,13 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             pos = len(buf) - blen + 1
             prev = None
             continue
-        off, s1, s2sum = native.search(buf, pos, blen, table, prev)
+        off, s1, s2sum = search(buf, pos, blen, prev)
         if off < 0:
             pos = len(buf) - blen + 1
             prev = (s1, s2sum)
             continue
         weak = (s1 & 0xFFFF) | ((s2sum & 0xFFFF) << 16)
-        window = bytes(buf[off:off + blen])
+        window = buf[off:off + blen]
         strong = strong_fn(window)[:s2]
         found = -1
         if want < full and sums[want][0] == weak and sums[want][1][:s2] == strong:

@@ -6,6 +6,7 @@ generator for the redo phase; the second one is an error."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import stat
@@ -16,6 +17,7 @@ from ..io.attrs import apply_fd
 from ..io.cache import SourceReader
 from ..io.replace import TempFile
 from ..io.sink import WriteMode, make_sink
+from ..protocol.buffer import NeedMore
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_TRANSFER, NDX_DONE)
 from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
@@ -80,6 +82,12 @@ class Receiver:
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
                                     warn=log.warning)
+        # Large files in the plain buffered mode: a writer thread does the
+        # pwrites while this thread keeps receiving (io/writebehind.py).
+        # Small ones stay inline (no thread per file).
+        self.write_mode_large = self.write_mode
+        if not (cfg.direct_io or cfg.drop_cache or cfg.fsync):
+            self.write_mode_large = dataclasses.replace(self.write_mode, write_behind=True)
         self.ndx_in = NdxDecoder()
         self.tokens = TokenDecoder(cfg.compress)
         self.io_error = 0
@@ -140,12 +148,15 @@ class Receiver:
         if dir_fd is not None:
             if head.count:
                 basis = self._open_basis(ndx, name, dir_fd, base)
-            try:
-                existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
-                if not stat.S_ISREG(existing_mode):
-                    existing_mode = None
-            except OSError:
-                pass
+            # A file the generator found missing (ITEM_IS_NEW) has no
+            # mode to keep: no need to look again.
+            if not iflags & ITEM_IS_NEW:
+                try:
+                    existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+                    if not stat.S_ISREG(existing_mode):
+                        existing_mode = None
+                except OSError:
+                    pass
             try:
                 tmp = TempFile(dir_fd, base)
             except OSError as e:
@@ -155,8 +166,9 @@ class Receiver:
                 try:
                     # The write path: buffered, --direct-io, --drop-cache,
                     # --preallocate (pysync/io/sink.py).  Refusals end the run.
-                    sink = make_sink(tmp.fd, dir_fd, tmp.name, tree.path(name), entry.size,
-                                     self.write_mode)
+                    mode = self.write_mode_large if entry.size >= _WRITE_BEHIND_MIN \
+                        else self.write_mode
+                    sink = make_sink(tmp.fd, dir_fd, tmp.name, tree.path(name), entry.size, mode)
                 except BaseException:
                     tmp.discard()
                     if basis is not None:
@@ -274,6 +286,8 @@ class Receiver:
         total = len(self.flist)
         done = 0
         report.progress(ndx, total, 0, size, False, name)
+        if dec.codec is None:
+            return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher)
         while True:
             tok = wire.read(dec.next_token)
             if tok is END:
@@ -298,9 +312,104 @@ class Receiver:
         theirs = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
 
+    def _read_plain_tokens(self, head, basis, sink, ndx, size, name, hasher) -> bool:
+        """Uncompressed tokens, taken from the wire in batches; a run of
+        consecutive matched blocks is read from the basis with one pread."""
+        wire = self.wire
+        dec = self.tokens
+        blen = head.blength
+        count = head.count
+        last_len = head.remainder or blen
+        stats = self.stats
+        report = self.report
+        total = len(self.flist)
+        done = 0
+        ended = False
+        while not ended:
+            toks = wire.read(_next_tokens, dec)
+            i = 0
+            ntok = len(toks)
+            while i < ntok:
+                tok = toks[i]
+                i += 1
+                if tok is END:
+                    ended = True
+                    break
+                if type(tok) is not int:
+                    stats.literal_data += len(tok)
+                    hasher.update(tok)
+                    sink.write(tok)
+                    done += len(tok)
+                    continue
+                if tok < 0 or tok >= count:
+                    raise ProtocolViolation(f"Invalid block index {tok} (count {count})", 2)
+                # Extend over the following tokens naming the next blocks.
+                first = tok
+                while i < ntok and toks[i] is not END and type(toks[i]) is int \
+                        and toks[i] == tok + 1 and tok + 1 < count \
+                        and (tok + 2 - first) * blen <= _RUN_BYTES:
+                    tok += 1
+                    i += 1
+                nblocks = tok - first + 1
+                length = (nblocks - 1) * blen + (last_len if tok == count - 1 else blen)
+                data = basis.pread(length, first * blen) if basis is not None else b""
+                if len(data) != length:
+                    # The basis changed under us: zero-fill block by block
+                    # as before (the whole-file check sends it to redo).
+                    parts = []
+                    for b in range(first, tok + 1):
+                        blk_len = last_len if b == count - 1 else blen
+                        off = (b - first) * blen
+                        parts.append(bytes(data[off:off + blk_len]).ljust(blk_len, b"\0"))
+                    data = b"".join(parts)
+                stats.matched_data += length
+                hasher.update(data)
+                sink.write(data)
+                done += length
+            report.progress(ndx, total, done, size, False, name)
+        report.progress(ndx, total, done, size, True, name)
+        theirs = wire.read_bytes(self.cfg.checksum.digest_len)
+        return hasher.digest() == theirs
+
     def _fail(self, text: str) -> None:
         self.io_error |= IOERR_GENERAL
         self.log.error(text)
+
+
+# Files from this size on are written by a write-behind thread.
+_WRITE_BEHIND_MIN = 32 << 20
+# A batch of tokens holds at most about this many literal bytes.
+_BATCH_BYTES = 1 << 20
+_BATCH_TOKENS = 8192
+# One basis read covers a run of consecutive blocks up to this size.
+_RUN_BYTES = 1 << 20
+
+
+def _next_tokens(buf, dec) -> list:
+    """As many uncompressed tokens as the buffer holds (at least one; up
+    to END or a batch limit), for ``wire.read``.  Each token is committed
+    as it is taken, so a short read rolls back to the last whole token."""
+    out = []
+    size = 0
+    next_token = dec.next_token
+    while True:
+        try:
+            tok = next_token(buf)
+        except NeedMore:
+            if not out:
+                raise
+            buf.rollback()
+            return out
+        buf.commit()
+        out.append(tok)
+        if tok is END:
+            return out
+        if type(tok) is not int:
+            size += len(tok)
+            if size >= _BATCH_BYTES:
+                return out
+        elif len(out) >= _BATCH_TOKENS:
+            return out
 
 
 def _show(name: bytes) -> str:

@@ -11,7 +11,7 @@ import stat
 
 from ..text import show
 from ..errors import ProtocolViolation
-from ..protocol.buffer import ReadBuffer
+from ..protocol.buffer import NeedMore
 from ..protocol.constants import (IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_IO_ERROR,
                                   MSG_NO_SEND, NDX_DEL_STATS, NDX_DONE)
@@ -27,23 +27,38 @@ __all__ = ["Sender", "read_item"]
 SUMS_PER_READ = 8192
 
 
+def _decode_item(buf, ndx_dec: NdxDecoder):
+    """One whole item record in one decode (one wake-up of the wire, not
+    four); the ndx decoder's state is put back on NeedMore."""
+    prev = ndx_dec.prev_positive, ndx_dec.prev_negative
+    try:
+        ndx = ndx_dec.decode(buf)
+        if ndx == NDX_DEL_STATS:
+            return ndx, decode_del_stats(buf), None, None
+        if ndx < 0:
+            return ndx, 0, None, None
+        iflags = decode_shortint(buf)
+        basis = buf.byte() if iflags & ITEM_BASIS_TYPE_FOLLOWS else None
+        xname = decode_vstring(buf, 4096) if iflags & ITEM_XNAME_FOLLOWS else None
+        return ndx, iflags, basis, xname
+    except NeedMore:
+        ndx_dec.prev_positive, ndx_dec.prev_negative = prev
+        raise
+
+
 def read_item(wire, ndx_dec: NdxDecoder, on_del_stats):
     """One ndx + iflags (+ basis type, + xname) record; NDX_DEL_STATS is
     consumed inline.  Returns (ndx, iflags, basis_type, xname)."""
     while True:
-        ndx = wire.read(ndx_dec.decode)
+        ndx, iflags, basis, xname = wire.read(_decode_item, ndx_dec)
         if ndx == NDX_DEL_STATS:
-            on_del_stats(wire.read(decode_del_stats))
+            on_del_stats(iflags)
             continue
         if ndx == NDX_DONE:
             return ndx, 0, None, None
         if ndx < 0:
             raise ProtocolViolation(f"Invalid file index: {ndx}", 2)
-        break
-    iflags = wire.read(decode_shortint)
-    basis = wire.read(ReadBuffer.byte) if iflags & ITEM_BASIS_TYPE_FOLLOWS else None
-    xname = wire.read(decode_vstring, 4096) if iflags & ITEM_XNAME_FOLLOWS else None
-    return ndx, iflags, basis, xname
+        return ndx, iflags, basis, xname
 
 
 def encode_item(enc: NdxEncoder, ndx: int, iflags: int, basis, xname) -> bytes:
@@ -164,7 +179,7 @@ class Sender:
             report.progress(ndx, total, 0, entry.size, False, entry.name)
 
             def emit_literal(data):
-                wire.write(enc.literal(data))
+                wire.write_iov(enc.literal_iov(data))
                 done[0] += len(data)
                 report.progress(ndx, total, done[0], entry.size, False, entry.name)
 

@@ -16,18 +16,39 @@ read that has to wait flushes first.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 
 from ..errors import PysyncError, ProtocolViolation, StreamError, TimeoutError_
 from ..protocol.buffer import NeedMore, ProtocolError, ReadBuffer
 from ..protocol.constants import MSG_DATA, MSG_ERROR_EXIT
+from ..protocol.constants import MPLEX_BASE
 from ..protocol.mux import MAX_DATA_FRAME, Demux, encode_data, encode_frame
 
 __all__ = ["Wire"]
 
 READ_CHUNK = 256 * 1024
 DEFAULT_MAX_BUFFER = 8 * 1024 * 1024
+_DATA_HDR = struct.Struct("<I")
+_DATA_TAG = (MPLEX_BASE + MSG_DATA) << 24
+
+
+class _InBuffer(ReadBuffer):
+    """The data queue: a ReadBuffer whose ``take`` copies once."""
+
+    __slots__ = ()
+
+    def take(self, n: int) -> bytes:
+        pos = self._pos
+        end = pos + n
+        data = self._data
+        if end > len(data):
+            raise NeedMore
+        with memoryview(data) as mv:
+            out = mv[pos:end].tobytes()
+        self._pos = end
+        return out
 
 
 class Wire:
@@ -36,7 +57,7 @@ class Wire:
         self.stream = stream
         self.on_message = on_message or (lambda tag, payload: None)
         self.max_buffer = max_buffer
-        self._in = ReadBuffer()
+        self._in = _InBuffer()
         self._cond = threading.Condition()
         self._eof = False
         self._error: BaseException | None = None
@@ -53,6 +74,7 @@ class Wire:
         self._done = False
         self.error_exit_sent = False
         self._starved = False
+        self._reader_waiting = False
         self._discard = False
         self.peer_exit = None       # the code of the peer's MSG_ERROR_EXIT
         # A single-threaded role (the sender) must flush before it waits for
@@ -114,7 +136,7 @@ class Wire:
     def start_mux(self) -> None:
         """Both directions are multiplexed from here on."""
         leftover = self._in.rest()
-        self._in = ReadBuffer()
+        self._in = _InBuffer()
         self._mux_out = True
         self._muxed = True
         demux = Demux()
@@ -124,17 +146,26 @@ class Wire:
 
     def _read_loop(self, demux: Demux, leftover: bytes) -> None:
         try:
-            data = leftover
+            data = bytes(leftover)
             while True:
                 if data:
-                    for tag, payload in demux.feed(data):
+                    pending = []
+                    for tag, payload in demux.feed_views(data):
                         if tag == MSG_DATA:
-                            self._push_data(payload)
+                            if payload:
+                                pending.append(payload)
                         else:
+                            if pending:
+                                self._push_data(pending)
+                                pending = []
+                            payload = bytes(payload)
                             if tag == MSG_ERROR_EXIT:
                                 self.peer_exit = int.from_bytes(payload, "little", signed=True) \
                                     if payload else 0
                             self.on_message(tag, payload)
+                    if pending:
+                        self._push_data(pending)
+                    del pending
                 data = self.stream.read(READ_CHUNK)
                 self._last_recv = time.monotonic()
                 if not data:
@@ -159,18 +190,25 @@ class Wire:
             self._eof = True
             self._cond.notify_all()
 
-    def _push_data(self, payload: bytes) -> None:
-        if not payload:
-            return  # a keep-alive
+    def _push_data(self, payloads: list) -> None:
+        """Queue the MSG_DATA payloads of one read (keep-alives left out)."""
         with self._cond:
             # Bounded, except while the consumer waits for one item larger
             # than the bound (a long block-sum list): then it must grow.
-            while len(self._in) > self.max_buffer and self._error is None and not self._starved \
-                    and not self._discard:
-                self._cond.wait()
+            # Once over the bound, wait until the consumer has taken half of
+            # it, so reader and consumer do not wake each other per item.
+            if len(self._in) > self.max_buffer:
+                low = self.max_buffer // 2
+                while len(self._in) > low and self._error is None and not self._starved \
+                        and not self._discard:
+                    self._reader_waiting = True
+                    self._cond.wait()
+                self._reader_waiting = False
             if self._discard:
                 return
-            self._in.feed(payload)
+            feed = self._in.feed
+            for payload in payloads:
+                feed(payload)
             self._cond.notify_all()
 
     def read(self, decode, *args):
@@ -183,7 +221,8 @@ class Wire:
             while True:
                 try:
                     value = self._in.attempt(decode, *args)
-                    cond.notify_all()
+                    if self._reader_waiting and len(self._in) <= self.max_buffer // 2:
+                        cond.notify_all()
                     return value
                 except NeedMore:
                     pass
@@ -226,6 +265,62 @@ class Wire:
             self._wbuf += data
             if len(self._wbuf) >= MAX_DATA_FRAME:
                 self._send_buffered()
+
+    def write_iov(self, parts) -> None:
+        """Write the concatenation of ``parts`` (buffers) to the data
+        stream.  Large writes are framed in place and sent with writev when
+        the stream has it, so the payload is not copied; every part has
+        been sent (or copied) when this returns."""
+        if not self._mux_out:
+            self.raw_write(b"".join(parts))
+            return
+        with self._wlock:
+            total = 0
+            for p in parts:
+                total += len(p)
+            wbuf = self._wbuf
+            writev = getattr(self.stream, "writev", None)
+            if writev is None or len(wbuf) + total < MAX_DATA_FRAME:
+                for p in parts:
+                    wbuf += p
+                if len(wbuf) >= MAX_DATA_FRAME:
+                    self._send_buffered()
+                return
+            remaining = total + len(wbuf)
+            sent = remaining
+            segs = []
+            if wbuf:
+                segs.append(bytes(wbuf))
+                self._wbuf = bytearray()
+            segs.extend(parts)
+            iov = []
+            pack = _DATA_HDR.pack
+            left = 0
+            for seg in segs:
+                mv = memoryview(seg)
+                if mv.format != "B" or mv.ndim != 1:
+                    mv = mv.cast("B")
+                n = len(mv)
+                pos = 0
+                while pos < n:
+                    if not left:
+                        left = remaining if remaining < MAX_DATA_FRAME else MAX_DATA_FRAME
+                        iov.append(pack(_DATA_TAG | left))
+                    k = n - pos
+                    if k > left:
+                        k = left
+                    iov.append(mv[pos:pos + k] if k != n else mv)
+                    pos += k
+                    left -= k
+                    remaining -= k
+            if self.peer_exit is not None and not self.error_exit_sent:
+                raise StreamError(f"the peer exited with code {self.peer_exit}")
+            try:
+                writev(iov)
+            except OSError as e:
+                raise StreamError(f"connection unexpectedly closed ({e.strerror or e})") from None
+            self._last_send = time.monotonic()
+            self.bytes_written += sent + 4 * ((sent + MAX_DATA_FRAME - 1) // MAX_DATA_FRAME)
 
     def _stream_write(self, data) -> None:
         if self.peer_exit is not None and not self.error_exit_sent:

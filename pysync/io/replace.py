@@ -9,15 +9,38 @@ so the old destination is never torn and no temp file is left behind.
 from __future__ import annotations
 
 import os
-import secrets
+import random
 
 __all__ = ["TempFile", "temp_name"]
 
 _ALNUM = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_ALNUM_CHARS = _ALNUM.decode()
+
+# Temp names need to be unlikely to collide, not secret (O_EXCL guards
+# against any clash): one getrandom per process, then a PRNG, reseeded
+# after a fork so parent and child do not walk the same sequence.
+_rng: random.Random | None = None
+
+
+def _reseed() -> None:
+    global _rng
+    _rng = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed)
+
+
+def _suffix() -> bytes:
+    global _rng
+    rng = _rng
+    if rng is None:
+        rng = _rng = random.Random(os.urandom(16))
+    return "".join(rng.choices(_ALNUM_CHARS, k=6)).encode()
 
 
 def temp_name(base: bytes) -> bytes:
-    suffix = bytes(_ALNUM[b % 62] for b in secrets.token_bytes(6))
+    suffix = _suffix()
     stem = base[:240]  # keep the temp name under NAME_MAX
     return b"." + stem + b"." + suffix
 

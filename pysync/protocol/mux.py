@@ -48,21 +48,52 @@ class Demux:
         self._buf = bytearray()
 
     def feed(self, data) -> list:
-        self._buf += data
+        return [(tag, p if isinstance(p, bytes) else bytes(p))
+                for tag, p in self.feed_views(data)]
+
+    def feed_views(self, data) -> list:
+        """As :meth:`feed`, but payloads of frames wholly inside ``data``
+        are memoryview slices of it (no copy): ``data`` must not change
+        while they are in use (pass ``bytes``)."""
         out = []
-        buf = self._buf
+        mv = memoryview(data)
+        if mv.format != "B" or mv.ndim != 1:
+            mv = mv.cast("B")
+        n = len(mv)
         pos = 0
-        while len(buf) - pos >= 4:
-            (hdr,) = _HDR.unpack_from(buf, pos)
+        buf = self._buf
+        if buf:
+            # Finish the frame an earlier read left incomplete.
+            if len(buf) < 4:
+                k = min(4 - len(buf), n)
+                buf += mv[:k]
+                pos = k
+                if len(buf) < 4:
+                    return out
+            (hdr,) = _HDR.unpack_from(buf, 0)
             tag = (hdr >> 24) - MPLEX_BASE
             length = hdr & 0xFFFFFF
             _check(tag, length)
-            if len(buf) - pos - 4 < length:
+            k = min(4 + length - len(buf), n - pos)
+            buf += mv[pos:pos + k]
+            pos += k
+            if len(buf) < 4 + length:
+                return out
+            out.append((tag, bytes(buf[4:])))
+            buf.clear()
+        unpack = _HDR.unpack_from
+        while n - pos >= 4:
+            (hdr,) = unpack(mv, pos)
+            tag = (hdr >> 24) - MPLEX_BASE
+            length = hdr & 0xFFFFFF
+            if tag != MSG_DATA:
+                _check(tag, length)
+            if n - pos - 4 < length:
                 break
-            out.append((tag, bytes(buf[pos + 4:pos + 4 + length])))
+            out.append((tag, mv[pos + 4:pos + 4 + length]))
             pos += 4 + length
-        if pos:
-            del buf[:pos]
+        if pos < n:
+            buf += mv[pos:]
         return out
 
     def pending(self) -> int:

@@ -107,6 +107,12 @@ class TokenEncoder:
     # -- uncompressed ---------------------------------------------------------
 
     def _plain_literal(self, data) -> bytes:
+        parts = self._plain_parts(data)
+        if not parts:
+            return b""
+        return b"".join(parts)
+
+    def _plain_parts(self, data) -> list:
         # upstream: token.c:simple_send_token()
         lit = self._lit
         view = memoryview(data)
@@ -117,7 +123,7 @@ class TokenEncoder:
             lit += view[:take]
             pos = take
             if len(lit) < CHUNK_SIZE:
-                return b""
+                return parts
             parts.append(_I32.pack(CHUNK_SIZE))
             parts.append(bytes(lit))
             lit.clear()
@@ -128,7 +134,7 @@ class TokenEncoder:
             pos += CHUNK_SIZE
         if pos < end:
             lit += view[pos:]
-        return b"".join(parts)
+        return parts
 
     def _plain_flush(self) -> bytes:
         lit = self._lit
@@ -204,6 +210,19 @@ class TokenEncoder:
         self._lit += self._comp.compress(data)
         body = self._records(final=False)
         return head + body if head else body
+
+    def literal_iov(self, data) -> list:
+        """As :meth:`literal`, but the bytes to send as a list of buffers
+        (their concatenation is what ``literal`` returns).  Uncompressed,
+        full records are slices of ``data`` itself, not copies: send them
+        before ``data`` changes."""
+        if not data:
+            return []
+        if self._comp is None:
+            self._auto_begin()
+            return self._plain_parts(data)
+        out = self.literal(data)
+        return [out] if out else []
 
     def block(self, index: int, data=None) -> bytes:
         """A match of basis block ``index``; ``data`` is its content (zlib)."""

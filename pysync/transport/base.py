@@ -9,6 +9,8 @@ import socket
 
 __all__ = ["FdStream"]
 
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 1024
+
 
 class FdStream:
     """A duplex stream over one or two file descriptors."""
@@ -45,6 +47,28 @@ class FdStream:
                 select.select([], [self.wfd], [])
                 continue
             mv = mv[n:]
+
+    def writev(self, bufs) -> None:
+        """Write a list of buffers in order, with as few syscalls as
+        possible (os.writev, IOV_MAX at a time)."""
+        bufs = list(bufs)
+        i = 0
+        nb = len(bufs)
+        while i < nb:
+            try:
+                n = os.writev(self.wfd, bufs[i:i + _IOV_MAX])
+            except BlockingIOError:
+                select.select([], [self.wfd], [])
+                continue
+            while i < nb:
+                size = len(bufs[i])
+                if n >= size:
+                    n -= size
+                    i += 1
+                    continue
+                if n:
+                    bufs[i] = memoryview(bufs[i])[n:]
+                break
 
     def close_write(self) -> None:
         if self._closed_w:

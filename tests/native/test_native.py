@@ -384,3 +384,27 @@ def test_bad_switch_and_missing_module():
     r = run_python("import sys; sys.modules['pysync._native'] = None; import pysync.native",
                    PYSYNC_NATIVE="")
     assert r.returncode != 0 and "pip install ." in r.stderr
+
+
+@pytest.mark.parametrize("blen", [1, 64, 700])
+def test_make_searcher_agrees_with_search(blen):
+    data = bytearray(rand_bytes(77 + blen, 50_000))
+    data[-blen:] = data[1000:1000 + blen]
+    values = make_table_values(bytes(data), blen, seed=blen, real=6, fake=500)
+    table = native.WeakTable(values)
+    fast = native.make_searcher(table)
+    rng = random.Random(blen)
+    start, prev = 0, None
+    while True:
+        got = fast(data, start, blen, prev)
+        assert got == native.search(data, start, blen, table, prev)
+        if got[0] < 0:
+            break
+        start = got[0] + 1
+        prev = (got[1], got[2]) if rng.random() < 0.5 else None
+    assert fast(data, len(data), blen) == (-1, 0, 0)
+
+
+def test_make_searcher_refuses_other_tables():
+    with pytest.raises(TypeError):
+        native.make_searcher([1, 2, 3])
