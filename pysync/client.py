@@ -48,6 +48,49 @@ def parse_remote(arg: str):
     return user or None, host, path
 
 
+def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
+    from .listing import list_sources
+    from .report import Report
+    from .session import Log
+    if any(parse_remote(s) for s in sources):
+        raise SyntaxUsageError("listing a remote source is not supported yet (--list-only is local only)")
+    if opts.files_from is not None:
+        sources = files_from_sources(opts, sources[0]) if len(sources) == 1 else sources
+    log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
+    start = time.monotonic()
+    code = list_sources(opts, sources, log, stdout or sys.stdout)
+    report = Report(opts, out=stdout, err=stderr, sending=True)
+    return Outcome(code, report, 0, 0, time.monotonic() - start)
+
+
+def files_from_sources(opts: Options, base: str) -> list:
+    """--files-from: the names (one per line, or NUL-separated with
+    --from0; "-" is stdin) relative to the source directory; with -R (the
+    default here) anchored there by "/./"."""
+    try:
+        if opts.files_from == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(opts.files_from, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        from .errors import PysyncError
+        raise PysyncError(f"rsync: [client] failed to open files-from file {opts.files_from}: "
+                          f"{e.strerror}", 11) from None
+    sep = b"\0" if opts.from0 else b"\n"
+    out = []
+    for raw in data.split(sep):
+        name = raw.rstrip(b"\r") if not opts.from0 else raw
+        if not name:
+            continue
+        b = base.rstrip("/") or "/"
+        if opts.relative:
+            out.append(f"{b}/./" + name.decode("utf-8", "surrogateescape"))
+        else:
+            out.append(os.path.join(b, name.decode("utf-8", "surrogateescape")))
+    return out
+
+
 def _open_remote(opts: Options, user, host, command, log, stderr=None):
     """-e/RSYNC_RSH runs that command; otherwise the built-in SSH client
     (paramiko, the user's ~/.ssh setup) -- no ssh binary needed."""
@@ -87,9 +130,12 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
     from .transport.rsh import remote_command
 
     args = opts.args
-    if len(args) < 2:
-        raise SyntaxUsageError("pysync needs a source and a destination (listing is not supported yet); "
-                               "see pysync --help")
+    if not args:
+        raise SyntaxUsageError("pysync needs a source (and a destination); see pysync --help")
+    if len(args) < 2 or opts.list_only:
+        # A lone source, or --list-only: list instead of copying (a
+        # destination given with --list-only is not touched).
+        return _list_only(opts, args if len(args) < 2 else args[:-1], stdout, stderr)
     sources, dest = args[:-1], args[-1]
     remote_dest = parse_remote(dest)
     remote_srcs = [parse_remote(s) for s in sources]
@@ -97,6 +143,15 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         raise SyntaxUsageError("The source and destination cannot both be remote.")
     if any(remote_srcs) and not all(remote_srcs):
         raise SyntaxUsageError("all remote sources must be on the same host")
+    if opts.files_from is not None:
+        if any(remote_srcs):
+            raise SyntaxUsageError("--files-from with a remote sender is not supported yet "
+                                   "(pysync reads the list on the sending side only)")
+        if len(sources) != 1:
+            raise SyntaxUsageError("--files-from takes exactly one source directory")
+        if opts.delete and not opts.recursive:
+            raise SyntaxUsageError("--files-from with --delete needs -r in pysync (no --dirs yet)")
+        sources = files_from_sources(opts, sources[0])
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
     start = time.monotonic()
     if remote_dest or any(remote_srcs):

@@ -58,6 +58,15 @@ class Options:
     rsync_path: str | None = None
     protocol: int | None = None
     filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
+    cvs_exclude: bool = False
+    relative: bool | None = None     # None: on with --files-from, else off
+    files_from: str | None = None
+    from0: bool = False
+    explicit_recursive: bool = False
+    list_only: bool = False
+    implied_dirs: bool = True
+    filter_list: object = None      # the parsed rules (merge files read once, at parse time)
+    filter_F: int = 0
     fsync: bool = False
     preallocate: bool = False
     direct_io: bool = False
@@ -162,6 +171,13 @@ OPTION_TABLE = [
     (("copy-dest",), None, "altdest", "alt_dests", "copy", "... and include copies of unchanged files", False),
     (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
     (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
+    (("relative",), "R", "flag", "relative", None, "use relative path names", False),
+    (("files-from",), None, "value", "files_from", str, "read list of source-file names from FILE", False),
+    (("from0",), "0", "flag", "from0", None, "all *-from/filter files are delimited by 0s", False),
+    (("implied-dirs", "i-d"), None, "flag", "implied_dirs", None, "send implied directories with --relative", True),
+    (("no-implied-dirs",), None, "const", "implied_dirs", False, "don't send implied dirs with --relative", False),
+    (("cvs-exclude",), "C", "flag", "cvs_exclude", None, "auto-ignore files in the same way CVS does", False),
+    ((), "F", "fshort", "filter_F", None, "same as --filter='dir-merge /.rsync-filter'; repeated: --filter='- .rsync-filter'", False),
     (("exclude",), None, "filter", "filters", "- ", "exclude files matching PATTERN", False),
     (("include",), None, "filter", "filters", "+ ", "don't exclude files matching PATTERN", False),
     (("filter",), "f", "filter", "filters", "", "add a file-filtering RULE", False),
@@ -169,6 +185,7 @@ OPTION_TABLE = [
     (("include-from",), None, "filter_file", "filters", "+ ", "read include patterns from FILE", False),
     (("timeout",), None, "value", "timeout", _int, "set I/O timeout in seconds", False),
     (("contimeout",), None, "value", "contimeout", _int, "set daemon connection timeout in seconds", False),
+    (("list-only",), None, "flag", "list_only", None, "list the files instead of copying them", False),
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
@@ -201,6 +218,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
     _names, _short, kind, dest, const, _help, _hidden = row
     if kind == "flag":
         setattr(opts, dest, not negate)
+        if dest == "recursive" and name:
+            opts.explicit_recursive = not negate     # -r itself, not -a's
         if dest == "delete" and negate:
             opts.delete_mode = None
     elif kind == "count":
@@ -213,6 +232,12 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
             opts.delete = True
     elif kind == "filter":
         opts.filters.append(const + value)
+    elif kind == "fshort":
+        opts.filter_F += 1
+        if opts.filter_F == 1:
+            opts.filters.append(": /.rsync-filter")
+        elif opts.filter_F == 2:
+            opts.filters.append("- .rsync-filter")
     elif kind == "altdest":
         opts.alt_dests.append((const, value))
     elif kind == "filter_file":
@@ -328,6 +353,16 @@ def pysync_only(opts: Options, remote_is_sender: bool) -> list:
 
 def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
+    if opts.filters and not opts.server:
+        # As rsync: rules (and merge files, "-" being stdin) are read before
+        # connecting; a bad rule or a missing merge file ends the run here.
+        from .engine.filters import FilterList
+        opts.filter_list = FilterList.from_options(opts.filters)
+    if opts.files_from is not None and not opts.server:
+        if not opts.explicit_recursive:
+            opts.recursive = False       # -a's -r is off with --files-from; -r stays
+    if opts.relative is None:
+        opts.relative = opts.files_from is not None
     if opts.backup_dir is not None:
         opts.backup = True
     if opts.partial_dir is not None:
@@ -377,8 +412,12 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "r"
     if opts.checksum:
         c += "c"
+    if opts.cvs_exclude:
+        c += "C"
     if opts.ignore_times:
         c += "I"
+    if opts.relative:
+        c += "R"
     if opts.one_file_system:
         c += "x"
     if opts.compress and opts.compress_choice in (None, "zlib"):
@@ -442,6 +481,13 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
         args.append("--fsync")
+    if opts.files_from is not None and remote_is_sender:
+        # (rsync forwards the names on the wire; pysync refuses this case.)
+        args += ["--files-from=-", "--from0"]
+        if not opts.relative:
+            args.append("--no-relative")
+    if opts.relative and not opts.implied_dirs:
+        args.append("--no-implied-dirs")
     if opts.preallocate and not remote_is_sender:
         args.append("--preallocate")
     # pysync-only: the write path goes to a receiving pysync; --drop-cache

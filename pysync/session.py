@@ -123,6 +123,9 @@ class SessionConfig:
     links: bool = False
     devices: bool = False
     specials: bool = False
+    relative: bool = False
+    implied_dirs: bool = True
+    xfer_dirs: bool = False
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -273,17 +276,37 @@ class _Session:
         c.partial_dir = os.fsencode(o.partial_dir) if o.partial_dir is not None else None
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
-        c.filters = FilterList.from_options(o.filters) if o.filters else None
+        c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
+        c.xfer_dirs = getattr(o, "files_from", None) is not None
+        if getattr(o, "filter_list", None) is not None:
+            c.filters = o.filter_list
+            o.filter_list = None        # a session's dir-merge state is its own
+        else:
+            c.filters = FilterList.from_options(o.filters) if o.filters else None
         c.flist_opts = FlistOptions(
             uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
             hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
-            relative=False, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids)
+            relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids)
 
     # ---- filter list ------------------------------------------------------------------
+    def add_filter_texts(self, texts) -> None:
+        if self.cfg.filters is None:
+            self.cfg.filters = FilterList()
+        self.cfg.filters.add_texts(texts)
+
+    def cvs_rules_before_send(self) -> None:
+        """-C on a sending client: the CVS rules go to the receiver with
+        the others (exclude.c send_filter_list)."""
+        if self.opts.cvs_exclude and self.am_sender:
+            self.add_filter_texts([b":C", b"-C"])
+
     def send_filters(self) -> None:
         rules = self.cfg.filters.wire_rules() if self.cfg.filters else []
         self.wire.write(encode_filter_list(rules))
         self.wire.flush()
+        if self.opts.cvs_exclude and not self.am_sender:
+            # A receiving client keeps its CVS rules to itself.
+            self.add_filter_texts([b":C", b"-C"])
 
     def recv_filters(self) -> None:
         rules = []
@@ -300,6 +323,10 @@ class _Session:
                 self.cfg.filters = fl
             else:
                 self.cfg.filters.extend(fl)
+        if self.opts.cvs_exclude and self.am_sender:
+            # A sending server adds the CVS rules itself; a receiving one
+            # got them from the client (protocol >= 29).
+            self.add_filter_texts([b":C", b"-C"])
 
     # ---- sending side -----------------------------------------------------------------
     def run_sender(self, sources) -> int:
@@ -575,6 +602,11 @@ def run_server(opts, stream) -> int:
     if args and args[0] == b".":
         args = args[1:]
     code = 0
+    if opts.files_from is not None:
+        # The list would come on the wire after the filters (rsync's
+        # files-from forwarding): not implemented on the pysync side yet.
+        log.error("pysync: --files-from with pysync as the remote side is not supported yet")
+        return 4
     try:
         sess.server_handshake()
         wire.start_mux()
@@ -613,6 +645,7 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
         sess.client_handshake()
         wire.start_mux()
         if am_sender:
+            sess.cvs_rules_before_send()
             if opts.delete:
                 sess.send_filters()
             code = sess.run_sender(sources)

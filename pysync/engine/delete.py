@@ -44,12 +44,13 @@ def delete_extraneous(gen, entry) -> None:
                       f"failed: {e.strerror} ({e.errno})")
         return
     filters = gen.cfg.filters
+    ctx = _context(gen, entry.name) if filters is not None and filters.merges else None
     for child, st in children:
         name = prefix + child
         if name in names:
             continue
         isdir = stat.S_ISDIR(st.st_mode)
-        if filters is not None and not gen.cfg.delete_excluded and filters.protected(name, isdir):
+        if filters is not None and not gen.cfg.delete_excluded and filters.protected(name, isdir, ctx):
             continue
         backups = gen.cfg.backups
         if backups is not None and backups.protects(name):
@@ -59,7 +60,16 @@ def delete_extraneous(gen, entry) -> None:
             continue
         try:
             if isdir:
-                remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run, backups)
+                keep = None
+                if filters is not None and not gen.cfg.delete_excluded:
+                    def keep(n, d, _g=gen, _f=filters):
+                        # In a directory being deleted, perishable rules
+                        # (-C's defaults) do not protect (delete.c).
+                        parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
+                        c = _context(_g, parent) if _f.merges else None
+                        return _f.protected(n, d, c, perishable=False)
+                remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run, backups, keep,
+                            gen.report)
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -73,6 +83,26 @@ def delete_extraneous(gen, entry) -> None:
                           f"failed: {e.strerror} ({e.errno})")
 
 
+def _context(gen, dirname: bytes):
+    """The per-directory filter rules in effect in destination directory
+    ``dirname`` (merge files read from the destination, as rsync's
+    generator does before deleting there)."""
+    cache = getattr(gen, "_filter_ctx", None)
+    if cache is None:
+        cache = gen._filter_ctx = {}
+    if dirname in cache:
+        return cache[dirname]
+    filters = gen.cfg.filters
+    root = os.path.abspath(gen.tree.root)
+    if dirname == b".":
+        ctx = filters.enter(filters.root_context(root), root)
+    else:
+        parent = dirname.rsplit(b"/", 1)[0] if b"/" in dirname else b"."
+        ctx = filters.enter(_context(gen, parent), os.path.join(root, dirname))
+    cache[dirname] = ctx
+    return ctx
+
+
 def _names(gen) -> set:
     s = getattr(gen, "_name_set", None)
     if s is None:
@@ -80,14 +110,22 @@ def _names(gen) -> set:
     return s
 
 
-def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None) -> None:
+def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None,
+                keep=None, log=None) -> bool:
     """Remove directory ``name`` and everything below it, contents first
     (or, in a dry run, only report what would go); with backups, files are
-    moved into the backups instead of removed."""
+    moved into the backups instead of removed.  ``keep(name, is_dir)``:
+    entries the filter rules protect stay, and so do their directories
+    ("cannot delete non-empty directory").  True if ``name`` went."""
+    kept = False
     for child, st in _listing(tree.dir_fd(name)):
         sub = name + b"/" + child
+        if keep is not None and keep(sub, stat.S_ISDIR(st.st_mode)):
+            kept = True
+            continue
         if stat.S_ISDIR(st.st_mode):
-            remove_tree(tree, sub, on_deleted, dry_run, backups)
+            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log):
+                kept = True
         else:
             if dry_run:
                 pass
@@ -97,9 +135,14 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
                 os.unlink(child, dir_fd=tree.dir_fd(name))
             if on_deleted:
                 on_deleted(sub, st.st_mode)
+    if kept:
+        if log is not None:
+            log.info(f"cannot delete non-empty directory: {show(name)}")
+        return False
     if not dry_run:
         tree.forget(name)
         pfd, base = tree.locate(name)
         os.rmdir(base, dir_fd=pfd)
     if on_deleted:
         on_deleted(name, stat.S_IFDIR)
+    return True

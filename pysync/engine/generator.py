@@ -21,7 +21,7 @@ from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
-                                  XMIT_NO_CONTENT_DIR)
+                                  XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR)
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
@@ -88,7 +88,16 @@ class Generator:
                 # buffer while we are slow (checksumming a large basis).
                 wire.flush()
                 last_flush = now
+            if (self.cfg.relative and not self.cfg.implied_dirs and entry.is_dir
+                    and entry.xflags & XMIT_TOP_DIR and entry.xflags & XMIT_NO_CONTENT_DIR):
+                # --no-implied-dirs: the sender's implied directories are
+                # neither created nor updated (missing ones come from
+                # _make_parents, with default permissions).
+                entry.cleared = True
+                continue
             try:
+                if self.cfg.relative and not self.cfg.implied_dirs and b"/" in entry.name:
+                    self._make_parents(entry.name)
                 self._generate(ndx, entry)
             except OSError as e:
                 self._fail(f"rsync: [generator] failed to set up \"{_show(self.tree.path(entry.name))}\": "
@@ -261,6 +270,20 @@ class Generator:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 self._delete_in(entry)
+
+    def _make_parents(self, name: bytes) -> None:
+        """-R --no-implied-dirs: missing parents of a name are created with
+        default permissions (rsync's make_path)."""
+        if self.cfg.dry_run or getattr(self.tree, "root_fd", -1) < 0:
+            return
+        parent = name.rsplit(b"/", 1)[0]
+        try:
+            st = self.tree.lstat(parent)
+            if stat.S_ISDIR(st.st_mode):
+                return
+        except OSError:
+            pass
+        os.makedirs(self.tree.path(parent), exist_ok=True)
 
     def _delete_in(self, entry) -> None:
         if self.io_error() & IOERR_GENERAL:

@@ -11,7 +11,7 @@ import os
 import stat
 
 from ..text import show
-from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_TOP_DIR
+from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
 from ..protocol.flist import FileEntry
 
 __all__ = ["Scanner", "split_source"]
@@ -46,6 +46,9 @@ class Scanner:
         return self.entries
 
     def _scan_arg(self, arg: bytes) -> None:
+        if getattr(self.opts, "relative", False):
+            self._scan_relative(arg)
+            return
         path, base, contents = split_source(arg)
         try:
             st = os.lstat(path)
@@ -54,18 +57,84 @@ class Scanner:
             return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
+                dirs = getattr(self.opts, "xfer_dirs", False)
                 if contents:
                     self._add(b".", path, st, top=True)
+                    if dirs:        # --dirs: the entries, not below them
+                        self._walk(path, b"", st.st_dev, None, recurse=False)
+                elif dirs:
+                    if self._add(base, path, st, top=False):
+                        self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
                 else:
                     self.log.info(f"skipping directory {_show(base)}")
                 return
             name = b"." if contents else base
             self._add(name, path, st, top=True)
-            self._walk(path, b"" if contents else base + b"/", st.st_dev)
+            ctx = None
+            if self.filters is not None and self.filters.merges:
+                # Names are relative to the source directory (src/) or its
+                # parent (src): per-directory rules anchor there.
+                absbase = os.path.abspath(path if contents else os.path.dirname(path) or b".")
+                ctx = self.filters.enter(self.filters.root_context(absbase), path)
+            self._walk(path, b"" if contents else base + b"/", st.st_dev, ctx)
         else:
             self._add(base, path, st, top=False)
 
-    def _walk(self, dirpath: bytes, prefix: bytes, dev: int) -> None:
+    def _scan_relative(self, arg: bytes) -> None:
+        """-R: the name is the path as given (after a "/./" anchor, without
+        a leading '/'); its parent directories go first as implied
+        directories (XMIT_TOP_DIR|XMIT_NO_CONTENT_DIR), also with
+        --no-implied-dirs (a receiver with it skips them, flist.c)."""
+        i = arg.find(b"/./")
+        if i >= 0:
+            basedir, rel = arg[:i] or b"/", arg[i + 3:]
+        else:
+            basedir, rel = (b"/" if arg.startswith(b"/") else b"."), arg
+        parts = [p for p in rel.split(b"/") if p and p != b"."]
+        if any(p == b".." for p in parts):
+            parts = [p for p in parts if p != b".."]
+        name = b"/".join(parts) or b"."
+        path = os.path.join(basedir, name) if name != b"." else basedir
+        try:
+            st = os.lstat(path)
+        except OSError as e:
+            self._fail("link_stat", path, e, vanished=False)
+            return
+        sent = self.__dict__.setdefault("_implied", set())
+        if True:    # protocol >= 30: always, flagged; the receiver may skip them
+            for k in range(1, len(parts)):
+                d = b"/".join(parts[:k])
+                if d in sent:
+                    continue
+                dpath = os.path.join(basedir, d)
+                try:
+                    dst = os.lstat(dpath)
+                except OSError as e:
+                    self._fail("link_stat", dpath, e, vanished=False)
+                    return
+                if self._add(d, dpath, dst, top=False):
+                    self.entries[-1].xflags = XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR
+                sent.add(d)
+        if stat.S_ISDIR(st.st_mode):
+            if not self.opts.recursive:
+                if getattr(self.opts, "xfer_dirs", False):
+                    # --files-from implies --dirs: the directory, not its contents.
+                    if name not in sent and self._add(name, path, st, top=False):
+                        self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
+                    sent.add(name)
+                else:
+                    self.log.info(f"skipping directory {_show(name)}")
+                return
+            sent.add(name)
+            self._add(name, path, st, top=True)
+            ctx = None
+            if self.filters is not None and self.filters.merges:
+                ctx = self.filters.enter(self.filters.root_context(os.path.abspath(basedir)), path)
+            self._walk(path, b"" if name == b"." else name + b"/", st.st_dev, ctx)
+        else:
+            self._add(name, path, st, top=False)
+
+    def _walk(self, dirpath: bytes, prefix: bytes, dev: int, ctx=None, recurse=True) -> None:
         try:
             it = os.scandir(dirpath)
         except OSError as e:
@@ -83,14 +152,17 @@ class Scanner:
                                vanished=e.errno == 2)
                     continue
                 isdir = stat.S_ISDIR(st.st_mode)
-                if self.filters is not None and self.filters.excluded(name, isdir):
+                if self.filters is not None and self.filters.excluded(name, isdir, ctx):
                     continue
                 if isdir and self.opts.one_file_system and st.st_dev != dev:
                     continue
                 if self._add(name, full, st, top=False) and isdir:
+                    if not recurse:
+                        self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
+                        continue
                     subdirs.append((full, name + b"/"))
         for full, pfx in subdirs:
-            self._walk(full, pfx, dev)
+            self._walk(full, pfx, dev, self.filters.enter(ctx, full) if ctx is not None else None)
 
     def _add(self, name: bytes, path: bytes, st, top: bool) -> bool:
         o = self.opts
