@@ -9,7 +9,7 @@ unknown option is a syntax error (exit 1), never silently ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from .errors import SyntaxUsageError
 

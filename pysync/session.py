@@ -20,7 +20,7 @@ from .errors import PysyncError, ProtocolViolation, StreamError, SyntaxUsageErro
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
 from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
-                                 CLIENT_CAPABILITIES, COMPRESS_NAMES, IOERR_DEL_LIMIT,
+                                 COMPRESS_NAMES, IOERR_DEL_LIMIT,
                                  IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
                                  MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER, MSG_INFO,
                                  MSG_IO_ERROR, MSG_NO_SEND, MSG_WARNING, PROTOCOL_VERSION,

@@ -8,7 +8,6 @@ through a queue."""
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import time
@@ -56,7 +55,6 @@ class Generator:
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created
-        self._leaders = {}
         self.created_dirs = set()
         self.skipped_deletes = 0
         # As rsync: the last member of each hard-link group in sorted order
@@ -129,8 +127,6 @@ class Generator:
             what, value = self.queue.get()
             if what == "redo" and redo is not None:
                 redo.append(value)
-            elif what == "finished":
-                self._leaders[value] = True
             elif what == "abort":
                 raise value
             if pred(what, value):
@@ -590,7 +586,6 @@ class Generator:
         by_group = {}
         for ndx, entry in self.hlink_followers:
             by_group.setdefault(entry.hlink, []).append((ndx, entry))
-        tree = self.tree
         pending = []
         for group, lndx in sorted(self.leader_ndx.items(), key=lambda kv: kv[1]):
             members = by_group.get(group)

@@ -7,7 +7,6 @@ generator for the redo phase; the second one is an error."""
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import stat
 
@@ -197,7 +196,6 @@ class Receiver:
                     pass
             tmp.commit()
             self._drop_partial(name)
-            self.to_gen.put(("finished", ndx))
         except FileIOError:
             sink.abort()
             if tmp is not None:

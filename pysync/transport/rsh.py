@@ -4,7 +4,6 @@ stderr stays connected to ours, as rsync does."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 

@@ -909,28 +909,25 @@ class _Connector:
                     raise paramiko.AuthenticationException("no answer")
                 answers.append(ans)
             return answers
-        for _ in range(max(1, cfg.number_of_password_prompts)):
-            try:
-                rest = t.auth_interactive(user, handler)
-                if rest:
-                    return list(rest)
-                if t.is_authenticated():
-                    return allowed
-            except paramiko.BadAuthenticationType as e:
-                return list(e.allowed_types)
-            except paramiko.AuthenticationException:
-                prompter.say("Permission denied, please try again.\n")
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                raise _fail(f"pysync: ssh: connection closed during authentication: {e}") from None
-        return allowed
+        return self._auth_rounds(lambda: t.auth_interactive(user, handler), t, prompter, cfg, allowed)
 
     def _auth_password(self, t, user, prompter, cfg, allowed):
-        for _ in range(max(1, cfg.number_of_password_prompts)):
+        def attempt():
             pw = prompter.ask(f"{user}@{cfg.hostname}'s password: ")
             if pw is None:
-                return allowed
+                return None
+            return t.auth_password(user, pw)
+        return self._auth_rounds(attempt, t, prompter, cfg, allowed)
+
+    def _auth_rounds(self, attempt, t, prompter, cfg, allowed):
+        """Up to NumberOfPasswordPrompts tries of one prompting method.
+        ``attempt()`` returns paramiko's remaining methods, or None when the
+        user gave no answer.  Returns the methods still allowed."""
+        for _ in range(max(1, cfg.number_of_password_prompts)):
             try:
-                rest = t.auth_password(user, pw)
+                rest = attempt()
+                if rest is None:
+                    return allowed
                 if rest:
                     return list(rest)
                 if t.is_authenticated():
