@@ -340,8 +340,8 @@ class _Session:
         t1 = time.monotonic()
         enc = FlistEncoder(cfg.flist_opts)
         before = self.wire.bytes_written
-        for e in entries:
-            self.wire.write(enc.encode(e))
+        for i in range(0, len(entries), 256):
+            self.wire.write(enc.encode_batch(entries[i:i + 256]))
         self.wire.write(encode_end(scanner.io_error))
         fo = cfg.flist_opts
         if not fo.numeric_ids and (fo.uid or fo.gid):
@@ -375,12 +375,14 @@ class _Session:
         entries = []
         t0 = time.monotonic()
         before = self.wire.bytes_read
-        while True:
-            item = self.wire.read(dec.decode)
-            if isinstance(item, EndOfList):
-                self.io_error |= item.io_error
-                break
-            entries.append(item)
+        done = False
+        while not done:
+            for item in self.wire.read(dec.decode_batch):
+                if item.__class__ is EndOfList:
+                    self.io_error |= item.io_error
+                    done = True
+                    break
+                entries.append(item)
         fo = self.cfg.flist_opts
         uid_names = gid_names = {}
         if not fo.numeric_ids:

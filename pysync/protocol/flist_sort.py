@@ -11,10 +11,28 @@ from __future__ import annotations
 __all__ = ["sort_key", "sort_and_clean"]
 
 
-def sort_key(name: bytes, is_dir: bool):
+def sort_key(name: bytes, is_dir: bool) -> bytes:
     """Order: '.' first; within one directory every non-directory before
     every subdirectory; otherwise byte order of the path with directories
-    compared as if their names ended in '/'."""
+    compared as if their names ended in '/'.
+
+    The key is one byte string: each directory component becomes
+    1, name, '/', NUL and the last component 0, name, NUL (1 ... '/' NUL
+    for a directory).  Names hold no NUL, so comparing two keys byte by
+    byte compares component by component: the kind first, then the name,
+    a shorter name first when one is a prefix of the other."""
+    if name == b".":
+        return b""
+    i = name.rfind(b"/")
+    if i < 0:
+        return (b"\x01" + name + b"/\x00") if is_dir else (b"\x00" + name + b"\x00")
+    head = b"\x01" + name[:i].replace(b"/", b"/\x00\x01") + b"/\x00"
+    last = name[i + 1:]
+    return head + ((b"\x01" + last + b"/\x00") if is_dir else (b"\x00" + last + b"\x00"))
+
+
+def _sort_key_reference(name: bytes, is_dir: bool):
+    """The same order as tuples of (kind, component); tests compare both."""
     if name == b".":
         return ((0, b""),)
     comps = name.split(b"/")
@@ -27,7 +45,8 @@ def sort_key(name: bytes, is_dir: bool):
 def sort_and_clean(entries: list) -> list:
     """Stable sort by rsync's order; later duplicates of a name are marked
     ``cleared`` (a directory wins over a non-directory), keeping indices."""
-    out = sorted(entries, key=lambda e: sort_key(e.name, e.is_dir))
+    key = sort_key
+    out = sorted(entries, key=lambda e: key(e.name, e.mode & 0o170000 == 0o040000))
     prev = None
     for e in out:
         if prev is not None and e.name == prev.name:
