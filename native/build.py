@@ -58,7 +58,7 @@ def make_ffibuilder(absolute_paths=False):
         sources=[name(p) for p in sorted(glob.glob(os.path.join(HERE, "*.c")))],
         include_dirs=[name(HERE)],
         depends=[name(HEADER)],
-        extra_compile_args=["-O2"],
+        extra_compile_args=["-O3"],
     )
     return builder
 

@@ -11,6 +11,17 @@
  */
 #include "pysync_native.h"
 
+/* On x86-64 the function is built twice, for AVX2 and for the baseline, and
+ * the loader picks one for the CPU it runs on. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PYSYNC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PYSYNC_CLONES
+#endif
+
+#define WEAK_CHUNK 32
+
+PYSYNC_CLONES
 void pysync_weak_sums(const unsigned char *buf, size_t len,
                       uint32_t *s1, uint32_t *s2)
 {
@@ -18,15 +29,23 @@ void pysync_weak_sums(const unsigned char *buf, size_t len,
     uint32_t a = 0, b = 0;
     size_t i = 0;
 
-    /* Four bytes per step: b gains the four running values of a, which is
-     * 4*a + 4*x0 + 3*x1 + 2*x2 + x3, and a gains their sum. */
-    for (; i + 4 <= len; i += 4) {
-        uint32_t x0 = (uint32_t)(int32_t)p[i];
-        uint32_t x1 = (uint32_t)(int32_t)p[i + 1];
-        uint32_t x2 = (uint32_t)(int32_t)p[i + 2];
-        uint32_t x3 = (uint32_t)(int32_t)p[i + 3];
-        b += 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3;
-        a += x0 + x1 + x2 + x3;
+    /* The serial form is a += x[i]; b += a.  Over a chunk of n bytes that
+     * adds n*a + sum((n - j) * x[j]) to b and sum(x[j]) to a: two sums
+     * without a chain from one byte to the next, which the compiler turns
+     * into vector code.  Within a chunk the partial sums stay far below
+     * 2^31 (32 * 32 * 128), so int32 is exact there. */
+    for (; i + WEAK_CHUNK <= len; i += WEAK_CHUNK) {
+        int32_t sa = 0, sw = 0;
+        int j;
+
+        for (j = 0; j < WEAK_CHUNK; j++) {
+            int32_t x = p[i + j];
+
+            sa += x;
+            sw += (WEAK_CHUNK - j) * x;
+        }
+        b += (uint32_t)WEAK_CHUNK * a + (uint32_t)sw;
+        a += (uint32_t)sa;
     }
     for (; i < len; i++) {
         a += (uint32_t)(int32_t)p[i];

@@ -94,7 +94,7 @@ def test_weak_checksum_known_answers(backend, data, expected):
     assert backend.weak_checksum(data) == expected
 
 
-@pytest.mark.parametrize("n", [0, 1, 699, 700, 701, 1 << 20])
+@pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 63, 64, 65, 95, 699, 700, 701, 1 << 20, (1 << 20) + 17])
 def test_weak_checksum_backends_agree(n):
     data = rand_bytes(n, n)
     expected = pack(*definition_sums(data))
@@ -408,3 +408,15 @@ def test_make_searcher_agrees_with_search(blen):
 def test_make_searcher_refuses_other_tables():
     with pytest.raises(TypeError):
         native.make_searcher([1, 2, 3])
+
+
+def test_weak_checksum_chunked_form_at_every_alignment():
+    """The native sum runs in 32-byte chunks; every length and start offset
+    around the chunk edges, and all-0x80 / all-0x7f bytes (the extremes of a
+    signed char), give the defining sums."""
+    base = rand_bytes(300, 5)
+    for data in (base, b"\x80" * 300, b"\x7f" * 300, b"\xff" * 300):
+        for start in (0, 1, 7, 31):
+            for n in range(0, 140):
+                chunk = data[start:start + n]
+                assert native.weak_checksum(chunk) == pack(*definition_sums(chunk))
