@@ -125,9 +125,9 @@ def test_cat_roundtrip_large(setup):
 ])
 def test_every_cipher_of_the_fast_path(setup, monkeypatch, cipher, mac):
     """Our own packet encoder against sshd, for each cipher/MAC family."""
-    from pysync.transport import ssh
-    monkeypatch.setattr(ssh, "CIPHERS", (cipher,))
-    monkeypatch.setattr(ssh, "MACS", (mac,))
+    from pysync.transport import sshconnect
+    monkeypatch.setattr(sshconnect, "CIPHERS", (cipher,))
+    monkeypatch.setattr(sshconnect, "MACS", (mac,))
     data = os.urandom(3 << 20) + b"odd tail"
     ch = channel(setup, "sha256sum")
     assert ch.transport.local_cipher == cipher
@@ -137,8 +137,8 @@ def test_every_cipher_of_the_fast_path(setup, monkeypatch, cipher, mac):
 
 def test_rekey_during_fast_sends(setup, monkeypatch):
     """Key re-exchange every 1 MiB while batches are in flight."""
-    from pysync.transport import ssh
-    monkeypatch.setattr(ssh._Packetizer, "REKEY_BYTES", 1 << 20)
+    from pysync.transport import sshstream
+    monkeypatch.setattr(sshstream._Packetizer, "REKEY_BYTES", 1 << 20)
     data = os.urandom(1 << 20) * 12
     ch = channel(setup, "sha256sum")
     mv = memoryview(data)
