@@ -84,7 +84,10 @@ class Options:
     alt_dests: list = field(default_factory=list)   # (kind, dir): link / compare / copy
     partial: bool = False
     partial_dir: str | None = None
-    log_format: str | None = None
+    log_format: str | None = None      # --out-format (alias --log-format)
+    log_file: str | None = None
+    log_file_format: str | None = None
+    bwlimit: int = 0                   # KiB/s, 0 = no limit
     # server side only
     server: bool = False
     sender: bool = False
@@ -107,6 +110,66 @@ def _info(v: str) -> str:
         if flag.strip().lower() not in ("progress0", "progress1", "progress2", "progress"):
             raise SyntaxUsageError(f"--info={flag}: pysync supports only progress0, progress1, progress2")
     return v.lower()
+
+
+_SIZE_MAX = (1 << 63) - 1      # rsync: SIZE_MAX / 2
+
+
+def parse_size_arg(arg: str, def_suffix: str, name: str, min_value: int = 0,
+                   unlimited_0: bool = False) -> int:
+    """rsync's size syntax (options.c parse_size_arg, as 3.2.7 reads it):
+    a decimal number, a unit letter b/k/m/g/t/p (``def_suffix`` when there
+    is none), "b" after it for powers of 1000 or "ib" for 1024, and an
+    optional +1 / -1.  Errors are rsync's words."""
+    i, n = 0, len(arg)
+    while i < n and arg[i].isdigit():
+        i += 1
+    if i < n and arg[i] == ".":
+        i += 1
+        while i < n and arg[i].isdigit():
+            i += 1
+    num_end = i
+    if i < n and arg[i] not in "+-":
+        unit = arg[i].lower()
+        i += 1
+    else:
+        unit = def_suffix.lower()
+    reps = "bkmgtp".find(unit)
+    if reps < 0 or not arg[i:i + 1].isascii():
+        raise SyntaxUsageError(f"--{name}={arg} is invalid")
+    if arg[i:i + 1] in ("b", "B"):
+        mult, i = 1000, i + 1
+    elif i == n or arg[i] in "+-":
+        mult = 1024
+    elif arg[i:i + 2].lower() == "ib":
+        mult, i = 1024, i + 2
+    else:
+        raise SyntaxUsageError(f"--{name}={arg} is invalid")
+    adjust = 0
+    if i < n and arg[i] in "+-" and arg[i + 1:i + 2] == "1" and i != 0:
+        adjust = 1 if arg[i] == "+" else -1
+        i += 2
+    if i < n:
+        raise SyntaxUsageError(f"--{name}={arg} is invalid")
+    size = mult ** reps
+    digits = arg[:num_end]
+    dsize = float(digits) if digits.strip(".") else 0.0
+    if size > _SIZE_MAX or dsize >= _SIZE_MAX / size:
+        raise SyntaxUsageError(f"--{name}={arg} is too large")
+    size = int(dsize * size) + adjust
+    if size < min_value and not (unlimited_0 and size == 0):
+        extra = " or 0 for unlimited" if unlimited_0 else ""
+        raise SyntaxUsageError(f"--{name}={arg} is too small (min: {min_value:,}{extra})")
+    return size
+
+
+def _bwlimit(v: str) -> int:
+    """--bwlimit=RATE: bytes per second with rsync's units (default K),
+    at least 512, 0 for none; kept, like rsync, as whole KiB/s (rounded)
+    in a C int."""
+    kib = (parse_size_arg(v, "K", "bwlimit", 512, True) + 512) // 1024
+    kib = (kib + (1 << 31)) % (1 << 32) - (1 << 31)
+    return max(kib, 0)
 
 
 def _size(v: str) -> int:
@@ -184,6 +247,8 @@ OPTION_TABLE = [
     (("exclude-from",), None, "filter_file", "filters", "- ", "read exclude patterns from FILE", False),
     (("include-from",), None, "filter_file", "filters", "+ ", "read include patterns from FILE", False),
     (("timeout",), None, "value", "timeout", _int, "set I/O timeout in seconds", False),
+    (("bwlimit",), None, "value", "bwlimit", _bwlimit, "limit socket I/O bandwidth", False),
+    (("no-bwlimit",), None, "const", "bwlimit", 0, "no limit on socket I/O bandwidth", True),
     (("contimeout",), None, "value", "contimeout", _int, "set daemon connection timeout in seconds", False),
     (("list-only",), None, "flag", "list_only", None, "list the files instead of copying them", False),
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
@@ -198,7 +263,9 @@ OPTION_TABLE = [
     (("rsh",), "e", "value", "rsh", str, "specify the remote shell to use", False),
     (("rsync-path",), None, "value", "rsync_path", str, "specify the rsync to run on remote machine", False),
     (("protocol",), None, "value", "protocol", _int, "force an older protocol version to be used", False),
-    (("log-format", "out-format"), None, "value", "log_format", str, "output updates using the specified FORMAT", True),
+    (("out-format", "log-format"), None, "value", "log_format", str, "output updates using the specified FORMAT", False),
+    (("log-file",), None, "value", "log_file", str, "log what we're doing to the specified FILE", False),
+    (("log-file-format",), None, "value", "log_file_format", str, "log updates using the specified FMT", False),
     (("version",), "V", "flag", "version", None, "print the version + other info and exit", False),
     (("help",), None, "flag", "help", None, "show this help", False),
     (("server",), None, "flag", "server", None, "", True),
@@ -428,8 +495,18 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--devices")
     elif opts.specials and not opts.devices:
         args.append("--specials")
+    if not remote_is_sender:
+        # The server does not use our format, but must know whether to
+        # itemize (options.c: --log-format, not --out-format).
+        lf = _out_format_arg(opts)
+        if lf:
+            args.append(lf)
     if opts.block_size:
         args.append(f"-B{opts.block_size}")
+    if opts.timeout:
+        args.append(f"--timeout={opts.timeout}")
+    if opts.bwlimit:
+        args.append(f"--bwlimit={opts.bwlimit}")
     if opts.delete and not remote_is_sender:
         args.append("--delete-" + (opts.delete_mode or "during") if opts.delete_mode else "--delete")
         if opts.delete_excluded:
@@ -475,8 +552,6 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append(f"--compress-level={opts.compress_level}")
     if opts.checksum_choice is not None:
         args.append(f"--checksum-choice={opts.checksum_choice}")
-    if opts.itemize and not remote_is_sender:
-        args.append("--log-format=%i")
     if opts.stats and not remote_is_sender:
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
@@ -496,9 +571,25 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--direct-io")
     if opts.drop_cache:
         args.append("--drop-cache")
-    if opts.timeout:
-        args.append(f"--timeout={opts.timeout}")
     return args
+
+
+def _out_format_arg(opts: Options) -> str | None:
+    """What rsync tells a receiving server about the client's stdout format."""
+    itemize_more = "--log-format=%i%I" if opts.itemize > 1 else "--log-format=%i"
+    if opts.log_format is None:
+        return itemize_more if opts.itemize else None
+    fmt = opts.log_format
+    if _format_has(fmt, "i"):
+        return itemize_more
+    if _format_has(fmt, "o"):
+        return "--log-format=%o"
+    return None if opts.verbose else "--log-format=X"
+
+
+def _format_has(fmt: str, letter: str) -> bool:
+    from .logformat import LogFormat
+    return LogFormat(fmt).has(letter)
 
 
 def help_text(version_line: str) -> str:

@@ -61,8 +61,11 @@ class Log:
         self.out = out or (sys.stderr if am_server else sys.stdout)
         self._lock = threading.Lock()
         self.errors = 0
+        self.logfile = None     # --log-file: every message goes there too (log.c rwrite)
 
     def _write(self, stream, text):
+        if self.logfile is not None:
+            self.logfile.write(text)
         with self._lock:
             stream.write(text.rstrip("\n") + "\n")
             stream.flush()
@@ -77,6 +80,8 @@ class Log:
     def info(self, text: str) -> None:
         if not self.quiet:
             self._write(self.out, text)
+        elif self.logfile is not None:
+            self.logfile.write(text)
 
 
 @dataclass
@@ -164,6 +169,7 @@ class _Session:
             text = show(payload[:-1] if nl else payload) + ("\n" if nl else "")
             if tag == MSG_ERROR_XFER:
                 self.xfer_error = True
+            self.report.log_line(text)
             if self.am_server:
                 sys.stderr.write(text)
                 sys.stderr.flush()
@@ -239,6 +245,8 @@ class _Session:
         self.cfg.checksum = get_checksum(name)
         fname = o.checksum_choice.split(",")[1] if o.checksum_choice and "," in o.checksum_choice else name
         self.cfg.file_checksum = get_checksum(_valid_checksum(fname))
+        self.report.xfer_sum = (self.cfg.checksum.name, self.cfg.checksum.digest_len)
+        self.report.file_sum = (self.cfg.file_checksum.name, self.cfg.file_checksum.digest_len)
         if send_cz:
             peer = w.raw_read(decode_name_list)
             cz = (choose_as_client(cz_list, peer, "compress") if client
@@ -331,6 +339,7 @@ class _Session:
     # ---- sending side -----------------------------------------------------------------
     def run_sender(self, sources) -> int:
         cfg = self.cfg
+        self.report.log_line("building file list")
         t0 = time.monotonic()
         scanner = Scanner(cfg, self.log, cfg.file_checksum if cfg.checksum_files else None,
                           cfg.filters)
@@ -371,6 +380,7 @@ class _Session:
 
     # ---- receiving side ---------------------------------------------------------------
     def recv_flist(self):
+        self.report.log_line("receiving file list")
         dec = FlistDecoder(self.cfg.flist_opts)
         entries = []
         t0 = time.monotonic()
@@ -593,7 +603,7 @@ def run_server(opts, stream) -> int:
     log = Log(am_server=True)
     report = Report(opts, am_server=True, sending=opts.sender)
     sess = _Session(opts, None, am_server=True, am_sender=opts.sender, report=report, log=log)
-    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
+    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
     if opts.verbose or opts.log_format:
@@ -637,7 +647,7 @@ def _send_error_exit(wire, code: int) -> None:
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
     """The client's side of one connection.  Returns (code, session)."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
-    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
+    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if am_sender else "receiver")
     sess.wire = wire
     code = 0

@@ -306,7 +306,7 @@ class Generator:
         if self.cfg.am_server:
             self.wire.send_msg(MSG_DELETED, name + (b"\0" if stat.S_ISDIR(mode) else b""))
         else:
-            self.report.deleted(shown)
+            self.report.deleted(shown, mode)
 
     def _gen_link(self, ndx, entry, st) -> None:
         tree = self.tree
