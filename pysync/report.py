@@ -309,7 +309,7 @@ class Report:
             fmt = self.out_format if self.out_has_o_or_i else _DELETING
             self._print(fmt.render(item))
         lf = self.logfile
-        if lf is not None and not lf.empty and not self.opts.dry_run:
+        if lf is not None and not self.opts.dry_run:      # (an empty format still logs these)
             lf.write((lf.format if lf.has_o_or_i else _DELETING).render(item))
 
     def _progress2(self, ndx, total_files, done, size, final) -> None:
@@ -350,6 +350,7 @@ class Report:
         """The "... file list ... done" line of -v (never incremental here)."""
         if self.opts.verbose and not self.silent:
             self._print("receiving file list ... done" if receiving else "building file list ... done")
+            self.log_line("done")      # rsync logs the "done" (without incremental recursion)
 
     def info(self, text: str) -> None:
         if self.remote_info is not None:

@@ -131,6 +131,7 @@ class SessionConfig:
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False
+    itemize_unchanged: bool = False   # -ii / --log-format=%i%I: unchanged items are sent too
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -262,6 +263,9 @@ class _Session:
         c.am_server, c.am_sender = self.am_server, self.am_sender
         c.compress_level = o.compress_level
         c.dry_run = o.dry_run
+        # upstream: generator.c itemize() -- "stdout_format_has_i > 1"
+        c.itemize_unchanged = ("%I" in (o.log_format or "")) if self.am_server \
+            else self.report.out_has_i > 1
         c.whole_file = bool(o.whole_file) or c.checksum.name == "none"
         c.block_size = o.block_size
         c.delete = o.delete

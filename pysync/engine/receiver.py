@@ -117,6 +117,8 @@ class Receiver:
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
             self.requested[ndx] -= 1
+            self.stats.files_transferred += 1        # --stats (receiver.c counts here too)
+            self.stats.transferred_size += entry.size
             if self.cfg.dry_run:
                 self.report.item(entry, iflags, xname)
                 continue
