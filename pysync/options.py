@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import SyntaxUsageError
+from .sizes import bwlimit_kib
 
 __all__ = ["Options", "parse_args", "server_args", "help_text", "OPTION_TABLE"]
 
@@ -112,66 +113,6 @@ def _info(v: str) -> str:
     return v.lower()
 
 
-_SIZE_MAX = (1 << 63) - 1      # rsync: SIZE_MAX / 2
-
-
-def parse_size_arg(arg: str, def_suffix: str, name: str, min_value: int = 0,
-                   unlimited_0: bool = False) -> int:
-    """rsync's size syntax (options.c parse_size_arg, as 3.2.7 reads it):
-    a decimal number, a unit letter b/k/m/g/t/p (``def_suffix`` when there
-    is none), "b" after it for powers of 1000 or "ib" for 1024, and an
-    optional +1 / -1.  Errors are rsync's words."""
-    i, n = 0, len(arg)
-    while i < n and arg[i].isdigit():
-        i += 1
-    if i < n and arg[i] == ".":
-        i += 1
-        while i < n and arg[i].isdigit():
-            i += 1
-    num_end = i
-    if i < n and arg[i] not in "+-":
-        unit = arg[i].lower()
-        i += 1
-    else:
-        unit = def_suffix.lower()
-    reps = "bkmgtp".find(unit)
-    if reps < 0 or not arg[i:i + 1].isascii():
-        raise SyntaxUsageError(f"--{name}={arg} is invalid")
-    if arg[i:i + 1] in ("b", "B"):
-        mult, i = 1000, i + 1
-    elif i == n or arg[i] in "+-":
-        mult = 1024
-    elif arg[i:i + 2].lower() == "ib":
-        mult, i = 1024, i + 2
-    else:
-        raise SyntaxUsageError(f"--{name}={arg} is invalid")
-    adjust = 0
-    if i < n and arg[i] in "+-" and arg[i + 1:i + 2] == "1" and i != 0:
-        adjust = 1 if arg[i] == "+" else -1
-        i += 2
-    if i < n:
-        raise SyntaxUsageError(f"--{name}={arg} is invalid")
-    size = mult ** reps
-    digits = arg[:num_end]
-    dsize = float(digits) if digits.strip(".") else 0.0
-    if size > _SIZE_MAX or dsize >= _SIZE_MAX / size:
-        raise SyntaxUsageError(f"--{name}={arg} is too large")
-    size = int(dsize * size) + adjust
-    if size < min_value and not (unlimited_0 and size == 0):
-        extra = " or 0 for unlimited" if unlimited_0 else ""
-        raise SyntaxUsageError(f"--{name}={arg} is too small (min: {min_value:,}{extra})")
-    return size
-
-
-def _bwlimit(v: str) -> int:
-    """--bwlimit=RATE: bytes per second with rsync's units (default K),
-    at least 512, 0 for none; kept, like rsync, as whole KiB/s (rounded)
-    in a C int."""
-    kib = (parse_size_arg(v, "K", "bwlimit", 512, True) + 512) // 1024
-    kib = (kib + (1 << 31)) % (1 << 32) - (1 << 31)
-    return max(kib, 0)
-
-
 def _size(v: str) -> int:
     mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     s = v.strip().lower().rstrip("b")
@@ -247,7 +188,7 @@ OPTION_TABLE = [
     (("exclude-from",), None, "filter_file", "filters", "- ", "read exclude patterns from FILE", False),
     (("include-from",), None, "filter_file", "filters", "+ ", "read include patterns from FILE", False),
     (("timeout",), None, "value", "timeout", _int, "set I/O timeout in seconds", False),
-    (("bwlimit",), None, "value", "bwlimit", _bwlimit, "limit socket I/O bandwidth", False),
+    (("bwlimit",), None, "value", "bwlimit", bwlimit_kib, "limit socket I/O bandwidth", False),
     (("no-bwlimit",), None, "const", "bwlimit", 0, "no limit on socket I/O bandwidth", True),
     (("contimeout",), None, "value", "contimeout", _int, "set daemon connection timeout in seconds", False),
     (("list-only",), None, "flag", "list_only", None, "list the files instead of copying them", False),

@@ -9,11 +9,9 @@ import sys
 import threading
 import time
 
-from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
-                                 ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
-                                 ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                 ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
-from .logformat import ITEM_DELETED, LogFormat, LogItem, sum_as_hex
+from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_TRANSFER,
+                                 SIGNIFICANT_ITEM_FLAGS)
+from .logformat import ITEM_DELETED, LogFormat, LogItem, itemize_code, sum_as_hex
 from .protocol.stats import TransferStats
 from .text import show
 
@@ -82,30 +80,8 @@ def _kind(mode: int) -> str:
 
 
 def itemize_string(entry, iflags: int, sending: bool) -> str:
-    """rsync's 11-character %i code (log.c)."""
-    if iflags & ITEM_TRANSFER:
-        c0 = "<" if sending else ">"
-    elif iflags & ITEM_LOCAL_CHANGE:
-        c0 = "h" if iflags & ITEM_XNAME_FOLLOWS and stat.S_ISREG(entry.mode) else "c"
-    else:
-        c0 = "."
-    c1 = _kind(entry.mode)
-    if iflags & ITEM_IS_NEW:
-        return c0 + c1 + "+" * 9
-    rest = [
-        "c" if iflags & ITEM_REPORT_CHANGE else ".",
-        "s" if iflags & ITEM_REPORT_SIZE else ".",
-        "t" if iflags & ITEM_REPORT_TIME else ".",
-        "p" if iflags & ITEM_REPORT_PERMS else ".",
-        "o" if iflags & ITEM_REPORT_OWNER else ".",
-        "g" if iflags & ITEM_REPORT_GROUP else ".",
-        "u" if iflags & ITEM_REPORT_ATIME else ".",
-        ".", ".",
-    ]
-    s = "".join(rest)
-    if s == "." * 9:
-        s = " " * 9
-    return c0 + c1 + s
+    """rsync's 11-character %i code (log.c) for the API's records."""
+    return itemize_code(iflags, entry.mode, "send" if sending else "recv", False)
 
 
 def _name(entry) -> str:
