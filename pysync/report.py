@@ -328,6 +328,11 @@ class Report:
             self._print("receiving file list ... done" if receiving else "building file list ... done")
             self.log_line("done")      # rsync logs the "done" (without incremental recursion)
 
+    def created_dir(self, path: bytes) -> None:
+        """main.c: "created directory" is said with -v or an itemizing format."""
+        if self.opts.verbose or self.out_has_i:
+            self.info(f"created directory {show(path)}")
+
     def info(self, text: str) -> None:
         if self.remote_info is not None:
             self.remote_info(text)

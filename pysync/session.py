@@ -587,14 +587,14 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
         live[0].name = os.path.basename(path)
         return os.path.dirname(path) or b".", False
     if dry_run:
-        report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
+        report.created_dir(dest.rstrip(b'/') or dest)
         return None, True
     try:
         os.mkdir(path, 0o777)
     except OSError as e:
         raise PysyncError(f"rsync: [Receiver] mkdir \"{_show(os.path.abspath(path))}\" failed: "
                           f"{e.strerror} ({e.errno})", RERR_FILEIO) from None
-    report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
+    report.created_dir(dest.rstrip(b'/') or dest)
     return path, True
 
 

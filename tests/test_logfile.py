@@ -119,6 +119,9 @@ CASES = {
     "dry-run": ["-an", "--delete", "--out-format=%o:%n"],
     "no-item-lines": ["-a", "--delete", "--log-file-format="],
     "missing-source": ["-a", "MISSING"],
+    # A destination that does not exist yet: "created directory" only with -v / %i.
+    "fresh-plain": ["-a", "--out-format=%n"],
+    "fresh-itemize": ["-a", "--out-format=%i %n"],
 }
 
 PREFIX = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(\d+)\] (.*)$")
@@ -137,12 +140,16 @@ def norm(line: str) -> str:
     return line
 
 
-def log_lines(path: Path):
+def log_lines(path: Path, top: Path | None = None):
+    """The log's lines without the prefix; the tool's own directory (in
+    "created directory ...") masked."""
     out = []
     for raw in path.read_text().splitlines():
         m = PREFIX.match(raw)
         assert m, f"no date/pid prefix: {raw!r}"
         line = norm(m.group(3))
+        if top is not None:
+            line = line.replace(str(top), "TOP")
         if line == "done" and out and out[-1] in ("building file list", "receiving file list"):
             # -v without incremental recursion (pysync never recurses
             # incrementally; rsync does unless --no-i-r) logs the end of
@@ -152,8 +159,9 @@ def log_lines(path: Path):
     return out
 
 
-def stdout_lines(out: bytes):
-    return [norm(x) for x in out.decode("utf-8", "replace").splitlines()
+def stdout_lines(out: bytes, top: Path | None = None):
+    return [norm(x).replace(str(top), "TOP") if top else norm(x)
+            for x in out.decode("utf-8", "replace").splitlines()
             if x.strip() and not x.startswith(SKIP_STDOUT)]
 
 
@@ -193,7 +201,10 @@ def test_log_matches_rsync(tmp_path, case, role):
     for tool in ("rsync", "pysync"):
         top = tmp_path / tool
         dst = top / "dst"
-        make_dst(dst)
+        if case.startswith("fresh"):
+            top.mkdir()
+        else:
+            make_dst(dst)
         log = top / "transfer.log"
         pid, code, out, err = run(tool, role, CASES[case], src, dst, log)
         got[tool] = (pid, code, out, err, dst, log)
@@ -201,8 +212,8 @@ def test_log_matches_rsync(tmp_path, case, role):
     ppid, pcode, pout, perr, pdst, plog = got["pysync"]
     assert pcode == rcode, perr.decode()
     assert compare_trees(pdst, rdst) == []
-    assert log_lines(plog) == log_lines(rlog)
-    assert stdout_lines(pout) == stdout_lines(rout)
+    assert log_lines(plog, pdst.parent) == log_lines(rlog, rdst.parent)
+    assert stdout_lines(pout, pdst.parent) == stdout_lines(rout, rdst.parent)
     if role in ("local", "push-pysync2rsync", "pull-pysync2rsync"):
         # The log is the client's: our process id, today's date.
         pids = {PREFIX.match(x).group(2) for x in plog.read_text().splitlines()}
@@ -259,3 +270,21 @@ def test_log_file_is_appended_and_mode_0644(tmp_path):
         os.umask(old)
     assert log.read_text().startswith("kept\n") and "building file list" in log.read_text()
     assert stat.S_IMODE(os.stat(log2).st_mode) == 0o644
+
+
+def test_pid_and_time_escapes(tmp_path):
+    """%p is the logging process (the client, as rsync's local client logs),
+    %t the time of the line."""
+    src = tmp_path / "src"
+    make_src(src)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    pid, code, out, _ = run("pysync", "local", ["-a", "--out-format=%p|%t|%n"], src, dst,
+                            tmp_path / "t.log")
+    assert code == 0
+    rows = [x.split("|") for x in out.decode().splitlines() if "|" in x]
+    assert rows and {r[0] for r in rows} == {str(pid)}
+    assert all(re.fullmatch(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d", r[1]) for r in rows)
+    assert sorted(r[2] for r in rows) == sorted(
+        ["./", "big.bin", "changed.txt", "d/", "d/inner.txt", "link", "newdir/", "newdir/f.txt",
+         "perms.txt", "same.txt"])
