@@ -16,7 +16,7 @@ __all__ = ["main"]
 VERSION_LINE = f"pysync  version {__version__}  protocol version {PROTOCOL_VERSION}"
 
 
-def _error_line(code: int, role: str) -> str:
+def error_line(code: int, role: str) -> str:
     return f"rsync error: {exit_text(code)} (code {code}) at pysync [{role}={__version__}]"
 
 
@@ -38,7 +38,7 @@ def run(argv, stdout=None, stderr=None) -> int:
         return 0
     outcome = run_transfer(opts, stdout, stderr)
     if outcome.code:
-        sys.stderr.write(_error_line(outcome.code, "sender" if outcome.report.sending else "receiver") + "\n")
+        sys.stderr.write(error_line(outcome.code, "sender" if outcome.report.am_sender else "receiver") + "\n")
     return outcome.code
 
 
@@ -78,14 +78,14 @@ def main(argv=None) -> int:
         code = run(argv)
     except SyntaxUsageError as e:
         sys.stderr.write(f"pysync: {e}\n")
-        sys.stderr.write(_error_line(RERR_SYNTAX, "client") + "\n")
+        sys.stderr.write(error_line(RERR_SYNTAX, "client") + "\n")
         code = RERR_SYNTAX
     except PysyncError as e:
         sys.stderr.write(f"{e}\n")
-        sys.stderr.write(_error_line(e.code, "client") + "\n")
+        sys.stderr.write(error_line(e.code, "client") + "\n")
         code = e.code
     except KeyboardInterrupt:
-        sys.stderr.write(_error_line(20, "client") + "\n")
+        sys.stderr.write(error_line(20, "client") + "\n")
         code = 20
     sys.stdout.flush()
     return code

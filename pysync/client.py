@@ -125,9 +125,7 @@ def _open_local(opts: Options, dest: str, spawn: bool):
 
 
 def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outcome:
-    from .report import Report
-    from .session import Log, run_client_session
-    from .transport.rsh import remote_command
+    from .session import Log
 
     args = opts.args
     if not args:
@@ -153,6 +151,27 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
             raise SyntaxUsageError("--files-from with --delete needs -r in pysync (no --dirs yet)")
         sources = files_from_sources(opts, sources[0])
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
+    logfile = None
+    if opts.log_file is not None:
+        from .logfile import open_log_file
+        logfile = log.logfile = open_log_file(opts.log_file, opts.log_file_format, log)
+    try:
+        outcome = _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile,
+                            stdout, stderr, progress)
+        if logfile is not None and outcome.code:
+            from .cli import error_line
+            logfile.write(error_line(outcome.code, "sender" if outcome.report.am_sender else "receiver"))
+        return outcome
+    finally:
+        if logfile is not None:
+            logfile.close()
+
+
+def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdout, stderr,
+              progress) -> Outcome:
+    from .report import Report
+    from .session import run_client_session
+    from .transport.rsh import remote_command
     start = time.monotonic()
     if remote_dest or any(remote_srcs):
         pull = not remote_dest
@@ -174,7 +193,9 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
                              server_args(opts, pull, CLIENT_CAPABILITIES), rpaths)
         stream = _open_remote(opts, user, host, cmd, log, stderr)
         if stream is None:
-            return Outcome(14, Report(opts, out=stdout, err=stderr), 0, 0, 0.0)
+            report = Report(opts, out=stdout, err=stderr)
+            report.logfile = logfile
+            return Outcome(14, report, 0, 0, 0.0)
         local_sources = None if pull else [s.encode("utf-8", "surrogateescape") for s in sources]
         local_dest = dest.encode("utf-8", "surrogateescape") if pull else None
         am_sender = not pull
@@ -190,6 +211,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         am_sender = True
     # rsync logs a local copy from the receiving side: ">f" like a pull.
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
+    report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
     code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log)
     remote = stream.wait()
@@ -199,4 +221,9 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         code = max(code, remote)
     elapsed = time.monotonic() - start
     report.summary(sess.sent, sess.received, elapsed, report.stats.deleted)
+    if logfile is not None and (code and am_sender or not code and not (opts.verbose or opts.stats)):
+        # upstream: log.c log_exit() -- the closing line when no summary
+        # was logged, or when the run failed (a sender's counts only).
+        logfile.write(f"sent {sess.sent} bytes  received {sess.received} bytes  "
+                      f"total size {report.stats.total_size}")
     return Outcome(code, report, sess.sent, sess.received, elapsed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import SyntaxUsageError
+from .sizes import bwlimit_kib
 
 __all__ = ["Options", "parse_args", "server_args", "help_text", "OPTION_TABLE"]
 
@@ -84,7 +85,10 @@ class Options:
     alt_dests: list = field(default_factory=list)   # (kind, dir): link / compare / copy
     partial: bool = False
     partial_dir: str | None = None
-    log_format: str | None = None
+    log_format: str | None = None      # --out-format (alias --log-format)
+    log_file: str | None = None
+    log_file_format: str | None = None
+    bwlimit: int = 0                   # KiB/s, 0 = no limit
     # server side only
     server: bool = False
     sender: bool = False
@@ -184,6 +188,8 @@ OPTION_TABLE = [
     (("exclude-from",), None, "filter_file", "filters", "- ", "read exclude patterns from FILE", False),
     (("include-from",), None, "filter_file", "filters", "+ ", "read include patterns from FILE", False),
     (("timeout",), None, "value", "timeout", _int, "set I/O timeout in seconds", False),
+    (("bwlimit",), None, "value", "bwlimit", bwlimit_kib, "limit socket I/O bandwidth", False),
+    (("no-bwlimit",), None, "const", "bwlimit", 0, "no limit on socket I/O bandwidth", True),
     (("contimeout",), None, "value", "contimeout", _int, "set daemon connection timeout in seconds", False),
     (("list-only",), None, "flag", "list_only", None, "list the files instead of copying them", False),
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
@@ -198,7 +204,9 @@ OPTION_TABLE = [
     (("rsh",), "e", "value", "rsh", str, "specify the remote shell to use", False),
     (("rsync-path",), None, "value", "rsync_path", str, "specify the rsync to run on remote machine", False),
     (("protocol",), None, "value", "protocol", _int, "force an older protocol version to be used", False),
-    (("log-format", "out-format"), None, "value", "log_format", str, "output updates using the specified FORMAT", True),
+    (("out-format", "log-format"), None, "value", "log_format", str, "output updates using the specified FORMAT", False),
+    (("log-file",), None, "value", "log_file", str, "log what we're doing to the specified FILE", False),
+    (("log-file-format",), None, "value", "log_file_format", str, "log updates using the specified FMT", False),
     (("version",), "V", "flag", "version", None, "print the version + other info and exit", False),
     (("help",), None, "flag", "help", None, "show this help", False),
     (("server",), None, "flag", "server", None, "", True),
@@ -428,8 +436,18 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--devices")
     elif opts.specials and not opts.devices:
         args.append("--specials")
+    if not remote_is_sender:
+        # The server does not use our format, but must know whether to
+        # itemize (options.c: --log-format, not --out-format).
+        lf = _out_format_arg(opts)
+        if lf:
+            args.append(lf)
     if opts.block_size:
         args.append(f"-B{opts.block_size}")
+    if opts.timeout:
+        args.append(f"--timeout={opts.timeout}")
+    if opts.bwlimit:
+        args.append(f"--bwlimit={opts.bwlimit}")
     if opts.delete and not remote_is_sender:
         args.append("--delete-" + (opts.delete_mode or "during") if opts.delete_mode else "--delete")
         if opts.delete_excluded:
@@ -475,8 +493,6 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append(f"--compress-level={opts.compress_level}")
     if opts.checksum_choice is not None:
         args.append(f"--checksum-choice={opts.checksum_choice}")
-    if opts.itemize and not remote_is_sender:
-        args.append("--log-format=%i")
     if opts.stats and not remote_is_sender:
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
@@ -496,9 +512,25 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--direct-io")
     if opts.drop_cache:
         args.append("--drop-cache")
-    if opts.timeout:
-        args.append(f"--timeout={opts.timeout}")
     return args
+
+
+def _out_format_arg(opts: Options) -> str | None:
+    """What rsync tells a receiving server about the client's stdout format."""
+    itemize_more = "--log-format=%i%I" if opts.itemize > 1 else "--log-format=%i"
+    if opts.log_format is None:
+        return itemize_more if opts.itemize else None
+    fmt = opts.log_format
+    if _format_has(fmt, "i"):
+        return itemize_more
+    if _format_has(fmt, "o"):
+        return "--log-format=%o"
+    return None if opts.verbose else "--log-format=X"
+
+
+def _format_has(fmt: str, letter: str) -> bool:
+    from .logformat import LogFormat
+    return LogFormat(fmt).has(letter)
 
 
 def help_text(version_line: str) -> str:

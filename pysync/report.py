@@ -9,10 +9,9 @@ import sys
 import threading
 import time
 
-from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
-                                 ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
-                                 ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                 ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
+from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_TRANSFER,
+                                 SIGNIFICANT_ITEM_FLAGS)
+from .logformat import ITEM_DELETED, LogFormat, LogItem, itemize_code, sum_as_hex
 from .protocol.stats import TransferStats
 from .text import show
 
@@ -61,6 +60,9 @@ class Stats:
                              self.flist_buildtime, self.flist_xfertime)
 
 
+_DELETING = LogFormat("deleting %n")
+
+
 def comma(n: int) -> str:
     return f"{n:,}"
 
@@ -78,30 +80,8 @@ def _kind(mode: int) -> str:
 
 
 def itemize_string(entry, iflags: int, sending: bool) -> str:
-    """rsync's 11-character %i code (log.c)."""
-    if iflags & ITEM_TRANSFER:
-        c0 = "<" if sending else ">"
-    elif iflags & ITEM_LOCAL_CHANGE:
-        c0 = "h" if iflags & ITEM_XNAME_FOLLOWS and stat.S_ISREG(entry.mode) else "c"
-    else:
-        c0 = "."
-    c1 = _kind(entry.mode)
-    if iflags & ITEM_IS_NEW:
-        return c0 + c1 + "+" * 9
-    rest = [
-        "c" if iflags & ITEM_REPORT_CHANGE else ".",
-        "s" if iflags & ITEM_REPORT_SIZE else ".",
-        "t" if iflags & ITEM_REPORT_TIME else ".",
-        "p" if iflags & ITEM_REPORT_PERMS else ".",
-        "o" if iflags & ITEM_REPORT_OWNER else ".",
-        "g" if iflags & ITEM_REPORT_GROUP else ".",
-        "u" if iflags & ITEM_REPORT_ATIME else ".",
-        ".", ".",
-    ]
-    s = "".join(rest)
-    if s == "." * 9:
-        s = " " * 9
-    return c0 + c1 + s
+    """rsync's 11-character %i code (log.c) for the API's records."""
+    return itemize_code(iflags, entry.mode, "send" if sending else "recv", False)
 
 
 def _name(entry) -> str:
@@ -121,6 +101,11 @@ class Report:
         self.err = err or sys.stderr
         self.silent = am_server or opts.quiet
         self.sending = sending
+        self.am_sender = sending   # %o "send"/"recv" (a local copy logs as a sender)
+        self.local = False         # a local copy: %i shows ">" on the sending side
+        self.xfer_sum = ("md5", 16)   # %C: the transfer checksum (name, length) ...
+        self.file_sum = ("md5", 16)   # ... and -c's file checksum, set once negotiated
+        self.logfile = None        # --log-file (pysync/logfile.py), client side only
         self.stats = Stats()
         self.records = []          # (name, action, itemize) for the API
         self.remote_info = None    # a server sends its info lines to the client
@@ -133,6 +118,26 @@ class Report:
         self._p2_line = False
         self._xfers = 0
         self._lock = threading.Lock()
+        self._stdout_format(opts)
+
+    def _stdout_format(self, opts) -> None:
+        """rsync's choice of the stdout line format (options.c): --out-format,
+        else "%i %n%L" for -i, else "%n%L" for -v; and whether lines are
+        written before a file moves (no %b/%c/%C in the format)."""
+        self.out_format = None
+        self.out_has_i = 0
+        self.log_before = True
+        if opts.log_format is not None:
+            self.out_format = LogFormat(opts.log_format)
+            if self.out_format.has("i"):
+                self.out_has_i = opts.itemize | 1
+            self.log_before = not any(self.out_format.has(c) for c in "bcC")
+        elif opts.itemize:
+            self.out_format = LogFormat("%i %n%L")
+            self.out_has_i = opts.itemize
+        elif opts.verbose:
+            self.out_format = LogFormat("%n%L")
+        self.out_has_o_or_i = bool(self.out_has_i) or bool(self.out_format and self.out_format.has("o"))
 
     def _print(self, text: str) -> None:
         with self._lock:
@@ -144,10 +149,41 @@ class Report:
             except BrokenPipeError:
                 self._broken = True  # the reader went away; the transfer goes on
 
+    def log_line(self, text: str) -> None:
+        """A message rsync also writes to --log-file (FINFO, FERROR, FLOG)."""
+        if self.logfile is not None:
+            self.logfile.write(text)
+
+    def _log_item(self, entry, iflags: int, xname, to_stdout: bool, to_file: bool,
+                  written: int = 0, read: int = 0, digest: bytes | None = None) -> None:
+        """log.c log_item(): the stdout line and/or the log-file line."""
+        lf = self.logfile
+        to_stdout = to_stdout and self.out_format is not None and not self.silent
+        to_file = to_file and lf is not None and not lf.empty
+        if not (to_stdout or to_file):
+            return
+        o = self.opts
+        sum_name, sum_len = self.file_sum if o.checksum else self.xfer_sum
+        if o.checksum and entry.is_reg and getattr(entry, "sum", None):
+            sum_hex = sum_as_hex(sum_name, entry.sum)
+        else:
+            sum_hex = sum_as_hex(sum_name, digest)
+        hlink = xname if xname is not None and entry.is_reg and not iflags & ITEM_TRANSFER else None
+        item = LogItem.of_entry(entry, iflags, "send" if self.am_sender else "recv",
+                                hlink=hlink, written=written, read=read, sum_hex=sum_hex,
+                                sum_len=sum_len, am_sender=self.am_sender,
+                                local=self.local, owner=o.owner, group=o.group, times=o.times)
+        if to_stdout:
+            self._print(self.out_format.render(item))
+        if to_file:
+            lf.write(lf.format.render(item))
+
     def item(self, entry, iflags: int, xname: bytes | None = None) -> None:
         """One item of the transfer, logged where rsync logs it: on the
         sending side when the generator's record is echoed (push), on the
-        receiving side when the echo or the data arrives (pull)."""
+        receiving side when the echo or the data arrives (pull).  A file
+        that moves is logged again, to --log-file and to a stdout format
+        with %b/%c/%C, by ``item_done`` once it has moved."""
         sig = iflags & SIGNIFICANT_ITEM_FLAGS
         if iflags & ITEM_IS_NEW:
             self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
@@ -157,18 +193,27 @@ class Report:
         self.records.append((_name(entry).encode("utf-8", "surrogateescape"),
                              "hardlink" if hlink else "transfer" if iflags & ITEM_TRANSFER else "change", code,
                              entry.size if iflags & ITEM_TRANSFER else 0))
-        if self.silent:
+        if iflags & ITEM_TRANSFER:
+            if self.opts.dry_run or self.log_before:
+                self._log_item(entry, iflags, xname, True, False)
+            if self.out_format is None and self.opts.progress and not self.silent:
+                self._print(self._shown(entry))
             return
-        shown = self._shown(entry) + (f" => {show(xname)}" if hlink else "")
-        if self.opts.itemize:
-            if sig or self.opts.itemize > 1:
-                self._print(f"{code} {shown}")
-        elif self.opts.verbose or (self.opts.progress and iflags & ITEM_TRANSFER):
-            # rsync's -v (log.c maybe_log_item without %i): transfers, local
-            # creations/changes (dirs, links, devices) and changed dirs --
-            # not files whose only change is an attribute.
-            if iflags & ITEM_TRANSFER or (sig and (iflags & ITEM_LOCAL_CHANGE or entry.is_dir)):
-                self._print(shown)
+        # upstream: log.c maybe_log_item()
+        o = self.opts
+        has_i = self.out_has_i
+        see_item = has_i and (sig or xname or has_i > 1 or (o.verbose >= 2 and has_i))
+        local_change = iflags & ITEM_LOCAL_CHANGE and sig
+        if see_item or local_change or xname or (entry.is_dir and sig):
+            lf = self.logfile
+            to_file = bool(sig or (lf is not None and lf.has_i))
+            self._log_item(entry, iflags, xname, True, to_file)
+
+    def item_done(self, entry, iflags: int, xname, written: int, read: int,
+                  digest: bytes | None) -> None:
+        """A file has moved: the log-file line, and the stdout line of a
+        format that shows its byte counts or checksum."""
+        self._log_item(entry, iflags, xname, not self.log_before, True, written, read, digest)
 
     def _shown(self, entry) -> str:
         n = show(entry.name)
@@ -224,15 +269,24 @@ class Report:
                 except BrokenPipeError:
                     self._broken = True
 
-    def deleted(self, shown: bytes) -> None:
+    def deleted(self, shown: bytes, mode: int | None = None) -> None:
+        """A deletion (log.c log_delete); ``shown`` ends with "/" for a
+        directory.  The mode is the deleted file's when we deleted it, the
+        bare type when the peer told us (MSG_DELETED), as in rsync."""
         self.records.append((shown, "delete", "*deleting", 0))
-        if self.silent:
-            return
-        n = show(shown)
-        if self.opts.itemize:
-            self._print(f"*deleting   {n}")
-        elif self.opts.verbose:
-            self._print(f"deleting {n}")
+        name = shown[:-1] if shown.endswith(b"/") and len(shown) > 1 else shown
+        if mode is None:
+            mode = stat.S_IFDIR if shown.endswith(b"/") else stat.S_IFREG
+        o = self.opts
+        item = LogItem(name, mode, ITEM_DELETED, "del.", given_name=True,
+                       sum_len=(self.file_sum if o.checksum else self.xfer_sum)[1],
+                       am_sender=self.am_sender, local=self.local, owner=o.owner, group=o.group)
+        if not self.silent and (self.opts.verbose or self.out_format is not None):
+            fmt = self.out_format if self.out_has_o_or_i else _DELETING
+            self._print(fmt.render(item))
+        lf = self.logfile
+        if lf is not None and not self.opts.dry_run:      # (an empty format still logs these)
+            lf.write((lf.format if lf.has_o_or_i else _DELETING).render(item))
 
     def _progress2(self, ndx, total_files, done, size, final) -> None:
         """--info=progress2: one line for the whole transfer, rewritten in
@@ -272,17 +326,23 @@ class Report:
         """The "... file list ... done" line of -v (never incremental here)."""
         if self.opts.verbose and not self.silent:
             self._print("receiving file list ... done" if receiving else "building file list ... done")
+            self.log_line("done")      # rsync logs the "done" (without incremental recursion)
+
+    def created_dir(self, path: bytes) -> None:
+        """main.c: "created directory" is said with -v or an itemizing format."""
+        if self.opts.verbose or self.out_has_i:
+            self.info(f"created directory {show(path)}")
 
     def info(self, text: str) -> None:
         if self.remote_info is not None:
             self.remote_info(text)
-        elif not self.silent:
-            self._print(text)
+        else:
+            self.log_line(text)
+            if not self.silent:
+                self._print(text)
 
     def summary(self, sent: int, received: int, elapsed: float, deleted=None) -> None:
-        if self.silent:
-            return
-        if self._p2_line:
+        if self._p2_line and not self.silent:
             self._print("")      # end the progress2 line
         s = self.stats
         lines = []
@@ -317,7 +377,10 @@ class Report:
                 + (" (DRY RUN)" if self.opts.dry_run else ""),
             ]
         for line in lines:
-            self._print(line)
+            if line:
+                self.log_line(line)     # rsync logs its summary but not the blank lines
+            if not self.silent:
+                self._print(line)
 
 
 def _breakdown(reg, dirs, links, devs, specials) -> str:

@@ -61,8 +61,11 @@ class Log:
         self.out = out or (sys.stderr if am_server else sys.stdout)
         self._lock = threading.Lock()
         self.errors = 0
+        self.logfile = None     # --log-file: every message goes there too (log.c rwrite)
 
     def _write(self, stream, text):
+        if self.logfile is not None:
+            self.logfile.write(text)
         with self._lock:
             stream.write(text.rstrip("\n") + "\n")
             stream.flush()
@@ -77,6 +80,8 @@ class Log:
     def info(self, text: str) -> None:
         if not self.quiet:
             self._write(self.out, text)
+        elif self.logfile is not None:
+            self.logfile.write(text)
 
 
 @dataclass
@@ -126,6 +131,7 @@ class SessionConfig:
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False
+    itemize_unchanged: bool = False   # -ii / --log-format=%i%I: unchanged items are sent too
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -164,6 +170,7 @@ class _Session:
             text = show(payload[:-1] if nl else payload) + ("\n" if nl else "")
             if tag == MSG_ERROR_XFER:
                 self.xfer_error = True
+            self.report.log_line(text)
             if self.am_server:
                 sys.stderr.write(text)
                 sys.stderr.flush()
@@ -239,6 +246,8 @@ class _Session:
         self.cfg.checksum = get_checksum(name)
         fname = o.checksum_choice.split(",")[1] if o.checksum_choice and "," in o.checksum_choice else name
         self.cfg.file_checksum = get_checksum(_valid_checksum(fname))
+        self.report.xfer_sum = (self.cfg.checksum.name, self.cfg.checksum.digest_len)
+        self.report.file_sum = (self.cfg.file_checksum.name, self.cfg.file_checksum.digest_len)
         if send_cz:
             peer = w.raw_read(decode_name_list)
             cz = (choose_as_client(cz_list, peer, "compress") if client
@@ -254,6 +263,9 @@ class _Session:
         c.am_server, c.am_sender = self.am_server, self.am_sender
         c.compress_level = o.compress_level
         c.dry_run = o.dry_run
+        # upstream: generator.c itemize() -- "stdout_format_has_i > 1"
+        c.itemize_unchanged = ("%I" in (o.log_format or "")) if self.am_server \
+            else self.report.out_has_i > 1
         c.whole_file = bool(o.whole_file) or c.checksum.name == "none"
         c.block_size = o.block_size
         c.delete = o.delete
@@ -331,6 +343,7 @@ class _Session:
     # ---- sending side -----------------------------------------------------------------
     def run_sender(self, sources) -> int:
         cfg = self.cfg
+        self.report.log_line("building file list")
         t0 = time.monotonic()
         scanner = Scanner(cfg, self.log, cfg.file_checksum if cfg.checksum_files else None,
                           cfg.filters)
@@ -371,6 +384,7 @@ class _Session:
 
     # ---- receiving side ---------------------------------------------------------------
     def recv_flist(self):
+        self.report.log_line("receiving file list")
         dec = FlistDecoder(self.cfg.flist_opts)
         entries = []
         t0 = time.monotonic()
@@ -575,14 +589,14 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
         live[0].name = os.path.basename(path)
         return os.path.dirname(path) or b".", False
     if dry_run:
-        report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
+        report.created_dir(dest.rstrip(b'/') or dest)
         return None, True
     try:
         os.mkdir(path, 0o777)
     except OSError as e:
         raise PysyncError(f"rsync: [Receiver] mkdir \"{_show(os.path.abspath(path))}\" failed: "
                           f"{e.strerror} ({e.errno})", RERR_FILEIO) from None
-    report.info(f"created directory {_show(dest.rstrip(b'/') or dest)}")
+    report.created_dir(dest.rstrip(b'/') or dest)
     return path, True
 
 
@@ -595,7 +609,7 @@ def run_server(opts, stream) -> int:
     log = Log(am_server=True)
     report = Report(opts, am_server=True, sending=opts.sender)
     sess = _Session(opts, None, am_server=True, am_sender=opts.sender, report=report, log=log)
-    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
+    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
     if opts.verbose or opts.log_format:
@@ -639,7 +653,7 @@ def _send_error_exit(wire, code: int) -> None:
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
     """The client's side of one connection.  Returns (code, session)."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
-    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
+    wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if am_sender else "receiver")
     sess.wire = wire
     code = 0

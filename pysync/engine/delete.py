@@ -69,7 +69,7 @@ def delete_extraneous(gen, entry) -> None:
                         c = _context(_g, parent) if _f.merges else None
                         return _f.protected(n, d, c, perishable=False)
                 remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run, backups, keep,
-                            gen.report)
+                            gen.report, st.st_mode)
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -111,7 +111,7 @@ def _names(gen) -> set:
 
 
 def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None,
-                keep=None, log=None) -> bool:
+                keep=None, log=None, mode: int = stat.S_IFDIR) -> bool:
     """Remove directory ``name`` and everything below it, contents first
     (or, in a dry run, only report what would go); with backups, files are
     moved into the backups instead of removed.  ``keep(name, is_dir)``:
@@ -124,7 +124,7 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
             kept = True
             continue
         if stat.S_ISDIR(st.st_mode):
-            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log):
+            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log, st.st_mode):
                 kept = True
         else:
             if dry_run:
@@ -144,5 +144,5 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
         pfd, base = tree.locate(name)
         os.rmdir(base, dir_fd=pfd)
     if on_deleted:
-        on_deleted(name, stat.S_IFDIR)
+        on_deleted(name, mode)     # the directory's own mode: %B in a deletion's log line
     return True

@@ -246,7 +246,7 @@ class Generator:
                 self._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
         else:
             flags = self._attr_flags(entry, st)
-            if flags:
+            if flags or self.cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)
             if self.cfg.delete and self.cfg.delete_mode in (None, "during") and self._content_dir(entry):
                 self._delete_in(entry)
@@ -307,7 +307,7 @@ class Generator:
         if self.cfg.am_server:
             self.wire.send_msg(MSG_DELETED, name + (b"\0" if stat.S_ISDIR(mode) else b""))
         else:
-            self.report.deleted(shown)
+            self.report.deleted(shown, mode)
 
     def _gen_link(self, ndx, entry, st) -> None:
         tree = self.tree
@@ -317,7 +317,7 @@ class Generator:
                 flags = self._attr_flags(entry, st)
                 if flags and not self.cfg.dry_run:
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy, True))
-                if flags:
+                if flags or self.cfg.itemize_unchanged:
                     self._item(ndx, entry, flags)
                 return
         # A link where there was none (or something else) is new; a link
@@ -348,10 +348,10 @@ class Generator:
         if st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode) and \
                 (not entry.is_device or st.st_rdev == want_dev):
             flags = self._attr_flags(entry, st)
-            if flags:
-                if not self.cfg.dry_run:
-                    dfd, base = tree.locate(entry.name)
-                    apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+            if flags and not self.cfg.dry_run:
+                dfd, base = tree.locate(entry.name)
+                apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+            if flags or self.cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)
             return
         is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
@@ -470,11 +470,11 @@ class Generator:
                 pass
         if st is not None and self._up_to_date(entry, st):
             flags = self._attr_flags(entry, st)
-            if flags:
-                if not cfg.dry_run:
-                    dfd, base = self.tree.locate(entry.name)
-                    apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
-                self._item(ndx, entry, flags)
+            if flags and not cfg.dry_run:
+                dfd, base = self.tree.locate(entry.name)
+                apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+            if flags or cfg.itemize_unchanged:
+                self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
             return
         if st is None and cfg.alt_dests:
             alt = self._alt_lstat(entry, stat.S_IFREG)

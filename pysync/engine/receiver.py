@@ -77,6 +77,7 @@ class Receiver:
         self.stats = stats
         self.to_gen = to_generator       # queue.Queue of (what, value)
         self.requested = requested       # ndx -> number of outstanding requests
+        self.last_sum = None             # the sender's checksum of the last file (%C)
         self.basis = {}                  # ndx -> basis name the generator chose
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
@@ -116,12 +117,18 @@ class Receiver:
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
             self.requested[ndx] -= 1
+            self.stats.files_transferred += 1        # --stats (receiver.c counts here too)
+            self.stats.transferred_size += entry.size
             if self.cfg.dry_run:
                 self.report.item(entry, iflags, xname)
                 continue
+            mark = wire.data_read               # %b counts from here (rsync's receiver)
             head = wire.read(decode_sum_head, self.cfg.checksum.digest_len)
             self.report.item(entry, iflags, xname)
+            self.last_sum = None
             self._receive_file(ndx, entry, iflags, head, phase)
+            self.report.item_done(entry, iflags, xname, 0, wire.data_read - mark,
+                                  self.last_sum)
         if not self.cfg.am_server:
             self.remote_stats = wire.read(decode_stats)
         # The sender's answer to our generator's last-but-one DONE.
@@ -307,7 +314,7 @@ class Receiver:
             done += len(data)
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
-        theirs = wire.read_bytes(self.cfg.checksum.digest_len)
+        theirs = self.last_sum = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
 
     def _read_plain_tokens(self, head, basis, sink, ndx, size, name, hasher) -> bool:
@@ -366,7 +373,7 @@ class Receiver:
                 done += length
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
-        theirs = wire.read_bytes(self.cfg.checksum.digest_len)
+        theirs = self.last_sum = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
 
     def _fail(self, text: str) -> None:

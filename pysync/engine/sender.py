@@ -120,9 +120,13 @@ class Sender:
                 self.stats.files_transferred += 1
                 self.stats.transferred_size += entry.size
                 continue
+            mark = (wire.data_written, wire.data_read)     # %b / %c count from here
             head = wire.read(decode_sum_head, digest_len)
             sums = self._read_sums(head)
-            self._send_file(ndx, entry, iflags, basis, xname, head, sums)
+            digest = self._send_file(ndx, entry, iflags, basis, xname, head, sums)
+            if digest is not None:
+                self.report.item_done(entry, iflags, xname, wire.data_written - mark[0],
+                                      wire.data_read - mark[1], digest)
         wire.write(self.ndx_out.encode(NDX_DONE))
         if self.io_error != start_io_error:
             wire.send_msg(MSG_IO_ERROR, encode_int32(self.io_error))
@@ -154,7 +158,8 @@ class Sender:
         if ndx != NDX_DONE:
             raise ProtocolViolation(f"Invalid packet at end of run ({ndx})", 2)
 
-    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums) -> None:
+    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums):
+        """Send one file; its whole-file checksum, or None if it could not be read."""
         wire = self.wire
         try:
             fd = os.open(entry.src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -196,12 +201,14 @@ class Sender:
                 send_delta(fd, head, sums, lambda d: block_sum(d, seed), emit_literal,
                            emit_block, hasher, mstats, self.cfg.drop_cache)
             wire.write(enc.end())
-            wire.write(hasher.digest())
+            digest = hasher.digest()
+            wire.write(digest)
             report.progress(ndx, total, done[0], entry.size, True, entry.name)
             self.stats.literal_data += mstats.literal
             self.stats.matched_data += mstats.matched
             self.stats.files_transferred += 1
             self.stats.transferred_size += entry.size
+            return digest
         finally:
             os.close(fd)
 

@@ -25,6 +25,7 @@ from ..protocol.buffer import NeedMore, ProtocolError, ReadBuffer
 from ..protocol.constants import MSG_DATA, MSG_ERROR_EXIT
 from ..protocol.constants import MPLEX_BASE
 from ..protocol.mux import MAX_DATA_FRAME, Demux, encode_data, encode_frame
+from .bwlimit import BwLimiter
 
 __all__ = ["Wire"]
 
@@ -53,8 +54,10 @@ class _InBuffer(ReadBuffer):
 
 class Wire:
     def __init__(self, stream, on_message=None, max_buffer: int = DEFAULT_MAX_BUFFER,
-                 timeout: int = 0, role: str = "sender"):
+                 timeout: int = 0, role: str = "sender", bwlimit: int = 0):
         self.stream = stream
+        # --bwlimit (KiB/s): every write to the peer is paced (bwlimit.py).
+        self._bw = BwLimiter(bwlimit) if bwlimit > 0 else None
         self.on_message = on_message or (lambda tag, payload: None)
         self.max_buffer = max_buffer
         self._in = _InBuffer()
@@ -68,6 +71,8 @@ class Wire:
         self._mux_out = False
         self.bytes_read = 0
         self.bytes_written = 0
+        self._data_fed = 0          # MSG_DATA payload bytes queued for the roles
+        self.data_written = 0       # payload bytes the roles wrote (rsync's total_data_written)
         self.timeout = timeout
         self.role = role
         self._last_recv = self._last_send = time.monotonic()
@@ -209,6 +214,7 @@ class Wire:
             feed = self._in.feed
             for payload in payloads:
                 feed(payload)
+                self._data_fed += len(payload)
             self._cond.notify_all()
 
     def read(self, decode, *args):
@@ -253,6 +259,12 @@ class Wire:
                 cond.wait()
                 self._starved = False
 
+    @property
+    def data_read(self) -> int:
+        """Payload bytes the roles have consumed (rsync's total_data_read):
+        what %b / %c count per file."""
+        return self._data_fed - len(self._in)
+
     def read_bytes(self, n: int) -> bytes:
         return self.read(ReadBuffer.take, n)
 
@@ -263,6 +275,7 @@ class Wire:
             return
         with self._wlock:
             self._wbuf += data
+            self.data_written += len(data)
             if len(self._wbuf) >= MAX_DATA_FRAME:
                 self._send_buffered()
 
@@ -278,8 +291,9 @@ class Wire:
             total = 0
             for p in parts:
                 total += len(p)
+            self.data_written += total
             wbuf = self._wbuf
-            writev = getattr(self.stream, "writev", None)
+            writev = getattr(self.stream, "writev", None) if self._bw is None else None
             if writev is None or len(wbuf) + total < MAX_DATA_FRAME:
                 for p in parts:
                     wbuf += p
@@ -327,7 +341,12 @@ class Wire:
             # The peer is gone for good: stop feeding it.
             raise StreamError(f"the peer exited with code {self.peer_exit}")
         try:
-            self.stream.write(data)
+            if self._bw is None:
+                self.stream.write(data)
+            else:
+                for piece in self._bw.chunks(data):
+                    self.stream.write(piece)
+                    self._bw.wrote(len(piece))
         except OSError as e:
             raise StreamError(f"connection unexpectedly closed ({e.strerror or e})") from None
 
