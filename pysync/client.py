@@ -110,6 +110,7 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
 
 
 def _open_local(opts: Options, dest: str, spawn: bool):
+    from .engine.offload import offload_allowed
     from .session import run_server
     from .transport.local import LocalChild
     from .transport.rsh import CommandChild
@@ -121,7 +122,7 @@ def _open_local(opts: Options, dest: str, spawn: bool):
 
     def child_main(stream):
         return run_server(parse_args(child_argv), stream)
-    return LocalChild(child_main)
+    return LocalChild(child_main, side=offload_allowed(opts))
 
 
 def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outcome:

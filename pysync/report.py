@@ -31,6 +31,7 @@ class Stats:
         self.transferred_size = 0
         self.literal_data = 0
         self.matched_data = 0
+        self.offloaded = 0       # local copies: bytes copied in the kernel, not sent
         self.flist_size = 0
         self.flist_buildtime = 0
         self.flist_xfertime = 0

@@ -78,6 +78,7 @@ class Receiver:
         self.to_gen = to_generator       # queue.Queue of (what, value)
         self.requested = requested       # ndx -> number of outstanding requests
         self.basis = {}                  # ndx -> basis name the generator chose
+        self.offloaded = set()           # ndx the generator copied (engine/offload.py)
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
                                     warn=log.warning)
@@ -116,6 +117,10 @@ class Receiver:
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
             self.requested[ndx] -= 1
+            if ndx in self.offloaded:        # copied by the generator: no data
+                self.offloaded.discard(ndx)
+                self.report.item(entry, iflags, xname)
+                continue
             if self.cfg.dry_run:
                 self.report.item(entry, iflags, xname)
                 continue

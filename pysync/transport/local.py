@@ -1,7 +1,11 @@
 """Local copies as rsync makes them: a socketpair and a forked child that
 runs the server (receiving) role, so sender and receiver run on two
 cores and every local copy goes over the same wire as a remote one.
-Fork happens before any thread exists in this process."""
+Fork happens before any thread exists in this process.
+
+With ``side=True`` a second socketpair goes with it, as ``stream.side`` on
+both ends: the local-copy side channel (SPEC.md §14) that lets the child
+copy files in the kernel.  It carries nothing of rsync's protocol."""
 
 from __future__ import annotations
 
@@ -16,10 +20,11 @@ __all__ = ["LocalChild"]
 
 
 class LocalChild(FdStream):
-    def __init__(self, server_main):
+    def __init__(self, server_main, side: bool = False):
         """``server_main(stream) -> exit code`` runs in the child."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        for s in (parent, child):
+        side_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if side else (None, None)
+        for s in (parent, child) + (side_pair if side else ()):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sys.stdout.flush()
@@ -29,10 +34,14 @@ class LocalChild(FdStream):
             code = 1
             try:
                 parent.close()
+                if side_pair[0] is not None:
+                    side_pair[0].close()
                 # The terminal's ^C reaches both processes; the parent's
                 # exit ends the stream, and this side then cleans up.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
-                code = server_main(FdStream(child.fileno(), child.fileno(), child))
+                stream = FdStream(child.fileno(), child.fileno(), child)
+                stream.side = side_pair[1]
+                code = server_main(stream)
             except BaseException as e:  # never return into the parent's code
                 try:
                     import traceback
@@ -49,6 +58,9 @@ class LocalChild(FdStream):
                 finally:
                     os._exit(code)
         child.close()
+        if side_pair[1] is not None:
+            side_pair[1].close()
+        self.side = side_pair[0]
         self.pid = pid
         self._sock_obj = parent
         super().__init__(parent.fileno(), parent.fileno(), parent)
@@ -56,6 +68,8 @@ class LocalChild(FdStream):
     def wait(self) -> int:
         _, status = os.waitpid(self.pid, 0)
         self._sock_obj.close()
+        if self.side is not None:
+            self.side.close()
         if os.WIFSIGNALED(status):
             return 20 if os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) else 15
         return os.WEXITSTATUS(status)
