@@ -60,7 +60,7 @@ OFFLOAD_MIN = 128 << 10
 _NEEDS_STREAM = ("dry_run", "inplace", "append", "append_verify", "sparse", "bwlimit",
                  "write_batch", "only_write_batch", "read_batch", "remove_source_files",
                  "temp_dir", "delay_updates", "fuzzy", "xattrs", "acls", "copy_devices",
-                 "write_devices", "no_offload")
+                 "write_devices")
 
 
 def offload_allowed(opts) -> bool:
