@@ -118,7 +118,8 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.
-        return CommandChild([sys.executable, "-m", "pysync"] + child_argv)
+        return CommandChild([sys.executable, "-m", "pysync"] + child_argv,
+                            side=offload_allowed(opts))
 
     def child_main(stream):
         return run_server(parse_args(child_argv), stream)

@@ -5,18 +5,60 @@ Fork happens before any thread exists in this process.
 
 With ``side=True`` a second socketpair goes with it, as ``stream.side`` on
 both ends: the local-copy side channel (SPEC.md §14) that lets the child
-copy files in the kernel.  It carries nothing of rsync's protocol."""
+copy files in the kernel.  It carries nothing of rsync's protocol.  A
+child started as a fresh interpreter instead (rsh.CommandChild) gets it
+through ``SIDE_ENV`` and ``inherited_side``."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import struct
 import sys
 
 from .base import FdStream
 
-__all__ = ["LocalChild"]
+__all__ = ["LocalChild", "SIDE_ENV", "inherited_side"]
+
+# A local child started as a fresh interpreter (CommandChild) finds the
+# side channel's descriptor number here.
+SIDE_ENV = "PYSYNC_LOCAL_SIDE_FD"
+
+
+def inherited_side():
+    """The side channel a local parent passed to this ``--server``, or None.
+    Trusted only if it is a Unix socket whose other end belongs to our
+    parent process and our user: a variable set by anyone else is ignored."""
+    value = os.environ.pop(SIDE_ENV, None)
+    if value is None or not value.isdigit() or int(value) <= 2:
+        return None
+    fd = int(value)
+    try:
+        ident = os.fstat(fd)
+        if any(_same_file(ident, std) for std in (0, 1)):
+            return None       # never the protocol stream itself
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        if sock.family == socket.AF_UNIX and sock.type == socket.SOCK_STREAM:
+            pid, uid, _gid = struct.unpack("3i", sock.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+            if pid == os.getppid() and uid == os.getuid():
+                return sock
+    except OSError:
+        pass
+    sock.detach()     # not ours to close: leave the descriptor as it was
+    return None
+
+
+def _same_file(st, fd: int) -> bool:
+    try:
+        other = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
 
 
 class LocalChild(FdStream):

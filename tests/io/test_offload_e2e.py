@@ -440,3 +440,35 @@ def test_options_that_need_the_stream():
     assert eo.offload_allowed(parse_args(["-a", "s", "d"]))
     assert eo.offload_allowed(parse_args(["-a", "--drop-cache", "s", "d"]))
     assert not eo.offload_allowed(parse_args(["-an", "s", "d"]))
+
+
+def test_api_child_started_as_a_fresh_interpreter_offloads_too(tmp_path):
+    """A progress callback makes the API start the child with exec, not
+    fork: the side channel goes through the environment."""
+    import pysync
+    src = tmp_path / "src"
+    make_src(src)
+    steps = []
+    r = pysync.sync(f"{src}/", f"{tmp_path}/dst/", archive=True,
+                    progress=steps.append)
+    assert r.exit_code == 0
+    assert compare_trees(tmp_path / "dst", src, hardlinks=False) == []    # no -H
+    assert r.stats["offloaded_data"] > 9 * MiB
+    assert r.stats["literal_data"] < SMALL_ONLY
+    assert r.stats["num_regular_files_transferred"] == 7
+    finals = [p for p in steps if p.finished]
+    assert len(finals) == 7 and all(p.bytes_done == p.size for p in finals)
+
+
+def test_side_channel_from_the_environment_must_come_from_the_parent(monkeypatch):
+    from pysync.transport.local import SIDE_ENV, inherited_side
+    a, b = socket.socketpair()       # our own pair: its peer is us, not our parent
+    try:
+        for value in (str(b.fileno()), "1", "0", "x", "99999"):
+            monkeypatch.setenv(SIDE_ENV, value)
+            assert inherited_side() is None
+            assert SIDE_ENV not in os.environ
+        os.fstat(b.fileno())         # left open, untouched
+    finally:
+        a.close()
+        b.close()
