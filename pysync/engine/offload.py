@@ -39,7 +39,6 @@ and the API's ``offloaded_data`` have them).
 from __future__ import annotations
 
 import os
-import socket
 import stat
 
 from ..io.attrs import apply_fd
@@ -71,8 +70,8 @@ class SourceTable:
     """The sender's end of the side socket: sends the table, then tells
     which requested files the child copied itself."""
 
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
+    def __init__(self, channel):
+        self.channel = channel       # transport.local.SideChannel
         self.offered = set()
         self._copied = set()
         self._buf = ReadBuffer()
@@ -90,7 +89,7 @@ class SourceTable:
             self.offered.add(ndx)
         parts.append(encode_table_end())
         try:
-            self.sock.sendall(b"".join(parts))
+            self.channel.send(b"".join(parts))
         except OSError:
             self.offered.clear()     # the child is gone: the stream says why
 
@@ -101,14 +100,10 @@ class SourceTable:
             return False
         self.offered.discard(ndx)    # one offer per file: a redo is streamed
         while not self._eof:
-            try:
-                data = self.sock.recv(65536, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                data = b""
-            if not data:
+            data = self.channel.recv_ready()
+            if data is None:
                 self._eof = True
+            if not data:
                 break
             self._buf.feed(data)
             while True:
@@ -125,8 +120,8 @@ class SourceTable:
 class LocalCopier:
     """The child's end: reads the table, and copies files for the generator."""
 
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
+    def __init__(self, channel):
+        self.channel = channel       # transport.local.SideChannel
         self.tree = self.policy = self.cfg = self.mode = None
         self.sources = {}
         self.methods = {}        # method -> files copied that way
@@ -141,10 +136,7 @@ class LocalCopier:
             try:
                 item = buf.attempt(decode_source)
             except NeedMore:
-                try:
-                    data = self.sock.recv(1 << 16)
-                except OSError:
-                    data = b""
+                data = self.channel.recv()
                 if not data:
                     self.sources.clear()     # the parent is gone
                     return
@@ -219,7 +211,7 @@ class LocalCopier:
 
     def announce(self, ndx: int) -> None:
         """Tell the sender (before the request goes on the main stream)."""
-        self.sock.sendall(encode_copied(ndx))
+        self.channel.send(encode_copied(ndx))
 
 
 def _identity(st):

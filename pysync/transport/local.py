@@ -19,7 +19,39 @@ import sys
 
 from .base import FdStream
 
-__all__ = ["LocalChild", "SIDE_ENV", "inherited_side"]
+__all__ = ["LocalChild", "SideChannel", "SIDE_ENV", "inherited_side"]
+
+
+class SideChannel:
+    """The local-copy side channel: bytes beside the main stream, between
+    a local client and its own child only (SPEC.md §14)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self) -> bytes:
+        """Blocks for more bytes; b"" at the end (or if the peer is gone)."""
+        try:
+            return self.sock.recv(1 << 16)
+        except OSError:
+            return b""
+
+    def recv_ready(self):
+        """What has arrived so far without waiting: b"" if nothing, None at
+        the end."""
+        try:
+            data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:
+            return None
+        return data or None
+
+    def close(self) -> None:
+        self.sock.close()
 
 # A local child started as a fresh interpreter (CommandChild) finds the
 # side channel's descriptor number here.
@@ -46,7 +78,7 @@ def inherited_side():
             pid, uid, _gid = struct.unpack("3i", sock.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
             if pid == os.getppid() and uid == os.getuid():
-                return sock
+                return SideChannel(sock)
     except OSError:
         pass
     sock.detach()     # not ours to close: leave the descriptor as it was
@@ -82,7 +114,7 @@ class LocalChild(FdStream):
                 # exit ends the stream, and this side then cleans up.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 stream = FdStream(child.fileno(), child.fileno(), child)
-                stream.side = side_pair[1]
+                stream.side = SideChannel(side_pair[1]) if side else None
                 code = server_main(stream)
             except BaseException as e:  # never return into the parent's code
                 try:
@@ -102,7 +134,7 @@ class LocalChild(FdStream):
         child.close()
         if side_pair[1] is not None:
             side_pair[1].close()
-        self.side = side_pair[0]
+        self.side = SideChannel(side_pair[0]) if side else None
         self.pid = pid
         self._sock_obj = parent
         super().__init__(parent.fileno(), parent.fileno(), parent)

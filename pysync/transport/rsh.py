@@ -10,7 +10,7 @@ import socket
 import subprocess
 
 from .base import FdStream
-from .local import SIDE_ENV
+from .local import SIDE_ENV, SideChannel
 
 __all__ = ["CommandChild", "RshChild", "escape_arg", "remote_command"]
 
@@ -52,7 +52,7 @@ class CommandChild(FdStream):
             if pair is not None:
                 pair[1].close()
         if pair is not None:
-            self.side = pair[0]
+            self.side = SideChannel(pair[0])
         super().__init__(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def close_write(self) -> None:

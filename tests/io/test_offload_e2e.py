@@ -27,6 +27,7 @@ from pysync.io.attrs import AttrPolicy
 from pysync.io.sink import WriteMode
 from pysync.io.tree import DestTree
 from pysync.protocol.flist import FileEntry
+from pysync.transport.local import SideChannel
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_RSH = f"{sys.executable} {REPO / 'interop' / 'fake_rsh.py'}"
@@ -381,7 +382,7 @@ class _Cfg:
 
 def _pair(tmp_path, files):
     """A SourceTable and a LocalCopier joined by a socketpair, table sent."""
-    a, b = socket.socketpair()
+    a, b = (SideChannel(s) for s in socket.socketpair())
     flist = []
     for name, data in files:
         p = tmp_path / "s" / name
