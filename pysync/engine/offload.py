@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 from ..io.attrs import apply_fd
 from ..io.offload import clone_or_copy
@@ -73,7 +74,7 @@ class SourceTable:
     def __init__(self, channel):
         self.channel = channel       # transport.local.SideChannel
         self.offered = set()
-        self._copied = set()
+        self._copied = {}            # ndx -> seconds the child's copy took
         self._buf = ReadBuffer()
         self._eof = False
 
@@ -93,11 +94,12 @@ class SourceTable:
         except OSError:
             self.offered.clear()     # the child is gone: the stream says why
 
-    def copied(self, ndx: int) -> bool:
-        """Did the child copy file ``ndx``?  Its word was written before the
-        request that we are reading now, so it is already in the socket."""
+    def copied(self, ndx: int):
+        """The seconds the child took to copy file ``ndx``, or None if it did
+        not.  Its word was written before the request that we are reading
+        now, so it is already in the socket."""
         if ndx not in self.offered:
-            return False
+            return None
         self.offered.discard(ndx)    # one offer per file: a redo is streamed
         while not self._eof:
             data = self.channel.recv_ready()
@@ -108,13 +110,11 @@ class SourceTable:
             self._buf.feed(data)
             while True:
                 try:
-                    self._copied.add(self._buf.attempt(decode_copied))
+                    done, usec = self._buf.attempt(decode_copied)
                 except NeedMore:
                     break
-        if ndx in self._copied:
-            self._copied.discard(ndx)
-            return True
-        return False
+                self._copied[done] = usec / 1e6
+        return self._copied.pop(ndx, None)
 
 
 class LocalCopier:
@@ -125,6 +125,7 @@ class LocalCopier:
         self.tree = self.policy = self.cfg = self.mode = None
         self.sources = {}
         self.methods = {}        # method -> files copied that way
+        self.last_seconds = 0.0  # how long the last copy took
 
     def bind(self, tree, policy, cfg, write_mode) -> None:
         """The destination and how to write there (known after the table)."""
@@ -153,6 +154,8 @@ class LocalCopier:
         path = self.sources.pop(ndx, None)
         if path is None:
             return False
+        self.last_seconds = 0.0
+        start = time.monotonic()
         try:
             sfd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
@@ -161,9 +164,12 @@ class LocalCopier:
             before = os.fstat(sfd)
             if not self._as_listed(before, entry):
                 return False
-            return self._copy(sfd, before, entry, is_new)
+            if not self._copy(sfd, before, entry, is_new):
+                return False
         finally:
             os.close(sfd)
+        self.last_seconds = time.monotonic() - start
+        return True
 
     def _as_listed(self, st, entry) -> bool:
         if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
@@ -211,7 +217,7 @@ class LocalCopier:
 
     def announce(self, ndx: int) -> None:
         """Tell the sender (before the request goes on the main stream)."""
-        self.channel.send(encode_copied(ndx))
+        self.channel.send(encode_copied(ndx, int(self.last_seconds * 1e6)))
 
 
 def _identity(st):

@@ -4,8 +4,9 @@ rsync's own.  Never used with a remote peer.
 
 Parent (sender) -> child (receiver): the source table, one record per file
 the child may copy itself -- ``varint ndx+1, varint len, path`` -- ended by
-``varint 0``.  Child -> parent: ``varint ndx`` for each file it copied,
-written before its request on the main stream.
+``varint 0``.  Child -> parent: ``varint ndx, varint microseconds`` for
+each file it copied (how long the copy took, for --progress), written before
+its request on the main stream.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def decode_source(buf: ReadBuffer):
     return n - 1, buf.take(length)
 
 
-def encode_copied(ndx: int) -> bytes:
-    return encode_varint(ndx)
+def encode_copied(ndx: int, usec: int) -> bytes:
+    return encode_varint(ndx) + encode_varint(min(max(usec, 0), 0x7FFFFFFF))
 
 
-def decode_copied(buf: ReadBuffer) -> int:
-    return decode_varint(buf)
+def decode_copied(buf: ReadBuffer):
+    """(ndx, microseconds)."""
+    return decode_varint(buf), decode_varint(buf)
