@@ -156,7 +156,7 @@ class _Session:
         self.xfer_error = False      # MSG_ERROR_XFER seen
         self.remote_exit = None      # code from MSG_ERROR_EXIT
         self.no_send = None          # callback for MSG_NO_SEND
-        self.offload = None          # local copy: the side socket (engine/offload.py)
+        self.offload = None          # local copy: the side channel (engine/offload.py)
         self.cfg = SessionConfig()
 
     # ---- messages from the peer (reader thread) ---------------------------------------

@@ -546,7 +546,7 @@ class Generator:
         if not self.copier.try_copy(ndx, entry, is_new):
             return False
         self.offloaded.add(ndx)
-        self.wire.flush()     # the sender drains the side socket as it reads
+        self.wire.flush()     # the sender drains the side channel as it reads
         try:
             self.copier.announce(ndx)
         except OSError:

@@ -5,17 +5,17 @@ can copy a whole file from its source in the kernel (FICLONE, else
 copy_file_range: io/offload.py) instead of the data crossing the socket.
 This module decides when, and keeps the rsync stream rsync's own:
 
-* The session allows it only for a local copy started by fork (the side
-  channel exists) and without options that need the data stream
-  (``offload_allowed``).  Remote transfers never see any of this.
-* After the file list the sender sends the child, over a side socket, the
+* The session allows it only for a local copy (whose child has the side
+  channel, transport/local.py) and without options that need the data
+  stream (``offload_allowed``).  Remote transfers never see any of this.
+* After the file list the sender sends the child, over the side channel, the
   absolute source path of every regular file of at least ``OFFLOAD_MIN``
   bytes (``SourceTable``; format in SPEC.md §14).
 * The generator, about to request such a file in phase 0 whole (no basis
   used), copies it itself (``LocalCopier.try_copy``): source still as the
   file list says (type, size, mtime), same before and after the copy, temp
   file, attributes, backup, atomic rename.  Then it tells the sender "copied"
-  on the side socket and sends the request in the record shape rsync uses
+  on the side channel and sends the request in the record shape rsync uses
   for a transfer without data (its sender's ``!do_xfers`` case, as for -n):
   ndx and iflags, no sum head.  The sender counts and logs the file exactly
   as a sent one and echoes the same record; the receiver logs it.
@@ -68,7 +68,7 @@ def offload_allowed(opts) -> bool:
 
 
 class SourceTable:
-    """The sender's end of the side socket: sends the table, then tells
+    """The sender's end of the side channel: sends the table, then tells
     which requested files the child copied itself."""
 
     def __init__(self, channel):
@@ -97,7 +97,7 @@ class SourceTable:
     def copied(self, ndx: int):
         """The seconds the child took to copy file ``ndx``, or None if it did
         not.  Its word was written before the request that we are reading
-        now, so it is already in the socket."""
+        now, so it has already arrived."""
         if ndx not in self.offered:
             return None
         self.offered.discard(ndx)    # one offer per file: a redo is streamed
@@ -178,7 +178,10 @@ class LocalCopier:
         return sec == entry.mtime and (nsec == entry.nsec or self.cfg.protocol < 31)
 
     def _copy(self, sfd: int, before, entry, is_new: bool) -> bool:
-        dir_fd, base = self.tree.locate(entry.name)
+        try:
+            dir_fd, base = self.tree.locate(entry.name)
+        except OSError:
+            return False      # the receiver says why, in rsync's words
         existing_mode = None
         if not is_new:
             try:
