@@ -459,6 +459,8 @@ class _Session:
             # half-close: the peer reads our last frame, then EOF.
             if not errors:
                 errors.append(e)
+            if copier is not None:
+                copier.cancel()
             self.wire.drain_messages(0)
             if isinstance(e, PysyncError):
                 self.wire.send_error_exit(e.code)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 
 from ..io.attrs import apply_fd
@@ -126,6 +127,13 @@ class LocalCopier:
         self.sources = {}
         self.methods = {}        # method -> files copied that way
         self.last_seconds = 0.0  # how long the last copy took
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        """The run is ending (error, signal): a copy under way is dropped,
+        not renamed into place -- as the stream drops a file it was
+        receiving."""
+        self._stop.set()
 
     def bind(self, tree, policy, cfg, write_mode) -> None:
         """The destination and how to write there (known after the table)."""
@@ -152,7 +160,7 @@ class LocalCopier:
         False (nothing changed in the destination) when it goes over the
         stream instead."""
         path = self.sources.pop(ndx, None)
-        if path is None:
+        if path is None or self._stop.is_set():
             return False
         self.last_seconds = 0.0
         start = time.monotonic()
@@ -195,9 +203,9 @@ class LocalCopier:
         except OSError:
             return False
         try:
-            how = clone_or_copy(sfd, tmp.fd, entry.size, self.mode)
+            how = clone_or_copy(sfd, tmp.fd, entry.size, self.mode, self._stop.is_set)
             after = os.fstat(sfd)
-            if how is None or _identity(after) != _identity(before):
+            if how is None or _identity(after) != _identity(before) or self._stop.is_set():
                 tmp.discard()
                 return False
             apply_fd(tmp.fd, entry, self.policy, existing_mode)

@@ -46,12 +46,20 @@ def reflink(src_fd: int, dst_fd: int) -> bool:
         raise
 
 
-def _copy_range(src_fd: int, dst_fd: int, size: int) -> "int | None":
-    """copy_file_range loop; None when it does not apply (nothing copied)."""
+# One copy_file_range call copies at most this much, so a cancelled copy
+# stops within one step.
+_STEP = 64 << 20
+
+
+def _copy_range(src_fd: int, dst_fd: int, size: int, cancelled=None) -> "int | None":
+    """copy_file_range loop; None when it does not apply (nothing copied)
+    or ``cancelled()`` said stop."""
     off = 0
     while off < size:
+        if cancelled is not None and cancelled():
+            return None
         try:
-            n = os.copy_file_range(src_fd, dst_fd, size - off, off, off)
+            n = os.copy_file_range(src_fd, dst_fd, min(size - off, _STEP), off, off)
         except OSError as e:
             if off == 0 and e.errno in _NEXT:
                 return None
@@ -64,7 +72,8 @@ def _copy_range(src_fd: int, dst_fd: int, size: int) -> "int | None":
     return off
 
 
-def _kernel_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode) -> "str | None":
+def _kernel_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode,
+                 cancelled=None) -> "str | None":
     """FICLONE, else (not with --direct-io/--drop-cache) copy_file_range.
     None when neither applies; dst_fd is then empty.  Raises OSError."""
     if size > 0 and reflink(src_fd, dst_fd):
@@ -78,7 +87,7 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode) -> "str |
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 os.ftruncate(dst_fd, 0)
                 raise
-    copied = _copy_range(src_fd, dst_fd, size) if size else 0
+    copied = _copy_range(src_fd, dst_fd, size, cancelled) if size else 0
     if copied is None:
         os.ftruncate(dst_fd, 0)
         return None
@@ -87,14 +96,16 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode) -> "str |
     return "copy_file_range"
 
 
-def clone_or_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode) -> "str | None":
+def clone_or_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode,
+                  cancelled=None) -> "str | None":
     """Copy ``size`` bytes of ``src_fd`` into the empty ``dst_fd`` in the
     kernel only: ``"reflink"`` or ``"copy_file_range"`` (fsync'ed if asked),
     with exactly ``size`` bytes in ``dst_fd``.  None -- ``dst_fd`` emptied --
     when neither method applies (other file system, no support, the cache
     rules of --direct-io/--drop-cache) or the source did not hold ``size``
-    bytes (it changed meanwhile).  Other errors (ENOSPC, EIO) raise OSError."""
-    how = _kernel_copy(src_fd, dst_fd, size, mode)
+    bytes (it changed meanwhile), or ``cancelled()`` turned true between
+    steps.  Other errors (ENOSPC, EIO) raise OSError."""
+    how = _kernel_copy(src_fd, dst_fd, size, mode, cancelled)
     if how is None:
         return None
     if os.fstat(dst_fd).st_size != size:

@@ -12,9 +12,11 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -424,8 +426,8 @@ def test_copier_gives_up_when_the_source_changes_during_the_copy(tmp_path, monke
     (tmp_path / "d" / "a").write_bytes(b"old")
     real = eo.clone_or_copy
 
-    def racing(src_fd, dst_fd, size, mode):
-        how = real(src_fd, dst_fd, size, mode)
+    def racing(src_fd, dst_fd, size, mode, cancelled):
+        how = real(src_fd, dst_fd, size, mode, cancelled)
         with open(tmp_path / "s" / "a", "r+b") as f:   # someone writes meanwhile
             f.write(b"changed")
         return how
@@ -474,3 +476,46 @@ def test_side_channel_from_the_environment_must_come_from_the_parent(monkeypatch
     finally:
         a.close()
         b.close()
+
+
+def test_cancelled_copy_is_dropped_not_renamed(tmp_path, monkeypatch):
+    """An error or signal ends the run while the child copies: the copy is
+    thrown away like a half-received file (tests/engine/test_run_control.py
+    sends the SIGTERM for real)."""
+    big = os.urandom(eo.OFFLOAD_MIN * 2)
+    table, copier, flist, tree = _pair(tmp_path, [("a", big), ("b", big)])
+    (tmp_path / "d" / "a").write_bytes(b"old")
+    real = eo.clone_or_copy
+
+    def signalled(src_fd, dst_fd, size, mode, cancelled):
+        how = real(src_fd, dst_fd, size, mode, cancelled)
+        copier.cancel()                 # the signal arrives during the copy
+        return how
+    monkeypatch.setattr(eo, "clone_or_copy", signalled)
+    assert not copier.try_copy(0, flist[0], False)
+    assert not copier.try_copy(1, flist[1], True)     # and nothing starts afterwards
+    assert os.listdir(tmp_path / "d") == ["a"]
+    assert (tmp_path / "d" / "a").read_bytes() == b"old"
+    tree.close()
+
+
+def test_sigterm_during_an_offloaded_copy_keeps_the_old_file(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "big", "wb") as f:
+        block = os.urandom(MiB)
+        for i in range(600):
+            f.write(block[i:] + block[:i])
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "big").write_bytes(b"old content")
+    p = subprocess.Popen(PYSYNC + ["-a", f"{src}/", f"{dst}/"], stderr=subprocess.PIPE,
+                         start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(n.startswith(".big.") for n in os.listdir(dst)):
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 20, err
+    assert os.listdir(dst) == ["big"]
+    assert (dst / "big").read_bytes() == b"old content"
