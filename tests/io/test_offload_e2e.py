@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from helpers.trees import compare_trees
-from iohelp import MiB, evict, resident
+from iohelp import HAVE_LOOP, MiB, evict, loop_fs, mkfs_xfs_missing, resident
 
 from pysync.engine import offload as eo
 from pysync.io.attrs import AttrPolicy
@@ -298,6 +298,18 @@ def test_ext4_cache_modes_leave_no_pages(tmp_path, flag):
     assert_same(out)
 
 
+@pytest.fixture(scope="module")
+def xfs_reflink(tmp_path_factory):
+    """xfs with reflink (mkfs.xfs -m reflink=1) on a loop device."""
+    if not HAVE_LOOP:
+        pytest.skip("needs root, losetup and /dev/loop-control")
+    reason = mkfs_xfs_missing()
+    if reason:
+        pytest.skip(reason)
+    with loop_fs(tmp_path_factory.mktemp("xfs"), "xfs", 400, mkfs_args=("-m", "reflink=1")) as m:
+        yield m
+
+
 def _filefrag_shared(path: Path) -> bool:
     if not shutil.which("filefrag"):
         return True
@@ -306,10 +318,10 @@ def _filefrag_shared(path: Path) -> bool:
 
 
 @pytest.mark.parametrize("flags", [[], ["--drop-cache"], ["--direct-io", "--drop-cache"]])
-def test_xfs_reflink(xfs_4k, tmp_path, flags):
+def test_xfs_reflink(xfs_reflink, tmp_path, flags):
     """xfs (mkfs default reflink=1): FICLONE shares the extents, in every
     cache mode; no data is read or written and nothing is cached."""
-    base = xfs_4k / f"e2e-{len(flags)}"
+    base = xfs_reflink / f"e2e-{len(flags)}"
     src = base / "src"
     size = 24 * MiB + 1
     put(src, "f.bin", os.urandom(size), T_NEW)
