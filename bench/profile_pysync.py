@@ -72,7 +72,7 @@ def _install() -> None:
     from pysync.transport import local
     orig_init = local.LocalChild.__init__
 
-    def init(self, server_main):
+    def init(self, server_main, **kw):
         def profiled(stream):
             prof = cProfile.Profile()
             _profilers.append(("main", prof))
@@ -82,7 +82,7 @@ def _install() -> None:
             finally:
                 prof.disable()
                 _dump_all()  # the child leaves by os._exit
-        orig_init(self, profiled)
+        orig_init(self, profiled, **kw)
     local.LocalChild.__init__ = init
 
 

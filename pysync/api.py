@@ -101,6 +101,7 @@ def _stats(report, outcome) -> dict:
         "total_transferred_file_size": s.transferred_size,
         "literal_data": s.literal_data,
         "matched_data": s.matched_data,
+        "offloaded_data": s.offloaded,
         "file_list_size": s.flist_size,
         "total_bytes_sent": outcome.sent,
         "total_bytes_received": outcome.received,

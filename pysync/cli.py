@@ -24,10 +24,12 @@ def run(argv, stdout=None, stderr=None) -> int:
     from .client import run_transfer
     from .session import run_server
     from .transport.base import FdStream
+    from .transport.local import inherited_side
 
     opts = parse_args(argv)
     if opts.server:
         stream = FdStream(0, 1)
+        stream.side = inherited_side()
         sys.stdout = sys.stderr  # stdout is the protocol stream now
         return run_server(opts, stream)
     if opts.help:

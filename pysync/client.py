@@ -110,6 +110,7 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
 
 
 def _open_local(opts: Options, dest: str, spawn: bool):
+    from .engine.offload import offload_allowed
     from .session import run_server
     from .transport.local import LocalChild
     from .transport.rsh import CommandChild
@@ -117,11 +118,12 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.
-        return CommandChild([sys.executable, "-m", "pysync"] + child_argv)
+        return CommandChild([sys.executable, "-m", "pysync"] + child_argv,
+                            side=offload_allowed(opts))
 
     def child_main(stream):
         return run_server(parse_args(child_argv), stream)
-    return LocalChild(child_main)
+    return LocalChild(child_main, side=offload_allowed(opts))
 
 
 def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outcome:

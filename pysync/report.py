@@ -30,6 +30,7 @@ class Stats:
         self.transferred_size = 0
         self.literal_data = 0
         self.matched_data = 0
+        self.offloaded = 0       # local copies: bytes copied in the kernel, not sent
         self.flist_size = 0
         self.flist_buildtime = 0
         self.flist_xfertime = 0
@@ -224,10 +225,11 @@ class Report:
         return n
 
     def progress(self, ndx: int, total_files: int, done: int, size: int, final: bool,
-                 name: bytes = b"") -> None:
+                 name: bytes = b"", elapsed: float | None = None) -> None:
         """rsync --progress: a line per file, rewritten in place while it
         moves and finished with the transfer count and files left.  An API
-        caller's callback gets every step."""
+        caller's callback gets every step.  ``elapsed`` is the file's time
+        when it was not measured here (a local copy the child made)."""
         if self.callback is not None:
             self.callback(name, done, size, final)
         if self.silent:
@@ -244,7 +246,7 @@ class Report:
         if not final and now - self._p_last < 0.5:
             return
         self._p_last = now
-        elapsed = max(now - self._p_start, 1e-6)
+        elapsed = max(now - self._p_start if elapsed is None else elapsed, 1e-6)
         rate = done / elapsed
         pct = 100 if size == 0 else int(done * 100 / size)
         if final:

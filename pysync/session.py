@@ -44,6 +44,7 @@ from .engine.scan import Scanner
 from .engine.sender import Sender
 from .engine.wire import Wire
 from .engine.idmap import IdMapper
+from .engine.offload import LocalCopier, SourceTable
 
 __all__ = ["SessionConfig", "Log", "run_client_session", "run_server", "exit_code_for"]
 
@@ -161,6 +162,7 @@ class _Session:
         self.xfer_error = False      # MSG_ERROR_XFER seen
         self.remote_exit = None      # code from MSG_ERROR_EXIT
         self.no_send = None          # callback for MSG_NO_SEND
+        self.offload = None          # local copy: the side channel (engine/offload.py)
         self.cfg = SessionConfig()
 
     # ---- messages from the peer (reader thread) ---------------------------------------
@@ -375,6 +377,9 @@ class _Session:
         if not flist and self.am_server:
             return exit_code_for(self.io_error)
         sender = Sender(self.wire, flist, cfg, self.log, self.report, stats)
+        if self.offload is not None:
+            sender.offload = SourceTable(self.offload)
+            sender.offload.send(flist)
         sender.io_error = self.io_error
         sender.run()
         self.io_error |= sender.io_error
@@ -422,6 +427,10 @@ class _Session:
         cfg, o = self.cfg, self.opts
         stats = self.report.stats
         stats.count_flist(flist)
+        copier = None
+        if self.offload is not None:
+            copier = LocalCopier(self.offload)
+            copier.receive_table()
         idmap = IdMapper()
         policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
@@ -449,6 +458,10 @@ class _Session:
         recv = Receiver(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested)
         recv.basis = gen.basis
+        if copier is not None and root_tree is not None:
+            copier.bind(root_tree, policy, cfg, recv.write_mode)
+            gen.copier = copier
+        recv.offloaded = gen.offloaded
 
         def no_send(ndx):
             if requested.get(ndx, 0) > 0:
@@ -462,6 +475,8 @@ class _Session:
             # half-close: the peer reads our last frame, then EOF.
             if not errors:
                 errors.append(e)
+            if copier is not None:
+                copier.cancel()
             self.wire.drain_messages(0)
             if isinstance(e, PysyncError):
                 self.wire.send_error_exit(e.code)
@@ -609,6 +624,8 @@ def run_server(opts, stream) -> int:
     log = Log(am_server=True)
     report = Report(opts, am_server=True, sending=opts.sender)
     sess = _Session(opts, None, am_server=True, am_sender=opts.sender, report=report, log=log)
+    if not opts.sender:
+        sess.offload = getattr(stream, "side", None)
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
@@ -653,6 +670,8 @@ def _send_error_exit(wire, code: int) -> None:
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
     """The client's side of one connection.  Returns (code, session)."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
+    if am_sender:
+        sess.offload = getattr(stream, "side", None)
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if am_sender else "receiver")
     sess.wire = wire

@@ -70,6 +70,10 @@ class Generator:
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
+        # Local copies: files copied in the kernel (engine/offload.py) and
+        # requested without data; the receiver takes them out again.
+        self.copier = None
+        self.offloaded = set()
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -527,9 +531,29 @@ class Generator:
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
         out = self.ndx_out.encode(ndx) + encode_shortint(iflags)
+        if self.copier is not None and not redo and not cfg.dry_run \
+                and self._copied_locally(ndx, entry, st is None, bool(iflags & ITEM_IS_NEW)):
+            self.wire.write(out)     # no sum head: a transfer without data
+            return
         self.wire.write(out)
         if not cfg.dry_run:
             self._send_sums(entry, redo, self.basis.get(ndx, entry.name))
+
+    def _copied_locally(self, ndx, entry, missing: bool, is_new: bool) -> bool:
+        """Local copy offload: a file that would go whole (no basis used) is
+        copied in the kernel here, if it can be; the sender is told first."""
+        if ndx in self.basis or not (self.cfg.whole_file or missing):
+            return False
+        if not self.copier.try_copy(ndx, entry, is_new):
+            return False
+        self.offloaded.add(ndx)
+        self.wire.flush()     # the sender drains the side channel as it reads
+        try:
+            self.copier.announce(ndx)
+        except OSError:
+            self.offloaded.discard(ndx)
+            return False      # the file is in place; the stream copies it again
+        return True
 
     def _send_sums(self, entry, redo: bool, basis_name: bytes) -> None:
         cfg = self.cfg

@@ -79,6 +79,7 @@ class Receiver:
         self.requested = requested       # ndx -> number of outstanding requests
         self.last_sum = None             # the sender's checksum of the last file (%C)
         self.basis = {}                  # ndx -> basis name the generator chose
+        self.offloaded = set()           # ndx the generator copied (engine/offload.py)
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
                                     warn=log.warning)
@@ -119,6 +120,10 @@ class Receiver:
             self.requested[ndx] -= 1
             self.stats.files_transferred += 1        # --stats (receiver.c counts here too)
             self.stats.transferred_size += entry.size
+            if ndx in self.offloaded:        # copied by the generator: no data
+                self.offloaded.discard(ndx)
+                self.report.item(entry, iflags, xname)
+                continue
             if self.cfg.dry_run:
                 self.report.item(entry, iflags, xname)
                 continue

@@ -83,6 +83,7 @@ class Sender:
         self.tokens = TokenEncoder(cfg.compress, cfg.compress_level)
         self.io_error = 0
         self.del_stats = None
+        self.offload = None         # local copy: engine.offload.SourceTable
 
     def _on_del_stats(self, d) -> None:
         self.del_stats = d
@@ -114,6 +115,10 @@ class Sender:
                 raise ProtocolViolation("got transfer request in phase 2", 2)
             if not entry.is_reg:
                 raise ProtocolViolation(f"transfer request for a non-regular file: {ndx}", 2)
+            took = self.offload.copied(ndx) if self.offload is not None else None
+            if took is not None:
+                self._copied_by_receiver(ndx, entry, iflags, basis, xname, took)
+                continue
             if self.cfg.dry_run:
                 wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
                 self.report.item(entry, iflags, xname)
@@ -211,6 +216,19 @@ class Sender:
             return digest
         finally:
             os.close(fd)
+
+    def _copied_by_receiver(self, ndx, entry, iflags, basis, xname, took: float) -> None:
+        """A local copy's receiver copied this file in the kernel and asked
+        for it without data (engine/offload.py): counted and logged as
+        sent, echoed as rsync echoes a transfer without data (-n)."""
+        self.wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
+        report, total = self.report, len(self.flist)
+        report.item(entry, iflags, xname)
+        report.progress(ndx, total, 0, entry.size, False, entry.name)
+        report.progress(ndx, total, entry.size, entry.size, True, entry.name, elapsed=took)
+        self.stats.files_transferred += 1
+        self.stats.transferred_size += entry.size
+        self.stats.offloaded += entry.size
 
     def _open_failed(self, ndx, entry, e: OSError) -> None:
         if e.errno == errno.ENOENT:

@@ -12,6 +12,8 @@
 
 ``copy_file`` leaves ``dst_fd`` complete (exact size, fsync if asked), ready
 for attributes and the rename, and returns which method did the copy.
+``clone_or_copy`` is steps 1-2 alone, for a caller whose fallback is its own
+(the local transfer falls back to the socket stream, engine/offload.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..errors import FileIOError
 from .cache import SourceReader
 from .sink import WriteMode, _show, make_sink
 
-__all__ = ["copy_file", "FICLONE", "reflink"]
+__all__ = ["clone_or_copy", "copy_file", "FICLONE", "reflink"]
 
 FICLONE = 0x40049409
 # errnos meaning "this method does not apply here; try the next one"
@@ -44,12 +46,20 @@ def reflink(src_fd: int, dst_fd: int) -> bool:
         raise
 
 
-def _copy_range(src_fd: int, dst_fd: int, size: int) -> "int | None":
-    """copy_file_range loop; None when it does not apply (nothing copied)."""
+# One copy_file_range call copies at most this much, so a cancelled copy
+# stops within one step.
+_STEP = 64 << 20
+
+
+def _copy_range(src_fd: int, dst_fd: int, size: int, cancelled=None) -> "int | None":
+    """copy_file_range loop; None when it does not apply (nothing copied)
+    or ``cancelled()`` said stop."""
     off = 0
     while off < size:
+        if cancelled is not None and cancelled():
+            return None
         try:
-            n = os.copy_file_range(src_fd, dst_fd, size - off, off, off)
+            n = os.copy_file_range(src_fd, dst_fd, min(size - off, _STEP), off, off)
         except OSError as e:
             if off == 0 and e.errno in _NEXT:
                 return None
@@ -62,6 +72,50 @@ def _copy_range(src_fd: int, dst_fd: int, size: int) -> "int | None":
     return off
 
 
+def _kernel_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode,
+                 cancelled=None) -> "str | None":
+    """FICLONE, else (not with --direct-io/--drop-cache) copy_file_range.
+    None when neither applies; dst_fd is then empty.  Raises OSError."""
+    if size > 0 and reflink(src_fd, dst_fd):
+        return "reflink"
+    if mode.direct_io or mode.drop_cache:
+        return None
+    if mode.preallocate and size:
+        try:
+            native.fallocate(dst_fd, 0, 0, size)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                os.ftruncate(dst_fd, 0)
+                raise
+    copied = _copy_range(src_fd, dst_fd, size, cancelled) if size else 0
+    if copied is None:
+        os.ftruncate(dst_fd, 0)
+        return None
+    if os.fstat(dst_fd).st_size != copied:
+        os.ftruncate(dst_fd, copied)
+    return "copy_file_range"
+
+
+def clone_or_copy(src_fd: int, dst_fd: int, size: int, mode: WriteMode,
+                  cancelled=None) -> "str | None":
+    """Copy ``size`` bytes of ``src_fd`` into the empty ``dst_fd`` in the
+    kernel only: ``"reflink"`` or ``"copy_file_range"`` (fsync'ed if asked),
+    with exactly ``size`` bytes in ``dst_fd``.  None -- ``dst_fd`` emptied --
+    when neither method applies (other file system, no support, the cache
+    rules of --direct-io/--drop-cache) or the source did not hold ``size``
+    bytes (it changed meanwhile), or ``cancelled()`` turned true between
+    steps.  Other errors (ENOSPC, EIO) raise OSError."""
+    how = _kernel_copy(src_fd, dst_fd, size, mode, cancelled)
+    if how is None:
+        return None
+    if os.fstat(dst_fd).st_size != size:
+        os.ftruncate(dst_fd, 0)
+        return None
+    if mode.fsync:
+        os.fsync(dst_fd)
+    return how
+
+
 def copy_file(src_fd: int, dst_fd: int, size: int, mode: WriteMode, *, dir_fd: int = -1,
               temp_name: bytes = b"", shown_path: bytes = b"") -> str:
     """Copy ``size`` bytes of ``src_fd`` into the empty temp file ``dst_fd``.
@@ -69,28 +123,14 @@ def copy_file(src_fd: int, dst_fd: int, size: int, mode: WriteMode, *, dir_fd: i
     Raises FileIOError (exit 11) as make_sink does."""
     shown = _show(shown_path or temp_name)
     try:
-        if size > 0 and reflink(src_fd, dst_fd):
-            if os.fstat(dst_fd).st_size != size:  # the source changed size meanwhile
-                os.ftruncate(dst_fd, size)
+        how = _kernel_copy(src_fd, dst_fd, size, mode)
+        if how == "reflink" and os.fstat(dst_fd).st_size != size:
+            os.ftruncate(dst_fd, size)    # the source changed size meanwhile
+        if how is not None:
             if mode.fsync:
                 os.fsync(dst_fd)
-            return "reflink"
+            return how
         if not (mode.direct_io or mode.drop_cache):
-            if mode.preallocate and size:
-                try:
-                    native.fallocate(dst_fd, 0, 0, size)
-                except OSError as e:
-                    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                        os.ftruncate(dst_fd, 0)
-                        raise
-            copied = _copy_range(src_fd, dst_fd, size) if size else 0
-            if copied is not None:
-                if os.fstat(dst_fd).st_size != copied:
-                    os.ftruncate(dst_fd, copied)
-                if mode.fsync:
-                    os.fsync(dst_fd)
-                return "copy_file_range"
-            os.ftruncate(dst_fd, 0)
             mode = WriteMode(fsync=mode.fsync, write_behind=mode.write_behind,
                              queue_bytes=mode.queue_bytes, chunk_bytes=mode.chunk_bytes,
                              warn=mode.warn)  # preallocation is done

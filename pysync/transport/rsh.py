@@ -4,10 +4,13 @@ stderr stays connected to ours, as rsync does."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import socket
 import subprocess
 
 from .base import FdStream
+from .local import SIDE_ENV, SideChannel
 
 __all__ = ["CommandChild", "RshChild", "escape_arg", "remote_command"]
 
@@ -28,15 +31,28 @@ def remote_command(rsync_path: str, server_args, paths) -> list:
 
 
 class CommandChild(FdStream):
-    """A child process whose stdin/stdout are the stream (stderr is ours)."""
+    """A child process whose stdin/stdout are the stream (stderr is ours).
+    ``side=True`` (a local pysync child only) also hands it the local-copy
+    side channel, named in the environment (transport/local.py)."""
 
-    def __init__(self, argv: list):
+    def __init__(self, argv: list, side: bool = False):
         self.argv = argv
+        self.side = None
+        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if side else None
+        kw = {}
+        if pair is not None:
+            kw = {"pass_fds": (pair[1].fileno(),),
+                  "env": dict(os.environ, **{SIDE_ENV: str(pair[1].fileno())})}
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         bufsize=0, close_fds=True)
+                                         bufsize=0, close_fds=True, **kw)
         except FileNotFoundError:
             raise OSError(2, f"command not found: {argv[0]}") from None
+        finally:
+            if pair is not None:
+                pair[1].close()
+        if pair is not None:
+            self.side = SideChannel(pair[0])
         super().__init__(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def close_write(self) -> None:
@@ -67,6 +83,8 @@ class CommandChild(FdStream):
                 self.proc.wait()
             code = 0
         self.proc.stdout.close()
+        if self.side is not None:
+            self.side.close()
         if code < 0:
             return 0 if self.aborted else 20
         return code
