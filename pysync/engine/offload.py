@@ -39,6 +39,7 @@ and the API's ``offloaded_data`` have them).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import threading
 import time
@@ -64,8 +65,19 @@ _NEEDS_STREAM = ("dry_run", "inplace", "append", "append_verify", "sparse", "bwl
                  "write_devices")
 
 
+# A log or output format with %C shows the checksum of the data as it was
+# sent (without -c): that needs the data read, so such runs stream.
+_SUM_ESCAPE = re.compile(r"%[-'0-9]*C")
+
+
 def offload_allowed(opts) -> bool:
-    return not any(getattr(opts, name, None) for name in _NEEDS_STREAM)
+    if any(getattr(opts, name, None) for name in _NEEDS_STREAM):
+        return False
+    if not getattr(opts, "checksum", False):
+        for fmt in (getattr(opts, "log_format", None), getattr(opts, "log_file_format", None)):
+            if fmt and _SUM_ESCAPE.search(fmt):
+                return False
+    return True
 
 
 class SourceTable:

@@ -226,6 +226,9 @@ class Sender:
         report.item(entry, iflags, xname)
         report.progress(ndx, total, 0, entry.size, False, entry.name)
         report.progress(ndx, total, entry.size, entry.size, True, entry.name, elapsed=took)
+        # Logged as a moved file; %b/%c are the bytes that crossed the
+        # socket for it: none.
+        report.item_done(entry, iflags, xname, 0, 0, None)
         self.stats.files_transferred += 1
         self.stats.transferred_size += entry.size
         self.stats.offloaded += entry.size
