@@ -64,31 +64,12 @@ def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
 
 
 def files_from_sources(opts: Options, base: str) -> list:
-    """--files-from: the names (one per line, or NUL-separated with
-    --from0; "-" is stdin) relative to the source directory; with -R (the
-    default here) anchored there by "/./"."""
-    try:
-        if opts.files_from == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(opts.files_from, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        from .errors import PysyncError
-        raise PysyncError(f"rsync: [client] failed to open files-from file {opts.files_from}: "
-                          f"{e.strerror}", 11) from None
-    sep = b"\0" if opts.from0 else b"\n"
-    out = []
-    for raw in data.split(sep):
-        name = raw.rstrip(b"\r") if not opts.from0 else raw
-        if not name:
-            continue
-        b = base.rstrip("/") or "/"
-        if opts.relative:
-            out.append(f"{b}/./" + name.decode("utf-8", "surrogateescape"))
-        else:
-            out.append(os.path.join(b, name.decode("utf-8", "surrogateescape")))
-    return out
+    """--files-from read here: the names as scanner arguments below the
+    source directory ``base`` (anchored by "/./" with -R, the default)."""
+    from .filesfrom import anchored_sources, local_names, read_list
+    names = local_names(read_list(opts.files_from), opts.from0)
+    return [a.decode("utf-8", "surrogateescape") for a in
+            anchored_sources(base.encode("utf-8", "surrogateescape"), names, bool(opts.relative))]
 
 
 def _open_remote(opts: Options, user, host, command, log, stderr=None):
@@ -143,15 +124,21 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         raise SyntaxUsageError("The source and destination cannot both be remote.")
     if any(remote_srcs) and not all(remote_srcs):
         raise SyntaxUsageError("all remote sources must be on the same host")
+    ff_forward = ff_base = None
     if opts.files_from is not None:
-        if any(remote_srcs):
-            raise SyntaxUsageError("--files-from with a remote sender is not supported yet "
-                                   "(pysync reads the list on the sending side only)")
+        from .filesfrom import check_remote_list, read_list
+        from .protocol.filesfrom import encode_files_from
         if len(sources) != 1:
             raise SyntaxUsageError("--files-from takes exactly one source directory")
-        if opts.delete and not opts.recursive:
-            raise SyntaxUsageError("--files-from with --delete needs -r in pysync (no --dirs yet)")
-        sources = files_from_sources(opts, sources[0])
+        host = (remote_srcs[0] or remote_dest or (None, None))[1]
+        if opts.files_from_remote is not None:
+            check_remote_list(opts.files_from, opts.files_from_remote, host)
+            if remote_dest:     # the remote receiver reads it and forwards the names
+                ff_base = sources[0].encode("utf-8", "surrogateescape")
+        elif any(remote_srcs):  # we forward our list to the remote sender
+            ff_forward = encode_files_from(read_list(opts.files_from), opts.from0)
+        else:
+            sources = files_from_sources(opts, sources[0])
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
     start = time.monotonic()
     if remote_dest or any(remote_srcs):
@@ -191,7 +178,8 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
     # rsync logs a local copy from the receiving side: ">f" like a pull.
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
     report.callback = progress
-    code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log)
+    code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log,
+                                    ff_forward=ff_forward, ff_base=ff_base)
     remote = stream.wait()
     if remote == 255 and code in (0, 12):
         code = 255

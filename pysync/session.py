@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
+from .errors import exit_text, PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
 from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
@@ -26,6 +26,7 @@ from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_N
                                  MSG_IO_ERROR, MSG_NO_SEND, MSG_WARNING, PROTOCOL_VERSION,
                                  RERR_DEL_LIMIT, RERR_FILEIO, RERR_FILESELECT, RERR_PARTIAL,
                                  RERR_VANISHED)
+from .protocol.filesfrom import decode_files_from_name, encode_files_from
 from .protocol.filters import decode_filter_rule, encode_filter_list
 from .protocol.flist import (EndOfList, FlistDecoder, FlistEncoder, FlistOptions, decode_id_list,
                              encode_end, encode_id_list)
@@ -277,7 +278,7 @@ class _Session:
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
-        c.xfer_dirs = getattr(o, "files_from", None) is not None
+        c.xfer_dirs = o.xfer_dirs
         if getattr(o, "filter_list", None) is not None:
             c.filters = o.filter_list
             o.filter_list = None        # a session's dir-merge state is its own
@@ -327,6 +328,25 @@ class _Session:
             # A sending server adds the CVS rules itself; a receiving one
             # got them from the client (protocol >= 29).
             self.add_filter_texts([b":C", b"-C"])
+
+    # ---- --files-from names on the wire --------------------------------------------------
+    def forward_files_from(self, stream: bytes) -> None:
+        """Send the --files-from names (already in wire form) to the sender."""
+        for i in range(0, len(stream), 1 << 15):
+            self.wire.write(stream[i:i + (1 << 15)])
+        self.wire.flush()
+
+    def recv_files_from(self, base: bytes) -> list:
+        """The names the receiving side forwards, as scanner arguments
+        below the source directory ``base``."""
+        from .filesfrom import anchored_sources
+        names = []
+        while True:
+            name = self.wire.read(decode_files_from_name)
+            if name is None:
+                break
+            names.append(name)
+        return anchored_sources(base, names, bool(self.opts.relative))
 
     # ---- sending side -----------------------------------------------------------------
     def run_sender(self, sources) -> int:
@@ -602,20 +622,38 @@ def run_server(opts, stream) -> int:
     if args and args[0] == b".":
         args = args[1:]
     code = 0
-    if opts.files_from is not None:
-        # The list would come on the wire after the filters (rsync's
-        # files-from forwarding): not implemented on the pysync side yet.
-        log.error("pysync: --files-from with pysync as the remote side is not supported yet")
-        return 4
+    ff_data = None
+    if opts.files_from is not None and opts.files_from != "-":
+        # A list on this side (the client's --files-from=host:path), read
+        # before the handshake as rsync reads it while parsing options.
+        from .filesfrom import read_list
+        try:
+            ff_data = read_list(opts.files_from)
+        except PysyncError as e:
+            log.error(str(e))
+            log.error(f"rsync error: {exit_text(e.code)} (code {e.code}) at pysync [server]")
+            return e.code
     try:
         sess.server_handshake()
         wire.start_mux()
         if opts.sender:
             sess.recv_filters()
-            code = sess.run_sender(args or [b"."])
+            base = args[0] if args else b"."
+            if opts.files_from == "-":
+                sources = sess.recv_files_from(base)
+            elif ff_data is not None:
+                from .filesfrom import anchored_sources, local_names
+                sources = anchored_sources(base, local_names(ff_data, opts.from0),
+                                           bool(opts.relative))
+            else:
+                sources = args or [b"."]
+            code = sess.run_sender(sources)
         else:
             if opts.delete:
                 sess.recv_filters()
+            if ff_data is not None:
+                # The sending client asked for our list: forward it.
+                sess.forward_files_from(encode_files_from(ff_data, opts.from0))
             flist, un, gn = sess.recv_flist()
             dest = args[0] if args else b"."
             code = sess.run_receiver(dest, flist, un, gn)
@@ -634,8 +672,12 @@ def _send_error_exit(wire, code: int) -> None:
         wire.send_error_exit(code)
 
 
-def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
-    """The client's side of one connection.  Returns (code, session)."""
+def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log,
+                       ff_forward: bytes | None = None, ff_base: bytes | None = None):
+    """The client's side of one connection.  Returns (code, session).
+    ``ff_forward``: --files-from names (wire form) for the remote sender;
+    ``ff_base``: read the names from the remote receiver instead, as
+    arguments below this source directory."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
                 role="sender" if am_sender else "receiver")
@@ -648,9 +690,13 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
             sess.cvs_rules_before_send()
             if opts.delete:
                 sess.send_filters()
+            if ff_base is not None:
+                sources = sess.recv_files_from(ff_base)
             code = sess.run_sender(sources)
         else:
             sess.send_filters()
+            if ff_forward is not None:
+                sess.forward_files_from(ff_forward)
             flist, un, gn = sess.recv_flist()
             if flist:
                 code = sess.run_receiver(dest, flist, un, gn)

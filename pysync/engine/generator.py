@@ -252,7 +252,9 @@ class Generator:
         self.dirs.append((ndx, entry))
 
     def _content_dir(self, entry) -> bool:
-        return self.cfg.recursive and not entry.xflags & XMIT_NO_CONTENT_DIR
+        # Protocol >= 30: the sender's flag alone decides (flist.c), so -d
+        # deletes in "." of "src/" and in no directory below it.
+        return not entry.xflags & XMIT_NO_CONTENT_DIR
 
     def _delete_pass(self) -> None:
         """--delete-before / --delete-after: every content directory that
