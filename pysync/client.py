@@ -52,8 +52,6 @@ def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
     from .listing import list_sources
     from .report import Report
     from .session import Log
-    if any(parse_remote(s) for s in sources):
-        raise SyntaxUsageError("listing a remote source is not supported yet (--list-only is local only)")
     if opts.files_from is not None:
         sources = files_from_sources(opts, sources[0]) if len(sources) == 1 else sources
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
@@ -113,12 +111,17 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
     args = opts.args
     if not args:
         raise SyntaxUsageError("pysync needs a source (and a destination); see pysync --help")
-    if len(args) < 2 or opts.list_only:
+    listing = len(args) < 2 or opts.list_only
+    if listing:
         # A lone source, or --list-only: list instead of copying (a
-        # destination given with --list-only is not touched).
-        return _list_only(opts, args if len(args) < 2 else args[:-1], stdout, stderr)
-    sources, dest = args[:-1], args[-1]
-    remote_dest = parse_remote(dest)
+        # destination given with --list-only is not touched).  A remote
+        # source is listed by a pull that transfers nothing.
+        sources, dest = (args if len(args) < 2 else args[:-1]), None
+        if not any(parse_remote(s) for s in sources):
+            return _list_only(opts, sources, stdout, stderr)
+    else:
+        sources, dest = args[:-1], args[-1]
+    remote_dest = parse_remote(dest) if dest is not None else None
     remote_srcs = [parse_remote(s) for s in sources]
     if remote_dest and any(remote_srcs):
         raise SyntaxUsageError("The source and destination cannot both be remote.")
@@ -163,7 +166,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         if stream is None:
             return Outcome(14, Report(opts, out=stdout, err=stderr), 0, 0, 0.0)
         local_sources = None if pull else [s.encode("utf-8", "surrogateescape") for s in sources]
-        local_dest = dest.encode("utf-8", "surrogateescape") if pull else None
+        local_dest = dest.encode("utf-8", "surrogateescape") if pull and dest is not None else None
         am_sender = not pull
         local = False
     else:

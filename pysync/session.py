@@ -127,6 +127,7 @@ class SessionConfig:
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False
+    list_only: bool = False         # a client listing a remote source: no transfer
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -422,6 +423,18 @@ class _Session:
         self.report.flist_done(receiving=True)
         return flist, uid_names, gid_names
 
+    def run_listing(self, flist, uid_names, gid_names) -> int:
+        """A client listing a remote source (rsync's list_only receiver):
+        print the list, then end the run like a transfer that needs nothing."""
+        from .listing import listing_lines
+        for line in listing_lines(flist, self.opts):
+            self.log.info(line)
+        self.cfg.list_only = True
+        self.cfg.delete = False
+        if not flist:
+            return exit_code_for(self.io_error)
+        return self.run_receiver(None, flist, uid_names, gid_names)
+
     def run_receiver(self, dest: bytes, flist, uid_names, gid_names) -> int:
         cfg, o = self.cfg, self.opts
         stats = self.report.stats
@@ -431,7 +444,10 @@ class _Session:
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
         policy.modify_window = o.modify_window
-        root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
+        if cfg.list_only:
+            root, created = None, False
+        else:
+            root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
         if root is not None:
             if o.backup:
                 from .io.backup import Backups
@@ -445,7 +461,7 @@ class _Session:
             root_tree = DestTree(root)
         to_gen: queue.Queue = queue.Queue()
         requested: dict = {}
-        tree = root_tree if root_tree is not None else _MissingTree(dest)
+        tree = root_tree if root_tree is not None else _MissingTree(dest or b".")
         gen = Generator(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested, lambda: self.io_error)
         if created:
@@ -698,7 +714,9 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
             if ff_forward is not None:
                 sess.forward_files_from(ff_forward)
             flist, un, gn = sess.recv_flist()
-            if flist:
+            if dest is None:
+                code = sess.run_listing(flist, un, gn)
+            elif flist:
                 code = sess.run_receiver(dest, flist, un, gn)
             else:
                 code = exit_code_for(sess.io_error)

@@ -19,7 +19,7 @@ from ..io.replace import temp_name
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
+                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, MSG_INFO, NDX_DEL_STATS, NDX_DONE,
                                   XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR)
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..protocol.ndx import NdxEncoder
@@ -78,7 +78,7 @@ class Generator:
             self._delete_pass()
         last_flush = time.monotonic()
         for ndx, entry in enumerate(self.flist):
-            if entry.cleared:
+            if entry.cleared or self.cfg.list_only:
                 continue
             now = time.monotonic()
             if now - last_flush > FLUSH_INTERVAL:
@@ -146,6 +146,9 @@ class Generator:
                 st = None
         if self._skipped(entry, st):
             return
+        if not entry.is_dir and not entry.is_reg and not self._preserved(entry):
+            self._skip_nonregular(entry)
+            return
         if entry.is_dir:
             self._gen_dir(ndx, entry, st)
         elif entry.is_reg:
@@ -157,6 +160,23 @@ class Generator:
             self._gen_link(ndx, entry, st)
         else:
             self._gen_special(ndx, entry, st)
+
+    def _preserved(self, entry) -> bool:
+        c = self.cfg
+        if entry.is_link:
+            return c.links
+        if entry.is_device:
+            return c.devices
+        return c.specials
+
+    def _skip_nonregular(self, entry) -> None:
+        """rsync's generator line for a type that is not preserved (-l,
+        --devices, --specials); a server sends it to the client."""
+        text = f"skipping non-regular file \"{_show(entry.name)}\""
+        if self.cfg.am_server:
+            self.wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
+        else:
+            self.log.info(text)
 
     def _skipped(self, entry, st) -> bool:
         """--existing, --ignore-existing, -u, --max-size/--min-size

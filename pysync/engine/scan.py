@@ -168,25 +168,17 @@ class Scanner:
         o = self.opts
         mode = st.st_mode
         link = None
+        # As rsync's sender, symlinks, devices and specials are listed even
+        # when they are not preserved (without target / device numbers);
+        # the receiver skips them ("skipping non-regular file").
         if stat.S_ISLNK(mode):
-            if not o.links:
-                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
-                return False
             try:
                 link = os.readlink(path)
             except OSError as e:
                 self._fail("readlink", path, e, vanished=e.errno == 2)
                 return False
             size = len(link)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            if not o.devices:
-                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
-                return False
-            size = 0
-        elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            if not o.specials:
-                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
-                return False
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             size = 0
         else:
             size = st.st_size
