@@ -111,6 +111,11 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
     args = opts.args
     if not args:
         raise SyntaxUsageError("pysync needs a source (and a destination); see pysync --help")
+    if opts.delete and not opts.xfer_dirs:
+        raise SyntaxUsageError("--delete does not work without --recursive (-r) or --dirs (-d).")
+    if opts.files_from is not None and len(args) != 2:
+        # options.c: --files-from takes one source directory and a destination.
+        raise SyntaxUsageError("--files-from needs exactly one source directory and a destination")
     listing = len(args) < 2 or opts.list_only
     if listing:
         # A lone source, or --list-only: list instead of copying (a
@@ -131,8 +136,6 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
     if opts.files_from is not None:
         from .filesfrom import check_remote_list, read_list
         from .protocol.filesfrom import encode_files_from
-        if len(sources) != 1:
-            raise SyntaxUsageError("--files-from takes exactly one source directory")
         host = (remote_srcs[0] or remote_dest or (None, None))[1]
         if opts.files_from_remote is not None:
             check_remote_list(opts.files_from, opts.files_from_remote, host)

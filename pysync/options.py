@@ -372,8 +372,6 @@ def finish_options(opts: Options) -> Options:
     # options.c: --files-from and listing imply --dirs unless --no-dirs.
     implied = opts.files_from is not None or opts.list_only or opts.list_implied
     opts.xfer_dirs = opts.recursive or bool(opts.dirs) or (opts.dirs is None and implied)
-    if opts.delete and not opts.xfer_dirs:
-        raise SyntaxUsageError("--delete does not work without --recursive (-r) or --dirs (-d).")
     if opts.relative is None:
         opts.relative = opts.files_from is not None
     if opts.backup_dir is not None:

@@ -53,7 +53,8 @@ _CHECKSUM_ALIASES = {"xxhash": "xxh64"}
 
 class Log:
     """Errors and warnings to stderr, info to stdout (a server's info goes
-    to stderr: its stdout is the protocol stream)."""
+    to the client once the connection is multiplexed, to stderr before:
+    its stdout is the protocol stream)."""
 
     def __init__(self, am_server: bool, quiet: bool = False, err=None, out=None):
         self.am_server = am_server
@@ -62,6 +63,9 @@ class Log:
         self.out = out or (sys.stderr if am_server else sys.stdout)
         self._lock = threading.Lock()
         self.errors = 0
+        # A server's info lines go to the client (MSG_INFO), as rsync's do,
+        # once the connection is multiplexed.
+        self.remote = None
 
     def _write(self, stream, text):
         with self._lock:
@@ -76,7 +80,11 @@ class Log:
         self._write(self.err, text)
 
     def info(self, text: str) -> None:
-        if not self.quiet:
+        if self.quiet:
+            return
+        if self.remote is not None:
+            self.remote(text)
+        else:
             self._write(self.out, text)
 
 
@@ -373,11 +381,13 @@ class _Session:
             if fo.gid:
                 self.wire.write(encode_id_list(idmap.group_names({e.gid for e in entries}),
                                                idmap.group_name(0), fo.id0_names))
+        # "done" before the list's last frame goes: the receiver's first
+        # lines ("created directory") answer it and must come after.
+        self.report.flist_done(receiving=False)
         self.wire.flush()
         stats.flist_size = self.wire.bytes_written - before
         stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
         self.io_error |= scanner.io_error
-        self.report.flist_done(receiving=False)
         flist = sort_and_clean(entries)
         stats.count_flist(flist)
         if not flist and self.am_server:
@@ -652,6 +662,8 @@ def run_server(opts, stream) -> int:
     try:
         sess.server_handshake()
         wire.start_mux()
+        log.remote = lambda text: wire.send_msg(
+            MSG_INFO, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
         if opts.sender:
             sess.recv_filters()
             base = args[0] if args else b"."

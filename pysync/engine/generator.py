@@ -19,7 +19,7 @@ from ..io.replace import temp_name
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, MSG_INFO, NDX_DEL_STATS, NDX_DONE,
+                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
                                   XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR)
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..protocol.ndx import NdxEncoder
@@ -171,12 +171,8 @@ class Generator:
 
     def _skip_nonregular(self, entry) -> None:
         """rsync's generator line for a type that is not preserved (-l,
-        --devices, --specials); a server sends it to the client."""
-        text = f"skipping non-regular file \"{_show(entry.name)}\""
-        if self.cfg.am_server:
-            self.wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
-        else:
-            self.log.info(text)
+        --devices, --specials); a server's log sends it to the client."""
+        self.log.info(f"skipping non-regular file \"{_show(entry.name)}\"")
 
     def _skipped(self, entry, st) -> bool:
         """--existing, --ignore-existing, -u, --max-size/--min-size

@@ -57,16 +57,13 @@ class Scanner:
             return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
-                dirs = getattr(self.opts, "xfer_dirs", False)
-                if contents:
+                if not getattr(self.opts, "xfer_dirs", False):
+                    self.log.info(f"skipping directory {_show(b'.' if contents else base)}")
+                elif contents:      # --dirs: "." and its entries, not below them
                     self._add(b".", path, st, top=True)
-                    if dirs:        # --dirs: the entries, not below them
-                        self._walk(path, b"", st.st_dev, None, recurse=False)
-                elif dirs:
-                    if self._add(base, path, st, top=False):
-                        self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
-                else:
-                    self.log.info(f"skipping directory {_show(base)}")
+                    self._walk(path, b"", st.st_dev, None, recurse=False)
+                elif self._add(base, path, st, top=False):
+                    self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
                 return
             name = b"." if contents else base
             self._add(name, path, st, top=True)
