@@ -16,7 +16,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import exit_text, PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
+from .errors import (PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError,
+                     exit_text)
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
 from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
