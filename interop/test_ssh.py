@@ -326,3 +326,22 @@ def test_stock_rsync_over_openssh_runs_pysync_as_remote(ssh, tree, tmp_path, dir
     r = harness.run(cmd, env=ssh.env())
     assert r.rc == 0, r.describe()
     assert same(tree, dst) == []
+
+
+def test_listing_and_files_from_over_ssh(ssh, tree, tmp_path):
+    """``pysync srv:src/`` lists what stock rsync over OpenSSH lists, and a
+    pull with --files-from forwards the names to the remote sender."""
+    if shutil.which("ssh") is None:
+        pytest.skip("no OpenSSH client")
+    cfg = ssh.ssh_dir / "config"
+    rsh = f"ssh -F {cfg} -o UserKnownHostsFile={ssh.ssh_dir / 'known_hosts'} -o BatchMode=yes"
+    ours = pysync(ssh, "-r", f"srv:{tree}/")
+    theirs = harness.run([harness.RSYNC, "-r", "-e", rsh, f"srv:{tree}/"], env=ssh.env())
+    assert ours.rc == theirs.rc == 0, ours.describe()
+    assert ours.stdout == theirs.stdout and "sub/big.bin" in ours.stdout
+    (tmp_path / "list").write_text("small.txt\nsub/deeper\n")
+    dst = tmp_path / "picked"
+    r = pysync(ssh, "-a", f"--files-from={tmp_path / 'list'}", f"srv:{tree}/", f"{dst}/")
+    assert r.rc == 0, r.describe()
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == \
+        ["small.txt", "sub", "sub/deeper"]

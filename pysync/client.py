@@ -52,8 +52,6 @@ def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
     from .listing import list_sources
     from .report import Report
     from .session import Log
-    if any(parse_remote(s) for s in sources):
-        raise SyntaxUsageError("listing a remote source is not supported yet (--list-only is local only)")
     if opts.files_from is not None:
         sources = files_from_sources(opts, sources[0]) if len(sources) == 1 else sources
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
@@ -64,31 +62,12 @@ def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
 
 
 def files_from_sources(opts: Options, base: str) -> list:
-    """--files-from: the names (one per line, or NUL-separated with
-    --from0; "-" is stdin) relative to the source directory; with -R (the
-    default here) anchored there by "/./"."""
-    try:
-        if opts.files_from == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(opts.files_from, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        from .errors import PysyncError
-        raise PysyncError(f"rsync: [client] failed to open files-from file {opts.files_from}: "
-                          f"{e.strerror}", 11) from None
-    sep = b"\0" if opts.from0 else b"\n"
-    out = []
-    for raw in data.split(sep):
-        name = raw.rstrip(b"\r") if not opts.from0 else raw
-        if not name:
-            continue
-        b = base.rstrip("/") or "/"
-        if opts.relative:
-            out.append(f"{b}/./" + name.decode("utf-8", "surrogateescape"))
-        else:
-            out.append(os.path.join(b, name.decode("utf-8", "surrogateescape")))
-    return out
+    """--files-from read here: the names as scanner arguments below the
+    source directory ``base`` (anchored by "/./" with -R, the default)."""
+    from .filesfrom import anchored_sources, local_names, read_list
+    names = local_names(read_list(opts.files_from), opts.from0)
+    return [a.decode("utf-8", "surrogateescape") for a in
+            anchored_sources(base.encode("utf-8", "surrogateescape"), names, bool(opts.relative))]
 
 
 def _open_remote(opts: Options, user, host, command, log, stderr=None):
@@ -132,26 +111,40 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
     args = opts.args
     if not args:
         raise SyntaxUsageError("pysync needs a source (and a destination); see pysync --help")
-    if len(args) < 2 or opts.list_only:
+    if opts.delete and not opts.xfer_dirs:
+        raise SyntaxUsageError("--delete does not work without --recursive (-r) or --dirs (-d).")
+    if opts.files_from is not None and len(args) != 2:
+        # options.c: --files-from takes one source directory and a destination.
+        raise SyntaxUsageError("--files-from needs exactly one source directory and a destination")
+    listing = len(args) < 2 or opts.list_only
+    if listing:
         # A lone source, or --list-only: list instead of copying (a
-        # destination given with --list-only is not touched).
-        return _list_only(opts, args if len(args) < 2 else args[:-1], stdout, stderr)
-    sources, dest = args[:-1], args[-1]
-    remote_dest = parse_remote(dest)
+        # destination given with --list-only is not touched).  A remote
+        # source is listed by a pull that transfers nothing.
+        sources, dest = (args if len(args) < 2 else args[:-1]), None
+        if not any(parse_remote(s) for s in sources):
+            return _list_only(opts, sources, stdout, stderr)
+    else:
+        sources, dest = args[:-1], args[-1]
+    remote_dest = parse_remote(dest) if dest is not None else None
     remote_srcs = [parse_remote(s) for s in sources]
     if remote_dest and any(remote_srcs):
         raise SyntaxUsageError("The source and destination cannot both be remote.")
     if any(remote_srcs) and not all(remote_srcs):
         raise SyntaxUsageError("all remote sources must be on the same host")
+    ff_forward = ff_base = None
     if opts.files_from is not None:
-        if any(remote_srcs):
-            raise SyntaxUsageError("--files-from with a remote sender is not supported yet "
-                                   "(pysync reads the list on the sending side only)")
-        if len(sources) != 1:
-            raise SyntaxUsageError("--files-from takes exactly one source directory")
-        if opts.delete and not opts.recursive:
-            raise SyntaxUsageError("--files-from with --delete needs -r in pysync (no --dirs yet)")
-        sources = files_from_sources(opts, sources[0])
+        from .filesfrom import check_remote_list, read_list
+        from .protocol.filesfrom import encode_files_from
+        host = (remote_srcs[0] or remote_dest or (None, None))[1]
+        if opts.files_from_remote is not None:
+            check_remote_list(opts.files_from, opts.files_from_remote, host)
+            if remote_dest:     # the remote receiver reads it and forwards the names
+                ff_base = sources[0].encode("utf-8", "surrogateescape")
+        elif any(remote_srcs):  # we forward our list to the remote sender
+            ff_forward = encode_files_from(read_list(opts.files_from), opts.from0)
+        else:
+            sources = files_from_sources(opts, sources[0])
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
     logfile = None
     if opts.log_file is not None:
@@ -159,7 +152,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         logfile = log.logfile = open_log_file(opts.log_file, opts.log_file_format, log)
     try:
         outcome = _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile,
-                            stdout, stderr, progress)
+                            stdout, stderr, progress, ff_forward, ff_base)
         if logfile is not None and outcome.code:
             from .cli import error_line
             logfile.write(error_line(outcome.code, "sender" if outcome.report.am_sender else "receiver"))
@@ -170,7 +163,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
 
 
 def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdout, stderr,
-              progress) -> Outcome:
+              progress, ff_forward=None, ff_base=None) -> Outcome:
     from .report import Report
     from .session import run_client_session
     from .transport.rsh import remote_command
@@ -199,7 +192,7 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
             report.logfile = logfile
             return Outcome(14, report, 0, 0, 0.0)
         local_sources = None if pull else [s.encode("utf-8", "surrogateescape") for s in sources]
-        local_dest = dest.encode("utf-8", "surrogateescape") if pull else None
+        local_dest = dest.encode("utf-8", "surrogateescape") if pull and dest is not None else None
         am_sender = not pull
         local = False
     else:
@@ -215,7 +208,8 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
     report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
-    code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log)
+    code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log,
+                                    ff_forward=ff_forward, ff_base=ff_base)
     remote = stream.wait()
     if remote == 255 and code in (0, 12):
         code = 255

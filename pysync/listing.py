@@ -1,8 +1,8 @@
 """--list-only (and a lone source argument): the source's file list printed
 in rsync's format, ``-rw-r--r--          1,234 2026/11/24 12:00:00 name``,
 in the order rsync lists it (depth first: a directory, then what is
-below it; files before subdirectories).  Local sources
-only for now."""
+below it; files before subdirectories).  A remote source's list comes
+from a pull session that lists instead of transferring (session.py)."""
 
 from __future__ import annotations
 
@@ -29,25 +29,10 @@ def _line(e, links: bool) -> str:
     return f"{_perms(e.mode)} {comma(size):>14} {when} {name}"
 
 
-def list_sources(opts, sources, log, out) -> int:
-    from .engine.filters import FilterList
-    from .engine.scan import Scanner
-    from .session import SessionConfig, exit_code_for
-    cfg = SessionConfig()
-    cfg.recursive = opts.recursive
-    cfg.links = True            # symlinks are listed (with their target only with -l)
-    cfg.devices = cfg.specials = True
-    cfg.one_file_system = opts.one_file_system
-    cfg.relative, cfg.implied_dirs = bool(opts.relative), opts.implied_dirs
-    cfg.xfer_dirs = True        # --list-only implies --dirs
-    filters = opts.filter_list or (FilterList.from_options(opts.filters) if opts.filters else None)
-    if opts.cvs_exclude:
-        if filters is None:
-            filters = FilterList()
-        filters.add_texts([b":C", b"-C"])
-    sc = Scanner(cfg, log, None, filters)
-    entries = sc.scan([s.encode("utf-8", "surrogateescape") for s in sources])
-    flist = [e for e in sort_and_clean(entries) if not e.cleared]
+def listing_lines(flist, opts) -> list:
+    """The lines rsync prints for a sorted, cleaned file list (ours or one
+    received from a remote sender), in rsync's order."""
+    flist = [e for e in flist if not e.cleared]
     if opts.relative and not opts.implied_dirs:
         from .protocol.constants import XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
         both = XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR
@@ -73,7 +58,27 @@ def list_sources(opts, sources, log, out) -> int:
             continue
         seen.add(id(e))
         lines.append(_line(e, opts.links))
-    if lines:
+    return lines
+
+
+def list_sources(opts, sources, log, out) -> int:
+    from .engine.filters import FilterList
+    from .engine.scan import Scanner
+    from .session import SessionConfig, exit_code_for
+    cfg = SessionConfig()
+    cfg.recursive = opts.recursive
+    cfg.one_file_system = opts.one_file_system
+    cfg.relative, cfg.implied_dirs = bool(opts.relative), opts.implied_dirs
+    cfg.xfer_dirs = opts.xfer_dirs   # listing implies --dirs (unless --no-dirs)
+    filters = opts.filter_list or (FilterList.from_options(opts.filters) if opts.filters else None)
+    if opts.cvs_exclude:
+        if filters is None:
+            filters = FilterList()
+        filters.add_texts([b":C", b"-C"])
+    sc = Scanner(cfg, log, None, filters)
+    entries = sc.scan([s.encode("utf-8", "surrogateescape") for s in sources])
+    lines = listing_lines(sort_and_clean(entries), opts)
+    if lines and not opts.quiet:
         out.write("\n".join(lines) + "\n")
         out.flush()
     return exit_code_for(sc.io_error)

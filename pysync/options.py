@@ -22,6 +22,8 @@ class Options:
     verbose: int = 0
     quiet: bool = False
     recursive: bool = False
+    dirs: bool | None = None           # -d/--dirs as given (None: not given)
+    xfer_dirs: bool = False            # directories are sent (-r, -d, --files-from, listing)
     links: bool = False
     perms: bool = False
     times: bool = False
@@ -62,9 +64,11 @@ class Options:
     cvs_exclude: bool = False
     relative: bool | None = None     # None: on with --files-from, else off
     files_from: str | None = None
+    files_from_remote: str | None = None   # the path of a host:path / :path list (client)
     from0: bool = False
     explicit_recursive: bool = False
     list_only: bool = False
+    list_implied: bool = False       # a lone source argument: list, as --list-only
     implied_dirs: bool = True
     filter_list: object = None      # the parsed rules (merge files read once, at parse time)
     filter_F: int = 0
@@ -129,6 +133,7 @@ OPTION_TABLE = [
     (("quiet",), "q", "flag", "quiet", None, "suppress non-error messages", False),
     (("archive",), "a", "alias", None, "rlptgoD", "archive mode: -rlptgoD", False),
     (("recursive",), "r", "flag", "recursive", None, "recurse into directories", False),
+    (("dirs",), "d", "flag", "dirs", None, "transfer directories without recursing", False),
     (("links",), "l", "flag", "links", None, "copy symlinks as symlinks", False),
     (("perms",), "p", "flag", "perms", None, "preserve permissions", False),
     (("times",), "t", "flag", "times", None, "preserve modification times", False),
@@ -369,6 +374,12 @@ def finish_options(opts: Options) -> Options:
     if opts.files_from is not None and not opts.server:
         if not opts.explicit_recursive:
             opts.recursive = False       # -a's -r is off with --files-from; -r stays
+        opts.files_from_remote = _remote_list(opts.files_from)
+    if not opts.server and len(opts.args) == 1:
+        opts.list_implied = True
+    # options.c: --files-from and listing imply --dirs unless --no-dirs.
+    implied = opts.files_from is not None or opts.list_only or opts.list_implied
+    opts.xfer_dirs = opts.recursive or bool(opts.dirs) or (opts.dirs is None and implied)
     if opts.relative is None:
         opts.relative = opts.files_from is not None
     if opts.backup_dir is not None:
@@ -383,6 +394,16 @@ def finish_options(opts: Options) -> Options:
         elif last == "progress0":
             opts.progress = False
     return opts
+
+
+def _remote_list(spec: str):
+    """The path of a --files-from list on the remote side ("host:path",
+    ":path"), or None for a local one."""
+    if spec.startswith(":"):
+        return spec[1:]
+    from .client import parse_remote
+    r = parse_remote(spec)
+    return None if r is None else r[2]
 
 
 def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> list:
@@ -402,6 +423,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "n"
     if opts.links:
         c += "l"
+    push = not remote_is_sender
+    if not opts.recursive and (opts.dirs or (opts.xfer_dirs and (
+            opts.list_only or opts.list_implied or (opts.delete and push)))):
+        c += "d"
     if opts.whole_file:
         c += "W"
     if opts.hard_links:
@@ -432,6 +457,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "z"
     c += "e." + capabilities
     args.append("-" + c)
+    if opts.list_only:
+        args.append("--list-only")
+    if opts.xfer_dirs and not opts.recursive and opts.delete and push:
+        args.append("--no-r")      # a remote that knows --no-r deletes with -d
     if opts.devices and not opts.specials:
         args.append("--devices")
     elif opts.specials and not opts.devices:
@@ -497,9 +526,13 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
         args.append("--fsync")
-    if opts.files_from is not None and remote_is_sender:
-        # (rsync forwards the names on the wire; pysync refuses this case.)
-        args += ["--files-from=-", "--from0"]
+    if opts.files_from is not None and (remote_is_sender or opts.files_from_remote is not None):
+        if opts.files_from_remote is not None:      # read there
+            args += ["--files-from", opts.files_from_remote]
+            if opts.from0:
+                args.append("--from0")
+        else:                                       # forwarded on the wire
+            args += ["--files-from=-", "--from0"]
         if not opts.relative:
             args.append("--no-relative")
     if opts.relative and not opts.implied_dirs:

@@ -16,7 +16,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
+from .errors import (PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError,
+                     exit_text)
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
 from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
@@ -26,6 +27,7 @@ from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_N
                                  MSG_IO_ERROR, MSG_NO_SEND, MSG_WARNING, PROTOCOL_VERSION,
                                  RERR_DEL_LIMIT, RERR_FILEIO, RERR_FILESELECT, RERR_PARTIAL,
                                  RERR_VANISHED)
+from .protocol.filesfrom import decode_files_from_name, encode_files_from
 from .protocol.filters import decode_filter_rule, encode_filter_list
 from .protocol.flist import (EndOfList, FlistDecoder, FlistEncoder, FlistOptions, decode_id_list,
                              encode_end, encode_id_list)
@@ -53,7 +55,8 @@ _CHECKSUM_ALIASES = {"xxhash": "xxh64"}
 
 class Log:
     """Errors and warnings to stderr, info to stdout (a server's info goes
-    to stderr: its stdout is the protocol stream)."""
+    to the client once the connection is multiplexed, to stderr before:
+    its stdout is the protocol stream)."""
 
     def __init__(self, am_server: bool, quiet: bool = False, err=None, out=None):
         self.am_server = am_server
@@ -63,6 +66,9 @@ class Log:
         self._lock = threading.Lock()
         self.errors = 0
         self.logfile = None     # --log-file: every message goes there too (log.c rwrite)
+        # A server's info lines go to the client (MSG_INFO), as rsync's do,
+        # once the connection is multiplexed.
+        self.remote = None
 
     def _write(self, stream, text):
         if self.logfile is not None:
@@ -79,10 +85,13 @@ class Log:
         self._write(self.err, text)
 
     def info(self, text: str) -> None:
-        if not self.quiet:
-            self._write(self.out, text)
-        elif self.logfile is not None:
-            self.logfile.write(text)
+        if self.quiet or self.remote is not None:
+            if self.logfile is not None:
+                self.logfile.write(text)
+            if not self.quiet:
+                self.remote(text)
+            return
+        self._write(self.out, text)
 
 
 @dataclass
@@ -133,6 +142,7 @@ class SessionConfig:
     implied_dirs: bool = True
     xfer_dirs: bool = False
     itemize_unchanged: bool = False   # -ii / --log-format=%i%I: unchanged items are sent too
+    list_only: bool = False         # a client listing a remote source: no transfer
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -291,7 +301,7 @@ class _Session:
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
-        c.xfer_dirs = getattr(o, "files_from", None) is not None
+        c.xfer_dirs = o.xfer_dirs
         if getattr(o, "filter_list", None) is not None:
             c.filters = o.filter_list
             o.filter_list = None        # a session's dir-merge state is its own
@@ -342,6 +352,25 @@ class _Session:
             # got them from the client (protocol >= 29).
             self.add_filter_texts([b":C", b"-C"])
 
+    # ---- --files-from names on the wire --------------------------------------------------
+    def forward_files_from(self, stream: bytes) -> None:
+        """Send the --files-from names (already in wire form) to the sender."""
+        for i in range(0, len(stream), 1 << 15):
+            self.wire.write(stream[i:i + (1 << 15)])
+        self.wire.flush()
+
+    def recv_files_from(self, base: bytes) -> list:
+        """The names the receiving side forwards, as scanner arguments
+        below the source directory ``base``."""
+        from .filesfrom import anchored_sources
+        names = []
+        while True:
+            name = self.wire.read(decode_files_from_name)
+            if name is None:
+                break
+            names.append(name)
+        return anchored_sources(base, names, bool(self.opts.relative))
+
     # ---- sending side -----------------------------------------------------------------
     def run_sender(self, sources) -> int:
         cfg = self.cfg
@@ -367,11 +396,13 @@ class _Session:
             if fo.gid:
                 self.wire.write(encode_id_list(idmap.group_names({e.gid for e in entries}),
                                                idmap.group_name(0), fo.id0_names))
+        # "done" before the list's last frame goes: the receiver's first
+        # lines ("created directory") answer it and must come after.
+        self.report.flist_done(receiving=False)
         self.wire.flush()
         stats.flist_size = self.wire.bytes_written - before
         stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
         self.io_error |= scanner.io_error
-        self.report.flist_done(receiving=False)
         flist = sort_and_clean(entries)
         stats.count_flist(flist)
         if not flist and self.am_server:
@@ -423,6 +454,18 @@ class _Session:
         self.report.flist_done(receiving=True)
         return flist, uid_names, gid_names
 
+    def run_listing(self, flist, uid_names, gid_names) -> int:
+        """A client listing a remote source (rsync's list_only receiver):
+        print the list, then end the run like a transfer that needs nothing."""
+        from .listing import listing_lines
+        for line in listing_lines(flist, self.opts):
+            self.log.info(line)
+        self.cfg.list_only = True
+        self.cfg.delete = False
+        if not flist:
+            return exit_code_for(self.io_error)
+        return self.run_receiver(None, flist, uid_names, gid_names)
+
     def run_receiver(self, dest: bytes, flist, uid_names, gid_names) -> int:
         cfg, o = self.cfg, self.opts
         stats = self.report.stats
@@ -436,7 +479,10 @@ class _Session:
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
         policy.modify_window = o.modify_window
-        root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
+        if cfg.list_only:
+            root, created = None, False
+        else:
+            root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
         if root is not None:
             if o.backup:
                 from .io.backup import Backups
@@ -450,7 +496,7 @@ class _Session:
             root_tree = DestTree(root)
         to_gen: queue.Queue = queue.Queue()
         requested: dict = {}
-        tree = root_tree if root_tree is not None else _MissingTree(dest)
+        tree = root_tree if root_tree is not None else _MissingTree(dest or b".")
         gen = Generator(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested, lambda: self.io_error)
         if created:
@@ -635,20 +681,40 @@ def run_server(opts, stream) -> int:
     if args and args[0] == b".":
         args = args[1:]
     code = 0
-    if opts.files_from is not None:
-        # The list would come on the wire after the filters (rsync's
-        # files-from forwarding): not implemented on the pysync side yet.
-        log.error("pysync: --files-from with pysync as the remote side is not supported yet")
-        return 4
+    ff_data = None
+    if opts.files_from is not None and opts.files_from != "-":
+        # A list on this side (the client's --files-from=host:path), read
+        # before the handshake as rsync reads it while parsing options.
+        from .filesfrom import read_list
+        try:
+            ff_data = read_list(opts.files_from)
+        except PysyncError as e:
+            log.error(str(e))
+            log.error(f"rsync error: {exit_text(e.code)} (code {e.code}) at pysync [server]")
+            return e.code
     try:
         sess.server_handshake()
         wire.start_mux()
+        log.remote = lambda text: wire.send_msg(
+            MSG_INFO, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
         if opts.sender:
             sess.recv_filters()
-            code = sess.run_sender(args or [b"."])
+            base = args[0] if args else b"."
+            if opts.files_from == "-":
+                sources = sess.recv_files_from(base)
+            elif ff_data is not None:
+                from .filesfrom import anchored_sources, local_names
+                sources = anchored_sources(base, local_names(ff_data, opts.from0),
+                                           bool(opts.relative))
+            else:
+                sources = args or [b"."]
+            code = sess.run_sender(sources)
         else:
             if opts.delete:
                 sess.recv_filters()
+            if ff_data is not None:
+                # The sending client asked for our list: forward it.
+                sess.forward_files_from(encode_files_from(ff_data, opts.from0))
             flist, un, gn = sess.recv_flist()
             dest = args[0] if args else b"."
             code = sess.run_receiver(dest, flist, un, gn)
@@ -667,8 +733,12 @@ def _send_error_exit(wire, code: int) -> None:
         wire.send_error_exit(code)
 
 
-def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
-    """The client's side of one connection.  Returns (code, session)."""
+def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log,
+                       ff_forward: bytes | None = None, ff_base: bytes | None = None):
+    """The client's side of one connection.  Returns (code, session).
+    ``ff_forward``: --files-from names (wire form) for the remote sender;
+    ``ff_base``: read the names from the remote receiver instead, as
+    arguments below this source directory."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
     if am_sender:
         sess.offload = getattr(stream, "side", None)
@@ -683,11 +753,17 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
             sess.cvs_rules_before_send()
             if opts.delete:
                 sess.send_filters()
+            if ff_base is not None:
+                sources = sess.recv_files_from(ff_base)
             code = sess.run_sender(sources)
         else:
             sess.send_filters()
+            if ff_forward is not None:
+                sess.forward_files_from(ff_forward)
             flist, un, gn = sess.recv_flist()
-            if flist:
+            if dest is None:
+                code = sess.run_listing(flist, un, gn)
+            elif flist:
                 code = sess.run_receiver(dest, flist, un, gn)
             else:
                 code = exit_code_for(sess.io_error)

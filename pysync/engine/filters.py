@@ -147,7 +147,7 @@ def _compile(pat: bytes):
 class MergeRule:
     """A dir-merge rule: its per-directory rules live in a walk context."""
     __slots__ = ("name", "no_prefix", "word_split", "no_inherit", "cvs", "sides", "text",
-                 "index", "setup_done")
+                 "index", "setup_done", "dynamic")
 
     def __init__(self, name: bytes, mods: str, text: bytes):
         self.cvs = "C" in mods
@@ -159,6 +159,7 @@ class MergeRule:
         self.text = text
         self.index = -1
         self.setup_done = False
+        self.dynamic = False
 
     def template(self):
         return (self.no_prefix, self.word_split, self.sides, self.cvs)
@@ -262,9 +263,10 @@ class _Parser:
         if "e" in mods:
             self.add(FilterRule("-", os.path.basename(pat), ""))
         if kind == ":":
-            if self.depth:
-                _bad(text, "dir-merge rules inside merge files are not supported")
             m = MergeRule(pat, mods, b":" + _merge_mods(mods).encode() + b" " + pat)
+            # One named in a per-directory file is read from that directory
+            # down, while its rule is in effect (never from the parents).
+            m.dynamic = m.setup_done = self.absdir is not None
             m.index = len(self.flist.merges)
             self.flist.merges.append(m)
             self.add(m)
@@ -382,12 +384,19 @@ class FilterList:
             return None
         absdir = os.path.normpath(os.path.abspath(dirpath))
         lists = []
-        for m in self.merges:
-            base = [] if m.no_inherit else ctx.lists[m.index]
+        active = set()          # dir-merge rules from per-directory files in effect here
+        for m in self.merges:   # (grows while this directory's files are read)
+            if m.dynamic and m.index not in active:
+                lists.append([])
+                continue
+            inherited = ctx.lists[m.index] if m.index < len(ctx.lists) else []
+            base = [] if m.no_inherit else inherited
             if not m.setup_done:
                 m.setup_done = True
                 base = self._parent_scan(m, absdir, base)
-            lists.append(self._read(m, absdir, base))
+            lst = self._read(m, absdir, base)
+            lists.append(lst)
+            active.update(x.index for x in lst if isinstance(x, MergeRule))
         return Context(ctx.base, lists)
 
     def _parent_scan(self, m: MergeRule, absdir: bytes, inherited: list) -> list:
@@ -418,17 +427,20 @@ class FilterList:
     # ---- matching ---------------------------------------------------------------------
     def _decide(self, name: bytes, is_dir: bool, side: str, ctx=None, perishable=True):
         base = ctx.base if ctx is not None else None
-        for r in self.rules:
+        hit = self._first_match(self.rules, name, is_dir, side, ctx, perishable, base)
+        return bool(hit)
+
+    def _first_match(self, rules, name, is_dir, side, ctx, perishable, base):
+        """True (excluded) / False (included) by the first rule of ``rules``
+        that matches, a dir-merge rule standing for its per-directory
+        rules in ``ctx``; None when none matches."""
+        for r in rules:
             if isinstance(r, MergeRule):
-                if ctx is None:
-                    continue
-                for x in ctx.lists[r.index]:
-                    if side == "sender" and not x.sender or side == "receiver" and not x.receiver:
-                        continue
-                    if x.perishable and not perishable:
-                        continue
-                    if x.matches(name, is_dir, base):
-                        return not x.includes
+                if ctx is not None and r.index < len(ctx.lists):
+                    hit = self._first_match(ctx.lists[r.index], name, is_dir, side, ctx,
+                                            perishable, base)
+                    if hit is not None:
+                        return hit
                 continue
             if side == "sender" and not r.sender:
                 continue
@@ -438,7 +450,7 @@ class FilterList:
                 continue
             if r.matches(name, is_dir, base):
                 return not r.includes
-        return False
+        return None
 
     def excluded(self, name: bytes, is_dir: bool, ctx=None) -> bool:
         """Sender side: is this name left out of the file list?"""

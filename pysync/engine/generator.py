@@ -83,7 +83,7 @@ class Generator:
             self._delete_pass()
         last_flush = time.monotonic()
         for ndx, entry in enumerate(self.flist):
-            if entry.cleared:
+            if entry.cleared or self.cfg.list_only:
                 continue
             now = time.monotonic()
             if now - last_flush > FLUSH_INTERVAL:
@@ -151,6 +151,9 @@ class Generator:
                 st = None
         if self._skipped(entry, st):
             return
+        if not entry.is_dir and not entry.is_reg and not self._preserved(entry):
+            self._skip_nonregular(entry)
+            return
         if entry.is_dir:
             self._gen_dir(ndx, entry, st)
         elif entry.is_reg:
@@ -162,6 +165,19 @@ class Generator:
             self._gen_link(ndx, entry, st)
         else:
             self._gen_special(ndx, entry, st)
+
+    def _preserved(self, entry) -> bool:
+        c = self.cfg
+        if entry.is_link:
+            return c.links
+        if entry.is_device:
+            return c.devices
+        return c.specials
+
+    def _skip_nonregular(self, entry) -> None:
+        """rsync's generator line for a type that is not preserved (-l,
+        --devices, --specials); a server's log sends it to the client."""
+        self.log.info(f"skipping non-regular file \"{_show(entry.name)}\"")
 
     def _skipped(self, entry, st) -> bool:
         """--existing, --ignore-existing, -u, --max-size/--min-size
@@ -257,7 +273,9 @@ class Generator:
         self.dirs.append((ndx, entry))
 
     def _content_dir(self, entry) -> bool:
-        return self.cfg.recursive and not entry.xflags & XMIT_NO_CONTENT_DIR
+        # Protocol >= 30: the sender's flag alone decides (flist.c), so -d
+        # deletes in "." of "src/" and in no directory below it.
+        return not entry.xflags & XMIT_NO_CONTENT_DIR
 
     def _delete_pass(self) -> None:
         """--delete-before / --delete-after: every content directory that

@@ -57,16 +57,13 @@ class Scanner:
             return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
-                dirs = getattr(self.opts, "xfer_dirs", False)
-                if contents:
+                if not getattr(self.opts, "xfer_dirs", False):
+                    self.log.info(f"skipping directory {_show(b'.' if contents else base)}")
+                elif contents:      # --dirs: "." and its entries, not below them
                     self._add(b".", path, st, top=True)
-                    if dirs:        # --dirs: the entries, not below them
-                        self._walk(path, b"", st.st_dev, None, recurse=False)
-                elif dirs:
-                    if self._add(base, path, st, top=False):
-                        self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
-                else:
-                    self.log.info(f"skipping directory {_show(base)}")
+                    self._walk(path, b"", st.st_dev, None, recurse=False)
+                elif self._add(base, path, st, top=False):
+                    self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
                 return
             name = b"." if contents else base
             self._add(name, path, st, top=True)
@@ -168,25 +165,17 @@ class Scanner:
         o = self.opts
         mode = st.st_mode
         link = None
+        # As rsync's sender, symlinks, devices and specials are listed even
+        # when they are not preserved (without target / device numbers);
+        # the receiver skips them ("skipping non-regular file").
         if stat.S_ISLNK(mode):
-            if not o.links:
-                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
-                return False
             try:
                 link = os.readlink(path)
             except OSError as e:
                 self._fail("readlink", path, e, vanished=e.errno == 2)
                 return False
             size = len(link)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            if not o.devices:
-                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
-                return False
-            size = 0
-        elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            if not o.specials:
-                self.log.info(f"skipping non-regular file \"{_show(name)}\"")
-                return False
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             size = 0
         else:
             size = st.st_size

@@ -59,6 +59,11 @@ class ReadBuffer:
         self._pos += 1
         return b
 
+    def find(self, sub: bytes, limit: int) -> int:
+        """Offset of ``sub`` among the next ``limit`` unread bytes, or -1."""
+        i = self._data.find(sub, self._pos, self._pos + limit)
+        return i - self._pos if i >= 0 else -1
+
     def peek(self, n: int) -> bytes:
         return bytes(self._data[self._pos:self._pos + n])
 

@@ -1,6 +1,6 @@
 """--files-from (with --from0, "-" for stdin, -r, --no-relative): pysync
 against stock rsync, locally and pushing over a remote shell in both
-roles; a remote sender is refused in one line."""
+roles (a remote sender: test_files_from_remote.py)."""
 
 import os
 import subprocess
@@ -63,11 +63,3 @@ def test_files_from_matches_rsync(tmp_path, case, role):
     if role == "local":
         assert lines(pr.stdout) == lines(rr.stdout)
 
-
-def test_files_from_with_a_remote_sender_is_refused(tmp_path):
-    (tmp_path / "list").write_text("x\n")
-    r = subprocess.run(PYSYNC + ["-a", f"--files-from={tmp_path}/list", "-e", FAKE_RSH,
-                                 f"localhost:{tmp_path}/", f"{tmp_path}/d/"],
-                       capture_output=True, timeout=60)
-    assert r.returncode == 1
-    assert b"--files-from with a remote sender is not supported" in r.stderr

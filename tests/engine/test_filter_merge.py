@@ -38,6 +38,12 @@ def make_src(root):
     put(root, "sub/.rsync-filter", b"- *.tmp\n- /secret\n", T_NEW)
     put(root, "n/.norules", b"only.c\n", T_NEW)
     put(root, "rules.txt", b"+ a.o\n- *.o\n; comment\n- /notes.tmp\n", T_NEW)
+    # dir-merge rules inside merge files: a top-level merge file naming a
+    # per-directory file, and a per-directory file naming another one.
+    put(root, "nested.txt", b"- *.o\ndir-merge .inner-rules\n", T_NEW)
+    put(root, "sub/.inner-rules", b"dir-merge,n .deeper\n- zz1\n", T_NEW)
+    put(root, "sub/deep/.deeper", b"- ok\n", T_NEW)
+    put(root, "n/.deeper", b"- only.c\n", T_NEW)
     fix_dirs(root, T_OLD)
 
 
@@ -48,6 +54,9 @@ def make_dst(root):
         put(root, rel, b"old\n", T_OLD)
     put(root, "sub/.cvsignore", b"zz* ", T_OLD)
     put(root, "sub/.rsync-filter", b"- *.tmp\n- /secret\n", T_OLD)
+    put(root, "sub/.inner-rules", b": .deeper\n", T_OLD)
+    put(root, "sub/deep/.deeper", b"- keepme\n", T_OLD)
+    put(root, "sub/deep/keepme", b"protected by a nested dir-merge\n", T_OLD)
     fix_dirs(root, T_OLD)
 
 
@@ -67,6 +76,9 @@ CASES = {
     "dir-merge-w": ["-ai", "-f", ":w- .cvsignore", "--delete"],
     "dir-merge-C": ["-ai", "-f", ":C", "--delete"],
     "cvs-rule": ["-ai", "-f", "-C"],
+    "merge-with-dir-merge": ["-ai", "-f", ". nested.txt", "--delete"],
+    "dir-merge-nested": ["-ai", "-f", ": .inner-rules"],
+    "dir-merge-nested-delete": ["-ai", "-f", ": .inner-rules", "--delete"],
 }
 
 
@@ -86,7 +98,8 @@ def test_filter_option_matches_rsync(tmp_path, case, role, monkeypatch):
         dst = top / "dst"
         make_dst(dst)
         # Relative merge-file names are relative to the current directory.
-        (top / "rules.txt").write_bytes((src / "rules.txt").read_bytes())
+        for name in ("rules.txt", "nested.txt"):
+            (top / name).write_bytes((src / name).read_bytes())
         r = run_tool(tool, role, opts, src, dst, top)
         results[tool] = (r, top)
     (rr, rtop), (pr, ptop) = results["rsync"], results["pysync"]
