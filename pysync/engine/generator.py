@@ -16,7 +16,8 @@ from .. import native
 from ..text import show
 from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
-from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
+from ..protocol.constants import (FNAMECMP_BACKUP, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
+                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
@@ -26,6 +27,7 @@ from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
 from .delete import delete_extraneous, remove_tree
+from .sender import encode_item
 
 __all__ = ["Generator"]
 
@@ -66,9 +68,22 @@ class Generator:
                 if e.hlink is not None and not e.cleared and e.is_reg:
                     self.leader_ndx[e.hlink] = ndx
                     self.group_members.setdefault(e.hlink, []).append(ndx)
+            # ... unless a member is already there as a regular file: the
+            # first such one gets the data (so --inplace updates the file
+            # that exists; rsync's hard_link_check treats the missing
+            # members before it as skipped).
+            for group, members in self.group_members.items():
+                for m in members[:-1]:
+                    try:
+                        if stat.S_ISREG(tree.lstat(flist[m].name).st_mode):
+                            self.leader_ndx[group] = m
+                            break
+                    except OSError:
+                        continue
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
+        self.backup_basis = set()        # ndx whose basis is its --inplace backup
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -107,7 +122,14 @@ class Generator:
         self._wait_for(lambda what, v: what == "done", redo)
         self._finish_hard_links(set(redo))
         for ndx in redo:
-            self._request(ndx, self.flist[ndx], redo=True)
+            # Itemized against the file as it is now (rsync runs the whole
+            # generator step again; --inplace has changed the file).
+            entry = self.flist[ndx]
+            try:
+                st = self.tree.lstat(entry.name)
+            except OSError:
+                st = None
+            self._request(ndx, entry, st=st, new=st is None, redo=True)
         wire.write(self.ndx_out.encode(NDX_DONE))   # end of the redo phase
         wire.write(self.ndx_out.encode(NDX_DONE))   # the (empty) delay-updates phase
         if self.cfg.delete:
@@ -475,6 +497,8 @@ class Generator:
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 self._item(ndx, entry, flags)
             return
+        if cfg.append and st is not None and st.st_size >= entry.size:
+            return      # --append: nothing to add to a file this long (not itemized)
         if st is None and cfg.alt_dests:
             alt = self._alt_lstat(entry, stat.S_IFREG)
             if alt is not None:
@@ -525,8 +549,23 @@ class Generator:
                 iflags |= ITEM_REPORT_CHANGE
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
-        out = self.ndx_out.encode(ndx) + encode_shortint(iflags)
-        self.wire.write(out)
+        basis_type = None
+        if redo and ndx in self.backup_basis:
+            # The redo rewrites the file over itself, as rsync does.
+            self.backup_basis.discard(ndx)
+            self.basis.pop(ndx, None)
+        if cfg.inplace and cfg.backups is not None and not redo and not cfg.dry_run \
+                and not new and ndx not in self.basis:
+            # The file is about to be rewritten in place: back up a copy
+            # first (a hard link would change with it), and let the delta
+            # work from that copy (rsync's FNAMECMP_BACKUP).
+            backup = cfg.backups.copy(entry.name)
+            if not cfg.whole_file:
+                self.basis[ndx] = backup
+                self.backup_basis.add(ndx)
+                basis_type = FNAMECMP_BACKUP
+                iflags |= ITEM_BASIS_TYPE_FOLLOWS
+        self.wire.write(encode_item(self.ndx_out, ndx, iflags, basis_type, None))
         if not cfg.dry_run:
             self._send_sums(entry, redo, self.basis.get(ndx, entry.name))
 
@@ -555,6 +594,8 @@ class Generator:
         try:
             head = sum_head_for(size, digest_len, cfg.block_size, redo=redo)
             self.wire.write(encode_sum_head(head))
+            if cfg.append and not redo:
+                return      # --append: the head tells the sender how much is kept
             seed = cfg.seed
             block_sum = cfg.checksum.block_sum
             s2 = head.s2length

@@ -6,6 +6,7 @@ generator for the redo phase; the second one is an error."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import stat
@@ -14,6 +15,7 @@ from ..text import show
 from ..errors import FileIOError, ProtocolViolation
 from ..io.attrs import apply_fd
 from ..io.cache import SourceReader
+from ..io.inplace import InPlaceFile
 from ..io.replace import TempFile
 from ..io.sink import WriteMode, make_sink
 from ..protocol.buffer import NeedMore
@@ -78,6 +80,7 @@ class Receiver:
         self.to_gen = to_generator       # queue.Queue of (what, value)
         self.requested = requested       # ndx -> number of outstanding requests
         self.basis = {}                  # ndx -> basis name the generator chose
+        self.backup_basis = set()        # ndx whose basis is the --inplace backup copy
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
                                     warn=log.warning)
@@ -132,6 +135,9 @@ class Receiver:
 
     # ---- one file -------------------------------------------------------------------
     def _receive_file(self, ndx, entry, iflags, head, phase) -> None:
+        if self.cfg.inplace:
+            self._receive_in_place(ndx, entry, iflags, head, phase)
+            return
         name = entry.name
         tree = self.tree
         basis = None
@@ -216,6 +222,71 @@ class Receiver:
             if basis is not None:
                 basis.close()
 
+    def _receive_in_place(self, ndx, entry, iflags, head, phase) -> None:
+        """--inplace / --append (receiver.c recv_files with inplace): the
+        destination itself is written; see io/inplace.py."""
+        name = entry.name
+        tree = self.tree
+        try:
+            dir_fd, base = tree.locate(name)
+        except OSError as e:
+            self._fail(f"rsync: [receiver] cannot reach directory of \"{_show(tree.path(name))}\": "
+                       f"{e.strerror} ({e.errno})")
+            self._read_tokens(head, None, _NullSink(), ndx, entry.size, name)
+            return
+        basis = self._open_basis(ndx, name, dir_fd, base) if head.count else None
+        basis_name = self.basis.get(ndx, name)
+        # The basis is the file's own old data (or the --backup copy of it).
+        updating = basis_name == name or ndx in self.backup_basis
+        existing_mode = None
+        if not iflags & ITEM_IS_NEW:
+            try:
+                existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+                if not stat.S_ISREG(existing_mode):
+                    existing_mode = None
+            except OSError:
+                pass
+        cfg = self.cfg
+        try:
+            out = InPlaceFile(dir_fd, base, updating, fsync=cfg.fsync, preallocate=cfg.preallocate,
+                              drop_cache=cfg.drop_cache, size=entry.size)
+        except OSError as e:
+            if basis is not None:
+                basis.close()
+            self._fail(f"rsync: [receiver] open \"{_show(tree.path(name))}\" failed: "
+                       f"{e.strerror} ({e.errno})")
+            self._read_tokens(head, None, _NullSink(), ndx, entry.size, name)
+            return
+        try:
+            append = cfg.append if phase == 0 else 0
+            ok = self._read_tokens(head, basis, out, ndx, entry.size, name,
+                                   kept=head.file_length if append else 0, verify=append > 1)
+            out.finish()
+            if not ok:
+                # The file keeps what arrived, with its attributes but not
+                # the sender's time (so a later run looks at it again);
+                # the redo phase rewrites it.
+                untimed = copy.copy(self.policy)
+                untimed.times = False
+                apply_fd(out.fd, entry, untimed, existing_mode)
+                if phase == 0:
+                    self.log.warning(f"WARNING: {_show(name)} failed verification -- "
+                                     "update retained (will try again).")
+                    self.to_gen.put(("redo", ndx))
+                else:
+                    self._fail(f"ERROR: {_show(name)} failed verification -- update retained.")
+                return
+            apply_fd(out.fd, entry, self.policy, existing_mode)
+        except FileIOError:
+            raise
+        except OSError as e:
+            raise FileIOError(f"rsync: [receiver] write failed on \"{_show(tree.path(name))}\": "
+                              f"{e.strerror} ({e.errno})") from None
+        finally:
+            out.close()
+            if basis is not None:
+                basis.close()
+
     def _open_basis(self, ndx, name, dir_fd, base):
         """The file the sender's block matches refer to, read with the
         cache rules of --drop-cache; None if it cannot be opened."""
@@ -271,7 +342,11 @@ class Receiver:
             except OSError:
                 pass
 
-    def _read_tokens(self, head, basis, sink, ndx: int, size: int, name: bytes = b"") -> bool:
+    def _read_tokens(self, head, basis, sink, ndx: int, size: int, name: bytes = b"",
+                     kept: int = 0, verify: bool = False) -> bool:
+        """The file's tokens into ``sink``; True if the whole-file checksum
+        matches.  --append: the first ``kept`` bytes stay as they are (and
+        are part of the checksum with ``verify``, --append-verify)."""
         wire = self.wire
         dec = self.tokens
         dec.begin_file()
@@ -283,9 +358,16 @@ class Receiver:
         report = self.report
         total = len(self.flist)
         done = 0
-        report.progress(ndx, total, 0, size, False, name)
+        if kept:
+            if verify and basis is not None:
+                _hash_prefix(basis, kept, hasher)
+            sink.seek(kept)
+            done = kept
+        report.progress(ndx, total, done, size, False, name)
+        put_block = getattr(sink, "write_block", None) or (lambda data, _off: sink.write(data))
         if dec.codec is None:
-            return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher)
+            return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher, done,
+                                           put_block)
         while True:
             tok = wire.read(dec.next_token)
             if tok is END:
@@ -299,18 +381,21 @@ class Receiver:
                     data = data.ljust(length, b"\0")  # basis changed under us: redo will fix
                 dec.see_block(data)
                 stats.matched_data += length
+                hasher.update(data)
+                put_block(data, tok * blen)
             else:
                 data = tok
                 stats.literal_data += len(data)
-            hasher.update(data)
-            sink.write(data)
+                hasher.update(data)
+                sink.write(data)
             done += len(data)
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
         theirs = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
 
-    def _read_plain_tokens(self, head, basis, sink, ndx, size, name, hasher) -> bool:
+    def _read_plain_tokens(self, head, basis, sink, ndx, size, name, hasher, done,
+                           put_block) -> bool:
         """Uncompressed tokens, taken from the wire in batches; a run of
         consecutive matched blocks is read from the basis with one pread."""
         wire = self.wire
@@ -321,7 +406,6 @@ class Receiver:
         stats = self.stats
         report = self.report
         total = len(self.flist)
-        done = 0
         ended = False
         while not ended:
             toks = wire.read(_next_tokens, dec)
@@ -362,7 +446,7 @@ class Receiver:
                     data = b"".join(parts)
                 stats.matched_data += length
                 hasher.update(data)
-                sink.write(data)
+                put_block(data, first * blen)
                 done += length
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
@@ -381,6 +465,17 @@ _BATCH_BYTES = 1 << 20
 _BATCH_TOKENS = 8192
 # One basis read covers a run of consecutive blocks up to this size.
 _RUN_BYTES = 1 << 20
+
+
+def _hash_prefix(basis, length: int, hasher) -> None:
+    """--append-verify: the kept bytes count in the whole-file checksum."""
+    off = 0
+    while off < length:
+        data = basis.pread(min(_RUN_BYTES, length - off), off)
+        if not data:
+            break
+        hasher.update(data)
+        off += len(data)
 
 
 def _next_tokens(buf, dec) -> list:
