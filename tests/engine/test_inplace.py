@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.interrupt import kill_mid_file
 from helpers.trees import compare_trees
 from pysync.engine.matcher import MatchStats, send_delta
 from pysync.options import parse_args
@@ -270,3 +271,30 @@ def test_matcher_never_names_overwritten_basis_data():
             broke_without_rule = True
     assert matched > 40
     assert broke_without_rule       # the rule is what makes these work
+
+
+def test_partial_direct_io_keeps_a_correct_prefix_when_killed(tmp_path):
+    """--partial --direct-io (issue #6 part 7): a transfer killed mid-file
+    leaves the bytes that arrived, in order, as the destination file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    size = 200 << 20
+    with open(src / "big", "wb") as f:          # no repeating pattern
+        for _ in range(size >> 23):
+            f.write(os.urandom(8 << 20))
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    cmd = PYSYNC + ["-a", "--no-W", "--partial", "--direct-io", "-e", FAKE_RSH,
+                    "--rsync-path=pysync", f"{src}/", f"localhost:{dst}/"]
+    kill_mid_file(cmd, dst, "big")
+    kept = dst / "big"
+    assert kept.exists(), os.listdir(dst)
+    n = kept.stat().st_size
+    assert 0 < n < size
+    with open(src / "big", "rb") as a, open(kept, "rb") as b:
+        while True:
+            x = b.read(8 << 20)
+            if not x:
+                break
+            assert a.read(len(x)) == x
+    assert not [n for n in os.listdir(dst) if n.startswith(".big.")]
