@@ -187,8 +187,8 @@ class Receiver:
                 sink.abort()
                 tmp.discard()
                 if phase == 0:
-                    self.log.warning(f"WARNING: {_show(name)} failed verification -- "
-                                     "update discarded (will try again).")
+                    self._redo_warning(f"WARNING: {_show(name)} failed verification -- "
+                                       "update discarded (will try again).")
                     self.to_gen.put(("redo", ndx))
                 else:
                     self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
@@ -270,8 +270,8 @@ class Receiver:
                 untimed.times = False
                 apply_fd(out.fd, entry, untimed, existing_mode)
                 if phase == 0:
-                    self.log.warning(f"WARNING: {_show(name)} failed verification -- "
-                                     "update retained (will try again).")
+                    self._redo_warning(f"WARNING: {_show(name)} failed verification -- "
+                                       "update retained (will try again).")
                     self.to_gen.put(("redo", ndx))
                 else:
                     self._fail(f"ERROR: {_show(name)} failed verification -- update retained.")
@@ -452,6 +452,13 @@ class Receiver:
         report.progress(ndx, total, done, size, True, name)
         theirs = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
+
+    def _redo_warning(self, text: str) -> None:
+        """As rsync: a file going to the redo phase is only mentioned with
+        -v or itemized output."""
+        o = self.report.opts
+        if o.verbose or o.itemize or "%i" in (o.log_format or ""):
+            self.log.warning(text)
 
     def _fail(self, text: str) -> None:
         self.io_error |= IOERR_GENERAL
