@@ -59,7 +59,7 @@ class Generator:
         self.missing_dirs = set()        # dry run: dirs we would have created
         self.created_dirs = set()
         self.skipped_deletes = 0
-        # As rsync: the last member of each hard-link group in sorted order
+        # As rsync: one member of each hard-link group (see _pick_leader)
         # gets the data; the others are linked to it once it is done.
         self.leader_ndx = {}
         self.group_members = {}
@@ -68,22 +68,40 @@ class Generator:
                 if e.hlink is not None and not e.cleared and e.is_reg:
                     self.leader_ndx[e.hlink] = ndx
                     self.group_members.setdefault(e.hlink, []).append(ndx)
-            # ... unless a member is already there as a regular file: the
-            # first such one gets the data (so --inplace updates the file
-            # that exists; rsync's hard_link_check treats the missing
-            # members before it as skipped).
             for group, members in self.group_members.items():
-                for m in members[:-1]:
-                    try:
-                        if stat.S_ISREG(tree.lstat(flist[m].name).st_mode):
-                            self.leader_ndx[group] = m
-                            break
-                    except OSError:
-                        continue
+                self.leader_ndx[group] = self._pick_leader(members)
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
         self.backup_basis = set()        # ndx whose basis is its --inplace backup
+
+    def _pick_leader(self, members: list) -> int:
+        """The member of a hard-link group that gets the data: the last one,
+        unless one is already there as a regular file; then the first such
+        one (so --inplace updates the file that exists; rsync's
+        hard_link_check treats the missing members before it as skipped)."""
+        for m in members[:-1]:
+            try:
+                if stat.S_ISREG(self.tree.lstat(self.flist[m].name).st_mode):
+                    return m
+            except OSError:
+                continue
+        return members[-1]
+
+    def _leave_group(self, ndx: int, entry) -> None:
+        """A group's leader skipped (--append): it is not linked, and the
+        others choose a new leader (rsync's handle_skipped_hlink); one the
+        walk has passed already is generated now."""
+        group = entry.hlink
+        members = [m for m in self.group_members.get(group, ()) if m != ndx]
+        self.group_members[group] = members
+        if not members:
+            self.leader_ndx.pop(group, None)
+            return
+        new = self.leader_ndx[group] = self._pick_leader(members)
+        if new < ndx:
+            self.hlink_followers = [(n, e) for n, e in self.hlink_followers if n != new]
+            self._generate(new, self.flist[new])
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -498,7 +516,10 @@ class Generator:
                 self._item(ndx, entry, flags)
             return
         if cfg.append and st is not None and st.st_size >= entry.size:
-            return      # --append: nothing to add to a file this long (not itemized)
+            # --append: nothing to add to a file this long (not itemized)
+            if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
+                self._leave_group(ndx, entry)
+            return
         if st is None and cfg.alt_dests:
             alt = self._alt_lstat(entry, stat.S_IFREG)
             if alt is not None:
