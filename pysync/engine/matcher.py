@@ -96,16 +96,20 @@ class _InPlace:
     so when the sender's search is at offset ``off`` the basis bytes before
     ``off`` are gone, except where a block was found at its own offset: the
     receiver skips writing those, so they stay usable.  A block found at the
-    current offset is preferred to any other copy of the same data.
+    current offset is preferred to any other copy of the same data; and a
+    run of zeros is moved to the next block boundary when the data there
+    matches too (the bytes in between go as literals), so that long zero
+    runs become blocks at their own offsets.
     """
 
-    __slots__ = ("sums", "blen", "full", "s2", "ahead", "kept", "same")
+    __slots__ = ("sums", "blen", "full", "s2", "file_len", "ahead", "kept", "same")
 
-    def __init__(self, sums, full: int, blen: int, s2: int):
+    def __init__(self, sums, full: int, blen: int, s2: int, file_len: int):
         self.sums = sums
         self.blen = blen
         self.full = full
         self.s2 = s2
+        self.file_len = file_len
         # (weak, strong) -> block numbers, highest first: the ones behind
         # the search are popped off the end for good.
         self.ahead: dict[tuple, list] = {}
@@ -115,26 +119,34 @@ class _InPlace:
         self.kept: set = set()            # blocks found at their own offset
         self.same: dict[tuple, int] = {}  # (weak, strong) -> one of those
 
-    def choose(self, weak: int, strong: bytes, off: int, want: int) -> int:
+    def choose(self, weak: int, strong: bytes, off: int, want: int, same_at) -> tuple:
+        """(block, offset of the match) for the window at file offset
+        ``off``; block -1 if none may be named.  ``same_at(pos)`` says
+        whether the source window at ``pos`` has these sums too."""
         key = (weak, strong)
         ahead = self.ahead.get(key)
         if ahead is None:
-            return -1
+            return -1, off
         blen = self.blen
         while ahead and ahead[-1] * blen < off:
             ahead.pop()
-        if ahead and ahead[-1] * blen == off:
+        if not ahead and key not in self.same:
+            return -1, off
+        aligned = -(-off // blen) * blen
+        if ahead and ahead[-1] * blen == aligned and \
+                (aligned == off or (weak == 0 and aligned + blen <= self.file_len
+                                    and same_at(aligned))):
             i = ahead.pop()
             self.kept.add(i)
             self.same.setdefault(key, i)
-            return i
+            return i, aligned
         if want < self.full and (want * blen >= off or want in self.kept):
             w, st = self.sums[want]
             if w == weak and st[:self.s2] == strong:
-                return want
+                return want, off
         if ahead:
-            return ahead[-1]
-        return self.same.get(key, -1)
+            return ahead[-1], off
+        return self.same[key], off
 
     def allows_last(self, last: int, start: int) -> bool:
         return last * self.blen >= start
@@ -158,7 +170,9 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
         weak, strong = sums[i]
         by_weak.setdefault(weak, {}).setdefault(strong[:s2], i)
     table = native.WeakTable(list(by_weak))
-    chooser = _InPlace(sums, full, blen, s2) if inplace else None
+    chooser = _InPlace(sums, full, blen, s2, os.fstat(fd).st_size) if inplace else None
+    # In-place matches may look one block ahead (_InPlace's zero runs).
+    need = 2 * blen if inplace else blen
     search = native.make_searcher(table)
     want = 0
     buf = bytearray()
@@ -173,10 +187,12 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             emit_literal(data)
             stats.literal += b - a
 
+    def same_at(file_pos: int) -> bool:
+        w = buf[file_pos - base:file_pos - base + blen]
+        return len(w) == blen and native.weak_checksum(w) == weak and strong_fn(w)[:s2] == strong
+
     while True:
-        if len(buf) - pos < blen:
-            if eof:
-                break
+        if len(buf) - pos < need and not eof:
             # Emit what can no longer match, keep one byte for rolling.
             literal(lit, pos)
             keep = pos - 1 if prev is not None and pos > 0 else pos
@@ -191,6 +207,8 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             hasher.update(more)
             buf += more
             continue
+        if len(buf) - pos < blen:
+            break
         if not by_weak:
             pos = len(buf) - blen + 1
             prev = None
@@ -200,12 +218,18 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             pos = len(buf) - blen + 1
             prev = (s1, s2sum)
             continue
+        if len(buf) - off < need and not eof:
+            pos, prev = off, None        # read on first: the choice may look ahead
+            continue
         weak = (s1 & 0xFFFF) | ((s2sum & 0xFFFF) << 16)
         window = buf[off:off + blen]
         strong = strong_fn(window)[:s2]
         found = -1
         if chooser is not None:
-            found = chooser.choose(weak, strong, base + off, want)
+            found, at = chooser.choose(weak, strong, base + off, want, same_at)
+            if at != base + off:
+                off = at - base
+                window = buf[off:off + blen]
         elif want < full and sums[want][0] == weak and sums[want][1][:s2] == strong:
             found = want
         else:
