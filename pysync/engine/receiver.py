@@ -6,7 +6,6 @@ generator for the redo phase; the second one is an error."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import stat
@@ -15,7 +14,6 @@ from ..text import show
 from ..errors import FileIOError, ProtocolViolation
 from ..io.attrs import apply_fd
 from ..io.cache import SourceReader
-from ..io.inplace import InPlaceFile
 from ..io.replace import TempFile
 from ..io.sink import WriteMode, make_sink
 from ..protocol.buffer import NeedMore
@@ -24,6 +22,7 @@ from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
+from .inplace import hash_prefix, receive_in_place
 from .sender import read_item
 
 __all__ = ["Receiver"]
@@ -136,7 +135,7 @@ class Receiver:
     # ---- one file -------------------------------------------------------------------
     def _receive_file(self, ndx, entry, iflags, head, phase) -> None:
         if self.cfg.inplace:
-            self._receive_in_place(ndx, entry, iflags, head, phase)
+            receive_in_place(self, ndx, entry, iflags, head, phase)
             return
         name = entry.name
         tree = self.tree
@@ -222,70 +221,9 @@ class Receiver:
             if basis is not None:
                 basis.close()
 
-    def _receive_in_place(self, ndx, entry, iflags, head, phase) -> None:
-        """--inplace / --append (receiver.c recv_files with inplace): the
-        destination itself is written; see io/inplace.py."""
-        name = entry.name
-        tree = self.tree
-        try:
-            dir_fd, base = tree.locate(name)
-        except OSError as e:
-            self._fail(f"rsync: [receiver] cannot reach directory of \"{_show(tree.path(name))}\": "
-                       f"{e.strerror} ({e.errno})")
-            self._read_tokens(head, None, _NullSink(), ndx, entry.size, name)
-            return
-        basis = self._open_basis(ndx, name, dir_fd, base) if head.count else None
-        basis_name = self.basis.get(ndx, name)
-        # The basis is the file's own old data (or the --backup copy of it).
-        updating = basis_name == name or ndx in self.backup_basis
-        existing_mode = None
-        if not iflags & ITEM_IS_NEW:
-            try:
-                existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
-                if not stat.S_ISREG(existing_mode):
-                    existing_mode = None
-            except OSError:
-                pass
-        cfg = self.cfg
-        try:
-            out = InPlaceFile(dir_fd, base, updating, fsync=cfg.fsync, preallocate=cfg.preallocate,
-                              drop_cache=cfg.drop_cache, size=entry.size)
-        except OSError as e:
-            if basis is not None:
-                basis.close()
-            self._fail(f"rsync: [receiver] open \"{_show(tree.path(name))}\" failed: "
-                       f"{e.strerror} ({e.errno})")
-            self._read_tokens(head, None, _NullSink(), ndx, entry.size, name)
-            return
-        try:
-            append = cfg.append if phase == 0 else 0
-            ok = self._read_tokens(head, basis, out, ndx, entry.size, name,
-                                   kept=head.file_length if append else 0, verify=append > 1)
-            out.finish()
-            if not ok:
-                # The file keeps what arrived, with its attributes but not
-                # the sender's time (so a later run looks at it again);
-                # the redo phase rewrites it.
-                untimed = copy.copy(self.policy)
-                untimed.times = False
-                apply_fd(out.fd, entry, untimed, existing_mode)
-                if phase == 0:
-                    self._redo_warning(f"WARNING: {_show(name)} failed verification -- "
-                                       "update retained (will try again).")
-                    self.to_gen.put(("redo", ndx))
-                else:
-                    self._fail(f"ERROR: {_show(name)} failed verification -- update retained.")
-                return
-            apply_fd(out.fd, entry, self.policy, existing_mode)
-        except FileIOError:
-            raise
-        except OSError as e:
-            raise FileIOError(f"rsync: [receiver] write failed on \"{_show(tree.path(name))}\": "
-                              f"{e.strerror} ({e.errno})") from None
-        finally:
-            out.close()
-            if basis is not None:
-                basis.close()
+    def discard_data(self, head, ndx: int, entry) -> None:
+        """Read a file's data that has nowhere to go, to stay in step."""
+        self._read_tokens(head, None, _NullSink(), ndx, entry.size, entry.name)
 
     def _open_basis(self, ndx, name, dir_fd, base):
         """The file the sender's block matches refer to, read with the
@@ -360,7 +298,7 @@ class Receiver:
         done = 0
         if kept:
             if verify and basis is not None:
-                _hash_prefix(basis, kept, hasher)
+                hash_prefix(basis, kept, hasher)
             sink.seek(kept)
             done = kept
         report.progress(ndx, total, done, size, False, name)
@@ -472,17 +410,6 @@ _BATCH_BYTES = 1 << 20
 _BATCH_TOKENS = 8192
 # One basis read covers a run of consecutive blocks up to this size.
 _RUN_BYTES = 1 << 20
-
-
-def _hash_prefix(basis, length: int, hasher) -> None:
-    """--append-verify: the kept bytes count in the whole-file checksum."""
-    off = 0
-    while off < length:
-        data = basis.pread(min(_RUN_BYTES, length - off), off)
-        if not data:
-            break
-        hasher.update(data)
-        off += len(data)
 
 
 def _next_tokens(buf, dec) -> list:
