@@ -6,13 +6,10 @@ its checksum keeps what arrived until the redo phase rewrites it."""
 from __future__ import annotations
 
 import copy
-import os
-import stat
 
 from ..errors import FileIOError
 from ..io.attrs import apply_fd
 from ..io.inplace import InPlaceFile
-from ..protocol.constants import ITEM_IS_NEW
 from ..text import show
 
 __all__ = ["receive_in_place", "hash_prefix"]
@@ -36,14 +33,7 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
     basis_name = recv.basis.get(ndx, name)
     # The basis is the file's own old data (or the --backup copy of it).
     updating = basis_name == name or ndx in recv.backup_basis
-    existing_mode = None
-    if not iflags & ITEM_IS_NEW:
-        try:
-            existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
-            if not stat.S_ISREG(existing_mode):
-                existing_mode = None
-        except OSError:
-            pass
+    existing_mode = recv.old_mode(iflags, dir_fd, base)
     cfg = recv.cfg
     try:
         out = InPlaceFile(dir_fd, base, updating, fsync=cfg.fsync, preallocate=cfg.preallocate,

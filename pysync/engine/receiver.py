@@ -152,15 +152,7 @@ class Receiver:
         if dir_fd is not None:
             if head.count:
                 basis = self._open_basis(ndx, name, dir_fd, base)
-            # A file the generator found missing (ITEM_IS_NEW) has no
-            # mode to keep: no need to look again.
-            if not iflags & ITEM_IS_NEW:
-                try:
-                    existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
-                    if not stat.S_ISREG(existing_mode):
-                        existing_mode = None
-                except OSError:
-                    pass
+            existing_mode = self.old_mode(iflags, dir_fd, base)
             try:
                 tmp = TempFile(dir_fd, base)
             except OSError as e:
@@ -220,6 +212,18 @@ class Receiver:
         finally:
             if basis is not None:
                 basis.close()
+
+    @staticmethod
+    def old_mode(iflags: int, dir_fd: int, base: bytes):
+        """The mode of the regular file being replaced, or None.  A file the
+        generator found missing (ITEM_IS_NEW) has none: no need to look again."""
+        if iflags & ITEM_IS_NEW:
+            return None
+        try:
+            mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        except OSError:
+            return None
+        return mode if stat.S_ISREG(mode) else None
 
     def discard_data(self, head, ndx: int, entry) -> None:
         """Read a file's data that has nowhere to go, to stay in step."""
