@@ -348,3 +348,20 @@ def test_in_place_delta_sends_what_rsync_sends(tmp_path, seed):
         assert (tmp_path / tool / "t" / "f").read_bytes() == new
         got[tool] = byte_counts(p.stdout)
     assert got["pysync"] == got["rsync"]
+
+
+def test_python_api_inplace_and_append(tmp_path):
+    import pysync
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put(src, "f", D["mid"], T_NEW)
+    put(src, "log", D["log"], T_NEW)
+    put(dst, "f", D["base"], T_OLD)
+    put(dst, "log", D["log"][:1000], T_OLD)
+    ino = os.stat(dst / "f").st_ino
+    res = pysync.sync(f"{src}/", f"{dst}/", archive=True, inplace=True, whole_file=False)
+    assert os.stat(dst / "f").st_ino == ino and (dst / "f").read_bytes() == D["mid"]
+    assert res.stats["matched_data"] >= len(D["mid"]) - 1000     # f: one block sent
+    put(dst, "log", D["log"][:1000], T_OLD)
+    res = pysync.sync(f"{src}/", f"{dst}/", archive=True, append_verify=True)
+    assert (dst / "log").read_bytes() == D["log"]
+    assert res.stats["literal_data"] == len(D["log"]) - 1000
