@@ -93,6 +93,8 @@ class Options:
     log_file: str | None = None
     log_file_format: str | None = None
     bwlimit: int = 0                   # KiB/s, 0 = no limit
+    inplace: bool = False
+    append: int = 0                    # 1 --append, 2 --append-verify
     # server side only
     server: bool = False
     sender: bool = False
@@ -180,6 +182,9 @@ OPTION_TABLE = [
     (("copy-dest",), None, "altdest", "alt_dests", "copy", "... and include copies of unchanged files", False),
     (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
     (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
+    (("inplace",), None, "flag", "inplace", None, "update destination files in-place", False),
+    (("append",), None, "count", "append", None, "append data onto shorter files", False),
+    (("append-verify",), None, "const", "append", 2, "--append w/old data in file checksum", False),
     (("relative",), "R", "flag", "relative", None, "use relative path names", False),
     (("files-from",), None, "value", "files_from", str, "read list of source-file names from FILE", False),
     (("from0",), "0", "flag", "from0", None, "all *-from/filter files are delimited by 0s", False),
@@ -237,6 +242,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
             opts.delete_mode = None
     elif kind == "count":
         setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
+        if dest == "append" and not opts.server and not negate:
+            opts.append = 1      # only a server counts: "--append --append" is -verify
     elif kind == "value":
         setattr(opts, dest, const(value))
     elif kind == "const":
@@ -386,6 +393,7 @@ def finish_options(opts: Options) -> Options:
         opts.backup = True
     if opts.partial_dir is not None:
         opts.partial = True
+    _inplace_options(opts)
     if opts.info:
         last = opts.info.split(",")[-1].strip()
         opts.progress2 = last == "progress2"
@@ -404,6 +412,26 @@ def _remote_list(spec: str):
     from .client import parse_remote
     r = parse_remote(spec)
     return None if r is None else r[2]
+
+
+def _inplace_options(opts: Options) -> None:
+    """--append implies --inplace; --inplace stands for --partial (the file
+    is never a temp file, so there is nothing else to keep) and refuses
+    what needs a second file (options.c, same messages)."""
+    if not (opts.inplace or opts.append):
+        return
+    what = "append" if opts.append else "inplace"
+    if opts.append and opts.whole_file and not opts.server:
+        raise SyntaxUsageError("--append cannot be used with --whole-file")
+    opts.inplace = True
+    if opts.partial_dir is not None:
+        raise SyntaxUsageError(f"--{what} cannot be used with --partial-dir")
+    if opts.direct_io:
+        # In-place updates write at the basis' own offsets, most of them
+        # unaligned, into a file other readers may see: O_DIRECT would need
+        # a read-modify-write of every unaligned edge (see README).
+        raise SyntaxUsageError(f"--{what} cannot be used with --direct-io")
+    opts.partial = False
 
 
 def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> list:
@@ -526,6 +554,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
         args.append("--fsync")
+    if opts.append:
+        args += ["--append"] * (2 if opts.append > 1 else 1)
+    elif opts.inplace:
+        args.append("--inplace")
     if opts.files_from is not None and (remote_is_sender or opts.files_from_remote is not None):
         if opts.files_from_remote is not None:      # read there
             args += ["--files-from", opts.files_from_remote]

@@ -134,6 +134,8 @@ class SessionConfig:
     alt_dests: list = field(default_factory=list)   # (kind, absolute dir bytes)
     partial: bool = False
     partial_dir: bytes | None = None
+    inplace: bool = False           # write into the destination file itself
+    append: int = 0                 # 1 --append, 2 --append-verify (implies inplace)
     one_file_system: bool = False
     links: bool = False
     devices: bool = False
@@ -278,7 +280,9 @@ class _Session:
         # upstream: generator.c itemize() -- "stdout_format_has_i > 1"
         c.itemize_unchanged = ("%I" in (o.log_format or "")) if self.am_server \
             else self.report.out_has_i > 1
-        c.whole_file = bool(o.whole_file) or c.checksum.name == "none"
+        # --append needs the sum head even where -W is the default (rsync's
+        # generator turns whole-file off for it).
+        c.whole_file = (bool(o.whole_file) or c.checksum.name == "none") and not o.append
         c.block_size = o.block_size
         c.delete = o.delete
         c.delete_mode = o.delete_mode
@@ -298,6 +302,7 @@ class _Session:
         c.max_size, c.min_size = o.max_size, o.min_size
         c.partial = o.partial
         c.partial_dir = os.fsencode(o.partial_dir) if o.partial_dir is not None else None
+        c.inplace, c.append = o.inplace or bool(o.append), o.append
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
@@ -508,6 +513,7 @@ class _Session:
             copier.bind(root_tree, policy, cfg, recv.write_mode)
             gen.copier = copier
         recv.offloaded = gen.offloaded
+        recv.backup_basis = gen.backup_basis
 
         def no_send(ndx):
             if requested.get(ndx, 0) > 0:

@@ -43,6 +43,8 @@ CASES = [
     ["-a", "--min-size=1k"], ["-ab"], ["-a", "--backup-dir=bk"], ["-ab", "--suffix=.old"],
     ["-a", "--link-dest=../prev"], ["-a", "--compare-dest=/x"], ["-a", "--copy-dest=/y"],
     ["-a", "--link-dest=/a", "--link-dest=/b"], ["-a", "--partial"], ["-a", "--partial-dir=.p"],
+    ["-a", "--inplace"], ["-a", "--inplace", "--partial"], ["-a", "--append"],
+    ["-a", "--append-verify"], ["-a", "--append", "--fsync"], ["-ab", "--inplace"],
     ["-aR"], ["-aR", "--no-implied-dirs"], ["-a", "--files-from=/dev/null"],
     ["-ar", "--files-from=/dev/null", "--no-relative"], ["-aC"], ["-aF"], ["-aFF", "--delete"],
     ["-avC", "--filter=merge /dev/null"], ["-d"], ["-d", "--delete"], ["-ad"], ["-rd", "--delete"],

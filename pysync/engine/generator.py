@@ -16,7 +16,8 @@ from .. import native
 from ..text import show
 from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
-from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
+from ..protocol.constants import (FNAMECMP_BACKUP, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
+                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
@@ -26,6 +27,7 @@ from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
 from .delete import delete_extraneous, remove_tree
+from .sender import encode_item
 
 __all__ = ["Generator"]
 
@@ -58,7 +60,7 @@ class Generator:
         self.missing_dirs = set()        # dry run: dirs we would have created
         self.created_dirs = set()
         self.skipped_deletes = 0
-        # As rsync: the last member of each hard-link group in sorted order
+        # As rsync: one member of each hard-link group (see _pick_leader)
         # gets the data; the others are linked to it once it is done.
         self.leader_ndx = {}
         self.group_members = {}
@@ -67,6 +69,8 @@ class Generator:
                 if e.hlink is not None and not e.cleared and e.is_reg:
                     self.leader_ndx[e.hlink] = ndx
                     self.group_members.setdefault(e.hlink, []).append(ndx)
+            for group, members in self.group_members.items():
+                self.leader_ndx[group] = self._pick_leader(members)
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
@@ -74,6 +78,35 @@ class Generator:
         # requested without data; the receiver takes them out again.
         self.copier = None
         self.offloaded = set()
+        self.backup_basis = set()        # ndx whose basis is its --inplace backup
+
+    def _pick_leader(self, members: list) -> int:
+        """The member of a hard-link group that gets the data: the last one,
+        unless one is already there as a regular file; then the first such
+        one (so --inplace updates the file that exists; rsync's
+        hard_link_check treats the missing members before it as skipped)."""
+        for m in members[:-1]:
+            try:
+                if stat.S_ISREG(self.tree.lstat(self.flist[m].name).st_mode):
+                    return m
+            except OSError:
+                continue
+        return members[-1]
+
+    def _leave_group(self, ndx: int, entry) -> None:
+        """A group's leader skipped (--append): it is not linked, and the
+        others choose a new leader (rsync's handle_skipped_hlink); one the
+        walk has passed already is generated now."""
+        group = entry.hlink
+        members = [m for m in self.group_members.get(group, ()) if m != ndx]
+        self.group_members[group] = members
+        if not members:
+            self.leader_ndx.pop(group, None)
+            return
+        new = self.leader_ndx[group] = self._pick_leader(members)
+        if new < ndx:
+            self.hlink_followers = [(n, e) for n, e in self.hlink_followers if n != new]
+            self._generate(new, self.flist[new])
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -112,7 +145,14 @@ class Generator:
         self._wait_for(lambda what, v: what == "done", redo)
         self._finish_hard_links(set(redo))
         for ndx in redo:
-            self._request(ndx, self.flist[ndx], redo=True)
+            # Itemized against the file as it is now (rsync runs the whole
+            # generator step again; --inplace has changed the file).
+            entry = self.flist[ndx]
+            try:
+                st = self.tree.lstat(entry.name)
+            except OSError:
+                st = None
+            self._request(ndx, entry, st=st, new=st is None, redo=True)
         wire.write(self.ndx_out.encode(NDX_DONE))   # end of the redo phase
         wire.write(self.ndx_out.encode(NDX_DONE))   # the (empty) delay-updates phase
         if self.cfg.delete:
@@ -498,6 +538,11 @@ class Generator:
             if flags or cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
             return
+        if cfg.append and st is not None and st.st_size >= entry.size:
+            # --append: nothing to add to a file this long (not itemized)
+            if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
+                self._leave_group(ndx, entry)
+            return
         if st is None and cfg.alt_dests:
             alt = self._alt_lstat(entry, stat.S_IFREG)
             if alt is not None:
@@ -548,7 +593,23 @@ class Generator:
                 iflags |= ITEM_REPORT_CHANGE
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
-        out = self.ndx_out.encode(ndx) + encode_shortint(iflags)
+        basis_type = None
+        if redo and ndx in self.backup_basis:
+            # The redo rewrites the file over itself, as rsync does.
+            self.backup_basis.discard(ndx)
+            self.basis.pop(ndx, None)
+        if cfg.inplace and cfg.backups is not None and not redo and not cfg.dry_run \
+                and not new and ndx not in self.basis:
+            # The file is about to be rewritten in place: back up a copy
+            # first (a hard link would change with it), and let the delta
+            # work from that copy (rsync's FNAMECMP_BACKUP).
+            backup = cfg.backups.copy(entry.name)
+            if not cfg.whole_file:
+                self.basis[ndx] = backup
+                self.backup_basis.add(ndx)
+                basis_type = FNAMECMP_BACKUP
+                iflags |= ITEM_BASIS_TYPE_FOLLOWS
+        out = encode_item(self.ndx_out, ndx, iflags, basis_type, None)
         if self.copier is not None and not redo and not cfg.dry_run \
                 and self._copied_locally(ndx, entry, st is None, bool(iflags & ITEM_IS_NEW)):
             self.wire.write(out)     # no sum head: a transfer without data
@@ -598,6 +659,8 @@ class Generator:
         try:
             head = sum_head_for(size, digest_len, cfg.block_size, redo=redo)
             self.wire.write(encode_sum_head(head))
+            if cfg.append and not redo:
+                return      # --append: the head tells the sender how much is kept
             seed = cfg.seed
             block_sum = cfg.checksum.block_sum
             s2 = head.s2length

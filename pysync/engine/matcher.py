@@ -17,7 +17,7 @@ import threading
 from .. import native
 from ..io.cache import open_source_reader, read_chunks
 
-__all__ = ["MatchStats", "send_delta", "send_whole"]
+__all__ = ["MatchStats", "send_delta", "send_whole", "send_append"]
 
 READ_CHUNK = 1 << 20
 _local = threading.local()
@@ -56,18 +56,104 @@ def send_whole(fd: int, emit_literal, hasher, stats: MatchStats, drop_cache: boo
         stats.literal += n
 
 
+def send_append(fd: int, kept: int, verify: bool, emit_literal, hasher, stats: MatchStats,
+                drop_cache: bool = False) -> None:
+    """--append / --append-verify (match.c match_sums in append mode): the
+    receiver keeps its first ``kept`` bytes; the rest goes as literal data.
+    With verify the kept bytes count in the whole-file checksum too."""
+    kept = min(kept, os.fstat(fd).st_size)
+    if verify:
+        done = 0
+        while done < kept:
+            chunk = os.pread(fd, min(READ_CHUNK, kept - done), done)
+            if not chunk:
+                break
+            hasher.update(chunk)
+            done += len(chunk)
+    os.lseek(fd, kept, os.SEEK_SET)
+    send_whole(fd, emit_literal, hasher, stats, drop_cache)
+
+
 def send_delta(fd: int, head, sums, strong_fn, emit_literal, emit_block, hasher,
-               stats: MatchStats, drop_cache: bool = False) -> None:
+               stats: MatchStats, drop_cache: bool = False, inplace: bool = False) -> None:
+    """``inplace``: the receiver rebuilds the file over its own basis, so no
+    match may name basis data it has already overwritten (see _InPlace)."""
     reader = open_source_reader(fd, drop_cache) if drop_cache else None
     try:
         _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats,
-                    reader.read if reader is not None else (lambda n: os.read(fd, n)))
+                    reader.read if reader is not None else (lambda n: os.read(fd, n)),
+                    inplace)
     finally:
         if reader is not None:
             reader.close()
 
 
-def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats, read) -> None:
+class _InPlace:
+    """Which block a match may name when the receiver writes over its basis
+    (upstream: match.c:hash_search(), updating_basis_file).
+
+    The receiver writes the new file front to back into the basis itself,
+    so when the sender's search is at offset ``off`` the basis bytes before
+    ``off`` are gone, except where a block was found at its own offset: the
+    receiver skips writing those, so they stay usable.  A block found at the
+    current offset is preferred to any other copy of the same data; and a
+    run of zeros is moved to the next block boundary when the data there
+    matches too (the bytes in between go as literals), so that long zero
+    runs become blocks at their own offsets.
+    """
+
+    __slots__ = ("sums", "blen", "full", "s2", "file_len", "ahead", "kept", "same")
+
+    def __init__(self, sums, full: int, blen: int, s2: int, file_len: int):
+        self.sums = sums
+        self.blen = blen
+        self.full = full
+        self.s2 = s2
+        self.file_len = file_len
+        # (weak, strong) -> block numbers, highest first: the ones behind
+        # the search are popped off the end for good.
+        self.ahead: dict[tuple, list] = {}
+        for i in range(full - 1, -1, -1):
+            weak, strong = sums[i]
+            self.ahead.setdefault((weak, strong[:s2]), []).append(i)
+        self.kept: set = set()            # blocks found at their own offset
+        self.same: dict[tuple, int] = {}  # (weak, strong) -> one of those
+
+    def choose(self, weak: int, strong: bytes, off: int, want: int, same_at) -> tuple:
+        """(block, offset of the match) for the window at file offset
+        ``off``; block -1 if none may be named.  ``same_at(pos)`` says
+        whether the source window at ``pos`` has these sums too."""
+        key = (weak, strong)
+        ahead = self.ahead.get(key)
+        if ahead is None:
+            return -1, off
+        blen = self.blen
+        while ahead and ahead[-1] * blen < off:
+            ahead.pop()
+        if not ahead and key not in self.same:
+            return -1, off
+        aligned = -(-off // blen) * blen
+        if ahead and ahead[-1] * blen == aligned and \
+                (aligned == off or (weak == 0 and aligned + blen <= self.file_len
+                                    and same_at(aligned))):
+            i = ahead.pop()
+            self.kept.add(i)
+            self.same.setdefault(key, i)
+            return i, aligned
+        if want < self.full and (want * blen >= off or want in self.kept):
+            w, st = self.sums[want]
+            if w == weak and st[:self.s2] == strong:
+                return want, off
+        if ahead:
+            return ahead[-1], off
+        return self.same[key], off
+
+    def allows_last(self, last: int, start: int) -> bool:
+        return last * self.blen >= start
+
+
+def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats, read,
+                inplace=False) -> None:
     """Search ``fd`` for the blocks described by ``head``/``sums``
     (a list of (weak, strong) pairs) and emit literals and block matches.
     ``strong_fn(data) -> bytes`` gives a block's strong sum (at least
@@ -84,9 +170,13 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
         weak, strong = sums[i]
         by_weak.setdefault(weak, {}).setdefault(strong[:s2], i)
     table = native.WeakTable(list(by_weak))
+    chooser = _InPlace(sums, full, blen, s2, os.fstat(fd).st_size) if inplace else None
+    # In-place matches may look one block ahead (_InPlace's zero runs).
+    need = 2 * blen if inplace else blen
     search = native.make_searcher(table)
     want = 0
     buf = bytearray()
+    base = 0                # file offset of buf[0]
     pos = lit = 0
     prev = None
     eof = False
@@ -97,14 +187,17 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             emit_literal(data)
             stats.literal += b - a
 
+    def same_at(file_pos: int) -> bool:
+        w = buf[file_pos - base:file_pos - base + blen]
+        return len(w) == blen and native.weak_checksum(w) == weak and strong_fn(w)[:s2] == strong
+
     while True:
-        if len(buf) - pos < blen:
-            if eof:
-                break
+        if len(buf) - pos < need and not eof:
             # Emit what can no longer match, keep one byte for rolling.
             literal(lit, pos)
             keep = pos - 1 if prev is not None and pos > 0 else pos
             del buf[:keep]
+            base += keep
             pos -= keep
             lit = pos
             more = read(READ_CHUNK)
@@ -114,6 +207,8 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             hasher.update(more)
             buf += more
             continue
+        if len(buf) - pos < blen:
+            break
         if not by_weak:
             pos = len(buf) - blen + 1
             prev = None
@@ -123,11 +218,19 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             pos = len(buf) - blen + 1
             prev = (s1, s2sum)
             continue
+        if len(buf) - off < need and not eof:
+            pos, prev = off, None        # read on first: the choice may look ahead
+            continue
         weak = (s1 & 0xFFFF) | ((s2sum & 0xFFFF) << 16)
         window = buf[off:off + blen]
         strong = strong_fn(window)[:s2]
         found = -1
-        if want < full and sums[want][0] == weak and sums[want][1][:s2] == strong:
+        if chooser is not None:
+            found, at = chooser.choose(weak, strong, base + off, want, same_at)
+            if at != base + off:
+                off = at - base
+                window = buf[off:off + blen]
+        elif want < full and sums[want][0] == weak and sums[want][1][:s2] == strong:
             found = want
         else:
             found = by_weak[weak].get(strong, -1)
@@ -143,7 +246,8 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
         want = found + 1
     # The short last block can only match the file's last bytes.
     end = len(buf)
-    if last_short and end - head.remainder >= lit:
+    if last_short and end - head.remainder >= lit and \
+            (chooser is None or chooser.allows_last(count - 1, base + end - head.remainder)):
         start = end - head.remainder
         tail = bytes(buf[start:end])
         weak, strong = sums[count - 1]

@@ -22,6 +22,7 @@ from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
+from .inplace import hash_prefix, receive_in_place
 from .sender import read_item
 
 __all__ = ["Receiver"]
@@ -80,6 +81,7 @@ class Receiver:
         self.last_sum = None             # the sender's checksum of the last file (%C)
         self.basis = {}                  # ndx -> basis name the generator chose
         self.offloaded = set()           # ndx the generator copied (engine/offload.py)
+        self.backup_basis = set()        # ndx whose basis is the --inplace backup copy
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
                                     warn=log.warning)
@@ -144,6 +146,9 @@ class Receiver:
 
     # ---- one file -------------------------------------------------------------------
     def _receive_file(self, ndx, entry, iflags, head, phase) -> None:
+        if self.cfg.inplace:
+            receive_in_place(self, ndx, entry, iflags, head, phase)
+            return
         name = entry.name
         tree = self.tree
         basis = None
@@ -159,15 +164,7 @@ class Receiver:
         if dir_fd is not None:
             if head.count:
                 basis = self._open_basis(ndx, name, dir_fd, base)
-            # A file the generator found missing (ITEM_IS_NEW) has no
-            # mode to keep: no need to look again.
-            if not iflags & ITEM_IS_NEW:
-                try:
-                    existing_mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
-                    if not stat.S_ISREG(existing_mode):
-                        existing_mode = None
-                except OSError:
-                    pass
+            existing_mode = self.old_mode(iflags, dir_fd, base)
             try:
                 tmp = TempFile(dir_fd, base)
             except OSError as e:
@@ -193,8 +190,8 @@ class Receiver:
                 sink.abort()
                 tmp.discard()
                 if phase == 0:
-                    self.log.warning(f"WARNING: {_show(name)} failed verification -- "
-                                     "update discarded (will try again).")
+                    self._redo_warning(f"WARNING: {_show(name)} failed verification -- "
+                                       "update discarded (will try again).")
                     self.to_gen.put(("redo", ndx))
                 else:
                     self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
@@ -227,6 +224,22 @@ class Receiver:
         finally:
             if basis is not None:
                 basis.close()
+
+    @staticmethod
+    def old_mode(iflags: int, dir_fd: int, base: bytes):
+        """The mode of the regular file being replaced, or None.  A file the
+        generator found missing (ITEM_IS_NEW) has none: no need to look again."""
+        if iflags & ITEM_IS_NEW:
+            return None
+        try:
+            mode = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        except OSError:
+            return None
+        return mode if stat.S_ISREG(mode) else None
+
+    def discard_data(self, head, ndx: int, entry) -> None:
+        """Read a file's data that has nowhere to go, to stay in step."""
+        self._read_tokens(head, None, _NullSink(), ndx, entry.size, entry.name)
 
     def _open_basis(self, ndx, name, dir_fd, base):
         """The file the sender's block matches refer to, read with the
@@ -283,7 +296,11 @@ class Receiver:
             except OSError:
                 pass
 
-    def _read_tokens(self, head, basis, sink, ndx: int, size: int, name: bytes = b"") -> bool:
+    def _read_tokens(self, head, basis, sink, ndx: int, size: int, name: bytes = b"",
+                     kept: int = 0, verify: bool = False) -> bool:
+        """The file's tokens into ``sink``; True if the whole-file checksum
+        matches.  --append: the first ``kept`` bytes stay as they are (and
+        are part of the checksum with ``verify``, --append-verify)."""
         wire = self.wire
         dec = self.tokens
         dec.begin_file()
@@ -295,9 +312,16 @@ class Receiver:
         report = self.report
         total = len(self.flist)
         done = 0
-        report.progress(ndx, total, 0, size, False, name)
+        if kept:
+            if verify and basis is not None:
+                hash_prefix(basis, kept, hasher)
+            sink.seek(kept)
+            done = kept
+        report.progress(ndx, total, done, size, False, name)
+        put_block = getattr(sink, "write_block", None) or (lambda data, _off: sink.write(data))
         if dec.codec is None:
-            return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher)
+            return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher, done,
+                                           put_block)
         while True:
             tok = wire.read(dec.next_token)
             if tok is END:
@@ -311,18 +335,21 @@ class Receiver:
                     data = data.ljust(length, b"\0")  # basis changed under us: redo will fix
                 dec.see_block(data)
                 stats.matched_data += length
+                hasher.update(data)
+                put_block(data, tok * blen)
             else:
                 data = tok
                 stats.literal_data += len(data)
-            hasher.update(data)
-            sink.write(data)
+                hasher.update(data)
+                sink.write(data)
             done += len(data)
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
         theirs = self.last_sum = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
 
-    def _read_plain_tokens(self, head, basis, sink, ndx, size, name, hasher) -> bool:
+    def _read_plain_tokens(self, head, basis, sink, ndx, size, name, hasher, done,
+                           put_block) -> bool:
         """Uncompressed tokens, taken from the wire in batches; a run of
         consecutive matched blocks is read from the basis with one pread."""
         wire = self.wire
@@ -333,7 +360,6 @@ class Receiver:
         stats = self.stats
         report = self.report
         total = len(self.flist)
-        done = 0
         ended = False
         while not ended:
             toks = wire.read(_next_tokens, dec)
@@ -374,12 +400,19 @@ class Receiver:
                     data = b"".join(parts)
                 stats.matched_data += length
                 hasher.update(data)
-                sink.write(data)
+                put_block(data, first * blen)
                 done += length
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
         theirs = self.last_sum = wire.read_bytes(self.cfg.checksum.digest_len)
         return hasher.digest() == theirs
+
+    def _redo_warning(self, text: str) -> None:
+        """As rsync: a file going to the redo phase is only mentioned with
+        -v or itemized output."""
+        o = self.report.opts
+        if o.verbose or o.itemize or "%i" in (o.log_format or ""):
+            self.log.warning(text)
 
     def _fail(self, text: str) -> None:
         self.io_error |= IOERR_GENERAL

@@ -12,7 +12,7 @@ import stat
 from ..text import show
 from ..errors import ProtocolViolation
 from ..protocol.buffer import NeedMore
-from ..protocol.constants import (IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
+from ..protocol.constants import (FNAMECMP_FNAME, IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_IO_ERROR,
                                   MSG_NO_SEND, NDX_DEL_STATS, NDX_DONE)
 from ..protocol.ints import decode_shortint, decode_vstring, encode_int32, encode_shortint, encode_vstring
@@ -20,7 +20,7 @@ from ..protocol.ndx import NdxDecoder, NdxEncoder
 from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
 from ..protocol.sums import SumHead, decode_block_sums, decode_sum_head, encode_sum_head
 from ..protocol.tokens import TokenEncoder
-from .matcher import MatchStats, send_delta, send_whole
+from .matcher import MatchStats, send_append, send_delta, send_whole
 
 __all__ = ["Sender", "read_item"]
 
@@ -84,6 +84,7 @@ class Sender:
         self.io_error = 0
         self.del_stats = None
         self.offload = None         # local copy: engine.offload.SourceTable
+        self._redo = False
 
     def _on_del_stats(self, d) -> None:
         self.del_stats = d
@@ -127,8 +128,9 @@ class Sender:
                 continue
             mark = (wire.data_written, wire.data_read)     # %b / %c count from here
             head = wire.read(decode_sum_head, digest_len)
+            self._redo = phase > 0
             sums = self._read_sums(head)
-            digest = self._send_file(ndx, entry, iflags, basis, xname, head, sums)
+            digest = self._send_file(ndx, entry, iflags, basis, xname, head, sums, phase)
             if digest is not None:
                 self.report.item_done(entry, iflags, xname, wire.data_written - mark[0],
                                       wire.data_read - mark[1], digest)
@@ -145,6 +147,8 @@ class Sender:
     def _read_sums(self, head) -> list:
         """The block sums after a head, read a slice at a time so no single
         read has to hold the whole list."""
+        if self.cfg.append and not self._redo:
+            return []           # --append: the head only says how much is kept
         sums = []
         left = head.count
         while left:
@@ -163,7 +167,7 @@ class Sender:
         if ndx != NDX_DONE:
             raise ProtocolViolation(f"Invalid packet at end of run ({ndx})", 2)
 
-    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums):
+    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums, phase):
         """Send one file; its whole-file checksum, or None if it could not be read."""
         wire = self.wire
         try:
@@ -175,6 +179,12 @@ class Sender:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 self._open_failed(ndx, entry, OSError(errno.EINVAL, "not a regular file"))
+                return
+            append = self.cfg.append if phase == 0 else 0
+            if append and st.st_size < entry.size:
+                # Shrunk since the file list: appending would corrupt it.
+                self.log.warning(f"skipped diminished file: \"{_show(os.path.abspath(entry.src))}\"")
+                self.wire.send_msg(MSG_NO_SEND, encode_int32(ndx))
                 return
             self.report.item(entry, iflags, xname)
             wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + encode_sum_head(head))
@@ -198,13 +208,19 @@ class Sender:
                 done[0] += len(data)
                 report.progress(ndx, total, done[0], entry.size, False, entry.name)
 
-            if head.count == 0:
+            if append:
+                send_append(fd, head.file_length, append > 1, emit_literal, hasher, mstats,
+                            self.cfg.drop_cache)
+            elif head.count == 0:
                 send_whole(fd, emit_literal, hasher, mstats, self.cfg.drop_cache)
             else:
                 seed = self.cfg.seed
                 block_sum = self.cfg.checksum.block_sum
+                # --inplace over the file itself (not a backup copy): the
+                # receiver overwrites its basis as it goes.
+                updating = self.cfg.inplace and basis in (None, FNAMECMP_FNAME)
                 send_delta(fd, head, sums, lambda d: block_sum(d, seed), emit_literal,
-                           emit_block, hasher, mstats, self.cfg.drop_cache)
+                           emit_block, hasher, mstats, self.cfg.drop_cache, updating)
             wire.write(enc.end())
             digest = hasher.digest()
             wire.write(digest)

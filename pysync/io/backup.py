@@ -29,6 +29,45 @@ class Backups:
             return name == rel or name.startswith(rel + b"/")
         return bool(self.suffix) and name.endswith(self.suffix)
 
+    def copy(self, name: bytes) -> bytes:
+        """Back up regular file ``name`` as a copy with its attributes (for
+        --inplace, which rewrites the original inode); returns the backup's
+        path.  The copy is made under a temp name and renamed into place."""
+        src = os.path.join(self.root, name)
+        dst = self.path_for(name)
+        parent = os.path.dirname(dst)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, b"." + os.path.basename(dst) + b".bak%d" % os.getpid())
+        sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(sfd)
+            dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          0o600)
+            try:
+                left = st.st_size
+                while left > 0:
+                    n = os.copy_file_range(sfd, dfd, left)
+                    if n == 0:
+                        break
+                    left -= n
+                if os.geteuid() == 0:
+                    os.fchown(dfd, st.st_uid, st.st_gid)
+                os.fchmod(dfd, stat.S_IMODE(st.st_mode))
+                os.utime(dfd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(dfd)
+            os.rename(tmp, dst)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        finally:
+            os.close(sfd)
+        return os.path.abspath(dst)
+
     def keep(self, name: bytes, move: bool = False) -> None:
         """Back up destination entry ``name`` (not a directory)."""
         src = os.path.join(self.root, name)

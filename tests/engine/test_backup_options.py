@@ -5,14 +5,13 @@ both roles (pysync client -> rsync server, rsync client -> pysync server)."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers.interrupt import kill_mid_file
 from helpers.trees import compare_trees
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,16 +183,7 @@ def test_interrupted_transfer_resumes_with_partial(tmp_path, partial_dir):
     opt = ["--partial"] if partial_dir is None else [f"--partial-dir={partial_dir}"]
     cmd = PYSYNC + ["-a", "--no-W"] + opt + ["-e", FAKE_RSH, "--rsync-path=pysync",
                                               f"{src}/", f"localhost:{dst}/"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        tmp = [n for n in os.listdir(dst) if n.startswith(".big.")]
-        if tmp and os.path.getsize(dst / tmp[0]) > 20 << 20:
-            break
-        time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGTERM)
-    p.communicate(timeout=60)
+    kill_mid_file(cmd, dst, "big")
     kept = dst / "big" if partial_dir is None else dst / partial_dir / "big"
     assert kept.exists(), os.listdir(dst)
     assert 0 < kept.stat().st_size < len(data)

@@ -1,0 +1,91 @@
+"""The receiving side of --inplace and --append (receiver.c recv_files
+with inplace): the destination itself is written through io/inplace.py,
+matched blocks at their own offset are left alone, and a file that fails
+its checksum keeps what arrived until the redo phase rewrites it."""
+
+from __future__ import annotations
+
+import copy
+
+from ..errors import FileIOError
+from ..io.attrs import apply_fd
+from ..io.inplace import InPlaceFile
+from ..text import show
+
+__all__ = ["receive_in_place", "hash_prefix"]
+
+_CHUNK = 1 << 20
+
+
+def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
+    """--inplace / --append (receiver.c recv_files with inplace): the
+    destination itself is written; see io/inplace.py."""
+    name = entry.name
+    tree = recv.tree
+    try:
+        dir_fd, base = tree.locate(name)
+    except OSError as e:
+        recv._fail(f"rsync: [receiver] cannot reach directory of \"{_show(tree.path(name))}\": "
+                   f"{e.strerror} ({e.errno})")
+        recv.discard_data(head, ndx, entry)
+        return
+    basis = recv._open_basis(ndx, name, dir_fd, base) if head.count else None
+    basis_name = recv.basis.get(ndx, name)
+    # The basis is the file's own old data (or the --backup copy of it).
+    updating = basis_name == name or ndx in recv.backup_basis
+    existing_mode = recv.old_mode(iflags, dir_fd, base)
+    cfg = recv.cfg
+    try:
+        out = InPlaceFile(dir_fd, base, updating, fsync=cfg.fsync, preallocate=cfg.preallocate,
+                          drop_cache=cfg.drop_cache, size=entry.size)
+    except OSError as e:
+        if basis is not None:
+            basis.close()
+        recv._fail(f"rsync: [receiver] open \"{_show(tree.path(name))}\" failed: "
+                   f"{e.strerror} ({e.errno})")
+        recv.discard_data(head, ndx, entry)
+        return
+    try:
+        append = cfg.append if phase == 0 else 0
+        ok = recv._read_tokens(head, basis, out, ndx, entry.size, name,
+                               kept=head.file_length if append else 0, verify=append > 1)
+        out.finish()
+        if not ok:
+            # The file keeps what arrived, with its attributes but not
+            # the sender's time (so a later run looks at it again);
+            # the redo phase rewrites it.
+            untimed = copy.copy(recv.policy)
+            untimed.times = False
+            apply_fd(out.fd, entry, untimed, existing_mode)
+            if phase == 0:
+                recv._redo_warning(f"WARNING: {_show(name)} failed verification -- "
+                                   "update retained (will try again).")
+                recv.to_gen.put(("redo", ndx))
+            else:
+                recv._fail(f"ERROR: {_show(name)} failed verification -- update retained.")
+            return
+        apply_fd(out.fd, entry, recv.policy, existing_mode)
+    except FileIOError:
+        raise
+    except OSError as e:
+        raise FileIOError(f"rsync: [receiver] write failed on \"{_show(tree.path(name))}\": "
+                          f"{e.strerror} ({e.errno})") from None
+    finally:
+        out.close()
+        if basis is not None:
+            basis.close()
+
+
+def hash_prefix(basis, length: int, hasher) -> None:
+    """--append-verify: the kept bytes count in the whole-file checksum."""
+    off = 0
+    while off < length:
+        data = basis.pread(min(_CHUNK, length - off), off)
+        if not data:
+            break
+        hasher.update(data)
+        off += len(data)
+
+
+def _show(name: bytes) -> str:
+    return show(name)
