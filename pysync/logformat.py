@@ -14,7 +14,7 @@ import re
 import stat
 import time
 
-from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
+from .protocol.constants import (ITEM_DELETED, ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
                                  ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                  ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS)
@@ -22,9 +22,6 @@ from .text import show
 
 __all__ = ["LogFormat", "LogItem", "big_num", "timestring", "itemize_code", "sum_as_hex",
            "ITEM_DELETED"]
-
-# upstream: rsync.h ITEM_DELETED -- only ever used in a log line, never on the wire
-ITEM_DELETED = 1 << 11
 
 # "%", apostrophes, an optional "-", width digits, apostrophes, the letter
 _ESCAPE = re.compile(r"%('*)(-?)(\d*)('*)(.?)", re.S)

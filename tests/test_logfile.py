@@ -288,3 +288,16 @@ def test_pid_and_time_escapes(tmp_path):
     assert sorted(r[2] for r in rows) == sorted(
         ["./", "big.bin", "changed.txt", "d/", "d/inner.txt", "link", "newdir/", "newdir/f.txt",
          "perms.txt", "same.txt"])
+
+
+def test_deleted_flag_is_outside_the_wire_flags():
+    """A deletion's %i is "*deleting"; no flag that travels on the wire (16
+    bits, e.g. ITEM_BASIS_TYPE_FOLLOWS of an --inplace backup basis) may
+    be mistaken for it."""
+    import stat as st
+    from pysync.logformat import itemize_code
+    from pysync.protocol.constants import ITEM_BASIS_TYPE_FOLLOWS, ITEM_DELETED, ITEM_TRANSFER
+    assert ITEM_DELETED >= 1 << 16
+    code = itemize_code(ITEM_TRANSFER | ITEM_BASIS_TYPE_FOLLOWS | 0xC, st.S_IFREG | 0o644, "recv", False)
+    assert code == ">f.st......"
+    assert itemize_code(ITEM_DELETED, st.S_IFREG, "del.", False) == "*deleting  "
