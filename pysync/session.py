@@ -23,7 +23,8 @@ from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_N
                                  COMPRESS_NAMES, IOERR_DEL_LIMIT,
                                  IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
                                  MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER, MSG_INFO,
-                                 MSG_IO_ERROR, MSG_NO_SEND, MSG_WARNING, PROTOCOL_VERSION,
+                                 MSG_IO_ERROR, MSG_NO_SEND, MSG_SUCCESS, MSG_WARNING,
+                                 PROTOCOL_VERSION,
                                  RERR_DEL_LIMIT, RERR_FILEIO, RERR_FILESELECT, RERR_PARTIAL,
                                  RERR_VANISHED)
 from .protocol.filters import decode_filter_rule, encode_filter_list
@@ -34,12 +35,14 @@ from .protocol.handshake import (choose_as_client, choose_as_server, decode_name
                                  decode_seed, decode_version, encode_name_list, encode_seed,
                                  encode_version, negotiate_version, server_compat_flags)
 from .protocol.ints import decode_varint, encode_varint
+from .protocol.mux import decode_success, encode_frame
 from .protocol.checksums import get_checksum
 from .report import Report
 from .text import show
 from .engine.filters import FilterList
 from .engine.generator import Generator
 from .engine.receiver import Receiver
+from .engine.remove import SourceRemover, SuccessNotifier
 from .engine.scan import Scanner
 from .engine.sender import Sender
 from .engine.wire import Wire
@@ -119,6 +122,9 @@ class SessionConfig:
     alt_dests: list = field(default_factory=list)   # (kind, absolute dir bytes)
     partial: bool = False
     partial_dir: bytes | None = None
+    delay_updates: bool = False
+    remove_source_files: bool = False
+    local_server: bool = False      # the two processes of one local copy
     one_file_system: bool = False
     links: bool = False
     devices: bool = False
@@ -155,6 +161,7 @@ class _Session:
         self.xfer_error = False      # MSG_ERROR_XFER seen
         self.remote_exit = None      # code from MSG_ERROR_EXIT
         self.no_send = None          # callback for MSG_NO_SEND
+        self.on_success = None       # callback for MSG_SUCCESS (a sender removing files)
         self.cfg = SessionConfig()
 
     # ---- messages from the peer (reader thread) ---------------------------------------
@@ -176,6 +183,11 @@ class _Session:
                 sys.stderr.flush()
         elif tag == MSG_IO_ERROR:
             self.io_error |= int.from_bytes(payload, "little") & IOERR_MASK
+        elif tag == MSG_SUCCESS:
+            # Only a sender with --remove-source-files acts on it (as rsync,
+            # whose successful_send does nothing without the option).
+            if self.on_success is not None:
+                self.on_success(*decode_success(payload))
         elif tag == MSG_NO_SEND:
             ndx = int.from_bytes(payload, "little", signed=True)
             if self.no_send:
@@ -274,6 +286,8 @@ class _Session:
         c.max_size, c.min_size = o.max_size, o.min_size
         c.partial = o.partial
         c.partial_dir = os.fsencode(o.partial_dir) if o.partial_dir is not None else None
+        c.delay_updates = o.delay_updates
+        c.remove_source_files = o.remove_source_files
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
@@ -361,13 +375,31 @@ class _Session:
         stats.count_flist(flist)
         if not flist and self.am_server:
             return exit_code_for(self.io_error)
+        remover = self._source_remover(flist) if cfg.remove_source_files else None
         sender = Sender(self.wire, flist, cfg, self.log, self.report, stats)
         sender.io_error = self.io_error
         sender.run()
         self.io_error |= sender.io_error
         if sender.del_stats is not None:
             stats.deleted = sender.del_stats
-        return exit_code_for(self.io_error)
+        return exit_code_for(self.io_error, RERR_PARTIAL if remover and remover.failed else 0)
+
+    def _source_remover(self, flist) -> SourceRemover:
+        """--remove-source-files: act on the receiving side's MSG_SUCCESS.
+        A server's lines go to the client as messages (posted: this runs on
+        the reader thread)."""
+        if self.am_server:
+            wire = self.wire
+
+            def post(tag):
+                return lambda text: wire.post_msg(
+                    encode_frame(tag, (text + "\n").encode("utf-8", "surrogateescape")))
+            info, xfer_error = post(MSG_INFO), post(MSG_ERROR_XFER)
+        else:
+            info, xfer_error = self.log.info, self.log.error
+        remover = SourceRemover(flist, self.opts.verbose, info, xfer_error)
+        self.on_success = remover.success
+        return remover
 
     # ---- receiving side ---------------------------------------------------------------
     def recv_flist(self):
@@ -433,6 +465,8 @@ class _Session:
         recv = Receiver(self.wire, flist, tree, cfg, policy, self.log, self.report, stats,
                         to_gen, requested)
         recv.basis = gen.basis
+        if cfg.remove_source_files and not cfg.dry_run:
+            gen.success = recv.success = SuccessNotifier(self.wire, tree, cfg.local_server)
 
         def no_send(ndx):
             if requested.get(ndx, 0) > 0:
@@ -596,6 +630,7 @@ def run_server(opts, stream) -> int:
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
+    sess.cfg.local_server = opts.local_server
     if opts.verbose or opts.log_format:
         report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
@@ -609,7 +644,7 @@ def run_server(opts, stream) -> int:
         return 4
     try:
         sess.server_handshake()
-        wire.start_mux()
+        wire.start_mux(local_server=opts.local_server)
         if opts.sender:
             sess.recv_filters()
             code = sess.run_sender(args or [b"."])
@@ -634,16 +669,19 @@ def _send_error_exit(wire, code: int) -> None:
         wire.send_error_exit(code)
 
 
-def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log):
-    """The client's side of one connection.  Returns (code, session)."""
+def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log,
+                       local: bool = False):
+    """The client's side of one connection (``local``: to the child of a
+    local copy).  Returns (code, session)."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
+    sess.cfg.local_server = local
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout,
                 role="sender" if am_sender else "receiver")
     sess.wire = wire
     code = 0
     try:
         sess.client_handshake()
-        wire.start_mux()
+        wire.start_mux(local_server=local)
         if am_sender:
             sess.cvs_rules_before_send()
             if opts.delete:

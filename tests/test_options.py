@@ -39,6 +39,8 @@ CASES = [
     ["-a", "--min-size=1k"], ["-ab"], ["-a", "--backup-dir=bk"], ["-ab", "--suffix=.old"],
     ["-a", "--link-dest=../prev"], ["-a", "--compare-dest=/x"], ["-a", "--copy-dest=/y"],
     ["-a", "--link-dest=/a", "--link-dest=/b"], ["-a", "--partial"], ["-a", "--partial-dir=.p"],
+    ["-a", "--delay-updates"], ["-a", "--delay-updates", "--partial-dir=.p"],
+    ["-a", "--remove-source-files"], ["-av", "--remove-source-files", "--delay-updates"],
     ["-aR"], ["-aR", "--no-implied-dirs"], ["-a", "--files-from=/dev/null"],
     ["-ar", "--files-from=/dev/null", "--no-relative"], ["-aC"], ["-aF"], ["-aFF", "--delete"],
     ["-avC", "--filter=merge /dev/null"],

@@ -69,6 +69,8 @@ class Generator:
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
+        # --remove-source-files: (ndx, name) -> MSG_SUCCESS to the sender.
+        self.success = None
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -105,11 +107,21 @@ class Generator:
         # Wait until the receiver has seen the end of phase 0, then redo.
         redo = []
         self._wait_for(lambda what, v: what == "done", redo)
-        self._finish_hard_links(set(redo))
+        delay = self.cfg.delay_updates
+        if not delay:
+            self._finish_hard_links(set(redo))
         for ndx in redo:
             self._request(ndx, self.flist[ndx], redo=True)
         wire.write(self.ndx_out.encode(NDX_DONE))   # end of the redo phase
-        wire.write(self.ndx_out.encode(NDX_DONE))   # the (empty) delay-updates phase
+        if delay:
+            # --delay-updates: the receiver renames the delayed files into
+            # place when the sender's answer to that DONE reaches it; the
+            # delay phase ends after that (and hard links follow the
+            # leaders once these are in place).
+            wire.flush()
+            self._wait_for(lambda what, v: what == "done" and v == 2, None)
+            self._finish_hard_links(set())
+        wire.write(self.ndx_out.encode(NDX_DONE))   # the delay-updates phase
         if self.cfg.delete:
             wire.write(self.ndx_out.encode(NDX_DEL_STATS) + encode_del_stats(self.del_stats))
         wire.write(self.ndx_out.encode(NDX_DONE))   # early "deletions done" (protocol >= 31)
@@ -318,6 +330,7 @@ class Generator:
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy, True))
                 if flags:
                     self._item(ndx, entry, flags)
+                self._succeeded(ndx, entry)
                 return
         # A link where there was none (or something else) is new; a link
         # with another target is a change.
@@ -340,6 +353,7 @@ class Generator:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
         self._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
+        self._succeeded(ndx, entry)
 
     def _gen_special(self, ndx, entry, st) -> None:
         tree = self.tree
@@ -352,6 +366,7 @@ class Generator:
                     dfd, base = tree.locate(entry.name)
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 self._item(ndx, entry, flags)
+            self._succeeded(ndx, entry)
             return
         is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
         if st is not None and stat.S_ISDIR(st.st_mode):
@@ -374,6 +389,7 @@ class Generator:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
         self._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+        self._succeeded(ndx, entry)
 
     def _backup_before_replace(self, name: bytes, st) -> None:
         if self.cfg.backups is not None and st is not None and not stat.S_ISDIR(st.st_mode):
@@ -459,6 +475,7 @@ class Generator:
                     self.basis[ndx] = self.flist[m].name
                     break
         if st is None and cfg.alt_dests and self._try_alt_dests(ndx, entry):
+            self._succeeded(ndx, entry)
             return
         if cfg.partial_dir is not None and ndx not in self.basis:
             ppath = self._partial_path(entry.name)
@@ -474,6 +491,10 @@ class Generator:
                     dfd, base = self.tree.locate(entry.name)
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 self._item(ndx, entry, flags)
+            if cfg.partial_dir is not None and not cfg.dry_run \
+                    and self.basis.get(ndx) == self._partial_path(entry.name):
+                self._drop_stale_partial(self.basis.pop(ndx))
+            self._succeeded(ndx, entry)
             return
         if st is None and cfg.alt_dests:
             alt = self._alt_lstat(entry, stat.S_IFREG)
@@ -611,6 +632,7 @@ class Generator:
                 ldfd, lbase = tree.locate(lname)
                 lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
                 if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
+                    self._succeeded(ndx, entry)
                     return
                 if st is not None and stat.S_ISDIR(st.st_mode) and not self._remove_in_way(entry, st):
                     return
@@ -626,6 +648,25 @@ class Generator:
             self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(lname))
         else:
             self.report.item(entry, iflags, lname)
+        self._succeeded(ndx, entry)
+
+    def _succeeded(self, ndx: int, entry) -> None:
+        """--remove-source-files: this entry is in place (never a directory)."""
+        if self.success is not None:
+            self.success(ndx, entry.name)
+
+    def _drop_stale_partial(self, path: bytes) -> None:
+        """A partial-dir file for a file that turned out up to date is of
+        no more use (generator.c): remove it, and its directory if empty."""
+        try:
+            os.unlink(path)
+        except OSError:
+            return
+        if not os.path.isabs(self.cfg.partial_dir):
+            try:
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass
 
     def _touch_up_dirs(self) -> None:
         if self.cfg.dry_run:
