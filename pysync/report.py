@@ -99,7 +99,7 @@ def itemize_string(entry, iflags: int, sending: bool) -> str:
         ".", ".",
     ]
     s = "".join(rest)
-    if s == "." * 9:
+    if s == "." * 9 and c0 in ".hc":     # a transfer keeps its dots (log.c)
         s = " " * 9
     return c0 + c1 + s
 
