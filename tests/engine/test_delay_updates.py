@@ -45,6 +45,9 @@ def make_dst(root: Path):
     big = random.Random(3).randbytes(300_000)
     put(root, ".~tmp~/big.bin", big[:100_000], T_OLD)
     put(root, ".part/big.bin", big[:100_000], T_OLD)
+    # A partial file of a file that is up to date: of no more use, removed.
+    put(root, ".~tmp~/same.txt", b"stale\n", T_OLD)
+    put(root, ".part/same.txt", b"stale\n", T_OLD)
     # One not in the transfer: kept (and so is its directory).
     put(root, "d/.~tmp~/other", b"someone else's\n", T_OLD)
     put(root, "d/.part/other", b"someone else's\n", T_OLD)
