@@ -122,13 +122,18 @@ class Generator:
             self._wait_for(lambda what, v: what == "done" and v == 2, None)
             self._finish_hard_links(set())
         wire.write(self.ndx_out.encode(NDX_DONE))   # the delay-updates phase
+        if self.cfg.delete and mode in ("after", "delay"):
+            # --delete-after/-delay: once the receiver has seen the sender's
+            # last file; the delete stats and the "deletions done" DONE
+            # follow the deletions (rsync's late delete-done message).
+            wire.flush()
+            self._wait_for(lambda what, v: what == "done" and v == 3, None)
+            self._delete_pass()
         if self.cfg.delete:
             wire.write(self.ndx_out.encode(NDX_DEL_STATS) + encode_del_stats(self.del_stats))
-        wire.write(self.ndx_out.encode(NDX_DONE))   # early "deletions done" (protocol >= 31)
+        wire.write(self.ndx_out.encode(NDX_DONE))   # "deletions done" (protocol >= 31)
         wire.flush()
         self._wait_for(lambda what, v: what == "end", None)
-        if self.cfg.delete and mode in ("after", "delay"):
-            self._delete_pass()
         self._finish_hard_links(set(), late=True)
         self._touch_up_dirs()
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye

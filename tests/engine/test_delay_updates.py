@@ -129,3 +129,26 @@ def test_interrupted_run_leaves_the_old_files(tmp_path, role):
     assert out["pysync"] == out["rsync"]
     # d/c.txt comes after zz-big.bin in the list: not reached.
     assert out["pysync"][1] == [".~tmp~/a.txt", ".~tmp~/b.txt"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("opts", [["--delete-after"], ["--delete-delay", "--delay-updates"]],
+                         ids=["delete-after", "delete-delay-delay-updates"])
+def test_late_deletions_are_in_the_stats(tmp_path, role, opts):
+    """After the delay phase the late deletions come first, then the delete
+    stats: --stats counts them (rsync's late "deletions done")."""
+    out = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        make_src(top / "src")
+        make_dst(top / "dst")
+        r = run(tool, role, ["-av", "--stats"] + opts, top / "src", top / "dst", cwd=top)
+        assert r.returncode == 0, r.stderr.decode()
+        text = r.stdout.decode()
+        out[tool] = ([l for l in text.splitlines() if l.startswith(("deleting", "Number of deleted"))],
+                     top)
+    assert out["pysync"][0] == out["rsync"][0]
+    assert "deleting extra.txt" in out["pysync"][0]
+    assert out["pysync"][0][-1].startswith("Number of deleted files: ")
+    assert out["pysync"][0][-1] != "Number of deleted files: 0"
+    assert compare_trees(out["pysync"][1] / "dst", out["rsync"][1] / "dst", dir_times=False) == []
