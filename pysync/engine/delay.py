@@ -77,9 +77,8 @@ class DelayedUpdates:
         """Rename every waiting file into place (rsync's order: by index)."""
         for ndx in sorted(self.waiting):
             name = self.waiting[ndx]
-            base = os.path.basename(name)
-            ppath = os.path.join(os.path.dirname(name), self.pdir, base) \
-                if not os.path.isabs(self.pdir) else os.path.join(self.pdir, base)
+            parent, base = os.path.split(name)
+            ppath = os.path.join(parent if not os.path.isabs(self.pdir) else b"", self.pdir, base)
             pfd = -1
             try:
                 dfd, base = self.tree.locate(name)

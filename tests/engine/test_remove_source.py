@@ -4,14 +4,18 @@ tree, the -i / -vv output and the exit code must be the same."""
 
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers.roles import ROLES, fix_dirs, lines, popen, put, run
+from helpers.roles import FAKE_RSH, PYSYNC, REPO, ROLES, fix_dirs, lines, popen, put, run
 from helpers.trees import compare_trees
+from pysync.protocol.constants import MSG_SUCCESS
+from pysync.protocol.mux import Demux, decode_success
 
 T_OLD, T_NEW, T_TOUCH = 1_600_000_000, 1_700_000_000, 1_650_000_000
 
@@ -143,3 +147,25 @@ def test_same_source_and_destination_keeps_the_files(tmp_path):
     assert "ERROR: Skipping sender remove of destination file: same.txt" in lines(pr.stderr)
     assert compare_trees(ptop / "src", rtop / "src", dir_times=False) == []
     assert (ptop / "src" / "same.txt").exists()
+
+
+@pytest.mark.parametrize("scenario, code, wanted", [("ok", 0, [1]), ("digest_mismatch", 23, [])])
+def test_no_success_for_a_file_that_failed_verification(tmp_path, scenario, code, wanted):
+    """Against the scripted sender of tests/hostile: a file whose whole-file
+    checksum is wrong in phase 0 and in the redo is never reported as
+    arrived (no MSG_SUCCESS, so a sender would keep it); a good one is."""
+    dst, rec = tmp_path / "dst", tmp_path / "rec"
+    put(dst, "f", b"OLD CONTENT\n", T_OLD)
+    rec.mkdir()
+    evil = REPO / "tests" / "hostile" / "evil_peer.py"
+    env = {**os.environ, "FAKE_RSH_RECORD": str(rec), "EVIL_LOG": str(tmp_path / "log"),
+           "EVIL_OUTSIDE": str(tmp_path / "outside")}
+    r = subprocess.run(PYSYNC + ["-a", "--remove-source-files", "-e", FAKE_RSH,
+                                 f"--rsync-path={sys.executable} {evil} {scenario}",
+                                 "localhost:/src/", f"{dst}/"],
+                       capture_output=True, timeout=60, env=env)
+    assert r.returncode == code, r.stderr.decode()
+    c2s = (rec / "c2s.bin").read_bytes()
+    pos = 4 + 1 + c2s[4]            # our version, then the checksum list (a short vstring)
+    frames = Demux().feed(c2s[pos:])
+    assert [decode_success(p)[0] for tag, p in frames if tag == MSG_SUCCESS] == wanted
