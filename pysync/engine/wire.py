@@ -139,7 +139,7 @@ class Wire:
     # ---- multiplexed phase ---------------------------------------------------------
     def start_mux(self, local_server: bool = False) -> None:
         """Both directions are multiplexed from here on.  ``local_server``:
-        the peer is the other process of a local copy (SPEC.md §4)."""
+        the peer is the other process of a local copy (SPEC.md §1.4)."""
         leftover = self._in.rest()
         self._in = _InBuffer()
         self._mux_out = True
