@@ -353,6 +353,8 @@ class _Session:
         stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
         t1 = time.monotonic()
         enc = FlistEncoder(cfg.flist_opts)
+        # Ready before the list goes out: the peer may report at once.
+        remover = self._source_remover() if cfg.remove_source_files else None
         before = self.wire.bytes_written
         for e in entries:
             self.wire.write(enc.encode(e))
@@ -372,10 +374,11 @@ class _Session:
         self.io_error |= scanner.io_error
         self.report.flist_done(receiving=False)
         flist = sort_and_clean(entries)
+        if remover is not None:
+            remover.set_flist(flist)
         stats.count_flist(flist)
         if not flist and self.am_server:
             return exit_code_for(self.io_error)
-        remover = self._source_remover(flist) if cfg.remove_source_files else None
         sender = Sender(self.wire, flist, cfg, self.log, self.report, stats)
         sender.io_error = self.io_error
         sender.run()
@@ -384,7 +387,7 @@ class _Session:
             stats.deleted = sender.del_stats
         return exit_code_for(self.io_error, RERR_PARTIAL if remover and remover.failed else 0)
 
-    def _source_remover(self, flist) -> SourceRemover:
+    def _source_remover(self) -> SourceRemover:
         """--remove-source-files: act on the receiving side's MSG_SUCCESS.
         A server's lines go to the client as messages (posted: this runs on
         the reader thread)."""
@@ -397,7 +400,7 @@ class _Session:
             info, xfer_error = post(MSG_INFO), post(MSG_ERROR_XFER)
         else:
             info, xfer_error = self.log.info, self.log.error
-        remover = SourceRemover(flist, self.opts.verbose, info, xfer_error)
+        remover = SourceRemover(self.opts.verbose, info, xfer_error)
         self.on_success = remover.success
         return remover
 

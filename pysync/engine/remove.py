@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 
 from ..errors import ProtocolViolation
 from ..protocol.mux import encode_success
@@ -26,14 +27,35 @@ __all__ = ["SourceRemover", "SuccessNotifier"]
 
 
 class SourceRemover:
-    def __init__(self, flist, verbose: int, info, xfer_error):
-        self.flist = flist
+    """Installed before the file list goes out: the receiving side may
+    answer as soon as it has the list, before the sender has sorted its own
+    copy, so successes that come first wait for ``set_flist``."""
+
+    def __init__(self, verbose: int, info, xfer_error):
+        self.flist = None
         self.verbose = verbose
         self.info = info                  # (text) -> None: rsync's FINFO
         self.xfer_error = xfer_error      # (text) -> None: FERROR_XFER (exit 23)
         self.failed = False
+        self._early: list = []
+        self._lock = threading.Lock()
+
+    def set_flist(self, flist) -> None:
+        """The sorted list the indices refer to; handles what came early."""
+        with self._lock:
+            self.flist = flist
+            early, self._early = self._early, []
+            for ndx, dev_ino in early:
+                self._remove(ndx, dev_ino)
 
     def success(self, ndx: int, dest_dev_ino=None) -> None:
+        with self._lock:
+            if self.flist is None:
+                self._early.append((ndx, dest_dev_ino))
+            else:
+                self._remove(ndx, dest_dev_ino)
+
+    def _remove(self, ndx: int, dest_dev_ino) -> None:
         if ndx < 0 or ndx >= len(self.flist) or self.flist[ndx].cleared:
             raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1}) "
                                     "[sender]", 2)

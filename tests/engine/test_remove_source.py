@@ -169,3 +169,21 @@ def test_no_success_for_a_file_that_failed_verification(tmp_path, scenario, code
     pos = 4 + 1 + c2s[4]            # our version, then the checksum list (a short vstring)
     frames = Demux().feed(c2s[pos:])
     assert [decode_success(p)[0] for tag, p in frames if tag == MSG_SUCCESS] == wanted
+
+
+def test_success_before_the_sender_sorted_its_list_is_not_lost(tmp_path):
+    """The receiving side may answer as soon as it has the list (an up to
+    date file), before the sender has sorted its own copy: the report waits
+    for the list instead of being dropped."""
+    from pysync.engine.remove import SourceRemover
+    from pysync.protocol.flist import FileEntry
+    p = put(tmp_path / "src", "f", b"data\n", T_NEW)
+    st = os.lstat(p)
+    e = FileEntry(b"f", st.st_mode, st.st_size, *divmod(st.st_mtime_ns, 1_000_000_000))
+    e.src = os.fsencode(p)
+    said = []
+    r = SourceRemover(2, said.append, said.append)
+    r.success(0)
+    assert p.exists() and said == []
+    r.set_flist([e])
+    assert not p.exists() and said == ["sender removed f"] and not r.failed
