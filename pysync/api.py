@@ -27,7 +27,7 @@ _BY_NAME = {}
 for _row in OPTION_TABLE:
     for _n in _row[0]:
         _BY_NAME[_n.replace("-", "_")] = _row
-_NOT_FOR_API = {"server", "sender", "help", "version", "rsh_command"}
+_NOT_FOR_API = {"server", "sender", "local_server", "help", "version", "rsh_command"}
 
 
 @dataclass(frozen=True)

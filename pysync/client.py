@@ -93,7 +93,9 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     from .session import run_server
     from .transport.local import LocalChild
     from .transport.rsh import CommandChild
-    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + [".", dest]
+    # --local-server (pysync-internal): the child is the other half of a
+    # local copy (rsync's local_server), e.g. for MSG_SUCCESS's dev/ino.
+    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + ["--local-server", ".", dest]
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.
@@ -209,7 +211,7 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
     code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log,
-                                    ff_forward=ff_forward, ff_base=ff_base)
+                                    ff_forward=ff_forward, ff_base=ff_base, local=local)
     remote = stream.wait()
     if remote == 255 and code in (0, 12):
         code = 255

@@ -95,10 +95,13 @@ class Options:
     bwlimit: int = 0                   # KiB/s, 0 = no limit
     inplace: bool = False
     append: int = 0                    # 1 --append, 2 --append-verify
+    delay_updates: bool = False
+    remove_source_files: bool = False
     # server side only
     server: bool = False
     sender: bool = False
     capabilities: str | None = None
+    local_server: bool = False          # the child of a pysync local copy
     version: bool = False
     help: bool = False
     args: list = field(default_factory=list)
@@ -185,6 +188,8 @@ OPTION_TABLE = [
     (("inplace",), None, "flag", "inplace", None, "update destination files in-place", False),
     (("append",), None, "count", "append", None, "append data onto shorter files", False),
     (("append-verify",), None, "const", "append", 2, "--append w/old data in file checksum", False),
+    (("delay-updates",), None, "flag", "delay_updates", None, "put all updated files into place at end", False),
+    (("remove-source-files",), None, "flag", "remove_source_files", None, "sender removes synchronized files (non-dir)", False),
     (("relative",), "R", "flag", "relative", None, "use relative path names", False),
     (("files-from",), None, "value", "files_from", str, "read list of source-file names from FILE", False),
     (("from0",), "0", "flag", "from0", None, "all *-from/filter files are delimited by 0s", False),
@@ -221,6 +226,7 @@ OPTION_TABLE = [
     (("help",), None, "flag", "help", None, "show this help", False),
     (("server",), None, "flag", "server", None, "", True),
     (("sender",), None, "flag", "sender", None, "", True),
+    (("local-server",), None, "flag", "local_server", None, "", True),
 ]
 
 _LONG = {}
@@ -371,8 +377,19 @@ def pysync_only(opts: Options, remote_is_sender: bool) -> list:
     return out
 
 
+# --delay-updates without --partial-dir keeps finished files here (options.c).
+DELAY_UPDATES_DIR = ".~tmp~"
+
+
 def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
+    if opts.delay_updates and opts.partial_dir is None:
+        opts.partial_dir = DELAY_UPDATES_DIR
+    if opts.partial_dir is not None and not opts.partial_dir.startswith("/") \
+            and (not opts.server or opts.local_server):
+        # rsync's perishable exclude for a relative partial dir, after the
+        # user's rules: never sent, never deleted as extraneous (compat.c).
+        opts.filters.append(f"-p {opts.partial_dir.rstrip('/')}/")
     if opts.filters and not opts.server:
         # As rsync: rules (and merge files, "-" being stdin) are read before
         # connecting; a bad rule or a missing merge file ends the run here.
@@ -529,7 +546,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         for kind, d in opts.alt_dests:
             args += [f"--{kind}-dest", d]
         if opts.partial_dir is not None:
-            args += ["--partial-dir", opts.partial_dir]
+            if not (opts.delay_updates and opts.partial_dir == DELAY_UPDATES_DIR):
+                args += ["--partial-dir", opts.partial_dir]
+            if opts.delay_updates:
+                args.append("--delay-updates")
         elif opts.partial:
             args.append("--partial")
     if opts.size_only and not remote_is_sender:
@@ -569,6 +589,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
             args.append("--no-relative")
     if opts.relative and not opts.implied_dirs:
         args.append("--no-implied-dirs")
+    if opts.remove_source_files:
+        args.append("--remove-source-files")
     if opts.preallocate and not remote_is_sender:
         args.append("--preallocate")
     # pysync-only: the write path goes to a receiving pysync; --drop-cache

@@ -24,7 +24,8 @@ from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_N
                                  COMPRESS_NAMES, IOERR_DEL_LIMIT,
                                  IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
                                  MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER, MSG_INFO,
-                                 MSG_IO_ERROR, MSG_NO_SEND, MSG_WARNING, PROTOCOL_VERSION,
+                                 MSG_IO_ERROR, MSG_NO_SEND, MSG_SUCCESS, MSG_WARNING,
+                                 PROTOCOL_VERSION,
                                  RERR_DEL_LIMIT, RERR_FILEIO, RERR_FILESELECT, RERR_PARTIAL,
                                  RERR_VANISHED)
 from .protocol.filesfrom import decode_files_from_name, encode_files_from
@@ -36,12 +37,14 @@ from .protocol.handshake import (choose_as_client, choose_as_server, decode_name
                                  decode_seed, decode_version, encode_name_list, encode_seed,
                                  encode_version, negotiate_version, server_compat_flags)
 from .protocol.ints import decode_varint, encode_varint
+from .protocol.mux import decode_success, encode_frame
 from .protocol.checksums import get_checksum
 from .report import Report
 from .text import show
 from .engine.filters import FilterList
 from .engine.generator import Generator
 from .engine.receiver import Receiver
+from .engine.remove import SourceRemover, SuccessNotifier
 from .engine.scan import Scanner
 from .engine.sender import Sender
 from .engine.wire import Wire
@@ -136,6 +139,9 @@ class SessionConfig:
     partial_dir: bytes | None = None
     inplace: bool = False           # write into the destination file itself
     append: int = 0                 # 1 --append, 2 --append-verify (implies inplace)
+    delay_updates: bool = False
+    remove_source_files: bool = False
+    local_server: bool = False      # the two processes of one local copy
     one_file_system: bool = False
     links: bool = False
     devices: bool = False
@@ -175,6 +181,7 @@ class _Session:
         self.remote_exit = None      # code from MSG_ERROR_EXIT
         self.no_send = None          # callback for MSG_NO_SEND
         self.offload = None          # local copy: the side channel (engine/offload.py)
+        self.on_success = None       # callback for MSG_SUCCESS (a sender removing files)
         self.cfg = SessionConfig()
 
     # ---- messages from the peer (reader thread) ---------------------------------------
@@ -197,6 +204,11 @@ class _Session:
                 sys.stderr.flush()
         elif tag == MSG_IO_ERROR:
             self.io_error |= int.from_bytes(payload, "little") & IOERR_MASK
+        elif tag == MSG_SUCCESS:
+            # Only a sender with --remove-source-files acts on it (as rsync,
+            # whose successful_send does nothing without the option).
+            if self.on_success is not None:
+                self.on_success(*decode_success(payload))
         elif tag == MSG_NO_SEND:
             ndx = int.from_bytes(payload, "little", signed=True)
             if self.no_send:
@@ -303,6 +315,8 @@ class _Session:
         c.partial = o.partial
         c.partial_dir = os.fsencode(o.partial_dir) if o.partial_dir is not None else None
         c.inplace, c.append = o.inplace or bool(o.append), o.append
+        c.delay_updates = o.delay_updates
+        c.remove_source_files = o.remove_source_files
         c.one_file_system = o.one_file_system
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
@@ -388,6 +402,8 @@ class _Session:
         stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
         t1 = time.monotonic()
         enc = FlistEncoder(cfg.flist_opts)
+        # Ready before the list goes out: the peer may report at once.
+        remover = self._source_remover() if cfg.remove_source_files else None
         before = self.wire.bytes_written
         for i in range(0, len(entries), 256):
             self.wire.write(enc.encode_batch(entries[i:i + 256]))
@@ -409,6 +425,8 @@ class _Session:
         stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
         self.io_error |= scanner.io_error
         flist = sort_and_clean(entries)
+        if remover is not None:
+            remover.set_flist(flist)
         stats.count_flist(flist)
         if not flist and self.am_server:
             return exit_code_for(self.io_error)
@@ -421,7 +439,24 @@ class _Session:
         self.io_error |= sender.io_error
         if sender.del_stats is not None:
             stats.deleted = sender.del_stats
-        return exit_code_for(self.io_error)
+        return exit_code_for(self.io_error, RERR_PARTIAL if remover and remover.failed else 0)
+
+    def _source_remover(self) -> SourceRemover:
+        """--remove-source-files: act on the receiving side's MSG_SUCCESS.
+        A server's lines go to the client as messages (posted: this runs on
+        the reader thread)."""
+        if self.am_server:
+            wire = self.wire
+
+            def post(tag):
+                return lambda text: wire.post_msg(
+                    encode_frame(tag, (text + "\n").encode("utf-8", "surrogateescape")))
+            info, xfer_error = post(MSG_INFO), post(MSG_ERROR_XFER)
+        else:
+            info, xfer_error = self.log.info, self.log.error
+        remover = SourceRemover(self.opts.verbose, info, xfer_error)
+        self.on_success = remover.success
+        return remover
 
     # ---- receiving side ---------------------------------------------------------------
     def recv_flist(self):
@@ -514,6 +549,8 @@ class _Session:
             gen.copier = copier
         recv.offloaded = gen.offloaded
         recv.backup_basis = gen.backup_basis
+        if cfg.remove_source_files and not cfg.dry_run:
+            gen.success = recv.success = SuccessNotifier(self.wire, tree, cfg.local_server)
 
         def no_send(ndx):
             if requested.get(ndx, 0) > 0:
@@ -681,6 +718,7 @@ def run_server(opts, stream) -> int:
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
+    sess.cfg.local_server = opts.local_server
     if opts.verbose or opts.log_format:
         report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
@@ -700,7 +738,7 @@ def run_server(opts, stream) -> int:
             return e.code
     try:
         sess.server_handshake()
-        wire.start_mux()
+        wire.start_mux(local_server=opts.local_server)
         log.remote = lambda text: wire.send_msg(
             MSG_INFO, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
         if opts.sender:
@@ -740,12 +778,15 @@ def _send_error_exit(wire, code: int) -> None:
 
 
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log,
-                       ff_forward: bytes | None = None, ff_base: bytes | None = None):
-    """The client's side of one connection.  Returns (code, session).
+                       ff_forward: bytes | None = None, ff_base: bytes | None = None,
+                       local: bool = False):
+    """The client's side of one connection (``local``: to the child of a
+    local copy).  Returns (code, session).
     ``ff_forward``: --files-from names (wire form) for the remote sender;
     ``ff_base``: read the names from the remote receiver instead, as
     arguments below this source directory."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
+    sess.cfg.local_server = local
     if am_sender:
         sess.offload = getattr(stream, "side", None)
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
@@ -754,7 +795,7 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
     code = 0
     try:
         sess.client_handshake()
-        wire.start_mux()
+        wire.start_mux(local_server=local)
         if am_sender:
             sess.cvs_rules_before_send()
             if opts.delete:

@@ -45,6 +45,8 @@ CASES = [
     ["-a", "--link-dest=/a", "--link-dest=/b"], ["-a", "--partial"], ["-a", "--partial-dir=.p"],
     ["-a", "--inplace"], ["-a", "--inplace", "--partial"], ["-a", "--append"],
     ["-a", "--append-verify"], ["-a", "--append", "--fsync"], ["-ab", "--inplace"],
+    ["-a", "--delay-updates"], ["-a", "--delay-updates", "--partial-dir=.p"],
+    ["-a", "--remove-source-files"], ["-av", "--remove-source-files", "--delay-updates"],
     ["-aR"], ["-aR", "--no-implied-dirs"], ["-a", "--files-from=/dev/null"],
     ["-ar", "--files-from=/dev/null", "--no-relative"], ["-aC"], ["-aF"], ["-aFF", "--delete"],
     ["-avC", "--filter=merge /dev/null"], ["-d"], ["-d", "--delete"], ["-ad"], ["-rd", "--delete"],

@@ -79,6 +79,8 @@ class Generator:
         self.copier = None
         self.offloaded = set()
         self.backup_basis = set()        # ndx whose basis is its --inplace backup
+        # --remove-source-files: (ndx, name) -> MSG_SUCCESS to the sender.
+        self.success = None
 
     def _pick_leader(self, members: list) -> int:
         """The member of a hard-link group that gets the data: the last one,
@@ -143,7 +145,9 @@ class Generator:
         # Wait until the receiver has seen the end of phase 0, then redo.
         redo = []
         self._wait_for(lambda what, v: what == "done", redo)
-        self._finish_hard_links(set(redo))
+        delay = self.cfg.delay_updates
+        if not delay:
+            self._finish_hard_links(set(redo))
         for ndx in redo:
             # Itemized against the file as it is now (rsync runs the whole
             # generator step again; --inplace has changed the file).
@@ -154,14 +158,27 @@ class Generator:
                 st = None
             self._request(ndx, entry, st=st, new=st is None, redo=True)
         wire.write(self.ndx_out.encode(NDX_DONE))   # end of the redo phase
-        wire.write(self.ndx_out.encode(NDX_DONE))   # the (empty) delay-updates phase
+        if delay:
+            # --delay-updates: the receiver renames the delayed files into
+            # place when the sender's answer to that DONE reaches it; the
+            # delay phase ends after that (and hard links follow the
+            # leaders once these are in place).
+            wire.flush()
+            self._wait_for(lambda what, v: what == "done" and v == 2, None)
+            self._finish_hard_links(set())
+        wire.write(self.ndx_out.encode(NDX_DONE))   # the delay-updates phase
+        if self.cfg.delete and mode in ("after", "delay"):
+            # --delete-after/-delay: once the receiver has seen the sender's
+            # last file; the delete stats and the "deletions done" DONE
+            # follow the deletions (rsync's late delete-done message).
+            wire.flush()
+            self._wait_for(lambda what, v: what == "done" and v == 3, None)
+            self._delete_pass()
         if self.cfg.delete:
             wire.write(self.ndx_out.encode(NDX_DEL_STATS) + encode_del_stats(self.del_stats))
-        wire.write(self.ndx_out.encode(NDX_DONE))   # early "deletions done" (protocol >= 31)
+        wire.write(self.ndx_out.encode(NDX_DONE))   # "deletions done" (protocol >= 31)
         wire.flush()
         self._wait_for(lambda what, v: what == "end", None)
-        if self.cfg.delete and mode in ("after", "delay"):
-            self._delete_pass()
         self._finish_hard_links(set(), late=True)
         self._touch_up_dirs()
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye
@@ -381,6 +398,7 @@ class Generator:
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy, True))
                 if flags or self.cfg.itemize_unchanged:
                     self._item(ndx, entry, flags)
+                self._succeeded(ndx, entry)
                 return
         # A link where there was none (or something else) is new; a link
         # with another target is a change.
@@ -403,6 +421,7 @@ class Generator:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
         self._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
+        self._succeeded(ndx, entry)
 
     def _gen_special(self, ndx, entry, st) -> None:
         tree = self.tree
@@ -415,6 +434,7 @@ class Generator:
                 apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
             if flags or self.cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)
+            self._succeeded(ndx, entry)
             return
         is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
         if st is not None and stat.S_ISDIR(st.st_mode):
@@ -437,6 +457,7 @@ class Generator:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
         self._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+        self._succeeded(ndx, entry)
 
     def _backup_before_replace(self, name: bytes, st) -> None:
         if self.cfg.backups is not None and st is not None and not stat.S_ISDIR(st.st_mode):
@@ -522,6 +543,7 @@ class Generator:
                     self.basis[ndx] = self.flist[m].name
                     break
         if st is None and cfg.alt_dests and self._try_alt_dests(ndx, entry):
+            self._succeeded(ndx, entry)
             return
         if cfg.partial_dir is not None and ndx not in self.basis:
             ppath = self._partial_path(entry.name)
@@ -537,9 +559,14 @@ class Generator:
                 apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
             if flags or cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
+            if cfg.partial_dir is not None and not cfg.dry_run \
+                    and self.basis.get(ndx) == self._partial_path(entry.name):
+                self._drop_stale_partial(self.basis.pop(ndx))
+            self._succeeded(ndx, entry)
             return
         if cfg.append and st is not None and st.st_size >= entry.size:
-            # --append: nothing to add to a file this long (not itemized)
+            # --append: nothing to add to a file this long (not itemized, no
+            # MSG_SUCCESS: generator.c skips it before either)
             if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
                 self._leave_group(ndx, entry)
             return
@@ -726,6 +753,7 @@ class Generator:
                 ldfd, lbase = tree.locate(lname)
                 lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
                 if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
+                    self._succeeded(ndx, entry)
                     return
                 if st is not None and stat.S_ISDIR(st.st_mode) and not self._remove_in_way(entry, st):
                     return
@@ -741,6 +769,25 @@ class Generator:
             self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(lname))
         else:
             self.report.item(entry, iflags, lname)
+        self._succeeded(ndx, entry)
+
+    def _succeeded(self, ndx: int, entry) -> None:
+        """--remove-source-files: this entry is in place (never a directory)."""
+        if self.success is not None:
+            self.success(ndx, entry.name)
+
+    def _drop_stale_partial(self, path: bytes) -> None:
+        """A partial-dir file for a file that turned out up to date is of
+        no more use (generator.c): remove it, and its directory if empty."""
+        try:
+            os.unlink(path)
+        except OSError:
+            return
+        if not os.path.isabs(self.cfg.partial_dir):
+            try:
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass
 
     def _touch_up_dirs(self) -> None:
         if self.cfg.dry_run:

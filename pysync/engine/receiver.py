@@ -22,6 +22,7 @@ from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
+from .delay import DelayedUpdates
 from .inplace import hash_prefix, receive_in_place
 from .sender import read_item
 
@@ -96,6 +97,9 @@ class Receiver:
         self.io_error = 0
         self.del_stats = None
         self.remote_stats = None
+        self.success = None              # --remove-source-files: (ndx, name) -> MSG_SUCCESS
+        self.delayed = DelayedUpdates(tree, cfg, log, self._fail) \
+            if cfg.delay_updates and not cfg.dry_run else None
 
     def _on_del_stats(self, d):
         self.del_stats = d
@@ -107,6 +111,9 @@ class Receiver:
             ndx, iflags, basis, xname = read_item(wire, self.ndx_in, self._on_del_stats)
             if ndx == NDX_DONE:
                 phase += 1
+                if phase == 2 and self.delayed is not None:
+                    self.delayed.success = self.success
+                    self.delayed.finish()
                 self.to_gen.put(("done", phase))
                 if phase > 2:
                     break
@@ -198,6 +205,11 @@ class Receiver:
                 return
             sink.finish()          # all data out, exact size, fsync if asked
             apply_fd(tmp.fd, entry, self.policy, existing_mode)
+            if self.delayed is not None:
+                # --delay-updates: into the partial dir (over any partial
+                # file there), renamed into place at the end.
+                self.delayed.park(ndx, name, tmp)
+                return
             if self.cfg.backups is not None:
                 try:
                     self.cfg.backups.keep(name)
@@ -205,6 +217,8 @@ class Receiver:
                     pass
             tmp.commit()
             self._drop_partial(name)
+            if self.success is not None:
+                self.success(ndx, name)
         except FileIOError:
             sink.abort()
             if tmp is not None:

@@ -82,6 +82,10 @@ class Wire:
         self._reader_waiting = False
         self._discard = False
         self.peer_exit = None       # the code of the peer's MSG_ERROR_EXIT
+        # Messages posted by threads that must not wait for the write lock
+        # (the reader thread): sent ahead of the next write or flush.
+        self._pending: list = []
+        self._plock = threading.Lock()
         # A single-threaded role (the sender) must flush before it waits for
         # the peer; on the receiving side the generator flushes its own
         # writes, so the receiver thread leaves them alone.
@@ -138,13 +142,14 @@ class Wire:
             self.bytes_written += len(data)
 
     # ---- multiplexed phase ---------------------------------------------------------
-    def start_mux(self) -> None:
-        """Both directions are multiplexed from here on."""
+    def start_mux(self, local_server: bool = False) -> None:
+        """Both directions are multiplexed from here on.  ``local_server``:
+        the peer is the other process of a local copy (SPEC.md §1.5)."""
         leftover = self._in.rest()
         self._in = _InBuffer()
         self._mux_out = True
         self._muxed = True
-        demux = Demux()
+        demux = Demux(local_server)
         self._reader = threading.Thread(target=self._read_loop, args=(demux, leftover),
                                         name="wire-reader", daemon=True)
         self._reader.start()
@@ -329,6 +334,8 @@ class Wire:
                     remaining -= k
             if self.peer_exit is not None and not self.error_exit_sent:
                 raise StreamError(f"the peer exited with code {self.peer_exit}")
+            if self._pending:
+                self._send_pending()
             try:
                 writev(iov)
             except OSError as e:
@@ -350,7 +357,32 @@ class Wire:
         except OSError as e:
             raise StreamError(f"connection unexpectedly closed ({e.strerror or e})") from None
 
+    def _send_pending(self) -> None:
+        """Write the posted messages (the caller holds the write lock)."""
+        with self._plock:
+            frames, self._pending = self._pending, []
+        if frames:
+            data = b"".join(frames)
+            self._stream_write(data)
+            self.bytes_written += len(data)
+
+    def post_msg(self, frame: bytes, try_now: bool = False) -> None:
+        """Queue an encoded message frame without waiting for the write
+        lock: it goes out ahead of the next data written or flushed.  With
+        ``try_now`` it is sent at once when the lock is free.  The reader
+        thread posts this way, so it never stops reading to wait for a
+        writer (which may itself wait for the peer to read)."""
+        with self._plock:
+            self._pending.append(frame)
+        if try_now and self._mux_out and self._wlock.acquire(blocking=False):
+            try:
+                self._send_pending()
+            finally:
+                self._wlock.release()
+
     def _send_buffered(self) -> None:
+        if self._pending:
+            self._send_pending()
         if self._wbuf:
             frames = encode_data(self._wbuf)
             self._wbuf = bytearray()
@@ -370,6 +402,8 @@ class Wire:
         own buffer and writes it first) it goes ahead of data still
         buffered, so "deleting" lines reach the client promptly."""
         with self._wlock:
+            if self._pending:
+                self._send_pending()
             frame = encode_frame(tag, payload)
             self._stream_write(frame)
             self.bytes_written += len(frame)
