@@ -29,6 +29,7 @@ class Options:
     devices: bool = False
     specials: bool = False
     hard_links: bool = False
+    xattrs: int = 0                    # -X (twice: also rsync's own user.rsync.%* names)
     numeric_ids: bool = False
     dry_run: bool = False
     whole_file: bool | None = None     # None: on for local copies, off for remote
@@ -134,6 +135,7 @@ OPTION_TABLE = [
     (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
     (("specials",), None, "flag", "specials", None, "preserve special files", False),
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
+    (("xattrs",), "X", "count", "xattrs", None, "preserve extended attributes", False),
     (("numeric-ids",), None, "flag", "numeric_ids", None, "don't map uid/gid values by user/group name", False),
     (("dry-run",), "n", "flag", "dry_run", None, "perform a trial run with no changes made", False),
     (("whole-file",), "W", "flag", "whole_file", None, "copy files whole (without delta-xfer algorithm)", False),
@@ -408,6 +410,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "t"
     if opts.perms:
         c += "p"
+    if opts.xattrs:
+        c += "XX" if opts.xattrs > 1 else "X"
     if opts.recursive:
         c += "r"
     if opts.checksum:

@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 
-from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
+from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL, ITEM_REPORT_ATIME,
+                                 ITEM_REPORT_XATTR,
                                  ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                  ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
@@ -96,7 +97,8 @@ def itemize_string(entry, iflags: int, sending: bool) -> str:
         "o" if iflags & ITEM_REPORT_OWNER else ".",
         "g" if iflags & ITEM_REPORT_GROUP else ".",
         "u" if iflags & ITEM_REPORT_ATIME else ".",
-        ".", ".",
+        "a" if iflags & ITEM_REPORT_ACL else ".",
+        "x" if iflags & ITEM_REPORT_XATTR else ".",
     ]
     s = "".join(rest)
     if s == "." * 9:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from .errors import PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
-from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
+from .io.xattrs import XattrPolicy
+from .protocol.constants import (CF_AVOID_XATTR_OPTIM, CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
                                  COMPRESS_NAMES, IOERR_DEL_LIMIT,
                                  IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
                                  MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER, MSG_INFO,
@@ -126,6 +127,8 @@ class SessionConfig:
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False
+    xattrs: int = 0                 # -X level
+    xattr_optim: bool = False       # rsync's hard-link xattr shortcut (no CF_AVOID_XATTR_OPTIM)
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -278,6 +281,8 @@ class _Session:
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
         c.xfer_dirs = getattr(o, "files_from", None) is not None
+        c.xattrs = o.xattrs
+        c.xattr_optim = c.protocol >= 31 and not compat & CF_AVOID_XATTR_OPTIM
         if getattr(o, "filter_list", None) is not None:
             c.filters = o.filter_list
             o.filter_list = None        # a session's dir-merge state is its own
@@ -286,7 +291,12 @@ class _Session:
         c.flist_opts = FlistOptions(
             uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
             hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
-            relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids)
+            relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids,
+            xattrs=bool(o.xattrs))
+
+    def xattr_policy(self):
+        """Which xattr names this side reads and stores (io/xattrs.py)."""
+        return XattrPolicy(self.am_sender, self.cfg.xattrs)
 
     # ---- filter list ------------------------------------------------------------------
     def add_filter_texts(self, texts) -> None:
@@ -371,7 +381,7 @@ class _Session:
 
     # ---- receiving side ---------------------------------------------------------------
     def recv_flist(self):
-        dec = FlistDecoder(self.cfg.flist_opts)
+        dec = FlistDecoder(self.cfg.flist_opts, self.xattr_policy().storable)
         entries = []
         t0 = time.monotonic()
         before = self.wire.bytes_read

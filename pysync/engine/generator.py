@@ -26,6 +26,7 @@ from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
 from .delete import delete_extraneous, remove_tree
+from .xattrs import GenXattrs
 
 __all__ = ["Generator"]
 
@@ -69,6 +70,7 @@ class Generator:
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
+        self.xattrs = GenXattrs(cfg, tree) if cfg.xattrs else None
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -183,7 +185,15 @@ class Generator:
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender
         echoes it so the client can log it in order."""
-        self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags))
+        if self.xattrs is not None:
+            if iflags & ITEM_IS_NEW or iflags & (ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE) == \
+                    ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE:
+                # A new object, or one replaced by a new one: it has no xattrs yet.
+                iflags |= self.xattrs.flags(entry, None)
+            tail = self.xattrs.tail(entry, iflags)
+        else:
+            tail = b""
+        self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags) + tail)
         # Logged when the sender's echo comes back, in list order (rsync
         # does the same from protocol 29 on).
 
@@ -193,6 +203,8 @@ class Generator:
         for bit, item in _DIFF_TO_ITEM:
             if d & bit:
                 flags |= item
+        if self.xattrs is not None:
+            flags |= self.xattrs.flags(entry, st)
         return flags
 
     def _remove_in_way(self, entry, st) -> bool:
@@ -524,8 +536,12 @@ class Generator:
             if cfg.checksum_files:
                 iflags |= ITEM_REPORT_CHANGE
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
+        if self.xattrs is not None and new:
+            iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
         out = self.ndx_out.encode(ndx) + encode_shortint(iflags)
+        if self.xattrs is not None:
+            out += self.xattrs.tail(entry, iflags)
         self.wire.write(out)
         if not cfg.dry_run:
             self._send_sums(entry, redo, self.basis.get(ndx, entry.name))

@@ -23,6 +23,7 @@ from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
 from .sender import read_item
+from .xattrs import RecvXattrs, basis_path
 
 __all__ = ["Receiver"]
 
@@ -92,6 +93,7 @@ class Receiver:
         self.io_error = 0
         self.del_stats = None
         self.remote_stats = None
+        self.xattrs = RecvXattrs(cfg, tree, self._fail) if cfg.xattrs else None
 
     def _on_del_stats(self, d):
         self.del_stats = d
@@ -110,8 +112,12 @@ class Receiver:
             if ndx >= len(self.flist) or self.flist[ndx].cleared:
                 raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1})", 2)
             entry = self.flist[ndx]
+            if self.xattrs is not None:
+                self.xattrs.read_answer(wire, entry, iflags)
             if not iflags & ITEM_TRANSFER:
                 self.report.item(entry, iflags, xname)
+                if self.xattrs is not None and self.xattrs.wants_apply(iflags):
+                    self.xattrs.apply_by_name(entry)
                 continue
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
@@ -188,6 +194,9 @@ class Receiver:
                     self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
                 return
             sink.finish()          # all data out, exact size, fsync if asked
+            if self.xattrs is not None:
+                self.xattrs.apply_fd(tmp.fd, entry,
+                                     basis_path(tree, name, self.basis.get(ndx)))
             apply_fd(tmp.fd, entry, self.policy, existing_mode)
             if self.cfg.backups is not None:
                 try:

@@ -12,7 +12,9 @@ import stat
 
 from ..text import show
 from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
+from ..io.xattrs import XattrError, XattrPolicy, carries_xattrs, read_pairs
 from ..protocol.flist import FileEntry
+from ..protocol.xattrs import make_items
 
 __all__ = ["Scanner", "split_source"]
 
@@ -39,6 +41,8 @@ class Scanner:
         self.filters = filters      # an engine.filters.FilterList or None
         self.io_error = 0
         self.entries: list[FileEntry] = []
+        level = getattr(opts, "xattrs", 0)
+        self.xattr_policy = XattrPolicy(True, level) if level else None
 
     def scan(self, sources) -> list:
         for arg in sources:
@@ -200,6 +204,17 @@ class Scanner:
             e.dev, e.ino = st.st_dev, st.st_ino
         if self.checksum is not None and stat.S_ISREG(mode):
             e.sum = self._file_sum(path)
+        if self.xattr_policy is not None:
+            e.xattrs = ()
+            if carries_xattrs(mode, o.links, o.devices, o.specials):
+                try:
+                    e.xattrs = make_items(read_pairs(path, self.xattr_policy))
+                except XattrError as err:
+                    # flist.c send_file_name: the entry is left out.
+                    self.io_error |= IOERR_GENERAL
+                    self.log.error(f"rsync: [sender] {err.what}(\"{_show(os.path.abspath(path))}\") "
+                                   f"failed: {err.strerror} ({err.errno})")
+                    return False
         self.entries.append(e)
         return True
 

@@ -22,6 +22,7 @@ from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLA
 from ..text import show
 from .ints import (decode_int32, decode_varint, decode_varlong, encode_int32,
                    encode_varint, encode_varlong)
+from .xattrs import XattrDecoder, XattrEncoder
 
 __all__ = ["FileEntry", "FlistOptions", "FlistEncoder", "FlistDecoder", "EndOfList",
            "encode_end", "encode_id_list", "decode_id_list", "clean_name"]
@@ -36,10 +37,13 @@ class FileEntry:
     (XMIT_TOP_DIR, XMIT_NO_CONTENT_DIR, XMIT_HLINKED, XMIT_HLINK_FIRST).
     ``hlink`` is the transmit index of the first member of the entry's
     hard-link group (its own index for the first), else None.
-    ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire)."""
+    ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire).
+    ``xattrs`` is the entry's xattr item tuple with -X (protocol/xattrs.py)
+    and ``xattr_ndx`` the index of that set on the wire."""
 
     __slots__ = ("name", "mode", "size", "mtime", "nsec", "uid", "gid", "rdev",
-                 "link", "sum", "xflags", "hlink", "src", "dev", "ino", "cleared")
+                 "link", "sum", "xflags", "hlink", "src", "dev", "ino", "cleared",
+                 "xattrs", "xattr_ndx")
 
     def __init__(self, name: bytes, mode: int, size: int = 0, mtime: int = 0, nsec: int = 0,
                  uid: int = 0, gid: int = 0, rdev=(0, 0), link: bytes | None = None,
@@ -60,6 +64,8 @@ class FileEntry:
         self.dev = None
         self.ino = None
         self.cleared = False
+        self.xattrs = None
+        self.xattr_ndx = -1
 
     @property
     def is_dir(self) -> bool:
@@ -98,6 +104,7 @@ class FlistOptions:
     relative: bool = False     # -R: leading '/' allowed
     id0_names: bool = False    # CF_ID0_NAMES
     numeric_ids: bool = False  # no id lists
+    xattrs: bool = False       # -X: an xattr set after each entry
 
 
 class EndOfList:
@@ -119,10 +126,11 @@ class FlistEncoder:
     """Sender side of the file list."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "uid", "gid", "rdev_major",
-                 "_hlink_first", "count")
+                 "_hlink_first", "count", "xattrs")
 
     def __init__(self, opts: FlistOptions):
         self.opts = opts
+        self.xattrs = XattrEncoder() if opts.xattrs else None
         self.lastname = b""
         self.mode = 0
         self.mtime = 0
@@ -195,7 +203,7 @@ class FlistEncoder:
         self.lastname = name
         if first_hlink >= 0:
             out += encode_varint(first_hlink)
-            return bytes(out)
+            return self._extras(f, out)
         out += encode_varlong(f.size, 3)
         if not xflags & XMIT_SAME_TIME:
             out += encode_varlong(f.mtime, 4)
@@ -216,6 +224,14 @@ class FlistEncoder:
         if o.checksum_len and stat.S_ISREG(mode):
             s = f.sum or b""
             out += s[:o.checksum_len].ljust(o.checksum_len, b"\0")
+        return self._extras(f, out)
+
+    def _extras(self, f: FileEntry, out: bytearray) -> bytes:
+        """What follows every entry, hard-link followers included: the
+        xattr set with -X (flist.c send_file_name)."""
+        if self.xattrs is not None:
+            data, f.xattr_ndx = self.xattrs.encode(f.xattrs or ())
+            out += data
         return bytes(out)
 
 
@@ -254,10 +270,13 @@ class FlistDecoder:
     short buffer leaves the state untouched."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "nsec", "uid", "gid", "rdev_major",
-                 "entries")
+                 "entries", "xattrs")
 
-    def __init__(self, opts: FlistOptions):
+    def __init__(self, opts: FlistOptions, xattr_keep=None):
         self.opts = opts
+        # -X: the sets received so far; ``xattr_keep(name)`` says which
+        # names this receiver may store.
+        self.xattrs = XattrDecoder(xattr_keep or (lambda name: True)) if opts.xattrs else None
         self.lastname = b""
         self.mode = 0
         self.mtime = 0
@@ -269,10 +288,13 @@ class FlistDecoder:
 
     def decode(self, buf: ReadBuffer):
         snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major)
+        nsets = len(self.xattrs.sets) if self.xattrs is not None else 0
         try:
             return self._decode(buf)
         except Exception:
             (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major) = snapshot
+            if self.xattrs is not None:
+                del self.xattrs.sets[nsets:]
             raise
 
     def _decode(self, buf: ReadBuffer):
@@ -309,7 +331,7 @@ class FlistDecoder:
                     self.gid = first.gid
                 if o.devices and first.is_device:
                     self.rdev_major = first.rdev[0]
-                return self._finish(e)
+                return self._finish(e, buf)
         size = decode_varlong(buf, 3)
         if not xflags & XMIT_SAME_TIME:
             self.mtime = decode_varlong(buf, 4)
@@ -360,9 +382,12 @@ class FlistDecoder:
         e = FileEntry(name, mode, size, self.mtime, nsec,
                       self.uid if o.uid else 0, self.gid if o.gid else 0, rdev, link, csum, keep)
         e.hlink = hlink
-        return self._finish(e)
+        return self._finish(e, buf)
 
-    def _finish(self, e: FileEntry) -> FileEntry:
+    def _finish(self, e: FileEntry, buf: ReadBuffer) -> FileEntry:
+        if self.xattrs is not None:
+            e.xattr_ndx = self.xattrs.decode(buf)
+            e.xattrs = self.xattrs.sets[e.xattr_ndx]
         if e.name == b"." and not e.is_dir:
             raise ProtocolError(
                 "ERROR: rejecting non-directory transfer-root entry: .", 2)

@@ -1,0 +1,195 @@
+"""-X/--xattrs end to end: pysync and stock rsync run on the same trees, in
+every role (local; pysync client -> rsync server and rsync client -> pysync
+server, push and pull over the fake remote shell), and must leave the same
+xattrs, print the same itemized lines and exit with the same code.  Values
+both short and longer than rsync's 32-byte digest threshold, so the
+abbreviated-value request path runs, and a second run that changes nothing."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.trees import compare_trees
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_RSH = f"{sys.executable} {REPO / 'interop' / 'fake_rsh.py'}"
+PYSYNC = [sys.executable, "-m", "pysync"]
+T_OLD, T_NEW = 1_600_000_000, 1_700_000_000
+AM_ROOT = os.geteuid() == 0
+LONG_A = b"A" * 100 + b"-long value, sent as a digest first"
+LONG_B = b"B" * 100 + b"-long value, sent as a digest first"   # same length as LONG_A
+
+
+def _user_xattrs_work(d: Path) -> bool:
+    p = d / ".probe"
+    p.write_bytes(b"")
+    try:
+        os.setxattr(p, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        p.unlink()
+
+
+@pytest.fixture(autouse=True)
+def _need_xattrs(tmp_path):
+    if not _user_xattrs_work(tmp_path):
+        pytest.skip(f"{tmp_path} does not support user xattrs")
+
+
+def put(root: Path, rel: str, data: bytes, mtime: int, xattrs: dict) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    os.chmod(p, 0o644)
+    for k, v in xattrs.items():
+        os.setxattr(p, k, v)
+    os.utime(p, (mtime, mtime))
+
+
+def fix_dirs(root: Path, mtime: int) -> None:
+    for d, _, _ in sorted(os.walk(root), reverse=True):
+        os.utime(d, (mtime, mtime))
+
+
+def make_src(root: Path) -> None:
+    put(root, "same.txt", b"unchanged\n", T_OLD, {"user.short": b"s", "user.long": LONG_A})
+    put(root, "short-changed.txt", b"same data\n", T_OLD, {"user.k": b"new"})
+    put(root, "long-changed.txt", b"same data\n", T_OLD, {"user.long": LONG_B, "user.x": b"1"})
+    # Two files with the same set: one set on the wire, one value request.
+    put(root, "twin1.txt", b"twin 1\n", T_OLD, {"user.long": LONG_B})
+    put(root, "twin2.txt", b"twin 2\n", T_OLD, {"user.long": LONG_B})
+    put(root, "removed-here.txt", b"same data\n", T_OLD, {})
+    put(root, "data-and-xattr.txt", b"new content, longer than before\n", T_NEW,
+        {"user.long": LONG_B})
+    put(root, "new.txt", b"only in the source\n", T_NEW, {"user.n": b"v", "user.long": LONG_A})
+    put(root, "d/inner.txt", b"inner\n", T_OLD, {})
+    os.setxattr(root / "d", "user.dir", LONG_A)
+    if AM_ROOT:
+        put(root, "trusted.txt", b"root only\n", T_OLD, {"trusted.t": b"T", "user.u": b"U"})
+    fix_dirs(root, T_OLD)
+
+
+def make_dst(root: Path) -> None:
+    put(root, "same.txt", b"unchanged\n", T_OLD, {"user.short": b"s", "user.long": LONG_A})
+    put(root, "short-changed.txt", b"same data\n", T_OLD, {"user.k": b"old"})
+    put(root, "long-changed.txt", b"same data\n", T_OLD, {"user.long": LONG_A, "user.x": b"1"})
+    put(root, "twin1.txt", b"twin 1\n", T_OLD, {"user.long": LONG_A})
+    put(root, "twin2.txt", b"twin 2\n", T_OLD, {})
+    put(root, "removed-here.txt", b"same data\n", T_OLD, {"user.gone": b"x" * 40})
+    put(root, "data-and-xattr.txt", b"old content\n", T_OLD, {"user.long": LONG_A})
+    put(root, "d/inner.txt", b"inner\n", T_OLD, {})
+    fix_dirs(root, T_OLD)
+
+
+def xattr_map(root: Path) -> dict:
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in [d] + [os.path.join(d, f) for f in files]:
+            names = sorted(k for k in os.listxattr(n, follow_symlinks=False)
+                           if k.startswith(("user.", "trusted.")))
+            out[os.path.relpath(n, root)] = [(k, os.getxattr(n, k, follow_symlinks=False))
+                                             for k in names]
+    return out
+
+
+ROLES = ["local", "push-pysync2rsync", "push-rsync2pysync", "pull-pysync2rsync",
+         "pull-rsync2pysync"]
+
+
+def run_tool(tool: str, role: str, opts, src: Path, dst: Path):
+    """The same command with rsync everywhere, or with pysync in the role's place."""
+    if role == "local":
+        cmd = (PYSYNC if tool == "pysync" else ["rsync"]) + opts + [f"{src}/", f"{dst}/"]
+        return subprocess.run(cmd, capture_output=True, timeout=120)
+    client, server = ["rsync"], "rsync"
+    if tool == "pysync":
+        if role.endswith("rsync2pysync"):
+            server = "pysync"
+        else:
+            client = PYSYNC
+    remote = ["-e", FAKE_RSH, f"--rsync-path={server}"]
+    if role.startswith("push"):
+        cmd = client + opts + remote + [f"{src}/", f"localhost:{dst}/"]
+    else:
+        cmd = client + opts + remote + [f"localhost:{src}/", f"{dst}/"]
+    return subprocess.run(cmd, capture_output=True, timeout=120)
+
+
+def lines(out: bytes):
+    return [ln for ln in out.decode("utf-8", "replace").splitlines()
+            if ln.strip() and not ln.startswith(("sent ", "total size", "created directory"))]
+
+
+def both(tmp_path, role, opts, prepare_dst=True):
+    src = tmp_path / "src"
+    make_src(src)
+    res = {}
+    for tool in ("rsync", "pysync"):
+        dst = tmp_path / tool
+        if prepare_dst:
+            make_dst(dst)
+        res[tool] = (run_tool(tool, role, opts, src, dst), dst)
+    return src, res
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_update_matches_rsync(tmp_path, role):
+    src, res = both(tmp_path, role, ["-aiX"])
+    (rr, rdst), (pr, pdst) = res["rsync"], res["pysync"]
+    assert pr.returncode == rr.returncode == 0, pr.stderr.decode() + rr.stderr.decode()
+    assert xattr_map(pdst) == xattr_map(rdst)
+    assert xattr_map(pdst) == xattr_map(src)
+    assert compare_trees(pdst, rdst) == []
+    assert lines(pr.stdout) == lines(rr.stdout)
+    assert any(ln.startswith(".f") and ln.endswith("x long-changed.txt")
+               for ln in lines(pr.stdout)), pr.stdout
+    # Nothing left to do: a second run prints nothing and changes nothing.
+    for tool in ("rsync", "pysync"):
+        r = run_tool(tool, role, ["-aiX"], src, res[tool][1])
+        assert r.returncode == 0, r.stderr.decode()
+        assert lines(r.stdout) == [], (tool, r.stdout)
+    assert xattr_map(pdst) == xattr_map(src)
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_fresh_copy_matches_rsync(tmp_path, role):
+    src, res = both(tmp_path, role, ["-aiX"], prepare_dst=False)
+    (rr, rdst), (pr, pdst) = res["rsync"], res["pysync"]
+    assert pr.returncode == rr.returncode == 0, pr.stderr.decode()
+    assert xattr_map(pdst) == xattr_map(rdst) == xattr_map(src)
+    assert lines(pr.stdout) == lines(rr.stdout)
+
+
+@pytest.mark.parametrize("role", ["local", "pull-rsync2pysync"])
+def test_dry_run_reports_without_changing(tmp_path, role):
+    src, res = both(tmp_path, role, ["-aiXn"])
+    (rr, rdst), (pr, pdst) = res["rsync"], res["pysync"]
+    assert pr.returncode == rr.returncode == 0, pr.stderr.decode()
+    assert lines(pr.stdout) == lines(rr.stdout)
+    assert xattr_map(pdst) == xattr_map(rdst)
+    assert xattr_map(pdst)["long-changed.txt"] == [("user.long", LONG_A), ("user.x", b"1")]
+
+
+def test_without_x_xattrs_are_left_alone(tmp_path):
+    src, res = both(tmp_path, "local", ["-ai"])
+    (rr, rdst), (pr, pdst) = res["rsync"], res["pysync"]
+    assert pr.returncode == rr.returncode == 0
+    assert xattr_map(pdst) == xattr_map(rdst)
+    assert lines(pr.stdout) == lines(rr.stdout)
+
+
+@pytest.mark.skipif(not AM_ROOT, reason="trusted.* needs root")
+def test_trusted_names_travel_as_root(tmp_path):
+    src, res = both(tmp_path, "push-rsync2pysync", ["-aX"])
+    assert dict(xattr_map(res["pysync"][1])["trusted.txt"])[("trusted.t")] == b"T"
+
+
+def test_server_args_carry_x():
+    from pysync.options import parse_args, server_args
+    assert "X" in server_args(parse_args(["-aX", "a", "b"]), False, "LsfxCIvu")[1]
+    assert server_args(parse_args(["-aXX", "a", "b"]), False, "")[1].startswith("-logDtpXXr")
