@@ -128,6 +128,7 @@ class SessionConfig:
     implied_dirs: bool = True
     xfer_dirs: bool = False
     xattrs: int = 0                 # -X level
+    acls: bool = False              # -A
     xattr_optim: bool = False       # rsync's hard-link xattr shortcut (no CF_AVOID_XATTR_OPTIM)
 
 
@@ -282,6 +283,7 @@ class _Session:
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
         c.xfer_dirs = getattr(o, "files_from", None) is not None
         c.xattrs = o.xattrs
+        c.acls = o.acls
         c.xattr_optim = c.protocol >= 31 and not compat & CF_AVOID_XATTR_OPTIM
         if getattr(o, "filter_list", None) is not None:
             c.filters = o.filter_list
@@ -292,7 +294,7 @@ class _Session:
             uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
             hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
             relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids,
-            xattrs=bool(o.xattrs))
+            xattrs=bool(o.xattrs), acls=o.acls)
 
     def xattr_policy(self):
         """Which xattr names this side reads and stores (io/xattrs.py)."""
@@ -354,13 +356,20 @@ class _Session:
             self.wire.write(enc.encode(e))
         self.wire.write(encode_end(scanner.io_error))
         fo = cfg.flist_opts
-        if not fo.numeric_ids and (fo.uid or fo.gid):
+        if not fo.numeric_ids and (fo.uid or fo.gid or fo.acls):
+            # With -A both lists go, with the ids named in ACLs (uidlist.c).
             idmap = IdMapper()
-            if fo.uid:
-                self.wire.write(encode_id_list(idmap.user_names({e.uid for e in entries}),
+            users = {e.uid for e in entries} if fo.uid else set()
+            groups = {e.gid for e in entries} if fo.gid else set()
+            if fo.acls:
+                acl_users, acl_groups = acl_ids(entries)
+                users |= acl_users
+                groups |= acl_groups
+            if fo.uid or fo.acls:
+                self.wire.write(encode_id_list(idmap.user_names(users),
                                                idmap.user_name(0), fo.id0_names))
-            if fo.gid:
-                self.wire.write(encode_id_list(idmap.group_names({e.gid for e in entries}),
+            if fo.gid or fo.acls:
+                self.wire.write(encode_id_list(idmap.group_names(groups),
                                                idmap.group_name(0), fo.id0_names))
         self.wire.flush()
         stats.flist_size = self.wire.bytes_written - before
@@ -394,10 +403,11 @@ class _Session:
         fo = self.cfg.flist_opts
         uid_names = gid_names = {}
         if not fo.numeric_ids:
-            if fo.uid:
+            if fo.uid or fo.acls:
                 uid_names = self.wire.read(decode_id_list, fo.id0_names)
-            if fo.gid:
+            if fo.gid or fo.acls:
                 gid_names = self.wire.read(decode_id_list, fo.id0_names)
+        self.acl_decoder = dec.acls
         self.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
         self.report.stats.flist_size = self.wire.bytes_read - before
         if not self.am_server and self.cfg.filters is not None:
@@ -421,6 +431,8 @@ class _Session:
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
         policy.modify_window = o.modify_window
+        if cfg.acls and not o.numeric_ids and getattr(self, "acl_decoder", None) is not None:
+            self.acl_decoder.map_ids(idmap.map_uids(uid_names), idmap.map_gids(gid_names))
         root, created = get_local_name(flist, dest, self.log, cfg.dry_run, self.report)
         if root is not None:
             if o.backup:
@@ -513,6 +525,16 @@ class _MissingTree:
 
     def forget(self, name):
         pass
+
+
+def acl_ids(entries) -> tuple:
+    """(user ids, group ids) named in the entries' ACLs."""
+    users, groups = set(), set()
+    for e in entries:
+        for acl in (e.acl, e.def_acl):
+            for i, _p, is_user in (acl.names if acl is not None else ()):
+                (users if is_user else groups).add(i)
+    return users, groups
 
 
 def _negotiate(ours: int, theirs: int) -> int:

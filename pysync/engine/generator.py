@@ -16,7 +16,7 @@ from .. import native
 from ..text import show
 from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
-from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
+from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
@@ -26,6 +26,7 @@ from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
 from .delete import delete_extraneous, remove_tree
+from .acls import Acls
 from .xattrs import GenXattrs
 
 __all__ = ["Generator"]
@@ -71,6 +72,7 @@ class Generator:
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
         self.xattrs = GenXattrs(cfg, tree) if cfg.xattrs else None
+        self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -203,6 +205,8 @@ class Generator:
         for bit, item in _DIFF_TO_ITEM:
             if d & bit:
                 flags |= item
+        if self.acls is not None:
+            flags |= self.acls.flags(entry, st)
         if self.xattrs is not None:
             flags |= self.xattrs.flags(entry, st)
         return flags
@@ -248,6 +252,8 @@ class Generator:
                 dfd, base = self.tree.locate(entry.name)
                 os.mkdir(base, 0o700, dir_fd=dfd)
                 self.created_dirs.add(entry.name)
+                if self.acls is not None:
+                    self.acls.apply_by_name(entry)
             alt = self._alt_lstat(entry, stat.S_IFDIR) if self.cfg.alt_dests and entry.name != b"." else None
             if alt is not None:
                 flags = self._attr_flags(entry, alt)
@@ -257,6 +263,8 @@ class Generator:
                 self._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
         else:
             flags = self._attr_flags(entry, st)
+            if flags & ITEM_REPORT_ACL and self.acls is not None:
+                self.acls.apply_by_name(entry)
             if flags:
                 self._item(ndx, entry, flags)
             if self.cfg.delete and self.cfg.delete_mode in (None, "during") and self._content_dir(entry):
@@ -359,10 +367,14 @@ class Generator:
         if st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode) and \
                 (not entry.is_device or st.st_rdev == want_dev):
             flags = self._attr_flags(entry, st)
+            if self.acls is not None:
+                flags = self.acls.perms_follow(flags)
             if flags:
                 if not self.cfg.dry_run:
                     dfd, base = tree.locate(entry.name)
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+                    if flags & ITEM_REPORT_ACL and self.acls is not None:
+                        self.acls.apply_by_name(entry)
                 self._item(ndx, entry, flags)
             return
         is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
@@ -380,6 +392,8 @@ class Generator:
                 return
             try:
                 apply_name(dfd, tmp, entry, self.policy, None)
+                if self.acls is not None:
+                    self.acls.apply_by_name(entry, os.path.join(os.path.dirname(entry.name), tmp))
                 self._backup_before_replace(entry.name, st)
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
             except BaseException:
@@ -481,10 +495,14 @@ class Generator:
                 pass
         if st is not None and self._up_to_date(entry, st):
             flags = self._attr_flags(entry, st)
+            if self.acls is not None:
+                flags = self.acls.perms_follow(flags)
             if flags:
                 if not cfg.dry_run:
                     dfd, base = self.tree.locate(entry.name)
                     apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+                    if flags & ITEM_REPORT_ACL and self.acls is not None:
+                        self.acls.apply_by_name(entry)
                 self._item(ndx, entry, flags)
             return
         if st is None and cfg.alt_dests:

@@ -23,6 +23,7 @@ from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
 from .sender import read_item
+from .acls import Acls
 from .xattrs import RecvXattrs, basis_path
 
 __all__ = ["Receiver"]
@@ -94,6 +95,7 @@ class Receiver:
         self.del_stats = None
         self.remote_stats = None
         self.xattrs = RecvXattrs(cfg, tree, self._fail) if cfg.xattrs else None
+        self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
 
     def _on_del_stats(self, d):
         self.del_stats = d
@@ -197,6 +199,8 @@ class Receiver:
             if self.xattrs is not None:
                 self.xattrs.apply_fd(tmp.fd, entry,
                                      basis_path(tree, name, self.basis.get(ndx)))
+            if self.acls is not None:
+                self.acls.apply_fd(tmp.fd, entry)
             apply_fd(tmp.fd, entry, self.policy, existing_mode)
             if self.cfg.backups is not None:
                 try:

@@ -22,6 +22,7 @@ from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLA
 from ..text import show
 from .ints import (decode_int32, decode_varint, decode_varlong, encode_int32,
                    encode_varint, encode_varlong)
+from .acls import AclDecoder, AclEncoder, RsyncAcl
 from .xattrs import XattrDecoder, XattrEncoder
 
 __all__ = ["FileEntry", "FlistOptions", "FlistEncoder", "FlistDecoder", "EndOfList",
@@ -39,11 +40,12 @@ class FileEntry:
     hard-link group (its own index for the first), else None.
     ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire).
     ``xattrs`` is the entry's xattr item tuple with -X (protocol/xattrs.py)
-    and ``xattr_ndx`` the index of that set on the wire."""
+    and ``xattr_ndx`` the index of that set on the wire; ``acl`` /
+    ``def_acl`` the access and (directories) default ACL with -A."""
 
     __slots__ = ("name", "mode", "size", "mtime", "nsec", "uid", "gid", "rdev",
                  "link", "sum", "xflags", "hlink", "src", "dev", "ino", "cleared",
-                 "xattrs", "xattr_ndx")
+                 "xattrs", "xattr_ndx", "acl", "def_acl")
 
     def __init__(self, name: bytes, mode: int, size: int = 0, mtime: int = 0, nsec: int = 0,
                  uid: int = 0, gid: int = 0, rdev=(0, 0), link: bytes | None = None,
@@ -66,6 +68,8 @@ class FileEntry:
         self.cleared = False
         self.xattrs = None
         self.xattr_ndx = -1
+        self.acl = None
+        self.def_acl = None
 
     @property
     def is_dir(self) -> bool:
@@ -105,6 +109,7 @@ class FlistOptions:
     id0_names: bool = False    # CF_ID0_NAMES
     numeric_ids: bool = False  # no id lists
     xattrs: bool = False       # -X: an xattr set after each entry
+    acls: bool = False         # -A: ACLs after each entry but symlinks
 
 
 class EndOfList:
@@ -126,11 +131,12 @@ class FlistEncoder:
     """Sender side of the file list."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "uid", "gid", "rdev_major",
-                 "_hlink_first", "count", "xattrs")
+                 "_hlink_first", "count", "xattrs", "acls")
 
     def __init__(self, opts: FlistOptions):
         self.opts = opts
         self.xattrs = XattrEncoder() if opts.xattrs else None
+        self.acls = AclEncoder() if opts.acls else None
         self.lastname = b""
         self.mode = 0
         self.mtime = 0
@@ -227,8 +233,11 @@ class FlistEncoder:
         return self._extras(f, out)
 
     def _extras(self, f: FileEntry, out: bytearray) -> bytes:
-        """What follows every entry, hard-link followers included: the
-        xattr set with -X (flist.c send_file_name)."""
+        """What follows every entry, hard-link followers included: its
+        ACLs with -A, its xattr set with -X (flist.c send_file_name)."""
+        if self.acls is not None and not stat.S_ISLNK(f.mode):
+            out += self.acls.encode(f.acl or RsyncAcl(),
+                                    (f.def_acl or RsyncAcl()) if stat.S_ISDIR(f.mode) else None)
         if self.xattrs is not None:
             data, f.xattr_ndx = self.xattrs.encode(f.xattrs or ())
             out += data
@@ -270,10 +279,11 @@ class FlistDecoder:
     short buffer leaves the state untouched."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "nsec", "uid", "gid", "rdev_major",
-                 "entries", "xattrs")
+                 "entries", "xattrs", "acls")
 
     def __init__(self, opts: FlistOptions, xattr_keep=None):
         self.opts = opts
+        self.acls = AclDecoder() if opts.acls else None
         # -X: the sets received so far; ``xattr_keep(name)`` says which
         # names this receiver may store.
         self.xattrs = XattrDecoder(xattr_keep or (lambda name: True)) if opts.xattrs else None
@@ -289,12 +299,15 @@ class FlistDecoder:
     def decode(self, buf: ReadBuffer):
         snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major)
         nsets = len(self.xattrs.sets) if self.xattrs is not None else 0
+        nacls = self.acls.mark() if self.acls is not None else None
         try:
             return self._decode(buf)
         except Exception:
             (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major) = snapshot
             if self.xattrs is not None:
                 del self.xattrs.sets[nsets:]
+            if self.acls is not None:
+                self.acls.reset(nacls)
             raise
 
     def _decode(self, buf: ReadBuffer):
@@ -385,6 +398,8 @@ class FlistDecoder:
         return self._finish(e, buf)
 
     def _finish(self, e: FileEntry, buf: ReadBuffer) -> FileEntry:
+        if self.acls is not None and not e.is_link:
+            e.acl, e.def_acl = self.acls.decode(buf, e.mode, e.is_dir)
         if self.xattrs is not None:
             e.xattr_ndx = self.xattrs.decode(buf)
             e.xattrs = self.xattrs.sets[e.xattr_ndx]
