@@ -109,11 +109,22 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
         return None
 
 
+def _local_xattr_rules(opts: Options) -> list:
+    """rsync's local receiver shares the client's rules; ours is a child
+    that gets the ones it needs: without --delete no rules go on the wire,
+    but the 'x' rules still decide which xattrs it stores and removes."""
+    fl = opts.filter_list
+    if fl is None or opts.delete or not fl.has_xattr_rules:
+        return []
+    return ["--filter=" + r.text.decode("utf-8", "surrogateescape")
+            for r in fl.rules if getattr(r, "xattr", False)]
+
+
 def _open_local(opts: Options, dest: str, spawn: bool):
     from .session import run_server
     from .transport.local import LocalChild
     from .transport.rsh import CommandChild
-    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + [".", dest]
+    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + [".", dest]
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from .errors import PysyncError, ProtocolViolation, StreamError, SyntaxUsageError, UnsupportedError
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
-from .io.xattrs import XattrPolicy
 from .protocol.constants import (CF_AVOID_XATTR_OPTIM, CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
                                  COMPRESS_NAMES, IOERR_DEL_LIMIT,
                                  IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
@@ -45,6 +44,7 @@ from .engine.scan import Scanner
 from .engine.sender import Sender
 from .engine.wire import Wire
 from .engine.idmap import IdMapper
+from .engine.xattrs import xattr_policy
 
 __all__ = ["SessionConfig", "Log", "run_client_session", "run_server", "exit_code_for"]
 
@@ -298,7 +298,7 @@ class _Session:
 
     def xattr_policy(self):
         """Which xattr names this side reads and stores (io/xattrs.py)."""
-        return XattrPolicy(self.am_sender, self.cfg.xattrs)
+        return xattr_policy(self.cfg, self.am_sender)
 
     # ---- filter list ------------------------------------------------------------------
     def add_filter_texts(self, texts) -> None:

@@ -13,10 +13,11 @@ import stat
 from ..text import show
 from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
 from ..io.acls import AclError, carries_acls, read_acls
-from ..io.xattrs import XattrError, XattrPolicy, carries_xattrs, read_pairs
+from ..io.xattrs import XattrError, carries_xattrs, read_pairs
 from ..protocol.flist import FileEntry
 from ..protocol.acls import RsyncAcl, strip_perms
 from ..protocol.xattrs import make_items
+from .xattrs import xattr_policy
 
 __all__ = ["Scanner", "split_source"]
 
@@ -44,7 +45,7 @@ class Scanner:
         self.io_error = 0
         self.entries: list[FileEntry] = []
         level = getattr(opts, "xattrs", 0)
-        self.xattr_policy = XattrPolicy(True, level) if level else None
+        self.xattr_policy = xattr_policy(opts, True) if level else None
         self.acls = getattr(opts, "acls", False)
 
     def scan(self, sources) -> list:

@@ -20,7 +20,17 @@ from ..protocol.xattrs import decode_values, encode_request, value_digest, xattr
 from ..text import show
 from .sender import xattr_request_follows
 
-__all__ = ["GenXattrs", "RecvXattrs"]
+__all__ = ["GenXattrs", "RecvXattrs", "xattr_policy"]
+
+
+def xattr_policy(cfg, sending: bool) -> XattrPolicy:
+    """This side's namespace rules, with the session's 'x' filter rules."""
+    name_ok = None
+    fl = getattr(cfg, "filters", None)
+    if fl is not None and fl.has_xattr_rules:
+        side = "sender" if sending else "receiver"
+        name_ok = lambda name: not fl.xattr_excluded(name, side)   # noqa: E731
+    return XattrPolicy(sending, cfg.xattrs, name_ok=name_ok)
 
 
 class GenXattrs:
@@ -29,7 +39,7 @@ class GenXattrs:
     def __init__(self, cfg, tree):
         self.cfg = cfg
         self.tree = tree
-        self.policy = XattrPolicy(False, cfg.xattrs)
+        self.policy = xattr_policy(cfg, False)
         self.requested = set()      # set indexes whose long values were asked for
         self.todo = {}              # set index -> nums to ask for with the next record
 
@@ -73,7 +83,7 @@ class RecvXattrs:
         self.cfg = cfg
         self.tree = tree
         self.fail = fail            # logs an error line and marks the run partial
-        self.policy = XattrPolicy(False, cfg.xattrs)
+        self.policy = xattr_policy(cfg, False)
         self.values = {}            # (set index, num) -> full value
 
     def read_answer(self, wire, entry, iflags: int) -> None:

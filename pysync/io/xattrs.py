@@ -44,7 +44,11 @@ class XattrPolicy:
 
     def wanted(self, name: bytes) -> bool:
         if self.name_ok is not None:
+            # Filter rules with 'x' replace the namespace defaults (as in
+            # rsync), but a receiver never touches its system.* names.
             if not self.name_ok(name):
+                return False
+            if not self.sending and name.startswith(b"system."):
                 return False
         elif self.sending or self.root:
             if name.startswith(b"system."):

@@ -193,3 +193,45 @@ def test_server_args_carry_x():
     from pysync.options import parse_args, server_args
     assert "X" in server_args(parse_args(["-aX", "a", "b"]), False, "LsfxCIvu")[1]
     assert server_args(parse_args(["-aXX", "a", "b"]), False, "")[1].startswith("-logDtpXXr")
+
+
+FILTER_CASES = {
+    # A name neither sent nor stored nor removed.
+    "exclude-name": ["--filter=-x user.skip", "--filter=-x system.*"],
+    # Names may be added and changed but none removed (a receiver-only rule).
+    "no-deletes": ["--filter=-xr *"],
+    # Only the user namespace, through a negated rule.
+    "only-user": ["--filter=-x! user.*"],
+}
+
+
+def make_filter_trees(src: Path, dst: Path) -> None:
+    put(src, "f.txt", b"data\n", T_OLD, {"user.skip": b"source", "user.keep": LONG_B,
+                                         "user.new": b"n"})
+    put(src, "g.txt", b"data\n", T_OLD, {"user.keep": b"k"})
+    put(dst, "f.txt", b"data\n", T_OLD, {"user.skip": b"dest", "user.keep": LONG_A})
+    put(dst, "g.txt", b"data\n", T_OLD, {"user.keep": b"k", "user.extra": b"e"})
+    fix_dirs(src, T_OLD)
+    fix_dirs(dst, T_OLD)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", sorted(FILTER_CASES))
+def test_x_filter_rules_match_rsync(tmp_path, case, role):
+    res = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / f"src-{tool}", tmp_path / tool
+        make_filter_trees(src, dst)
+        res[tool] = (run_tool(tool, role, ["-aiX"] + FILTER_CASES[case], src, dst), dst)
+    (rr, rdst), (pr, pdst) = res["rsync"], res["pysync"]
+    assert pr.returncode == rr.returncode == 0, pr.stderr.decode() + rr.stderr.decode()
+    assert xattr_map(pdst) == xattr_map(rdst)
+    assert lines(pr.stdout) == lines(rr.stdout)
+
+
+def test_x_modifier_goes_over_the_wire_as_rsync_writes_it():
+    from pysync.engine.filters import FilterList
+    fl = FilterList.from_options(["-x! user.*", "-xr *", "+x user.a"])
+    assert fl.wire_rules() == [b"-!x user.*", b"-xr *", b"+x user.a"]
+    assert fl.xattr_excluded(b"trusted.t", "sender") and not fl.xattr_excluded(b"user.u", "sender")
+    assert not fl.excluded(b"trusted.t", False)      # never a file-name rule
