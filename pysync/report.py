@@ -155,7 +155,9 @@ class Report:
             self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
                 _kind(entry.mode), "special")] += 1
         code = itemize_string(entry, iflags, self.sending)
-        hlink = xname is not None and entry.is_reg and not iflags & ITEM_TRANSFER
+        # rsync's %L: " => name" only for a non-empty name (an already
+        # linked member is itemized with an empty one, e.g. for its xattrs).
+        hlink = bool(xname) and entry.is_reg and not iflags & ITEM_TRANSFER
         self.records.append((_name(entry).encode("utf-8", "surrogateescape"),
                              "hardlink" if hlink else "transfer" if iflags & ITEM_TRANSFER else "change", code,
                              entry.size if iflags & ITEM_TRANSFER else 0))

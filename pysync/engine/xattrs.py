@@ -11,7 +11,9 @@ values that came back, shared by every entry of the same set.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from ..errors import ProtocolViolation
 from ..io.xattrs import XattrError, XattrPolicy, apply_xattrs, at_path, carries_xattrs, read_pairs, read_value
@@ -150,7 +152,21 @@ class RecvXattrs:
         if not wanted and not entry.xattrs and isinstance(target, int):
             return              # a fresh temp file has nothing to remove
         try:
-            apply_xattrs(target, wanted, self.policy)
+            try:
+                apply_xattrs(target, wanted, self.policy)
+            except XattrError as e:
+                if e.errno != errno.EACCES or self.policy.root or isinstance(target, int):
+                    raise
+                # A read-only file of ours: user.* needs write permission,
+                # added for the change only (xattrs.c set_xattr does the same).
+                mode = os.stat(target, follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode) or mode & stat.S_IWUSR:
+                    raise
+                os.chmod(target, stat.S_IMODE(mode) | stat.S_IWUSR)
+                try:
+                    apply_xattrs(target, wanted, self.policy)
+                finally:
+                    os.chmod(target, stat.S_IMODE(mode))
         except XattrError as e:
             self.fail(f"rsync: [receiver] {e.what} failed for "
                            f"\"{show(self.tree.path(entry.name))}\": {e.strerror} ({e.errno})")
