@@ -33,6 +33,7 @@ RECORDER = f"{sys.executable} -c \"import sys; open(sys.argv[1] + '/argv', 'w').
 
 CASES = [
     ["-a"], ["-av"], ["-az"], ["-ac"], ["-aH"], ["-a", "--delete"], ["-an"], ["-aW"],
+    ["-aX"], ["-aXX"], ["-aA"], ["-aAX"], ["-rA"], ["-aHAX", "--no-X"],
     ["-a", "--numeric-ids"], ["-a", "--compress-choice=zstd"], ["-a", "--checksum-choice=md5"],
     ["-a", "-B4096"], ["-a", "--delete-after"], ["-a", "--size-only"], ["-ax"], ["-aI"],
     ["-au"], ["-a", "--ignore-existing"], ["-a", "--existing"], ["-a", "--max-size=10k"],

@@ -25,13 +25,14 @@ class Acls:
     def _covered(self, entry, mode: int) -> bool:
         return not entry.is_link and carries_acls(mode, self.cfg.devices, self.cfg.specials)
 
-    def flags(self, entry, st) -> int:
-        """ITEM_REPORT_ACL when the destination object's ACLs differ."""
+    def flags(self, entry, st, path: bytes | None = None) -> int:
+        """ITEM_REPORT_ACL when the destination object's ACLs (or those of
+        the file at ``path``) differ."""
         self.access_differs = False
         if st is None or not self._covered(entry, st.st_mode):
             return 0
         try:
-            local = read_acls(target_of(self.tree, entry.name), st.st_mode)
+            local = read_acls(path or target_of(self.tree, entry.name), st.st_mode)
         except OSError:
             return 0
         self.access_differs = acls_differ(local, entry.acl, None, entry.mode)

@@ -199,16 +199,19 @@ class Generator:
         # Logged when the sender's echo comes back, in list order (rsync
         # does the same from protocol 29 on).
 
-    def _attr_flags(self, entry, st) -> int:
+    def _attr_flags(self, entry, st, path: bytes | None = None, probe: bool = False) -> int:
+        """Item flags for the attributes of ``st`` (the destination object,
+        or the file at ``path`` outside the tree) that differ from the entry.
+        ``probe``: only asking; no xattr values are queued for a request."""
         d = differs(entry, st, self.policy, entry.is_link)
         flags = 0
         for bit, item in _DIFF_TO_ITEM:
             if d & bit:
                 flags |= item
         if self.acls is not None:
-            flags |= self.acls.flags(entry, st)
+            flags |= self.acls.flags(entry, st, path)
         if self.xattrs is not None:
-            flags |= self.xattrs.flags(entry, st)
+            flags |= self.xattrs.flags(entry, st, path, probe)
         return flags
 
     def _remove_in_way(self, entry, st) -> bool:
@@ -427,10 +430,14 @@ class Generator:
 
     def _try_alt_dests(self, ndx, entry) -> bool:
         """--compare-dest / --copy-dest / --link-dest for a file missing in
-        the destination: an unchanged copy in DIR is compared, copied or
-        hard-linked; a changed one becomes the basis of the delta."""
+        the destination (generator.c try_dests_reg): a copy in DIR with the
+        same data and attributes (xattrs and ACLs included) is compared,
+        copied or hard-linked; one with the same data but other attributes
+        is copied here and itemized as a local change; a changed one
+        becomes the basis of the delta."""
         cfg = self.cfg
         candidate = None
+        same_data = None
         for kind, d in cfg.alt_dests:
             path = os.path.join(d, entry.name)
             try:
@@ -443,27 +450,52 @@ class Generator:
                 candidate = path
             if not self._up_to_date(entry, ast, path):
                 continue
-            if kind == "link" and differs(entry, ast, self.policy):
-                continue   # a link would change the other copy's attributes
+            if self._attr_flags(entry, ast, path, probe=True):
+                if same_data is None:
+                    same_data = path, ast
+                continue
             if kind == "compare":
                 return True
             if not cfg.dry_run:
-                dfd, base = self.tree.locate(entry.name)
-                tmp = temp_name(base)
                 if kind == "link":
+                    dfd, base = self.tree.locate(entry.name)
+                    tmp = temp_name(base)
                     os.link(path, tmp, dst_dir_fd=dfd, follow_symlinks=False)
+                    os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
                 else:
-                    _copy_file(path, dfd, tmp)
-                    fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-                    try:
-                        apply_fd(fd, entry, self.policy, None)
-                    finally:
-                        os.close(fd)
-                os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+                    self._copy_alt(entry, path)
             return True     # unchanged: not itemized (rsync shows these only with -ii)
+        if same_data is not None:
+            path, ast = same_data
+            flags = self._attr_flags(entry, ast, path)
+            if not cfg.dry_run:
+                self._copy_alt(entry, path)
+            self._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
+            return True
         if candidate is not None:
             self.basis[ndx] = candidate     # an absolute path: outside the tree
         return False
+
+    def _copy_alt(self, entry, path: bytes) -> None:
+        """A local copy of an --*-dest file, with its xattrs (the sender's
+        come after, as for any itemized change), then the entry's attributes."""
+        dfd, base = self.tree.locate(entry.name)
+        tmp = temp_name(base)
+        _copy_file(path, dfd, tmp)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            try:
+                if self.xattrs is not None:
+                    self.xattrs.copy(path, fd)
+                if self.acls is not None:
+                    self.acls.apply_fd(fd, entry)
+                apply_fd(fd, entry, self.policy, None)
+            finally:
+                os.close(fd)
+            os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
 
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg

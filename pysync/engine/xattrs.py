@@ -45,24 +45,32 @@ class GenXattrs:
         self.requested = set()      # set indexes whose long values were asked for
         self.todo = {}              # set index -> nums to ask for with the next record
 
-    def _local(self, name: bytes, st) -> dict:
+    def _local(self, name: bytes, st, path: bytes | None = None) -> dict:
         cfg = self.cfg
         if st is None or not carries_xattrs(st.st_mode, cfg.links, cfg.devices, cfg.specials):
             return {}
         try:
-            return dict(read_pairs(target_of(self.tree, name), self.policy))
+            return dict(read_pairs(path or target_of(self.tree, name), self.policy))
         except OSError:
             return {}
 
-    def flags(self, entry, st) -> int:
-        """ITEM_REPORT_XATTR when the destination's set differs from the
-        sender's (``st`` None: the object is new)."""
+    def flags(self, entry, st, path: bytes | None = None, probe: bool = False) -> int:
+        """ITEM_REPORT_XATTR when the destination's set (or that of the
+        file at ``path``) differs from the sender's (``st`` None: the
+        object is new)."""
         items = entry.xattrs or ()
-        local = self._local(entry.name, st)
+        local = self._local(entry.name, st, path)
         differs, todo = xattr_compare(items, local, entry.xattr_ndx in self.requested)
-        if todo:
+        if todo and not probe:
             self.todo[entry.xattr_ndx] = todo
         return ITEM_REPORT_XATTR if differs else 0
+
+    def copy(self, path: bytes, fd: int) -> None:
+        """The xattrs of ``path`` onto a fresh copy of it."""
+        try:
+            apply_xattrs(fd, read_pairs(path, self.policy), self.policy)
+        except OSError:
+            pass            # the sender's set is applied after the itemize anyway
 
     def tail(self, entry, iflags: int) -> bytes:
         """What follows the itemize record on the wire: the request list

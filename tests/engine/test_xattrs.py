@@ -235,3 +235,28 @@ def test_x_modifier_goes_over_the_wire_as_rsync_writes_it():
     assert fl.wire_rules() == [b"-!x user.*", b"-xr *", b"+x user.a"]
     assert fl.xattr_excluded(b"trusted.t", "sender") and not fl.xattr_excluded(b"user.u", "sender")
     assert not fl.excluded(b"trusted.t", False)      # never a file-name rule
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+@pytest.mark.parametrize("kind", ["link", "copy", "compare"])
+def test_alt_dest_needs_same_xattrs(tmp_path, kind, role):
+    """--*-dest: a file with the same data but other xattrs (or perms) is
+    not linked or skipped but copied here and itemized 'cf' (try_dests_reg)."""
+    src = tmp_path / "src"
+    for n, v in (("same", b"s"), ("diff", b"new"), ("long", LONG_A), ("perm", b"p")):
+        put(src, n, b"data", T_OLD, {"user.v": v})
+    os.chmod(src / "perm", 0o600)
+    res = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        prev, dst = top / "prev", top / "dst"
+        for n, v in (("same", b"s"), ("diff", b"old"), ("long", LONG_B), ("perm", b"p")):
+            put(prev, n, b"data", T_OLD, {"user.v": v})
+        dst.mkdir()
+        os.utime(dst, (T_OLD, T_OLD))
+        r = run_tool(tool, role, ["-aiX", f"--{kind}-dest=../prev"], src, dst)
+        linked = sorted(n for n in os.listdir(dst)
+                        if os.stat(dst / n).st_ino == os.stat(prev / n).st_ino)
+        res[tool] = (r.returncode, lines(r.stdout), xattr_map(dst), linked, r.stderr.decode())
+    assert res["pysync"] == res["rsync"]
+    assert "cf........x long" in res["pysync"][1]
