@@ -248,7 +248,8 @@ class Generator:
             st = None           # the destination root we just created
         if st is None:
             if entry.name == b".":
-                pass
+                if self.acls is not None and b"." in self.created_dirs:
+                    self.acls.apply_by_name(entry)      # the root we just created
             elif self.cfg.dry_run:
                 self.missing_dirs.add(entry.name)
             else:

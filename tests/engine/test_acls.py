@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers.trees import compare_trees
-from test_xattrs import LONG_A, ROLES, fix_dirs, lines, run_tool
+from test_xattrs import LONG_A, LONG_B, ROLES, fix_dirs, lines, run_tool
 
 T_OLD, T_NEW = 1_600_000_000, 1_700_000_000
 U = 0xFFFFFFFF
@@ -146,6 +146,8 @@ def test_fresh_copy_with_xattrs_too(tmp_path, role):
     make_src(src)
     os.setxattr(src / "same.txt", "user.long", LONG_A)
     os.utime(src / "same.txt", (T_OLD, T_OLD))
+    os.setxattr(src, DEF, DIRDEF)       # on the root, which the run creates
+    os.setxattr(src, "user.root", LONG_B)
     res = {}
     for tool in ("rsync", "pysync"):
         dst = tmp_path / tool
@@ -154,6 +156,7 @@ def test_fresh_copy_with_xattrs_too(tmp_path, role):
     assert pr.returncode == rr.returncode == 0, pr.stderr.decode()
     assert acl_map(pdst) == acl_map(rdst) == acl_map(src)
     assert os.getxattr(pdst / "same.txt", "user.long") == LONG_A
+    assert os.getxattr(pdst, "user.root") == LONG_B
     assert lines(pr.stdout) == lines(rr.stdout)
 
 
