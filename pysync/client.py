@@ -88,6 +88,17 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
         return None
 
 
+def _local_xattr_rules(opts: Options) -> list:
+    """rsync's local receiver shares the client's rules; ours is a child
+    that gets the ones it needs: without --delete no rules go on the wire,
+    but the 'x' rules still decide which xattrs it stores and removes."""
+    fl = opts.filter_list
+    if fl is None or opts.delete or not fl.has_xattr_rules:
+        return []
+    return ["--filter=" + r.text.decode("utf-8", "surrogateescape")
+            for r in fl.rules if getattr(r, "xattr", False)]
+
+
 def _open_local(opts: Options, dest: str, spawn: bool):
     from .engine.offload import offload_allowed
     from .session import run_server
@@ -95,7 +106,7 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     from .transport.rsh import CommandChild
     # --local-server (pysync-internal): the child is the other half of a
     # local copy (rsync's local_server), e.g. for MSG_SUCCESS's dev/ino.
-    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + ["--local-server", ".", dest]
+    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + ["--local-server", ".", dest]
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.

@@ -14,7 +14,8 @@ import re
 import stat
 import time
 
-from .protocol.constants import (ITEM_DELETED, ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ATIME,
+from .protocol.constants import (ITEM_DELETED, ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
+                                 ITEM_REPORT_ATIME, ITEM_REPORT_XATTR,
                                  ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                  ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS)
@@ -89,7 +90,9 @@ def itemize_code(iflags: int, mode: int, op: str, local: bool, times: bool = Tru
         ("p" if iflags & ITEM_REPORT_PERMS else ".") + \
         ("o" if iflags & ITEM_REPORT_OWNER else ".") + \
         ("g" if iflags & ITEM_REPORT_GROUP else ".") + \
-        ("u" if iflags & ITEM_REPORT_ATIME else ".") + ".."
+        ("u" if iflags & ITEM_REPORT_ATIME else ".") + \
+        ("a" if iflags & ITEM_REPORT_ACL else ".") + \
+        ("x" if iflags & ITEM_REPORT_XATTR else ".")
     if iflags & ITEM_IS_NEW:
         rest = "+" * 9
     elif c0 in ".hc" and rest == "." * 9:

@@ -32,6 +32,8 @@ class Options:
     devices: bool = False
     specials: bool = False
     hard_links: bool = False
+    acls: bool = False                 # -A (implies -p)
+    xattrs: int = 0                    # -X (twice: also rsync's own user.rsync.%* names)
     numeric_ids: bool = False
     dry_run: bool = False
     whole_file: bool | None = None     # None: on for local copies, off for remote
@@ -148,6 +150,8 @@ OPTION_TABLE = [
     (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
     (("specials",), None, "flag", "specials", None, "preserve special files", False),
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
+    (("acls",), "A", "flag", "acls", None, "preserve ACLs (implies --perms)", False),
+    (("xattrs",), "X", "count", "xattrs", None, "preserve extended attributes", False),
     (("numeric-ids",), None, "flag", "numeric_ids", None, "don't map uid/gid values by user/group name", False),
     (("dry-run",), "n", "flag", "dry_run", None, "perform a trial run with no changes made", False),
     (("whole-file",), "W", "flag", "whole_file", None, "copy files whole (without delta-xfer algorithm)", False),
@@ -246,6 +250,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
             opts.explicit_recursive = not negate     # -r itself, not -a's
         if dest == "delete" and negate:
             opts.delete_mode = None
+        if dest == "acls" and not negate:
+            opts.perms = True           # as rsync: -A implies -p
     elif kind == "count":
         setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
         if dest == "append" and not opts.server and not negate:
@@ -486,6 +492,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "t"
     if opts.perms:
         c += "p"
+    if opts.acls:
+        c += "A"
+    if opts.xattrs:
+        c += "XX" if opts.xattrs > 1 else "X"
     if opts.recursive:
         c += "r"
     if opts.checksum:

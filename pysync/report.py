@@ -9,8 +9,7 @@ import sys
 import threading
 import time
 
-from .protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_TRANSFER,
-                                 SIGNIFICANT_ITEM_FLAGS)
+from .protocol.constants import ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_TRANSFER, SIGNIFICANT_ITEM_FLAGS
 from .logformat import ITEM_DELETED, LogFormat, LogItem, itemize_code, sum_as_hex
 from .protocol.stats import TransferStats
 from .text import show
@@ -190,7 +189,9 @@ class Report:
             self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
                 _kind(entry.mode), "special")] += 1
         code = itemize_string(entry, iflags, self.sending)
-        hlink = xname is not None and entry.is_reg and not iflags & ITEM_TRANSFER
+        # rsync's %L: " => name" only for a non-empty name (an already
+        # linked member is itemized with an empty one, e.g. for its xattrs).
+        hlink = bool(xname) and entry.is_reg and not iflags & ITEM_TRANSFER
         self.records.append((_name(entry).encode("utf-8", "surrogateescape"),
                              "hardlink" if hlink else "transfer" if iflags & ITEM_TRANSFER else "change", code,
                              entry.size if iflags & ITEM_TRANSFER else 0))

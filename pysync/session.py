@@ -20,7 +20,7 @@ from .errors import (PysyncError, ProtocolViolation, StreamError, SyntaxUsageErr
                      exit_text)
 from .io.attrs import AttrPolicy
 from .io.tree import DestTree
-from .protocol.constants import (CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
+from .protocol.constants import (CF_AVOID_XATTR_OPTIM, CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
                                  COMPRESS_NAMES, IOERR_DEL_LIMIT,
                                  IOERR_GENERAL, IOERR_MASK, IOERR_VANISHED, MSG_DELETED,
                                  MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER, MSG_INFO,
@@ -50,6 +50,7 @@ from .engine.sender import Sender
 from .engine.wire import Wire
 from .engine.idmap import IdMapper
 from .engine.offload import LocalCopier, SourceTable
+from .engine.xattrs import xattr_policy
 
 __all__ = ["SessionConfig", "Log", "run_client_session", "run_server", "exit_code_for"]
 
@@ -151,6 +152,9 @@ class SessionConfig:
     xfer_dirs: bool = False
     itemize_unchanged: bool = False   # -ii / --log-format=%i%I: unchanged items are sent too
     list_only: bool = False         # a client listing a remote source: no transfer
+    xattrs: int = 0                 # -X level
+    acls: bool = False              # -A
+    xattr_optim: bool = False       # rsync's hard-link xattr shortcut (no CF_AVOID_XATTR_OPTIM)
 
 
 def exit_code_for(io_error: int, code: int = 0) -> int:
@@ -321,6 +325,9 @@ class _Session:
         c.links, c.devices, c.specials = o.links, o.devices, o.specials
         c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
         c.xfer_dirs = o.xfer_dirs
+        c.xattrs = o.xattrs
+        c.acls = o.acls
+        c.xattr_optim = c.protocol >= 31 and not compat & CF_AVOID_XATTR_OPTIM
         if getattr(o, "filter_list", None) is not None:
             c.filters = o.filter_list
             o.filter_list = None        # a session's dir-merge state is its own
@@ -329,7 +336,12 @@ class _Session:
         c.flist_opts = FlistOptions(
             uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
             hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
-            relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids)
+            relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids,
+            xattrs=bool(o.xattrs), acls=o.acls)
+
+    def xattr_policy(self):
+        """Which xattr names this side reads and stores (io/xattrs.py)."""
+        return xattr_policy(self.cfg, self.am_sender)
 
     # ---- filter list ------------------------------------------------------------------
     def add_filter_texts(self, texts) -> None:
@@ -409,13 +421,20 @@ class _Session:
             self.wire.write(enc.encode_batch(entries[i:i + 256]))
         self.wire.write(encode_end(scanner.io_error))
         fo = cfg.flist_opts
-        if not fo.numeric_ids and (fo.uid or fo.gid):
+        if not fo.numeric_ids and (fo.uid or fo.gid or fo.acls):
+            # With -A both lists go, with the ids named in ACLs (uidlist.c).
             idmap = IdMapper()
-            if fo.uid:
-                self.wire.write(encode_id_list(idmap.user_names({e.uid for e in entries}),
+            users = {e.uid for e in entries} if fo.uid else set()
+            groups = {e.gid for e in entries} if fo.gid else set()
+            if fo.acls:
+                acl_users, acl_groups = acl_ids(entries)
+                users |= acl_users
+                groups |= acl_groups
+            if fo.uid or fo.acls:
+                self.wire.write(encode_id_list(idmap.user_names(users),
                                                idmap.user_name(0), fo.id0_names))
-            if fo.gid:
-                self.wire.write(encode_id_list(idmap.group_names({e.gid for e in entries}),
+            if fo.gid or fo.acls:
+                self.wire.write(encode_id_list(idmap.group_names(groups),
                                                idmap.group_name(0), fo.id0_names))
         # "done" before the list's last frame goes: the receiver's first
         # lines ("created directory") answer it and must come after.
@@ -461,7 +480,7 @@ class _Session:
     # ---- receiving side ---------------------------------------------------------------
     def recv_flist(self):
         self.report.log_line("receiving file list")
-        dec = FlistDecoder(self.cfg.flist_opts)
+        dec = FlistDecoder(self.cfg.flist_opts, self.xattr_policy().storable)
         entries = []
         t0 = time.monotonic()
         before = self.wire.bytes_read
@@ -476,10 +495,11 @@ class _Session:
         fo = self.cfg.flist_opts
         uid_names = gid_names = {}
         if not fo.numeric_ids:
-            if fo.uid:
+            if fo.uid or fo.acls:
                 uid_names = self.wire.read(decode_id_list, fo.id0_names)
-            if fo.gid:
+            if fo.gid or fo.acls:
                 gid_names = self.wire.read(decode_id_list, fo.id0_names)
+        self.acl_decoder = dec.acls
         self.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
         self.report.stats.flist_size = self.wire.bytes_read - before
         if not self.am_server and self.cfg.filters is not None:
@@ -519,6 +539,8 @@ class _Session:
                             uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
                             gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
         policy.modify_window = o.modify_window
+        if cfg.acls and not o.numeric_ids and getattr(self, "acl_decoder", None) is not None:
+            self.acl_decoder.map_ids(idmap.map_uids(uid_names), idmap.map_gids(gid_names))
         if cfg.list_only:
             root, created = None, False
         else:
@@ -623,6 +645,16 @@ class _MissingTree:
 
     def forget(self, name):
         pass
+
+
+def acl_ids(entries) -> tuple:
+    """(user ids, group ids) named in the entries' ACLs."""
+    users, groups = set(), set()
+    for e in entries:
+        for acl in (e.acl, e.def_acl):
+            for i, _p, is_user in (acl.names if acl is not None else ()):
+                (users if is_user else groups).add(i)
+    return users, groups
 
 
 def _negotiate(ours: int, theirs: int) -> int:

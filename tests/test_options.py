@@ -37,6 +37,7 @@ CASES = [
     ["-aii", "--out-format=%i"], ["-a", "--log-file=/dev/null", "--log-file-format=%f"],
     ["-a", "--bwlimit=1.5k"], ["-a", "--bwlimit=1mb"], ["-a", "--bwlimit=0"],
     ["-ai", "-B4096", "--timeout=5", "--bwlimit=10"],
+    ["-aX"], ["-aXX"], ["-aA"], ["-aAX"], ["-rA"], ["-aHAX", "--no-X"],
     ["-a", "--numeric-ids"], ["-a", "--compress-choice=zstd"], ["-a", "--checksum-choice=md5"],
     ["-a", "-B4096"], ["-a", "--delete-after"], ["-a", "--size-only"], ["-ax"], ["-aI"],
     ["-au"], ["-a", "--ignore-existing"], ["-a", "--existing"], ["-a", "--max-size=10k"],

@@ -42,12 +42,13 @@ _MERGE_DEPTH = 20
 
 class FilterRule:
     __slots__ = ("kind", "pattern", "regex", "dir_only", "negate", "sender", "receiver", "text",
-                 "perishable", "absdir")
+                 "perishable", "absdir", "xattr")
 
     def __init__(self, kind: str, pattern: bytes, mods: str, text: bytes = None, absdir=None):
         self.kind = kind            # '-', '+', 'H', 'S', 'P', 'R'
         self.negate = "!" in mods
         self.perishable = "p" in mods
+        self.xattr = "x" in mods       # matches xattr names (-X), never file names
         self.sender = kind in "HS" or "s" in mods
         self.receiver = kind in "PR" or "r" in mods
         if kind in "-+" and not ("s" in mods or "r" in mods):
@@ -70,6 +71,8 @@ class FilterRule:
             pre += "/"
         if self.negate:
             pre += "!"
+        if self.xattr:
+            pre += "x"
         if self.sender and not self.receiver:
             pre += "s"
         if self.receiver and not self.sender:
@@ -231,7 +234,7 @@ class _Parser:
                 _bad(t, "'!' rule has trailing characters")
             self.clear()
             return
-        ok = set("/!sr,pC") if kind in "-+" else set("-+Cenwsr/p,") if kind in ".:" else set("/!p,")
+        ok = set("/!sr,pCx") if kind in "-+" else set("-+Cenwsr/p,") if kind in ".:" else set("/!p,")
         if set(mods) - ok:
             _bad(t, "invalid modifier in filter rule")
         if sides and (set(mods) & set("sr") or kind in "HSPR"):
@@ -425,12 +428,13 @@ class FilterList:
         return out + ([] if p.cleared else list(inherited))
 
     # ---- matching ---------------------------------------------------------------------
-    def _decide(self, name: bytes, is_dir: bool, side: str, ctx=None, perishable=True):
+    def _decide(self, name: bytes, is_dir: bool, side: str, ctx=None, perishable=True,
+                xattr=False):
         base = ctx.base if ctx is not None else None
-        hit = self._first_match(self.rules, name, is_dir, side, ctx, perishable, base)
+        hit = self._first_match(self.rules, name, is_dir, side, ctx, perishable, base, xattr)
         return bool(hit)
 
-    def _first_match(self, rules, name, is_dir, side, ctx, perishable, base):
+    def _first_match(self, rules, name, is_dir, side, ctx, perishable, base, xattr=False):
         """True (excluded) / False (included) by the first rule of ``rules``
         that matches, a dir-merge rule standing for its per-directory
         rules in ``ctx``; None when none matches."""
@@ -438,13 +442,15 @@ class FilterList:
             if isinstance(r, MergeRule):
                 if ctx is not None and r.index < len(ctx.lists):
                     hit = self._first_match(ctx.lists[r.index], name, is_dir, side, ctx,
-                                            perishable, base)
+                                            perishable, base, xattr)
                     if hit is not None:
                         return hit
                 continue
             if side == "sender" and not r.sender:
                 continue
             if side == "receiver" and not r.receiver:
+                continue
+            if r.xattr != xattr:
                 continue
             if r.perishable and not perishable:
                 continue
@@ -455,6 +461,15 @@ class FilterList:
     def excluded(self, name: bytes, is_dir: bool, ctx=None) -> bool:
         """Sender side: is this name left out of the file list?"""
         return self._decide(name, is_dir, "sender", ctx)
+
+    @property
+    def has_xattr_rules(self) -> bool:
+        return any(getattr(r, "xattr", False) for r in self.rules)
+
+    def xattr_excluded(self, name: bytes, side: str) -> bool:
+        """Is this xattr name left alone (rules with the 'x' modifier)?
+        ``side``: "sender" (not sent) or "receiver" (not stored, not removed)."""
+        return self._decide(name, False, side, None, xattr=True)
 
     def protected(self, name: bytes, is_dir: bool, ctx=None, perishable=True) -> bool:
         """Receiver side: is this name kept safe from --delete?  (Without

@@ -17,7 +17,7 @@ from ..text import show
 from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
 from ..protocol.constants import (FNAMECMP_BACKUP, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
-                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE,
+                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_DELETED, NDX_DEL_STATS, NDX_DONE,
@@ -27,6 +27,8 @@ from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
 from .delete import delete_extraneous, remove_tree
+from .acls import Acls
+from .xattrs import GenXattrs
 from .sender import encode_item
 
 __all__ = ["Generator"]
@@ -81,6 +83,8 @@ class Generator:
         self.backup_basis = set()        # ndx whose basis is its --inplace backup
         # --remove-source-files: (ndx, name) -> MSG_SUCCESS to the sender.
         self.success = None
+        self.xattrs = GenXattrs(cfg, tree) if cfg.xattrs else None
+        self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
 
     def _pick_leader(self, members: list) -> int:
         """The member of a hard-link group that gets the data: the last one,
@@ -261,16 +265,31 @@ class Generator:
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender
         echoes it so the client can log it in order."""
-        self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags))
+        if self.xattrs is not None:
+            if iflags & ITEM_IS_NEW or iflags & (ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE) == \
+                    ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE:
+                # A new object, or one replaced by a new one: it has no xattrs yet.
+                iflags |= self.xattrs.flags(entry, None)
+            tail = self.xattrs.tail(entry, iflags)
+        else:
+            tail = b""
+        self.wire.write(self.ndx_out.encode(ndx) + encode_shortint(iflags) + tail)
         # Logged when the sender's echo comes back, in list order (rsync
         # does the same from protocol 29 on).
 
-    def _attr_flags(self, entry, st) -> int:
+    def _attr_flags(self, entry, st, path: bytes | None = None, probe: bool = False) -> int:
+        """Item flags for the attributes of ``st`` (the destination object,
+        or the file at ``path`` outside the tree) that differ from the entry.
+        ``probe``: only asking; no xattr values are queued for a request."""
         d = differs(entry, st, self.policy, entry.is_link)
         flags = 0
         for bit, item in _DIFF_TO_ITEM:
             if d & bit:
                 flags |= item
+        if self.acls is not None:
+            flags |= self.acls.flags(entry, st, path)
+        if self.xattrs is not None:
+            flags |= self.xattrs.flags(entry, st, path, probe)
         return flags
 
     def _remove_in_way(self, entry, st) -> bool:
@@ -307,13 +326,16 @@ class Generator:
             st = None           # the destination root we just created
         if st is None:
             if entry.name == b".":
-                pass
+                if self.acls is not None and b"." in self.created_dirs:
+                    self.acls.apply_by_name(entry)      # the root we just created
             elif self.cfg.dry_run:
                 self.missing_dirs.add(entry.name)
             else:
                 dfd, base = self.tree.locate(entry.name)
                 os.mkdir(base, 0o700, dir_fd=dfd)
                 self.created_dirs.add(entry.name)
+                if self.acls is not None:
+                    self.acls.apply_by_name(entry)
             alt = self._alt_lstat(entry, stat.S_IFDIR) if self.cfg.alt_dests and entry.name != b"." else None
             if alt is not None:
                 flags = self._attr_flags(entry, alt)
@@ -323,6 +345,8 @@ class Generator:
                 self._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
         else:
             flags = self._attr_flags(entry, st)
+            if flags & ITEM_REPORT_ACL and self.acls is not None:
+                self.acls.apply_by_name(entry)
             if flags or self.cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)
             if self.cfg.delete and self.cfg.delete_mode in (None, "during") and self._content_dir(entry):
@@ -429,9 +453,13 @@ class Generator:
         if st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode) and \
                 (not entry.is_device or st.st_rdev == want_dev):
             flags = self._attr_flags(entry, st)
+            if self.acls is not None:
+                flags = self.acls.perms_follow(flags)
             if flags and not self.cfg.dry_run:
                 dfd, base = tree.locate(entry.name)
                 apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+                if flags & ITEM_REPORT_ACL and self.acls is not None:
+                    self.acls.apply_by_name(entry)
             if flags or self.cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)
             self._succeeded(ndx, entry)
@@ -451,6 +479,8 @@ class Generator:
                 return
             try:
                 apply_name(dfd, tmp, entry, self.policy, None)
+                if self.acls is not None:
+                    self.acls.apply_by_name(entry, os.path.join(os.path.dirname(entry.name), tmp))
                 self._backup_before_replace(entry.name, st)
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
             except BaseException:
@@ -485,10 +515,14 @@ class Generator:
 
     def _try_alt_dests(self, ndx, entry) -> bool:
         """--compare-dest / --copy-dest / --link-dest for a file missing in
-        the destination: an unchanged copy in DIR is compared, copied or
-        hard-linked; a changed one becomes the basis of the delta."""
+        the destination (generator.c try_dests_reg): a copy in DIR with the
+        same data and attributes (xattrs and ACLs included) is compared,
+        copied or hard-linked; one with the same data but other attributes
+        is copied here and itemized as a local change; a changed one
+        becomes the basis of the delta."""
         cfg = self.cfg
         candidate = None
+        same_data = None
         for kind, d in cfg.alt_dests:
             path = os.path.join(d, entry.name)
             try:
@@ -501,27 +535,52 @@ class Generator:
                 candidate = path
             if not self._up_to_date(entry, ast, path):
                 continue
-            if kind == "link" and differs(entry, ast, self.policy):
-                continue   # a link would change the other copy's attributes
+            if self._attr_flags(entry, ast, path, probe=True):
+                if same_data is None:
+                    same_data = path, ast
+                continue
             if kind == "compare":
                 return True
             if not cfg.dry_run:
-                dfd, base = self.tree.locate(entry.name)
-                tmp = temp_name(base)
                 if kind == "link":
+                    dfd, base = self.tree.locate(entry.name)
+                    tmp = temp_name(base)
                     os.link(path, tmp, dst_dir_fd=dfd, follow_symlinks=False)
+                    os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
                 else:
-                    _copy_file(path, dfd, tmp)
-                    fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-                    try:
-                        apply_fd(fd, entry, self.policy, None)
-                    finally:
-                        os.close(fd)
-                os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+                    self._copy_alt(entry, path)
             return True     # unchanged: not itemized (rsync shows these only with -ii)
+        if same_data is not None:
+            path, ast = same_data
+            flags = self._attr_flags(entry, ast, path)
+            if not cfg.dry_run:
+                self._copy_alt(entry, path)
+            self._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
+            return True
         if candidate is not None:
             self.basis[ndx] = candidate     # an absolute path: outside the tree
         return False
+
+    def _copy_alt(self, entry, path: bytes) -> None:
+        """A local copy of an --*-dest file, with its xattrs (the sender's
+        come after, as for any itemized change), then the entry's attributes."""
+        dfd, base = self.tree.locate(entry.name)
+        tmp = temp_name(base)
+        _copy_file(path, dfd, tmp)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            try:
+                if self.xattrs is not None:
+                    self.xattrs.copy(path, fd)
+                if self.acls is not None:
+                    self.acls.apply_fd(fd, entry)
+                apply_fd(fd, entry, self.policy, None)
+            finally:
+                os.close(fd)
+            os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
 
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg
@@ -554,9 +613,13 @@ class Generator:
                 pass
         if st is not None and self._up_to_date(entry, st):
             flags = self._attr_flags(entry, st)
+            if self.acls is not None:
+                flags = self.acls.perms_follow(flags)
             if flags and not cfg.dry_run:
                 dfd, base = self.tree.locate(entry.name)
                 apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
+                if flags & ITEM_REPORT_ACL and self.acls is not None:
+                    self.acls.apply_by_name(entry)
             if flags or cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
             if cfg.partial_dir is not None and not cfg.dry_run \
@@ -619,6 +682,8 @@ class Generator:
             if cfg.checksum_files:
                 iflags |= ITEM_REPORT_CHANGE
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
+        if self.xattrs is not None and new:
+            iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
         basis_type = None
         if redo and ndx in self.backup_basis:
@@ -637,6 +702,8 @@ class Generator:
                 basis_type = FNAMECMP_BACKUP
                 iflags |= ITEM_BASIS_TYPE_FOLLOWS
         out = encode_item(self.ndx_out, ndx, iflags, basis_type, None)
+        if self.xattrs is not None:
+            out += self.xattrs.tail(entry, iflags)
         if self.copier is not None and not redo and not cfg.dry_run \
                 and self._copied_locally(ndx, entry, st is None, bool(iflags & ITEM_IS_NEW)):
             self.wire.write(out)     # no sum head: a transfer without data

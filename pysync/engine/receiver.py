@@ -25,6 +25,8 @@ from ..protocol.tokens import END, TokenDecoder
 from .delay import DelayedUpdates
 from .inplace import hash_prefix, receive_in_place
 from .sender import read_item
+from .acls import Acls
+from .xattrs import RecvXattrs, basis_path
 
 __all__ = ["Receiver"]
 
@@ -100,6 +102,8 @@ class Receiver:
         self.success = None              # --remove-source-files: (ndx, name) -> MSG_SUCCESS
         self.delayed = DelayedUpdates(tree, cfg, log, self._fail) \
             if cfg.delay_updates and not cfg.dry_run else None
+        self.xattrs = RecvXattrs(cfg, tree, self._fail) if cfg.xattrs else None
+        self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
 
     def _on_del_stats(self, d):
         self.del_stats = d
@@ -121,8 +125,12 @@ class Receiver:
             if ndx >= len(self.flist) or self.flist[ndx].cleared:
                 raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1})", 2)
             entry = self.flist[ndx]
+            if self.xattrs is not None:
+                self.xattrs.read_answer(wire, entry, iflags)
             if not iflags & ITEM_TRANSFER:
                 self.report.item(entry, iflags, xname)
+                if self.xattrs is not None and self.xattrs.wants_apply(iflags):
+                    self.xattrs.apply_by_name(entry)
                 continue
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
@@ -204,6 +212,11 @@ class Receiver:
                     self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
                 return
             sink.finish()          # all data out, exact size, fsync if asked
+            if self.xattrs is not None:
+                self.xattrs.apply_fd(tmp.fd, entry,
+                                     basis_path(tree, name, self.basis.get(ndx)))
+            if self.acls is not None:
+                self.acls.apply_fd(tmp.fd, entry)
             apply_fd(tmp.fd, entry, self.policy, existing_mode)
             if self.delayed is not None:
                 # --delay-updates: into the partial dir (over any partial

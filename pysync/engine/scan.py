@@ -12,7 +12,12 @@ import stat
 
 from ..text import show
 from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
+from ..io.acls import AclError, carries_acls, read_acls
+from ..io.xattrs import XattrError, carries_xattrs, read_pairs
 from ..protocol.flist import FileEntry
+from ..protocol.acls import RsyncAcl, strip_perms
+from ..protocol.xattrs import make_items
+from .xattrs import xattr_policy
 
 __all__ = ["Scanner", "split_source"]
 
@@ -39,6 +44,9 @@ class Scanner:
         self.filters = filters      # an engine.filters.FilterList or None
         self.io_error = 0
         self.entries: list[FileEntry] = []
+        level = getattr(opts, "xattrs", 0)
+        self.xattr_policy = xattr_policy(opts, True) if level else None
+        self.acls = getattr(opts, "acls", False)
 
     def scan(self, sources) -> list:
         for arg in sources:
@@ -189,6 +197,29 @@ class Scanner:
             e.dev, e.ino = st.st_dev, st.st_ino
         if self.checksum is not None and stat.S_ISREG(mode):
             e.sum = self._file_sum(path)
+        if self.acls and not stat.S_ISLNK(mode):
+            e.acl = RsyncAcl()
+            e.def_acl = RsyncAcl() if stat.S_ISDIR(mode) else None
+            if carries_acls(mode, o.devices, o.specials):
+                try:
+                    access, e.def_acl = read_acls(path, mode)
+                except AclError as err:
+                    self.io_error |= IOERR_GENERAL
+                    self.log.error(f"rsync: [sender] {err.what} \"{_show(os.path.abspath(path))}\" "
+                                   f"failed: {err.strerror} ({err.errno})")
+                    return False
+                e.acl = strip_perms(access, mode)
+        if self.xattr_policy is not None:
+            e.xattrs = ()
+            if carries_xattrs(mode, o.links, o.devices, o.specials):
+                try:
+                    e.xattrs = make_items(read_pairs(path, self.xattr_policy))
+                except XattrError as err:
+                    # flist.c send_file_name: the entry is left out.
+                    self.io_error |= IOERR_GENERAL
+                    self.log.error(f"rsync: [sender] {err.what}(\"{_show(os.path.abspath(path))}\") "
+                                   f"failed: {err.strerror} ({err.errno})")
+                    return False
         self.entries.append(e)
         return True
 

@@ -12,7 +12,9 @@ import stat
 from ..text import show
 from ..errors import ProtocolViolation
 from ..protocol.buffer import NeedMore
+from ..io.xattrs import read_value
 from ..protocol.constants import (FNAMECMP_FNAME, IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
+                                  ITEM_LOCAL_CHANGE, ITEM_REPORT_XATTR,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MSG_IO_ERROR,
                                   MSG_NO_SEND, NDX_DEL_STATS, NDX_DONE)
 from ..protocol.ints import decode_shortint, decode_vstring, encode_int32, encode_shortint, encode_vstring
@@ -20,9 +22,10 @@ from ..protocol.ndx import NdxDecoder, NdxEncoder
 from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
 from ..protocol.sums import SumHead, decode_block_sums, decode_sum_head, encode_sum_head
 from ..protocol.tokens import TokenEncoder
+from ..protocol.xattrs import decode_request, encode_values
 from .matcher import MatchStats, send_append, send_delta, send_whole
 
-__all__ = ["Sender", "read_item"]
+__all__ = ["Sender", "read_item", "xattr_request_follows"]
 
 SUMS_PER_READ = 8192
 
@@ -70,6 +73,15 @@ def encode_item(enc: NdxEncoder, ndx: int, iflags: int, basis, xname) -> bytes:
     return out
 
 
+def xattr_request_follows(cfg, iflags: int) -> bool:
+    """Does an xattr request (generator -> sender) or answer (sender ->
+    receiver) follow this itemize record?  (sender.c write_ndx_and_attrs)"""
+    if not cfg.xattrs or not iflags & ITEM_REPORT_XATTR or cfg.dry_run:
+        return False
+    both = ITEM_XNAME_FOLLOWS | ITEM_LOCAL_CHANGE
+    return not (cfg.xattr_optim and iflags & both == both)
+
+
 class Sender:
     def __init__(self, wire, flist, cfg, log, report, stats):
         self.wire = wire
@@ -108,8 +120,11 @@ class Sender:
             if ndx >= len(self.flist) or self.flist[ndx].cleared:
                 raise ProtocolViolation(f"Invalid file index: {ndx} (0 - {len(self.flist) - 1})", 2)
             entry = self.flist[ndx]
+            xvalues = b""
+            if xattr_request_follows(self.cfg, iflags):
+                xvalues = self._xattr_values(entry, wire.read(decode_request))
             if not iflags & ITEM_TRANSFER:
-                wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname))
+                wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + xvalues)
                 self.report.item(entry, iflags, xname)
                 continue
             if phase == 2:
@@ -130,7 +145,7 @@ class Sender:
             head = wire.read(decode_sum_head, digest_len)
             self._redo = phase > 0
             sums = self._read_sums(head)
-            digest = self._send_file(ndx, entry, iflags, basis, xname, head, sums, phase)
+            digest = self._send_file(ndx, entry, iflags, basis, xname, head, sums, phase, xvalues)
             if digest is not None:
                 self.report.item_done(entry, iflags, xname, wire.data_written - mark[0],
                                       wire.data_read - mark[1], digest)
@@ -167,8 +182,31 @@ class Sender:
         if ndx != NDX_DONE:
             raise ProtocolViolation(f"Invalid packet at end of run ({ndx})", 2)
 
-    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums, phase):
-        """Send one file; its whole-file checksum, or None if it could not be read."""
+    def _xattr_values(self, entry, nums: list) -> bytes:
+        """The full values of the long xattrs the generator asked for,
+        re-read from the file (xattrs.c send_xattr_request)."""
+        if not nums:
+            return encode_values(())
+        by_num = {it.num: it for it in entry.xattrs or ()}
+        out = []
+        for num in sorted(set(nums)):
+            it = by_num.get(num)
+            if it is None:
+                raise ProtocolViolation(f"[sender] could not find xattr #{num} for {_show(entry.name)}", 2)
+            if not it.abbreviated:
+                raise ProtocolViolation(f"[sender] internal abbrev error on {_show(entry.name)} "
+                                        f"({_show(it.name)}, len={it.datum_len})!", 2)
+            value = read_value(entry.src, it.name)
+            if value is None:
+                self.io_error |= IOERR_GENERAL
+                self.log.error(f"failed to re-read xattr {_show(it.name)} for {_show(entry.src)}")
+                value = b""
+            out.append((num, value))
+        return encode_values(out)
+
+    def _send_file(self, ndx, entry, iflags, basis, xname, head, sums, phase, xvalues=b""):
+        """Send one file (after the xattr values the generator asked for);
+        its whole-file checksum, or None if it could not be read."""
         wire = self.wire
         try:
             fd = os.open(entry.src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -187,7 +225,8 @@ class Sender:
                 self.wire.send_msg(MSG_NO_SEND, encode_int32(ndx))
                 return
             self.report.item(entry, iflags, xname)
-            wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + encode_sum_head(head))
+            wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + xvalues
+                       + encode_sum_head(head))
             enc = self.tokens
             wire.write(enc.begin_file())
             hasher = self.cfg.checksum.file_hasher()

@@ -22,6 +22,8 @@ from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLA
 from ..text import show
 from .ints import (_EXTRA, decode_int32, decode_varint, decode_varlong, encode_int32,
                    encode_varint, encode_varlong)
+from .acls import AclDecoder, AclEncoder, RsyncAcl
+from .xattrs import XattrDecoder, XattrEncoder
 
 __all__ = ["FileEntry", "FlistOptions", "FlistEncoder", "FlistDecoder", "EndOfList",
            "encode_end", "encode_id_list", "decode_id_list", "clean_name"]
@@ -36,10 +38,14 @@ class FileEntry:
     (XMIT_TOP_DIR, XMIT_NO_CONTENT_DIR, XMIT_HLINKED, XMIT_HLINK_FIRST).
     ``hlink`` is the transmit index of the first member of the entry's
     hard-link group (its own index for the first), else None.
-    ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire)."""
+    ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire).
+    ``xattrs`` is the entry's xattr item tuple with -X (protocol/xattrs.py)
+    and ``xattr_ndx`` the index of that set on the wire; ``acl`` /
+    ``def_acl`` the access and (directories) default ACL with -A."""
 
     __slots__ = ("name", "mode", "size", "mtime", "nsec", "uid", "gid", "rdev",
-                 "link", "sum", "xflags", "hlink", "src", "dev", "ino", "cleared")
+                 "link", "sum", "xflags", "hlink", "src", "dev", "ino", "cleared",
+                 "xattrs", "xattr_ndx", "acl", "def_acl")
 
     def __init__(self, name: bytes, mode: int, size: int = 0, mtime: int = 0, nsec: int = 0,
                  uid: int = 0, gid: int = 0, rdev=(0, 0), link: bytes | None = None,
@@ -60,6 +66,10 @@ class FileEntry:
         self.dev = None
         self.ino = None
         self.cleared = False
+        self.xattrs = None
+        self.xattr_ndx = -1
+        self.acl = None
+        self.def_acl = None
 
     @property
     def is_dir(self) -> bool:
@@ -98,6 +108,8 @@ class FlistOptions:
     relative: bool = False     # -R: leading '/' allowed
     id0_names: bool = False    # CF_ID0_NAMES
     numeric_ids: bool = False  # no id lists
+    xattrs: bool = False       # -X: an xattr set after each entry
+    acls: bool = False         # -A: ACLs after each entry but symlinks
 
 
 class EndOfList:
@@ -119,10 +131,12 @@ class FlistEncoder:
     """Sender side of the file list."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "uid", "gid", "rdev_major",
-                 "_hlink_first", "count")
+                 "_hlink_first", "count", "xattrs", "acls")
 
     def __init__(self, opts: FlistOptions):
         self.opts = opts
+        self.xattrs = XattrEncoder() if opts.xattrs else None
+        self.acls = AclEncoder() if opts.acls else None
         self.lastname = b""
         self.mode = 0
         self.mtime = 0
@@ -136,6 +150,9 @@ class FlistEncoder:
         """The wire form of several entries, as ``encode`` gives them one
         by one; ordinary files, directories and symlinks take a fast path."""
         o = self.opts
+        if o.xattrs or o.acls:
+            # -X / -A fields follow every entry: the one-by-one encoder.
+            return b"".join([self.encode(f) for f in entries])
         out = bytearray()
         slow = self.encode
         hl = o.hard_links
@@ -275,7 +292,7 @@ class FlistEncoder:
         self.lastname = name
         if first_hlink >= 0:
             out += encode_varint(first_hlink)
-            return bytes(out)
+            return self._extras(f, out)
         out += encode_varlong(f.size, 3)
         if not xflags & XMIT_SAME_TIME:
             out += encode_varlong(f.mtime, 4)
@@ -296,6 +313,17 @@ class FlistEncoder:
         if o.checksum_len and stat.S_ISREG(mode):
             s = f.sum or b""
             out += s[:o.checksum_len].ljust(o.checksum_len, b"\0")
+        return self._extras(f, out)
+
+    def _extras(self, f: FileEntry, out: bytearray) -> bytes:
+        """What follows every entry, hard-link followers included: its
+        ACLs with -A, its xattr set with -X (flist.c send_file_name)."""
+        if self.acls is not None and not stat.S_ISLNK(f.mode):
+            out += self.acls.encode(f.acl or RsyncAcl(),
+                                    (f.def_acl or RsyncAcl()) if stat.S_ISDIR(f.mode) else None)
+        if self.xattrs is not None:
+            data, f.xattr_ndx = self.xattrs.encode(f.xattrs or ())
+            out += data
         return bytes(out)
 
 
@@ -334,10 +362,14 @@ class FlistDecoder:
     short buffer leaves the state untouched."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "nsec", "uid", "gid", "rdev_major",
-                 "entries")
+                 "entries", "xattrs", "acls")
 
-    def __init__(self, opts: FlistOptions):
+    def __init__(self, opts: FlistOptions, xattr_keep=None):
         self.opts = opts
+        self.acls = AclDecoder() if opts.acls else None
+        # -X: the sets received so far; ``xattr_keep(name)`` says which
+        # names this receiver may store.
+        self.xattrs = XattrDecoder(xattr_keep or (lambda name: True)) if opts.xattrs else None
         self.lastname = b""
         self.mode = 0
         self.mtime = 0
@@ -349,10 +381,16 @@ class FlistDecoder:
 
     def decode(self, buf: ReadBuffer):
         snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major)
+        nsets = len(self.xattrs.sets) if self.xattrs is not None else 0
+        nacls = self.acls.mark() if self.acls is not None else None
         try:
             return self._decode(buf)
         except Exception:
             (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major) = snapshot
+            if self.xattrs is not None:
+                del self.xattrs.sets[nsets:]
+            if self.acls is not None:
+                self.acls.reset(nacls)
             raise
 
     def decode_batch(self, buf: ReadBuffer, limit: int = 2048) -> list:
@@ -389,7 +427,7 @@ class FlistDecoder:
 
     @property
     def _fast_ok(self) -> bool:
-        return True
+        return not (self.opts.xattrs or self.opts.acls)   # their fields: _decode
 
     def _decode_fast(self, data, pos: int, buf):
         """One ordinary entry straight from ``data`` at ``pos``: commits
@@ -535,7 +573,7 @@ class FlistDecoder:
                     self.gid = first.gid
                 if o.devices and first.is_device:
                     self.rdev_major = first.rdev[0]
-                return self._finish(e)
+                return self._finish(e, buf)
         size = decode_varlong(buf, 3)
         if not xflags & XMIT_SAME_TIME:
             self.mtime = decode_varlong(buf, 4)
@@ -586,9 +624,14 @@ class FlistDecoder:
         e = FileEntry(name, mode, size, self.mtime, nsec,
                       self.uid if o.uid else 0, self.gid if o.gid else 0, rdev, link, csum, keep)
         e.hlink = hlink
-        return self._finish(e)
+        return self._finish(e, buf)
 
-    def _finish(self, e: FileEntry) -> FileEntry:
+    def _finish(self, e: FileEntry, buf: ReadBuffer) -> FileEntry:
+        if self.acls is not None and not e.is_link:
+            e.acl, e.def_acl = self.acls.decode(buf, e.mode, e.is_dir)
+        if self.xattrs is not None:
+            e.xattr_ndx = self.xattrs.decode(buf)
+            e.xattrs = self.xattrs.sets[e.xattr_ndx]
         if e.name == b"." and not e.is_dir:
             raise ProtocolError(
                 "ERROR: rejecting non-directory transfer-root entry: .", 2)

@@ -53,7 +53,7 @@ from pysync.protocol.checksums import CHECKSUM_DIGEST_LEN, get_checksum  # noqa:
 from pysync.protocol.constants import (  # noqa: E402
     CF_CHKSUM_SEED_FIX, CF_ID0_NAMES, CF_INPLACE_PARTIAL_DIR, CF_AVOID_XATTR_OPTIM,
     CF_SAFE_FLIST, CF_SYMLINK_TIMES, CF_VARINT_FLIST_FLAGS, ITEM_BASIS_TYPE_FOLLOWS,
-    ITEM_IS_NEW, ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MPLEX_BASE, MSG_DATA, NDX_DEL_STATS,
+    ITEM_IS_NEW, ITEM_REPORT_XATTR, ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MPLEX_BASE, MSG_DATA, NDX_DEL_STATS,
     NDX_DONE, XMIT_EXTENDED_FLAGS, XMIT_HLINKED, XMIT_HLINK_FIRST, XMIT_LONG_NAME,
     XMIT_SAME_GID, XMIT_SAME_NAME, XMIT_SAME_UID, XMIT_TOP_DIR)
 from pysync.protocol.filters import decode_filter_rule  # noqa: E402
@@ -67,6 +67,7 @@ from pysync.protocol.mux import Demux, encode_data, encode_frame  # noqa: E402
 from pysync.protocol.ndx import NdxDecoder, NdxEncoder  # noqa: E402
 from pysync.protocol.stats import decode_del_stats, encode_del_stats  # noqa: E402
 from pysync.protocol.sums import SumHead, encode_sum_head  # noqa: E402
+from pysync.protocol.xattrs import decode_request, encode_values, make_items  # noqa: E402
 
 OUR_CHECKSUMS = [b"xxh128", b"xxh3", b"xxh64", b"md5", b"md4", b"none"]
 OUR_COMPRESS = [b"zstd", b"zlibx", b"zlib", b"none"]
@@ -287,7 +288,8 @@ class Peer:
                             devices=devices, specials=specials, hard_links=a.has("H"),
                             checksum_len=self.digest_len if a.has("c") else 0,
                             id0_names=bool(self.compat & CF_ID0_NAMES),
-                            numeric_ids="numeric-ids" in a.long)
+                            numeric_ids="numeric-ids" in a.long,
+                            xattrs=a.has("X"), acls=a.has("A"))
 
     # ---- filter list (exclude.c recv_filter_list) ------------------------------
     def read_filters(self) -> list:
@@ -441,9 +443,9 @@ class Sender:
         self.on_phase = None           # (sender, phase) after echoing a DONE
 
     def send_file(self, ndx: int, iflags: int, head: SumHead, data: bytes,
-                  digest: bytes | None = None) -> None:
+                  digest: bytes | None = None, xattr_answer: bytes = b"") -> None:
         p = self.peer
-        out = bytearray(p.item(ndx, iflags) + encode_sum_head(head))
+        out = bytearray(p.item(ndx, iflags) + xattr_answer + encode_sum_head(head))
         for i in range(0, len(data), 32 * 1024):
             chunk = data[i:i + 32 * 1024]
             out += encode_int32(len(chunk)) + chunk
@@ -472,15 +474,20 @@ class Sender:
                 if self.on_phase:
                     self.on_phase(self, phase)
                 continue
+            xattr_answer = b""
+            if p.args.has("X") and iflags & ITEM_REPORT_XATTR:
+                # -X: the generator's request for long values (none are sent long here).
+                log(f"sender: xattr request {p.read(decode_request)}")
+                xattr_answer = encode_values(())
             if not iflags & ITEM_TRANSFER:
-                p.send(p.item(ndx, iflags))
+                p.send(p.item(ndx, iflags) + xattr_answer)
                 continue
             head = self.read_head()
             log(f"sender: request ndx={ndx} iflags=0x{iflags:x} head={head}")
             if self.on_request and self.on_request(self, ndx, iflags, head, phase):
                 continue
             name = self.flist[ndx].name
-            self.send_file(ndx, iflags, head, self.contents.get(name, b""))
+            self.send_file(ndx, iflags, head, self.contents.get(name, b""), xattr_answer=xattr_answer)
         p.send(p.done())
         p.send(b"".join(encode_varlong(v, 3) for v in (0, 0, 0, 0, 0)))   # stats
         ndx, *_ = p.read_item()
@@ -706,6 +713,48 @@ def _one_bad_name(name: bytes):
     def build(fb):
         fb.add(entry(b".", "d")).add(entry(b"f")).add(entry(name))
     return build
+
+
+# ---- -X / -A data ----------------------------------------------------------------
+
+def _xattr_list(fb: FlistBuilder) -> None:
+    fb.add(entry(b".", "d"))
+    f = entry(b"f")
+    # As root a receiver may store trusted.*; system.* (here: an ACL granting
+    # uid 65534 and everyone rwx, not expressible as a mode, so the kernel
+    # would keep it as this xattr) it must never take from a peer.
+    f.xattrs = make_items([(b"system.posix_acl_access",
+                            bytes.fromhex("02000000 0100 0700 ffffffff 0200 0700 feff0000"
+                                          " 0400 0700 ffffffff 1000 0700 ffffffff"
+                                          " 2000 0700 ffffffff")),
+                           (b"user.ok", b"fine")])
+    fb.add(f)
+
+
+@scenario("xattr_system_name", "pull", "-X: an xattr set naming system.posix_acl_access")
+def s_xattr_system_name(peer):
+    pull_session(peer, _xattr_list, CONTENTS)
+
+
+@scenario("xattr_bad_index", "pull", "-X: a reference to xattr set 7 of none")
+def s_xattr_bad_index(peer):
+    def build(fb):
+        fb.raw_entry(entry(b".", "d")).raw(encode_varint(7))
+    pull_session(peer, build)
+
+
+@scenario("xattr_name_no_nul", "pull", "-X: an xattr name without its NUL")
+def s_xattr_name_no_nul(peer):
+    def build(fb):
+        fb.raw_entry(entry(b".", "d")).raw(bytes([0, 1, 4, 1]) + b"user" + b"v")
+    pull_session(peer, build)
+
+
+@scenario("acl_perms_range", "pull", "-A: an ACL user entry with perms 0x1f")
+def s_acl_perms_range(peer):
+    def build(fb):
+        fb.raw_entry(entry(b".", "d")).raw(bytes([0, 1, 0x1f, 0, 0]))
+    pull_session(peer, build)
 
 
 @scenario("name_dotdot", "pull", "file-list name '../evil'")

@@ -147,6 +147,11 @@ CASES = [
     C("sum_many_blocks", "push", (0,)),
     C("req_ndx_out_of_range", "push", (2,), r"(Invalid file index|File-list index):? 9\b"),
     C("req_dir", "push", (2,), r"non-regular file.* 0\b"),
+    # -X / -A data
+    C("xattr_system_name", "pull", (0,), updated=True, intact=("same",), opts=("-X",)),
+    C("xattr_bad_index", "pull", (12,), r"xa index 7 out of range", opts=("-X",)),
+    C("xattr_name_no_nul", "pull", (11,), r"Invalid xattr name received", opts=("-X",)),
+    C("acl_perms_range", "pull", (12,), r"recv_acl_access: value out of range", opts=("-A",)),
 ]
 BY_NAME = {c.name: c for c in CASES}
 
@@ -337,6 +342,11 @@ def test_pysync(name: str, tmp_path: Path) -> None:
             expect((lay.dst / "f").read_bytes() == NEW, f"{name}: DST/f was not updated", res, lay)
         pwned = files_with(lay.work, PWNED)
         expect(not pwned, f"{name}: hostile data written to {pwned}", res, lay)
+        if name == "xattr_system_name":
+            names = os.listxattr(lay.dst / "f")
+            expect("user.ok" in names and not any(n.startswith("system.") for n in names),
+                   f"{name}: DST/f xattrs {names}: a system.* name from the peer was stored",
+                   res, lay)
 
 
 @pytest.mark.skipif(RSYNC is None, reason="no stock rsync installed")
