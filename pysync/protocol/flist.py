@@ -12,7 +12,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass
 
-from .buffer import NeedMore, ProtocolError, ReadBuffer
+from .buffer import ProtocolError, ReadBuffer
 from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLAGS,
                         XMIT_GROUP_NAME_FOLLOWS, XMIT_HLINK_FIRST, XMIT_HLINKED,
                         XMIT_LONG_NAME, XMIT_MOD_NSEC, XMIT_NO_CONTENT_DIR,
@@ -20,7 +20,7 @@ from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLA
                         XMIT_SAME_RDEV_MAJOR, XMIT_SAME_TIME, XMIT_SAME_UID,
                         XMIT_TOP_DIR, XMIT_USER_NAME_FOLLOWS)
 from ..text import show
-from .ints import (_EXTRA, decode_int32, decode_varint, decode_varlong, encode_int32,
+from .ints import (decode_int32, decode_varint, decode_varlong, encode_int32,
                    encode_varint, encode_varlong)
 from .acls import AclDecoder, AclEncoder, RsyncAcl
 from .xattrs import XattrDecoder, XattrEncoder
@@ -148,86 +148,8 @@ class FlistEncoder:
 
     def encode_batch(self, entries) -> bytes:
         """The wire form of several entries, as ``encode`` gives them one
-        by one; ordinary files, directories and symlinks take a fast path."""
-        o = self.opts
-        if o.xattrs or o.acls:
-            # -X / -A fields follow every entry: the one-by-one encoder.
-            return b"".join([self.encode(f) for f in entries])
-        out = bytearray()
-        slow = self.encode
-        hl = o.hard_links
-        for f in entries:
-            mode = f.mode
-            fmt = mode & 0o170000
-            if fmt == 0o040000:
-                xflags = f.xflags & (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR)
-            elif (fmt == 0o100000 or fmt == 0o120000) and not hl:
-                xflags = 0
-            else:
-                out += slow(f)
-                continue
-            name = f.name
-            last = self.lastname
-            n = min(len(name), len(last), 255)
-            l1 = 0
-            while l1 < n and name[l1] == last[l1]:
-                l1 += 1
-            l2 = len(name) - l1
-            size = f.size
-            mtime = f.mtime
-            if l2 > 255 or not 0 <= size < 0x800000 or not 0 <= mtime < 0x80000000:
-                out += slow(f)
-                continue
-            first = self.count == 0
-            self.count += 1
-            if mode == self.mode:
-                xflags |= XMIT_SAME_MODE
-            else:
-                self.mode = mode
-            if not o.uid or (f.uid == self.uid and not first):
-                xflags |= XMIT_SAME_UID
-            else:
-                self.uid = f.uid
-            if not o.gid or (f.gid == self.gid and not first):
-                xflags |= XMIT_SAME_GID
-            else:
-                self.gid = f.gid
-            if mtime == self.mtime:
-                xflags |= XMIT_SAME_TIME
-            else:
-                self.mtime = mtime
-            nsec = f.nsec
-            if nsec:
-                xflags |= XMIT_MOD_NSEC
-            if l1:
-                xflags |= XMIT_SAME_NAME
-            if xflags < 0x80:
-                out.append(xflags or XMIT_EXTENDED_FLAGS)
-            else:
-                out += encode_varint(xflags)
-            if l1:
-                out.append(l1)
-            out.append(l2)
-            out += name[l1:]
-            self.lastname = name
-            out += bytes((size >> 16, size & 0xFF, (size >> 8) & 0xFF))
-            if not xflags & XMIT_SAME_TIME:
-                out += bytes((mtime >> 24, mtime & 0xFF, (mtime >> 8) & 0xFF, (mtime >> 16) & 0xFF))
-            if nsec:
-                out += encode_varint(nsec)
-            if not xflags & XMIT_SAME_MODE:
-                out += mode.to_bytes(4, "little")
-            if o.uid and not xflags & XMIT_SAME_UID:
-                out += encode_varint(f.uid)
-            if o.gid and not xflags & XMIT_SAME_GID:
-                out += encode_varint(f.gid)
-            if fmt == 0o120000:
-                if o.links:
-                    out += encode_varint(len(f.link)) + f.link
-            elif fmt == 0o100000 and o.checksum_len:
-                s = f.sum or b""
-                out += s[:o.checksum_len].ljust(o.checksum_len, b"\0")
-        return bytes(out)
+        by one (flist_batch.py)."""
+        return flist_batch.encode_batch(self, entries)
 
     def encode(self, f: FileEntry) -> bytes:
         o = self.opts
@@ -394,150 +316,9 @@ class FlistDecoder:
             raise
 
     def decode_batch(self, buf: ReadBuffer, limit: int = 2048) -> list:
-        """Decode up to ``limit`` whole entries (the last may be an
-        EndOfList) in one call; the buffer is left after the last whole
-        one.  Raises NeedMore only when not even one entry is complete.
-        The common entry is read by a fast path over the raw bytes; the
-        rest (hard links, devices, long names, ...) by ``_decode``."""
-        out = []
-        data = buf._data
-        fast = self._fast_ok
-        while len(out) < limit:
-            start = buf._pos
-            try:
-                item = None
-                if fast:
-                    item = self._decode_fast(data, start, buf)
-                if item is None:
-                    item = self.decode(buf)
-            except NeedMore:
-                buf._pos = start
-                if out:
-                    return out
-                raise
-            except IndexError:
-                buf._pos = start
-                if out:
-                    return out
-                raise NeedMore from None
-            out.append(item)
-            if item.__class__ is EndOfList:
-                break
-        return out
-
-    @property
-    def _fast_ok(self) -> bool:
-        return not (self.opts.xattrs or self.opts.acls)   # their fields: _decode
-
-    def _decode_fast(self, data, pos: int, buf):
-        """One ordinary entry straight from ``data`` at ``pos``: commits
-        the decoder state and ``buf._pos`` only when the whole entry is
-        there; returns None to send the entry to ``_decode``."""
-        o = self.opts
-        xflags = data[pos]
-        if xflags >= 0x80:
-            xflags, p = _varint_at(data, pos)
-        else:
-            p = pos + 1
-        if xflags == 0 or xflags & (XMIT_LONG_NAME | XMIT_HLINKED | XMIT_USER_NAME_FOLLOWS
-                                    | XMIT_GROUP_NAME_FOLLOWS):
-            return None
-        if xflags & XMIT_SAME_NAME:
-            l1 = data[p]
-            p += 1
-        else:
-            l1 = 0
-        l2 = data[p]
-        p += 1
-        lastname = self.lastname
-        if l1 > len(lastname) or l1 + l2 >= MAXPATHLEN:
-            return None
-        e = p + l2
-        if e > len(data):
-            raise NeedMore
-        raw = lastname[:l1] + data[p:e] if l1 else bytes(data[p:e])
-        p = e
-        # size: varlong with 3 minimum bytes
-        first = data[p]
-        if first >= 0x80:
-            return None
-        e = p + 3
-        if e > len(data):
-            raise NeedMore
-        size = data[p + 1] | (data[p + 2] << 8) | (first << 16)
-        p = e
-        mtime = self.mtime
-        if not xflags & XMIT_SAME_TIME:
-            first = data[p]
-            if first >= 0x80:
-                return None
-            e = p + 4
-            if e > len(data):
-                raise NeedMore
-            mtime = data[p + 1] | (data[p + 2] << 8) | (data[p + 3] << 16) | (first << 24)
-            p = e
-        nsec = 0
-        if xflags & XMIT_MOD_NSEC:
-            nsec, p = _varint_at(data, p)
-            if not 0 <= nsec <= MAX_WIRE_NSEC:
-                return None
-        mode = self.mode
-        if not xflags & XMIT_SAME_MODE:
-            e = p + 4
-            if e > len(data):
-                raise NeedMore
-            mode = int.from_bytes(data[p:e], "little")
-            p = e
-        fmt = mode & 0o170000
-        if fmt != 0o100000 and fmt != 0o040000 and fmt != 0o120000:
-            return None          # devices, specials, bad modes: the careful path
-        uid = self.uid
-        if o.uid and not xflags & XMIT_SAME_UID:
-            uid, p = _varint_at(data, p)
-            uid &= 0xFFFFFFFF
-        gid = self.gid
-        if o.gid and not xflags & XMIT_SAME_GID:
-            gid, p = _varint_at(data, p)
-            gid &= 0xFFFFFFFF
-        link = None
-        csum = None
-        if fmt == 0o120000:
-            if o.links:
-                n, p = _varint_at(data, p)
-                if n < 0 or n + 1 > MAXPATHLEN:
-                    return None
-                e = p + n
-                if e > len(data):
-                    raise NeedMore
-                link = bytes(data[p:e])
-                p = e
-            else:
-                link = b""
-        elif fmt == 0o100000 and o.checksum_len:
-            e = p + o.checksum_len
-            if e > len(data):
-                raise NeedMore
-            csum = bytes(data[p:e])
-            p = e
-        if (raw[:1] == b"." or raw[:1] == b"/" or raw[-1:] == b"/" or b"/." in raw
-                or b"//" in raw):
-            name = clean_name(raw, o.relative)
-            if name == b"." and fmt != 0o040000:
-                return None
-        else:
-            name = raw
-        # The whole entry is here: commit.
-        self.lastname = raw
-        self.mtime = mtime
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
-        buf._pos = p
-        f = FileEntry(name, mode, size, mtime, nsec, uid if o.uid else 0, gid if o.gid else 0,
-                      (0, 0), link, csum,
-                      xflags & (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) if fmt == 0o040000 else 0)
-        self.entries.append(f)
-        return f
+        """Up to ``limit`` whole entries (the last may be an EndOfList) in
+        one call (flist_batch.py); NeedMore only when not even one is there."""
+        return flist_batch.decode_batch(self, buf, limit)
 
     def _decode(self, buf: ReadBuffer):
         o = self.opts
@@ -639,22 +420,6 @@ class FlistDecoder:
         return e
 
 
-def _varint_at(data, pos: int):
-    """(value, next position) of the varint at ``pos`` in ``data``."""
-    first = data[pos]
-    if first < 0x80:
-        return first, pos + 1
-    extra = _EXTRA[first >> 2]
-    if extra > 4:
-        raise ProtocolError("Overflow in read_varint()", 12)
-    end = pos + 1 + extra
-    if end > len(data):
-        raise NeedMore
-    v = int.from_bytes(data[pos + 1:end], "little") | ((first & ((1 << (8 - extra)) - 1)) << (8 * extra))
-    v &= 0xFFFFFFFF
-    return (v - (1 << 32) if v & 0x80000000 else v), end
-
-
 def encode_id_list(ids: dict, id0_name: bytes | None, id0_names: bool) -> bytes:
     """One uid or gid list: (varint id, byte len, name) for every named id
     except 0, then the terminator (varint 0 [+ name of id 0])."""
@@ -683,3 +448,6 @@ def decode_id_list(buf: ReadBuffer, id0_names: bool) -> dict:
         n = buf.byte()
         out[0] = buf.take(n)
     return out
+
+
+from . import flist_batch  # noqa: E402  (it uses the classes above)
