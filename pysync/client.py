@@ -51,7 +51,7 @@ def parse_remote(arg: str):
 def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
     from .listing import list_sources
     from .report import Report
-    from .session import Log
+    from .log import Log
     if opts.files_from is not None:
         sources = files_from_sources(opts, sources[0]) if len(sources) == 1 else sources
     log = Log(am_server=False, quiet=opts.quiet, err=stderr, out=stdout)
@@ -119,7 +119,7 @@ def _open_local(opts: Options, dest: str, spawn: bool):
 
 
 def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outcome:
-    from .session import Log
+    from .log import Log
 
     args = opts.args
     if not args:

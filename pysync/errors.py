@@ -3,8 +3,9 @@ process exit; everything else raises them."""
 
 from __future__ import annotations
 
-from .protocol.constants import (EXIT_TEXT, RERR_FILEIO, RERR_PARTIAL, RERR_PROTOCOL,
-                                 RERR_STREAMIO, RERR_SYNTAX, RERR_TIMEOUT, RERR_UNSUPPORTED)
+from .protocol.constants import (EXIT_TEXT, IOERR_DEL_LIMIT, IOERR_GENERAL, IOERR_VANISHED, RERR_DEL_LIMIT,
+                                 RERR_FILEIO, RERR_PARTIAL, RERR_PROTOCOL, RERR_STREAMIO, RERR_SYNTAX,
+                                 RERR_TIMEOUT, RERR_UNSUPPORTED, RERR_VANISHED)
 
 
 class PysyncError(Exception):
@@ -54,3 +55,16 @@ class RemoteExit(PysyncError):
 
 def exit_text(code: int) -> str:
     return EXIT_TEXT.get(code, "unexplained error")
+
+
+def exit_code_for(io_error: int, code: int = 0) -> int:
+    """rsync's mapping of leftover I/O error bits to an exit code."""
+    if code:
+        return code
+    if io_error & IOERR_GENERAL:
+        return RERR_PARTIAL
+    if io_error & IOERR_VANISHED:
+        return RERR_VANISHED
+    if io_error & IOERR_DEL_LIMIT:
+        return RERR_DEL_LIMIT
+    return 0

@@ -64,7 +64,8 @@ def listing_lines(flist, opts) -> list:
 def list_sources(opts, sources, log, out) -> int:
     from .engine.filters import FilterList
     from .engine.scan import Scanner
-    from .session import SessionConfig, exit_code_for
+    from .config import SessionConfig
+    from .errors import exit_code_for
     cfg = SessionConfig()
     cfg.recursive = opts.recursive
     cfg.one_file_system = opts.one_file_system

@@ -1,0 +1,177 @@
+"""The receiving side of a session: receive and check the file list, list
+it (a client listing a remote source), or set up the destination and run
+the generator (a thread) and the receiver over it, then fold their outcome
+into the exit code."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+
+from .errors import PysyncError, UnsupportedError, exit_code_for
+from .io.attrs import AttrPolicy
+from .io.tree import DestTree
+from .protocol.constants import IOERR_DEL_LIMIT, IOERR_GENERAL
+from .protocol.flist import EndOfList, FlistDecoder, decode_id_list
+from .protocol.flist_sort import sort_and_clean
+from .text import show
+from .destination import MissingTree, check_parents, get_local_name
+from .engine.generator import Generator
+from .engine.receiver import Receiver
+from .engine.remove import SuccessNotifier
+from .engine.idmap import IdMapper
+from .engine.offload import LocalCopier
+
+__all__ = ["recv_flist", "run_listing", "run_receiver"]
+
+
+def recv_flist(sess):
+    sess.report.log_line("receiving file list")
+    dec = FlistDecoder(sess.cfg.flist_opts, sess.xattr_policy().storable)
+    entries = []
+    t0 = time.monotonic()
+    before = sess.wire.bytes_read
+    done = False
+    while not done:
+        for item in sess.wire.read(dec.decode_batch):
+            if item.__class__ is EndOfList:
+                sess.io_error |= item.io_error
+                done = True
+                break
+            entries.append(item)
+    fo = sess.cfg.flist_opts
+    uid_names = gid_names = {}
+    if not fo.numeric_ids:
+        if fo.uid or fo.acls:
+            uid_names = sess.wire.read(decode_id_list, fo.id0_names)
+        if fo.gid or fo.acls:
+            gid_names = sess.wire.read(decode_id_list, fo.id0_names)
+    sess.acl_decoder = dec.acls
+    sess.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
+    sess.report.stats.flist_size = sess.wire.bytes_read - before
+    if not sess.am_server and sess.cfg.filters is not None:
+        # A pulled list must respect our own rules (CVE-2022-29154):
+        # a sender that offers an excluded name is not trusted.
+        for e in entries:
+            if e.name != b"." and sess.cfg.filters.excluded(e.name, e.is_dir):
+                raise UnsupportedError(
+                    f"ERROR: rejecting excluded file-list name: {show(e.name)}", 4)
+    flist = sort_and_clean(entries)
+    check_parents(flist)
+    sess.report.flist_done(receiving=True)
+    return flist, uid_names, gid_names
+
+
+def run_listing(sess, flist, uid_names, gid_names) -> int:
+    """A client listing a remote source (rsync's list_only receiver):
+    print the list, then end the run like a transfer that needs nothing."""
+    from .listing import listing_lines
+    for line in listing_lines(flist, sess.opts):
+        sess.log.info(line)
+    sess.cfg.list_only = True
+    sess.cfg.delete = False
+    if not flist:
+        return exit_code_for(sess.io_error)
+    return run_receiver(sess, None, flist, uid_names, gid_names)
+
+
+def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
+    cfg, o = sess.cfg, sess.opts
+    stats = sess.report.stats
+    stats.count_flist(flist)
+    copier = None
+    if sess.offload is not None:
+        copier = LocalCopier(sess.offload)
+        copier.receive_table()
+    idmap = IdMapper()
+    policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
+                        uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
+                        gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
+    policy.modify_window = o.modify_window
+    if cfg.acls and not o.numeric_ids and getattr(sess, "acl_decoder", None) is not None:
+        sess.acl_decoder.map_ids(idmap.map_uids(uid_names), idmap.map_gids(gid_names))
+    if cfg.list_only:
+        root, created = None, False
+    else:
+        root, created = get_local_name(flist, dest, sess.log, cfg.dry_run, sess.report)
+    if root is not None:
+        if o.backup:
+            from .io.backup import Backups
+            cfg.backups = Backups(root, None if o.backup_dir is None else os.fsencode(o.backup_dir),
+                                  None if o.suffix is None else os.fsencode(o.suffix))
+        # --link-dest & co: a relative DIR is relative to the destination.
+        cfg.alt_dests = [(kind, os.path.join(root, os.fsencode(d))) for kind, d in o.alt_dests]
+    if root is None:           # dry run into a directory that does not exist
+        root_tree = None
+    else:
+        root_tree = DestTree(root)
+    to_gen: queue.Queue = queue.Queue()
+    requested: dict = {}
+    tree = root_tree if root_tree is not None else MissingTree(dest or b".")
+    gen = Generator(sess.wire, flist, tree, cfg, policy, sess.log, sess.report, stats,
+                    to_gen, requested, lambda: sess.io_error)
+    if created:
+        gen.created_dirs.add(b".")
+    recv = Receiver(sess.wire, flist, tree, cfg, policy, sess.log, sess.report, stats,
+                    to_gen, requested)
+    recv.basis = gen.basis
+    if copier is not None and root_tree is not None:
+        copier.bind(root_tree, policy, cfg, recv.write_mode)
+        gen.copier = copier
+    recv.offloaded = gen.offloaded
+    recv.backup_basis = gen.backup_basis
+    if cfg.remove_source_files and not cfg.dry_run:
+        gen.success = recv.success = SuccessNotifier(sess.wire, tree, cfg.local_server)
+
+    def no_send(ndx):
+        if requested.get(ndx, 0) > 0:
+            requested[ndx] -= 1
+    sess.no_send = no_send
+    errors = []
+
+    def fail(e):
+        # First error wins.  Keep draining the peer's data (discarded)
+        # so neither side blocks, tell the peer why we stop, and
+        # half-close: the peer reads our last frame, then EOF.
+        if not errors:
+            errors.append(e)
+        if copier is not None:
+            copier.cancel()
+        sess.wire.drain_messages(0)
+        if isinstance(e, PysyncError):
+            sess.wire.send_error_exit(e.code)
+        sess.wire.shutdown_write()
+
+    def gen_main():
+        try:
+            gen.run()
+        except BaseException as e:
+            fail(e)
+    sess.wire.flush_on_wait = False
+    t = threading.Thread(target=gen_main, name="generator", daemon=True)
+    t.start()
+    try:
+        recv.run()
+    except BaseException as e:
+        to_gen.put(("abort", e))
+        fail(e)
+    t.join()
+    if root_tree is not None:
+        root_tree.close()
+    if errors:
+        raise errors[0]
+    sess.io_error |= recv.io_error | gen.failed
+    if recv.del_stats is not None:
+        stats.deleted = recv.del_stats
+    elif cfg.delete:
+        stats.deleted = gen.del_stats
+    if recv.remote_stats is not None:
+        rs = recv.remote_stats
+        stats.total_size = rs.total_size
+    if gen.skipped_deletes:
+        sess.log.warning(f"Deletions stopped due to --max-delete limit "
+                         f"({gen.skipped_deletes} skipped)")
+        sess.io_error |= IOERR_DEL_LIMIT
+    return exit_code_for(sess.io_error | (IOERR_GENERAL if sess.xfer_error else 0))

@@ -1,0 +1,106 @@
+"""The sending side of a session: scan the sources, send the file list and
+the id lists, then run the Sender over it; with --remove-source-files, the
+remover that acts on the receiving side's MSG_SUCCESS."""
+
+from __future__ import annotations
+
+import time
+
+from .errors import exit_code_for
+from .protocol.constants import MSG_ERROR_XFER, MSG_INFO, RERR_PARTIAL
+from .protocol.flist import FlistEncoder, encode_end, encode_id_list
+from .protocol.flist_sort import sort_and_clean
+from .protocol.mux import encode_frame
+from .engine.idmap import IdMapper
+from .engine.offload import SourceTable
+from .engine.remove import SourceRemover
+from .engine.scan import Scanner
+from .engine.sender import Sender
+
+__all__ = ["run_sender", "acl_ids"]
+
+
+def run_sender(sess, sources) -> int:
+    cfg = sess.cfg
+    sess.report.log_line("building file list")
+    t0 = time.monotonic()
+    scanner = Scanner(cfg, sess.log, cfg.file_checksum if cfg.checksum_files else None,
+                      cfg.filters)
+    entries = scanner.scan(sources)
+    stats = sess.report.stats
+    stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
+    t1 = time.monotonic()
+    enc = FlistEncoder(cfg.flist_opts)
+    # Ready before the list goes out: the peer may report at once.
+    remover = _source_remover(sess) if cfg.remove_source_files else None
+    before = sess.wire.bytes_written
+    for i in range(0, len(entries), 256):
+        sess.wire.write(enc.encode_batch(entries[i:i + 256]))
+    sess.wire.write(encode_end(scanner.io_error))
+    fo = cfg.flist_opts
+    if not fo.numeric_ids and (fo.uid or fo.gid or fo.acls):
+        # With -A both lists go, with the ids named in ACLs (uidlist.c).
+        idmap = IdMapper()
+        users = {e.uid for e in entries} if fo.uid else set()
+        groups = {e.gid for e in entries} if fo.gid else set()
+        if fo.acls:
+            acl_users, acl_groups = acl_ids(entries)
+            users |= acl_users
+            groups |= acl_groups
+        if fo.uid or fo.acls:
+            sess.wire.write(encode_id_list(idmap.user_names(users),
+                                           idmap.user_name(0), fo.id0_names))
+        if fo.gid or fo.acls:
+            sess.wire.write(encode_id_list(idmap.group_names(groups),
+                                           idmap.group_name(0), fo.id0_names))
+    # "done" before the list's last frame goes: the receiver's first
+    # lines ("created directory") answer it and must come after.
+    sess.report.flist_done(receiving=False)
+    sess.wire.flush()
+    stats.flist_size = sess.wire.bytes_written - before
+    stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
+    sess.io_error |= scanner.io_error
+    flist = sort_and_clean(entries)
+    if remover is not None:
+        remover.set_flist(flist)
+    stats.count_flist(flist)
+    if not flist and sess.am_server:
+        return exit_code_for(sess.io_error)
+    sender = Sender(sess.wire, flist, cfg, sess.log, sess.report, stats)
+    if sess.offload is not None:
+        sender.offload = SourceTable(sess.offload)
+        sender.offload.send(flist)
+    sender.io_error = sess.io_error
+    sender.run()
+    sess.io_error |= sender.io_error
+    if sender.del_stats is not None:
+        stats.deleted = sender.del_stats
+    return exit_code_for(sess.io_error, RERR_PARTIAL if remover and remover.failed else 0)
+
+
+def _source_remover(sess) -> SourceRemover:
+    """--remove-source-files: act on the receiving side's MSG_SUCCESS.
+    A server's lines go to the client as messages (posted: this runs on
+    the reader thread)."""
+    if sess.am_server:
+        wire = sess.wire
+
+        def post(tag):
+            return lambda text: wire.post_msg(
+                encode_frame(tag, (text + "\n").encode("utf-8", "surrogateescape")))
+        info, xfer_error = post(MSG_INFO), post(MSG_ERROR_XFER)
+    else:
+        info, xfer_error = sess.log.info, sess.log.error
+    remover = SourceRemover(sess.opts.verbose, info, xfer_error)
+    sess.on_success = remover.success
+    return remover
+
+
+def acl_ids(entries) -> tuple:
+    """(user ids, group ids) named in the entries' ACLs."""
+    users, groups = set(), set()
+    for e in entries:
+        for acl in (e.acl, e.def_acl):
+            for i, _p, is_user in (acl.names if acl is not None else ()):
+                (users if is_user else groups).add(i)
+    return users, groups
