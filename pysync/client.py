@@ -70,6 +70,24 @@ def files_from_sources(opts: Options, base: str) -> list:
             anchored_sources(base.encode("utf-8", "surrogateescape"), names, bool(opts.relative))]
 
 
+def implied_rules(opts: Options, rpaths, ff_forward: bytes | None):
+    """The names a pull asked for (main.c / io.c add_implied_include): its
+    remote paths, or the --files-from names it forwards; None when the
+    sender is trusted (--trust-sender, or a list read on the remote host)."""
+    from .engine.implied import ImpliedRules
+    if opts.trust_sender or opts.files_from_remote is not None:
+        return None
+    rules = ImpliedRules(bool(opts.relative), opts.recursive, opts.xfer_dirs)
+    if ff_forward is not None:
+        for name in ff_forward.split(b"\0"):
+            if name:
+                rules.add(name)
+    else:
+        for p in rpaths:
+            rules.add(p.encode("utf-8", "surrogateescape") or b".")
+    return rules
+
+
 def _open_remote(opts: Options, user, host, command, log, stderr=None):
     """-e/RSYNC_RSH runs that command; otherwise the built-in SSH client
     (paramiko, the user's ~/.ssh setup) -- no ssh binary needed."""
@@ -221,8 +239,12 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
     report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
+    implied = None
+    if not am_sender and not local:
+        implied = implied_rules(opts, rpaths, ff_forward)
     code, sess = run_client_session(opts, stream, local_sources, local_dest, am_sender, report, log,
-                                    ff_forward=ff_forward, ff_base=ff_base, local=local)
+                                    ff_forward=ff_forward, ff_base=ff_base, local=local,
+                                    implied=implied)
     remote = stream.wait()
     if remote == 255 and code in (0, 12):
         code = 255

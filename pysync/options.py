@@ -67,6 +67,7 @@ class Options:
     relative: bool | None = None     # None: on with --files-from, else off
     files_from: str | None = None
     files_from_remote: str | None = None   # the path of a host:path / :path list (client)
+    trust_sender: bool = False       # a pull takes names it did not ask for (client only)
     from0: bool = False
     explicit_recursive: bool = False
     list_only: bool = False
@@ -197,6 +198,7 @@ OPTION_TABLE = [
     (("relative",), "R", "flag", "relative", None, "use relative path names", False),
     (("files-from",), None, "value", "files_from", str, "read list of source-file names from FILE", False),
     (("from0",), "0", "flag", "from0", None, "all *-from/filter files are delimited by 0s", False),
+    (("trust-sender",), None, "flag", "trust_sender", None, "trust the remote sender's file list", False),
     (("implied-dirs", "i-d"), None, "flag", "implied_dirs", None, "send implied directories with --relative", True),
     (("no-implied-dirs",), None, "const", "implied_dirs", False, "don't send implied dirs with --relative", False),
     (("cvs-exclude",), "C", "flag", "cvs_exclude", None, "auto-ignore files in the same way CVS does", False),

@@ -51,17 +51,33 @@ def recv_flist(sess):
     sess.acl_decoder = dec.acls
     sess.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
     sess.report.stats.flist_size = sess.wire.bytes_read - before
-    if not sess.am_server and sess.cfg.filters is not None:
-        # A pulled list must respect our own rules (CVE-2022-29154):
-        # a sender that offers an excluded name is not trusted.
-        for e in entries:
-            if e.name != b"." and sess.cfg.filters.excluded(e.name, e.is_dir):
-                raise UnsupportedError(
-                    f"ERROR: rejecting excluded file-list name: {show(e.name)}", 4)
+    if not sess.am_server:
+        _check_names(entries, sess.cfg.filters, sess.implied)
     flist = sort_and_clean(entries)
     check_parents(flist)
     sess.report.flist_done(receiving=True)
     return flist, uid_names, gid_names
+
+
+def _check_names(entries, filters, implied) -> None:
+    """A pulled list must respect our own rules and hold only the names we
+    asked for (CVE-2022-29154); an implied parent the sender flags as a
+    content directory is downgraded.  upstream: flist.c recv_file_entry()"""
+    if filters is None and not implied:
+        return
+    for e in entries:
+        if e.name == b"." or e.name == b"/.":
+            if implied:
+                implied.downgrade(e)
+            continue
+        if filters is not None and filters.excluded(e.name, e.is_dir):
+            raise UnsupportedError(
+                f"ERROR: rejecting excluded file-list name: {show(e.name)}", 4)
+        if implied:
+            if not implied.allowed(e.name, e.is_dir):
+                raise UnsupportedError(
+                    f"ERROR: rejecting unrequested file-list name: {show(e.name)}", 4)
+            implied.downgrade(e)
 
 
 def run_listing(sess, flist, uid_names, gid_names) -> int:

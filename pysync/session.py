@@ -49,6 +49,7 @@ class _Session:
         self.no_send = None          # callback for MSG_NO_SEND
         self.offload = None          # local copy: the side channel (engine/offload.py)
         self.on_success = None       # callback for MSG_SUCCESS (a sender removing files)
+        self.implied = None          # a pull's implied includes (engine/implied.py)
         self.cfg = SessionConfig()
 
     # ---- messages from the peer (reader thread) ---------------------------------------
@@ -220,13 +221,15 @@ def _send_error_exit(wire, code: int) -> None:
 
 def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Report, log: Log,
                        ff_forward: bytes | None = None, ff_base: bytes | None = None,
-                       local: bool = False):
+                       local: bool = False, implied=None):
     """The client's side of one connection (``local``: to the child of a
     local copy).  Returns (code, session).
     ``ff_forward``: --files-from names (wire form) for the remote sender;
     ``ff_base``: read the names from the remote receiver instead, as
-    arguments below this source directory."""
+    arguments below this source directory; ``implied``: the names a pull
+    asked for (engine/implied.py), or None to trust the sender."""
     sess = _Session(opts, None, am_server=False, am_sender=am_sender, report=report, log=log)
+    sess.implied = implied
     sess.cfg.local_server = local
     if am_sender:
         sess.offload = getattr(stream, "side", None)

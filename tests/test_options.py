@@ -53,7 +53,7 @@ CASES = [
     ["-avC", "--filter=merge /dev/null"], ["-d"], ["-d", "--delete"], ["-ad"], ["-rd", "--delete"],
     ["-lt", "--files-from=/dev/null", "--delete"], ["-a", "--files-from=:/l"],
     ["-a", "--files-from=host:/l", "--from0", "--no-relative"], ["-r", "--list-only"],
-    ["--list-only", "--no-dirs"],
+    ["--list-only", "--no-dirs"], ["-a", "--trust-sender"],
 ]
 
 

@@ -55,7 +55,7 @@ from pysync.protocol.constants import (  # noqa: E402
     CF_SAFE_FLIST, CF_SYMLINK_TIMES, CF_VARINT_FLIST_FLAGS, ITEM_BASIS_TYPE_FOLLOWS,
     ITEM_IS_NEW, ITEM_REPORT_XATTR, ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, MPLEX_BASE, MSG_DATA, NDX_DEL_STATS,
     NDX_DONE, XMIT_EXTENDED_FLAGS, XMIT_HLINKED, XMIT_HLINK_FIRST, XMIT_LONG_NAME,
-    XMIT_SAME_GID, XMIT_SAME_NAME, XMIT_SAME_UID, XMIT_TOP_DIR)
+    XMIT_NO_CONTENT_DIR, XMIT_SAME_GID, XMIT_SAME_NAME, XMIT_SAME_UID, XMIT_TOP_DIR)
 from pysync.protocol.filters import decode_filter_rule  # noqa: E402
 from pysync.protocol.flist import (EndOfList, FileEntry, FlistDecoder, FlistEncoder,  # noqa: E402
                                    FlistOptions, decode_id_list, encode_end, encode_id_list)
@@ -799,6 +799,45 @@ def s_symlink_escape_rel(peer):
 @scenario("excluded_name", "pull", "a name the client's own --exclude=secret rejects")
 def s_excluded_name(peer):
     pull_session(peer, _one_bad_name(b"secret"), {b"secret": b"pwned\n", **CONTENTS})
+
+
+UNREQUESTED = b"unrequested\n"
+
+
+@scenario("unrequested_name", "pull",
+          "a pull of /src/wanted.txt answered with 'wanted.txt' and an extra 'evil.txt'")
+def s_unrequested_name(peer):
+    def build(fb):
+        fb.add(entry(b"wanted.txt")).add(entry(b"evil.txt"))
+    pull_session(peer, build, {b"wanted.txt": NEW_CONTENT, b"evil.txt": UNREQUESTED})
+
+
+def _relative_list(fb: FlistBuilder, extra: bytes | None, content_parent: bool) -> None:
+    # -R pull of /src/./sub/dir: 'sub' is an implied parent (top dir, no
+    # content), 'sub/dir' and what is under it were requested.
+    sub = entry(b"sub", "d")
+    sub.xflags = XMIT_TOP_DIR if content_parent else XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR
+    d = entry(b"sub/dir", "d")
+    d.xflags = XMIT_TOP_DIR
+    fb.add(sub).add(d).add(entry(b"sub/dir/x"))
+    if extra is not None:
+        fb.add(entry(extra))
+
+
+RELATIVE_CONTENTS = {b"sub/dir/x": NEW_CONTENT, b"sub/evil.txt": UNREQUESTED}
+
+
+@scenario("unrequested_relative", "pull",
+          "a -R pull of /src/./sub/dir answered with an extra 'sub/evil.txt' beside the requested dir")
+def s_unrequested_relative(peer):
+    pull_session(peer, lambda fb: _relative_list(fb, b"sub/evil.txt", False), RELATIVE_CONTENTS)
+
+
+@scenario("content_parent", "pull",
+          "a -R --delete pull of /src/./sub/dir with the implied parent 'sub' flagged as a "
+          "content dir (so a receiver would delete the other entries of DST/sub)")
+def s_content_parent(peer):
+    pull_session(peer, lambda fb: _relative_list(fb, None, True), RELATIVE_CONTENTS)
 
 
 @scenario("dup_names", "pull", "'f' twice in one list (deduplicated, sent once)")

@@ -66,6 +66,12 @@ class Case:
     stock_skip: str | None = None  # reason not to run stock rsync
     intact: tuple = ("f", "same")  # destination files that must keep their old content
     updated: bool = False          # success case: DST/f gets the new content
+    remote: str = "/src/"          # the remote path of a pull
+    scenario: str | None = None    # the evil peer's scenario (None: the case's name)
+    dst_extra: tuple = ()          # files made in DST before the run
+    absent: tuple = ()             # DST paths that must not exist after the run
+    present: tuple = ()            # DST paths that must exist after the run
+    kept: tuple = ()               # DST paths pysync must keep (stock rsync 3.2.7 may not)
 
 
 C = Case
@@ -95,6 +101,21 @@ CASES = [
     C("symlink_escape_rel", "pull", (2,), r"ABORTING due to invalid path from sender: sub/up"),
     C("excluded_name", "pull", (4,), r"rejecting excluded file-list name: secret",
       opts=("--exclude=secret",)),
+    # names the client did not ask for (rsync >= 3.2.5, CVE-2022-29154)
+    C("unrequested_name", "pull", (4,), r"^ERROR: rejecting unrequested file-list name: evil\.txt$",
+      remote="/src/wanted.txt", absent=("wanted.txt", "evil.txt")),
+    C("unrequested_trusted", "pull", (0,), opts=("--trust-sender",), scenario="unrequested_name",
+      remote="/src/wanted.txt", present=("wanted.txt", "evil.txt")),
+    C("unrequested_relative", "pull", (4,),
+      r"^ERROR: rejecting unrequested file-list name: sub/evil\.txt$", opts=("-R",),
+      remote="/src/./sub/dir", absent=("sub",)),
+    C("unrequested_relative_trusted", "pull", (0,), opts=("-R", "--trust-sender"),
+      scenario="unrequested_relative", remote="/src/./sub/dir",
+      present=("sub/evil.txt", "sub/dir/x")),
+    # an implied parent flagged as a content dir is downgraded (rsync 3.4.2+);
+    # Debian's 3.2.7 still deletes DST/sub/keep here
+    C("content_parent", "pull", (0,), opts=("-R", "--delete"), remote="/src/./sub/dir",
+      dst_extra=("sub/keep",), kept=("sub/keep",), present=("sub/dir/x",)),
     # file-list fields
     C("dot_not_dir", "pull", (2,), r"rejecting non-directory transfer-root entry",
       stock=(2, 23)),      # 3.5.0: 2 (CVE-2026-70459); 3.2.7: "could not make way", 23
@@ -267,14 +288,17 @@ def _kill_group(pgid: int) -> None:
 
 def client_argv(prog: list, case: Case, lay: Layout) -> list:
     argv = [*prog, "-a", *case.opts, "-e", RSH,
-            f"--rsync-path={sys.executable} {EVIL} {case.name}"]
+            f"--rsync-path={sys.executable} {EVIL} {case.scenario or case.name}"]
     if case.direction == "pull":
-        return argv + ["localhost:/src/", f"{lay.dst}/"]
+        return argv + [f"localhost:{case.remote}", f"{lay.dst}/"]
     return argv + [f"{lay.src}/", "localhost:/dst/"]
 
 
 def run_case(prog: list, case: Case, tmp_path: Path):
     lay = make_layout(tmp_path)
+    for rel in case.dst_extra:
+        (lay.dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lay.dst / rel).write_bytes(OLD)
     exclude = {"logs", os.path.join("work", "dst")}
     before = snapshot(lay.root, exclude)
     env = {**os.environ, "EVIL_OUTSIDE": str(lay.outside), "EVIL_LOG": str(lay.log),
@@ -299,7 +323,7 @@ def expect(ok: bool, what: str, res: Result, lay: Layout) -> None:
 def check_common(case: Case, lay: Layout, res: Result, before: dict, after: dict) -> None:
     log = lay.log.read_text(errors="replace") if lay.log.exists() else ""
     expect("INTERNAL ERROR" not in log, "the evil peer itself failed (harness bug)", res, lay)
-    expect(f"scenario {case.name}" in log, "the evil peer was not run", res, lay)
+    expect(f"scenario {case.scenario or case.name}" in log, "the evil peer was not run", res, lay)
     expect(not res.hung, f"{case.name}: the client hung", res, lay)
     # Nothing outside the destination changed: parent, sibling, source.
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
@@ -308,6 +332,10 @@ def check_common(case: Case, lay: Layout, res: Result, before: dict, after: dict
            f"{case.name}: written into the sibling directory", res, lay)
     tmps = temp_files(lay.work)
     expect(not tmps, f"{case.name}: temp files left behind: {tmps}", res, lay)
+    there = [p for p in case.absent if os.path.lexists(lay.dst / p)]
+    expect(not there, f"{case.name}: written into the destination: {there}", res, lay)
+    missing = [p for p in case.present if not os.path.lexists(lay.dst / p)]
+    expect(not missing, f"{case.name}: not written: {missing}", res, lay)
 
 
 # --------------------------------------------------------------------------
@@ -340,6 +368,8 @@ def test_pysync(name: str, tmp_path: Path) -> None:
             expect((lay.dst / n).read_bytes() == want, f"{name}: DST/{n} was modified", res, lay)
         if case.updated:
             expect((lay.dst / "f").read_bytes() == NEW, f"{name}: DST/f was not updated", res, lay)
+        gone = [p for p in case.kept if not (lay.dst / p).is_file()]
+        expect(not gone, f"{name}: removed from the destination: {gone}", res, lay)
         pwned = files_with(lay.work, PWNED)
         expect(not pwned, f"{name}: hostile data written to {pwned}", res, lay)
         if name == "xattr_system_name":
