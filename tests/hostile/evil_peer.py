@@ -57,6 +57,7 @@ from pysync.protocol.constants import (  # noqa: E402
     NDX_DONE, XMIT_EXTENDED_FLAGS, XMIT_HLINKED, XMIT_HLINK_FIRST, XMIT_LONG_NAME,
     XMIT_NO_CONTENT_DIR, XMIT_SAME_GID, XMIT_SAME_NAME, XMIT_SAME_UID, XMIT_TOP_DIR)
 from pysync.protocol.filters import decode_filter_rule  # noqa: E402
+from pysync.protocol.filesfrom import decode_files_from_name  # noqa: E402
 from pysync.protocol.flist import (EndOfList, FileEntry, FlistDecoder, FlistEncoder,  # noqa: E402
                                    FlistOptions, decode_id_list, encode_end, encode_id_list)
 from pysync.protocol.flist_sort import sort_and_clean  # noqa: E402
@@ -808,6 +809,19 @@ UNREQUESTED = b"unrequested\n"
           "a pull of /src/wanted.txt answered with 'wanted.txt' and an extra 'evil.txt'")
 def s_unrequested_name(peer):
     def build(fb):
+        fb.add(entry(b"wanted.txt")).add(entry(b"evil.txt"))
+    pull_session(peer, build, {b"wanted.txt": NEW_CONTENT, b"evil.txt": UNREQUESTED})
+
+
+@scenario("unrequested_files_from", "pull",
+          "a pull with a forwarded --files-from list naming 'wanted.txt', answered with "
+          "'wanted.txt' and an extra 'evil.txt'")
+def s_unrequested_files_from(peer):
+    def build(fb):
+        names = []
+        while (name := peer.read(decode_files_from_name)) is not None:
+            names.append(name)
+        log(f"forwarded names {names}")
         fb.add(entry(b"wanted.txt")).add(entry(b"evil.txt"))
     pull_session(peer, build, {b"wanted.txt": NEW_CONTENT, b"evil.txt": UNREQUESTED})
 

@@ -72,6 +72,7 @@ class Case:
     absent: tuple = ()             # DST paths that must not exist after the run
     present: tuple = ()            # DST paths that must exist after the run
     kept: tuple = ()               # DST paths pysync must keep (stock rsync 3.2.7 may not)
+    files_from: bytes | None = None  # a local --files-from list the client forwards
 
 
 C = Case
@@ -106,6 +107,12 @@ CASES = [
       remote="/src/wanted.txt", absent=("wanted.txt", "evil.txt")),
     C("unrequested_trusted", "pull", (0,), opts=("--trust-sender",), scenario="unrequested_name",
       remote="/src/wanted.txt", present=("wanted.txt", "evil.txt")),
+    C("unrequested_files_from", "pull", (4,),
+      r"^ERROR: rejecting unrequested file-list name: evil\.txt$", files_from=b"wanted.txt\n",
+      absent=("wanted.txt", "evil.txt")),
+    C("unrequested_files_from_trusted", "pull", (0,), files_from=b"wanted.txt\n",
+      opts=("--trust-sender",), scenario="unrequested_files_from",
+      present=("wanted.txt", "evil.txt")),
     C("unrequested_relative", "pull", (4,),
       r"^ERROR: rejecting unrequested file-list name: sub/evil\.txt$", opts=("-R",),
       remote="/src/./sub/dir", absent=("sub",)),
@@ -289,6 +296,8 @@ def _kill_group(pgid: int) -> None:
 def client_argv(prog: list, case: Case, lay: Layout) -> list:
     argv = [*prog, "-a", *case.opts, "-e", RSH,
             f"--rsync-path={sys.executable} {EVIL} {case.scenario or case.name}"]
+    if case.files_from is not None:
+        argv.append(f"--files-from={lay.log.parent / 'list'}")
     if case.direction == "pull":
         return argv + [f"localhost:{case.remote}", f"{lay.dst}/"]
     return argv + [f"{lay.src}/", "localhost:/dst/"]
@@ -296,6 +305,8 @@ def client_argv(prog: list, case: Case, lay: Layout) -> list:
 
 def run_case(prog: list, case: Case, tmp_path: Path):
     lay = make_layout(tmp_path)
+    if case.files_from is not None:
+        (lay.log.parent / "list").write_bytes(case.files_from)
     for rel in case.dst_extra:
         (lay.dst / rel).parent.mkdir(parents=True, exist_ok=True)
         (lay.dst / rel).write_bytes(OLD)
