@@ -52,7 +52,8 @@ def recv_flist(sess):
     sess.report.stats.flist_xfertime = int((time.monotonic() - t0) * 1000)
     sess.report.stats.flist_size = sess.wire.bytes_read - before
     if not sess.am_server:
-        _check_names(entries, sess.cfg.filters, sess.implied)
+        # --trust-sender also trusts the sender with our own rules.
+        _check_names(entries, None if sess.opts.trust_sender else sess.cfg.filters, sess.implied)
     flist = sort_and_clean(entries)
     check_parents(flist)
     sess.report.flist_done(receiving=True)
