@@ -215,8 +215,10 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
             raise SyntaxUsageError(
                 f"{' '.join(needs)} needs pysync on the remote side, but --rsync-path names "
                 f"{program.split()[0]}: use --rsync-path=pysync (or leave it out)")
+        checked = pull and not opts.trust_sender and opts.files_from_remote is None
         cmd = remote_command(program or "rsync",
-                             server_args(opts, pull, CLIENT_CAPABILITIES), rpaths)
+                             server_args(opts, pull, CLIENT_CAPABILITIES), rpaths,
+                             bool(opts.relative), checked)
         stream = _open_remote(opts, user, host, cmd, log, stderr)
         if stream is None:
             report = Report(opts, out=stdout, err=stderr)

@@ -19,15 +19,26 @@ __all__ = ["CommandChild", "RshChild", "escape_arg", "remote_command"]
 _SPECIAL = set("!#$&;|<>(){}\"' \t\r\n\\`")
 
 
-def escape_arg(arg: str) -> str:
+def escape_arg(arg: str, tilde: bool = False) -> str:
+    """``arg`` quoted for the remote shell.  ``tilde``: a leading "~" is
+    quoted too, so the shell cannot expand it into a name the client did
+    not ask for (a checked pull, options.c safe_arg)."""
     out = "".join("\\" + c if c in _SPECIAL else c for c in arg)
     if out.startswith("-"):
         out = "./" + out
+    elif tilde and out.startswith("~"):
+        out = "\\" + out
     return out
 
 
-def remote_command(rsync_path: str, server_args, paths) -> list:
-    return shlex.split(rsync_path) + list(server_args) + ["."] + [escape_arg(p) for p in paths]
+def remote_command(rsync_path: str, server_args, paths, relative: bool = False,
+                   checked: bool = False) -> list:
+    """``checked``: a pull that checks the names it gets (engine/implied.py):
+    a leading "~" of a path whose base name would be the request is quoted."""
+    def tilde(p):
+        return checked and ((relative and "/./" not in p) or "/" not in p)
+    return (shlex.split(rsync_path) + list(server_args) + ["."]
+            + [escape_arg(p, tilde(p)) for p in paths])
 
 
 class CommandChild(FdStream):

@@ -223,3 +223,35 @@ def test_forwarded_files_from_matches_rsync(tmp_path, direction, relative):
     assert pr.returncode == rr.returncode == 0, (pr.stderr.decode(), rr.stderr.decode())
     assert compare_trees(pdst, rdst, dir_times=False) == []
     assert _lines(pr.stdout) == _lines(rr.stdout)
+
+
+@pytest.mark.parametrize("direction", ["pysync-client", "pysync-server"])
+@pytest.mark.parametrize("opts,path", [(["-a"], "~"), (["-a"], "~/x"), (["-aR"], "~/x"),
+                                       (["-a", "--trust-sender"], "~")])
+def test_leading_tilde_matches_rsync(tmp_path, direction, opts, path):
+    """A checked pull quotes a leading "~" when its base name is the
+    request, so the remote shell cannot expand it into other names: the
+    literal "~" of the remote working directory is sent, as by rsync."""
+    home = tmp_path / "home"
+    (home / "x").mkdir(parents=True)
+    (home / "x" / "in-home").write_bytes(b"h\n")
+    os.utime(home / "x" / "in-home", (T, T))
+    results = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        (top / "~" / "x").mkdir(parents=True)
+        (top / "~" / "x" / "literal").write_bytes(b"l\n")
+        os.utime(top / "~" / "x" / "literal", (T, T))
+        dst = tmp_path / f"dst-{tool}"
+        dst.mkdir()
+        client, server = ["rsync"], "rsync"
+        if tool == "pysync":
+            client, server = (PYSYNC, "rsync") if direction == "pysync-client" else (["rsync"], "pysync")
+        cmd = client + opts + ["-i", "-e", FAKE_RSH, f"--rsync-path={server}",
+                               f"localhost:{path}", f"{dst}/"]
+        env = dict(os.environ, HOME=str(home))
+        results[tool] = (subprocess.run(cmd, capture_output=True, timeout=120, cwd=top, env=env), dst)
+    (rr, rdst), (pr, pdst) = results["rsync"], results["pysync"]
+    assert pr.returncode == rr.returncode == 0, (pr.stderr.decode(), rr.stderr.decode())
+    assert compare_trees(pdst, rdst, dir_times=False) == []
+    assert sorted(_lines(pr.stdout)) == sorted(_lines(rr.stdout))
