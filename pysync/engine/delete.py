@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import stat
 
+from ..protocol.constants import IOERR_GENERAL, MSG_DELETED, XMIT_NO_CONTENT_DIR
 from ..protocol.flist_sort import sort_key
 from ..text import show
 
-__all__ = ["delete_extraneous", "remove_tree"]
+__all__ = ["delete_extraneous", "remove_tree", "content_dir", "delete_pass", "delete_in",
+           "note_deleted"]
 
 
 def _listing(dfd: int):
@@ -68,8 +70,8 @@ def delete_extraneous(gen, entry) -> None:
                         parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
                         c = _context(_g, parent) if _f.merges else None
                         return _f.protected(n, d, c, perishable=False)
-                remove_tree(tree, name, gen.note_deleted, gen.cfg.dry_run, backups, keep,
-                            gen.report, st.st_mode)
+                remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), gen.cfg.dry_run,
+                            backups, keep, gen.report, st.st_mode)
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -77,7 +79,7 @@ def delete_extraneous(gen, entry) -> None:
                     backups.keep(name, move=True)
                 else:
                     os.unlink(child, dir_fd=tree.dir_fd(b"" if entry.name == b"." else entry.name))
-                gen.note_deleted(name, st.st_mode)
+                note_deleted(gen, name, st.st_mode)
         except OSError as e:
             gen.log.error(f"rsync: [generator] delete_file: unlink \"{show(tree.path(name))}\" "
                           f"failed: {e.strerror} ({e.errno})")
@@ -146,3 +148,54 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
     if on_deleted:
         on_deleted(name, mode)     # the directory's own mode: %B in a deletion's log line
     return True
+
+
+# ---- the generator's side: when and where to delete, and the count -------------------
+def content_dir(entry) -> bool:
+    # Protocol >= 30: the sender's flag alone decides (flist.c), so -d
+    # deletes in "." of "src/" and in no directory below it.
+    return not entry.xflags & XMIT_NO_CONTENT_DIR
+
+
+def delete_pass(gen) -> None:
+    """--delete-before / --delete-after: every content directory that
+    exists as a directory, in list order."""
+    for entry in gen.flist:
+        if entry.cleared or not entry.is_dir or not content_dir(entry):
+            continue
+        try:
+            st = gen.tree.lstat(entry.name)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            delete_in(gen, entry)
+
+
+def delete_in(gen, entry) -> None:
+    if gen.io_error() & IOERR_GENERAL:
+        if not getattr(gen, "_warned_io", False):
+            gen.log.warning("IO error encountered -- skipping file deletion")
+            gen._warned_io = True
+        return
+    delete_extraneous(gen, entry)
+
+
+def note_deleted(gen, name: bytes, mode: int) -> None:
+    """Count and report one deletion (the generator's own and those of
+    delete_extraneous and remove_tree)."""
+    d = gen.del_stats
+    if stat.S_ISDIR(mode):
+        d.dirs += 1
+    elif stat.S_ISLNK(mode):
+        d.symlinks += 1
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        d.devices += 1
+    elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        d.specials += 1
+    else:
+        d.files += 1
+    shown = name + (b"/" if stat.S_ISDIR(mode) else b"")
+    if gen.cfg.am_server:
+        gen.wire.send_msg(MSG_DELETED, name + (b"\0" if stat.S_ISDIR(mode) else b""))
+    else:
+        gen.report.deleted(shown, mode)

@@ -1,0 +1,121 @@
+"""--compare-dest, --copy-dest and --link-dest for the generator
+(generator.c try_dests_reg and friends): a file missing in the
+destination is looked for in each DIR in turn; an identical copy is
+compared, copied or hard-linked, one with other attributes is copied and
+fixed, a changed one becomes the basis of the delta; a new directory or
+other entry is itemized against its copy there."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..io.attrs import apply_fd
+from ..io.replace import temp_name
+from ..protocol.constants import ITEM_LOCAL_CHANGE
+
+__all__ = ["alt_lstat", "try_alt_dests"]
+
+
+def alt_lstat(gen, entry, want_type: int):
+    """The first --*-dest copy of ``entry`` of the given type, for
+    itemizing against it (rsync compares a new entry with it)."""
+    for _kind, d in gen.cfg.alt_dests:
+        try:
+            ast = os.lstat(os.path.join(d, entry.name))
+        except OSError:
+            continue
+        if stat.S_IFMT(ast.st_mode) == want_type:
+            return ast
+    return None
+
+
+def try_alt_dests(gen, ndx, entry) -> bool:
+    """--compare-dest / --copy-dest / --link-dest for a file missing in
+    the destination (generator.c try_dests_reg): a copy in DIR with the
+    same data and attributes (xattrs and ACLs included) is compared,
+    copied or hard-linked; one with the same data but other attributes
+    is copied here and itemized as a local change; a changed one
+    becomes the basis of the delta."""
+    cfg = gen.cfg
+    candidate = None
+    same_data = None
+    for kind, d in cfg.alt_dests:
+        path = os.path.join(d, entry.name)
+        try:
+            ast = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(ast.st_mode):
+            continue
+        if candidate is None and ast.st_size:
+            candidate = path
+        if not gen._up_to_date(entry, ast, path):
+            continue
+        if gen._attr_flags(entry, ast, path, probe=True):
+            if same_data is None:
+                same_data = path, ast
+            continue
+        if kind == "compare":
+            return True
+        if not cfg.dry_run:
+            if kind == "link":
+                dfd, base = gen.tree.locate(entry.name)
+                tmp = temp_name(base)
+                os.link(path, tmp, dst_dir_fd=dfd, follow_symlinks=False)
+                os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+            else:
+                _copy_alt(gen, entry, path)
+        return True     # unchanged: not itemized (rsync shows these only with -ii)
+    if same_data is not None:
+        path, ast = same_data
+        flags = gen._attr_flags(entry, ast, path)
+        if not cfg.dry_run:
+            _copy_alt(gen, entry, path)
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
+        return True
+    if candidate is not None:
+        gen.basis[ndx] = candidate     # an absolute path: outside the tree
+    return False
+
+
+def _copy_alt(gen, entry, path: bytes) -> None:
+    """A local copy of an --*-dest file, with its xattrs (the sender's
+    come after, as for any itemized change), then the entry's attributes."""
+    dfd, base = gen.tree.locate(entry.name)
+    tmp = temp_name(base)
+    _copy_file(path, dfd, tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            if gen.xattrs is not None:
+                gen.xattrs.copy(path, fd)
+            if gen.acls is not None:
+                gen.acls.apply_fd(fd, entry)
+            apply_fd(fd, entry, gen.policy, None)
+        finally:
+            os.close(fd)
+        os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+
+
+def _copy_file(src: bytes, dir_fd: int, tmp: bytes) -> None:
+    """--copy-dest: a local copy into a new temp file (copy_file_range)."""
+    sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dir_fd)
+        try:
+            size = os.fstat(sfd).st_size
+            done = 0
+            while done < size:
+                n = os.copy_file_range(sfd, dfd, size - done)
+                if n == 0:
+                    break
+                done += n
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)

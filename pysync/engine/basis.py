@@ -1,0 +1,97 @@
+"""The basis a requested file's delta works from, as the generator sees
+it: the --partial-dir file kept from an interrupted transfer (and its
+removal once the file turns out up to date), and the sum head and block
+sums of the basis sent with the request (generator.c
+generate_and_send_sums).  Which basis a file uses is recorded in the
+generator's ``basis`` map, shared with the receiver."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .. import native
+from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_head_for
+
+__all__ = ["partial_path", "drop_stale_partial", "send_sums", "SUMS_READ_SIZE"]
+
+SUMS_READ_SIZE = 1 << 20     # bytes of the basis read per call when summing it
+
+
+def partial_path(gen, name: bytes) -> bytes:
+    """Where --partial-dir keeps the partial file of ``name``."""
+    pdir = gen.cfg.partial_dir
+    parent, base = os.path.split(name)
+    if os.path.isabs(pdir):
+        return os.path.join(pdir, base)
+    return os.path.join(gen.tree.root, parent, pdir, base)
+
+
+def drop_stale_partial(gen, path: bytes) -> None:
+    """A partial-dir file for a file that turned out up to date is of
+    no more use (generator.c): remove it, and its directory if empty."""
+    try:
+        os.unlink(path)
+    except OSError:
+        return
+    if not os.path.isabs(gen.cfg.partial_dir):
+        try:
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass
+
+
+def send_sums(gen, entry, redo: bool, basis_name: bytes) -> None:
+    cfg = gen.cfg
+    digest_len = cfg.checksum.digest_len
+    fd = -1
+    size = 0
+    if not cfg.whole_file or redo:
+        try:
+            if basis_name.startswith(b"/"):
+                fd = os.open(basis_name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            else:
+                dfd, base = gen.tree.locate(basis_name)
+                fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                size = st.st_size
+        except OSError:
+            fd = -1
+    if fd < 0 or size == 0 or (cfg.whole_file and not redo):
+        if fd >= 0:
+            os.close(fd)
+        gen.wire.write(encode_sum_head(SumHead(0, 0, 0, 0)))
+        return
+    try:
+        head = sum_head_for(size, digest_len, cfg.block_size, redo=redo)
+        gen.wire.write(encode_sum_head(head))
+        if cfg.append and not redo:
+            return      # --append: the head tells the sender how much is kept
+        seed = cfg.seed
+        block_sum = cfg.checksum.block_sum
+        s2 = head.s2length
+        weak = native.weak_checksum
+        pairs = []
+        blen = head.blength
+        count = head.count
+        last = head.remainder or blen
+        # Read many blocks per system call; a file that shrank since
+        # the fstat reads as zeros, as before.
+        per_read = max(1, SUMS_READ_SIZE // blen)
+        for first in range(0, count, per_read):
+            n = min(per_read, count - first)
+            want = (n - 1) * blen + (last if first + n == count else blen)
+            data = os.pread(fd, want, first * blen)
+            if len(data) < want:
+                data = data.ljust(want, b"\0")
+            with memoryview(data) as mv:
+                for off in range(0, want, blen):
+                    block = mv[off:off + blen]
+                    pairs.append((weak(block), block_sum(block, seed)[:s2]))
+            if len(pairs) >= 4096:
+                gen.wire.write(encode_block_sums(pairs))
+                pairs = []
+        gen.wire.write(encode_block_sums(pairs))
+    finally:
+        os.close(fd)

@@ -1,0 +1,120 @@
+"""Hard-link groups on the receiving side (hlink.c): one member of each
+group, its leader, gets the data; the others, its followers, are linked to
+it once it is in place (finish_hard_link), in rsync's order.  A leader
+that is skipped (--append) hands the group to a new one.  The Generator
+keeps the state (leader_ndx, group_members, hlink_followers); these
+functions decide and link."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..io.replace import temp_name
+from ..protocol.constants import ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_XNAME_FOLLOWS
+from ..protocol.ints import encode_shortint, encode_vstring
+from ..text import show
+from .objects import remove_in_way
+
+__all__ = ["pick_leader", "leave_group", "member_basis", "finish_hard_links"]
+
+
+def pick_leader(gen, members: list) -> int:
+    """The member of a hard-link group that gets the data: the last one,
+    unless one is already there as a regular file; then the first such
+    one (so --inplace updates the file that exists; rsync's
+    hard_link_check treats the missing members before it as skipped)."""
+    for m in members[:-1]:
+        try:
+            if stat.S_ISREG(gen.tree.lstat(gen.flist[m].name).st_mode):
+                return m
+        except OSError:
+            continue
+    return members[-1]
+
+
+def leave_group(gen, ndx: int, entry) -> None:
+    """A group's leader skipped (--append): it is not linked, and the
+    others choose a new leader (rsync's handle_skipped_hlink); one the
+    walk has passed already is generated now."""
+    group = entry.hlink
+    members = [m for m in gen.group_members.get(group, ()) if m != ndx]
+    gen.group_members[group] = members
+    if not members:
+        gen.leader_ndx.pop(group, None)
+        return
+    new = gen.leader_ndx[group] = pick_leader(gen, members)
+    if new < ndx:
+        gen.hlink_followers = [(n, e) for n, e in gen.hlink_followers if n != new]
+        gen._generate(new, gen.flist[new])
+
+
+def member_basis(gen, ndx: int, entry) -> None:
+    """A hard-link leader with no file of its own: an existing member
+    of its group makes a good basis (rsync does the same)."""
+    for m in gen.group_members[entry.hlink]:
+        if m == ndx:
+            continue
+        try:
+            mst = gen.tree.lstat(gen.flist[m].name)
+        except OSError:
+            continue
+        if stat.S_ISREG(mst.st_mode) and mst.st_size:
+            gen.basis[ndx] = gen.flist[m].name
+            break
+
+
+def finish_hard_links(gen, redo: set, late: bool = False) -> None:
+    """Link each follower to its group's leader (hlink.c finish_hard_link).
+    Sent as itemize records with the leader's name (ITEM_XNAME_FOLLOWS),
+    so the client logs "name => leader" in rsync's order: groups in
+    leader order, a group's followers last to first.  Followers of a
+    leader still waiting for its redo are linked at the end (late)."""
+    if not gen.hlink_followers:
+        return
+    by_group = {}
+    for ndx, entry in gen.hlink_followers:
+        by_group.setdefault(entry.hlink, []).append((ndx, entry))
+    pending = []
+    for group, lndx in sorted(gen.leader_ndx.items(), key=lambda kv: kv[1]):
+        members = by_group.get(group)
+        if not members:
+            continue
+        if lndx in redo and not late:
+            pending += members
+            continue
+        lname = gen.flist[lndx].name
+        for ndx, entry in reversed(members):
+            _link_one(gen, ndx, entry, lname, itemize=not late)
+    gen.hlink_followers = pending
+
+
+def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
+    tree = gen.tree
+    try:
+        dfd, base = tree.locate(entry.name)
+        try:
+            st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if not gen.cfg.dry_run:
+            ldfd, lbase = tree.locate(lname)
+            lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
+            if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
+                gen._succeeded(ndx, entry)
+                return
+            if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
+                return
+            tmp = temp_name(base)
+            os.link(lbase, tmp, src_dir_fd=ldfd, dst_dir_fd=dfd, follow_symlinks=False)
+            os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except OSError as e:
+        gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
+                  f"{show(lname)} failed: {e.strerror} ({e.errno})")
+        return
+    iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else 0)
+    if itemize:
+        gen.wire.write(gen.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(lname))
+    else:
+        gen.report.item(entry, iflags, lname)
+    gen._succeeded(ndx, entry)

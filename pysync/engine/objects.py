@@ -1,0 +1,211 @@
+"""The entries the generator makes itself, with no data to move
+(generator.c recv_generator): directories, symlinks, devices and special
+files, created or brought up to date and itemized; the removal of what
+stands where an entry must go; the missing parents of -R
+--no-implied-dirs; and the directories' attributes, fixed after their
+contents (touch_up_dirs)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..io.attrs import apply_fd, apply_name, differs, time_differs
+from ..io.replace import temp_name
+from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
+                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
+from ..text import show
+from .altdest import alt_lstat
+from .delete import content_dir, delete_in, note_deleted, remove_tree
+
+__all__ = ["remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
+           "touch_up_dirs"]
+
+
+def remove_in_way(gen, entry, st) -> bool:
+    """Remove what stands where ``entry`` must go (a different type)."""
+    if gen.cfg.dry_run:
+        return True
+    dfd, base = gen.tree.locate(entry.name)
+    if stat.S_ISDIR(st.st_mode):
+        if not (gen.cfg.delete or gen.cfg.force):
+            try:
+                os.rmdir(base, dir_fd=dfd)
+            except OSError:
+                gen._fail(f"rsync: [generator] cannot delete non-empty directory: {show(entry.name)}")
+                return False
+        else:
+            # rsync reports the contents it removes, not the directory.
+            top = entry.name
+            remove_tree(gen.tree, top,
+                        lambda n, m: None if n == top else note_deleted(gen, n, m),
+                        backups=gen.cfg.backups)
+        gen.tree.forget(entry.name)
+    elif gen.cfg.backups is not None:
+        gen.cfg.backups.keep(entry.name, move=True)
+    else:
+        os.unlink(base, dir_fd=dfd)
+    return True
+
+
+def gen_dir(gen, ndx, entry, st) -> None:
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        if not remove_in_way(gen, entry, st):
+            return
+        st = None
+    if entry.name == b"." and b"." in gen.created_dirs:
+        st = None           # the destination root we just created
+    if st is None:
+        if entry.name == b".":
+            if gen.acls is not None and b"." in gen.created_dirs:
+                gen.acls.apply_by_name(entry)      # the root we just created
+        elif gen.cfg.dry_run:
+            gen.missing_dirs.add(entry.name)
+        else:
+            dfd, base = gen.tree.locate(entry.name)
+            os.mkdir(base, 0o700, dir_fd=dfd)
+            gen.created_dirs.add(entry.name)
+            if gen.acls is not None:
+                gen.acls.apply_by_name(entry)
+        alt = alt_lstat(gen, entry, stat.S_IFDIR) if gen.cfg.alt_dests and entry.name != b"." else None
+        if alt is not None:
+            flags = gen._attr_flags(entry, alt)
+            if flags:
+                gen._item(ndx, entry, flags)
+        else:
+            gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
+    else:
+        flags = gen._attr_flags(entry, st)
+        if flags & ITEM_REPORT_ACL and gen.acls is not None:
+            gen.acls.apply_by_name(entry)
+        if flags or gen.cfg.itemize_unchanged:
+            gen._item(ndx, entry, flags)
+        if gen.cfg.delete and gen.cfg.delete_mode in (None, "during") and content_dir(entry):
+            delete_in(gen, entry)
+    gen.dirs.append((ndx, entry))
+
+
+def make_parents(gen, name: bytes) -> None:
+    """-R --no-implied-dirs: missing parents of a name are created with
+    default permissions (rsync's make_path)."""
+    if gen.cfg.dry_run or getattr(gen.tree, "root_fd", -1) < 0:
+        return
+    parent = name.rsplit(b"/", 1)[0]
+    try:
+        st = gen.tree.lstat(parent)
+        if stat.S_ISDIR(st.st_mode):
+            return
+    except OSError:
+        pass
+    os.makedirs(gen.tree.path(parent), exist_ok=True)
+
+
+def gen_link(gen, ndx, entry, st) -> None:
+    tree = gen.tree
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        dfd, base = tree.locate(entry.name)
+        if os.readlink(base, dir_fd=dfd) == entry.link:
+            flags = gen._attr_flags(entry, st)
+            if flags and not gen.cfg.dry_run:
+                apply_name(dfd, base, entry, gen.policy, st, differs(entry, st, gen.policy, True))
+            if flags or gen.cfg.itemize_unchanged:
+                gen._item(ndx, entry, flags)
+            gen._succeeded(ndx, entry)
+            return
+    # A link where there was none (or something else) is new; a link
+    # with another target is a change.
+    is_new = st is None or not stat.S_ISLNK(st.st_mode)
+    change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
+    if not is_new and gen.cfg.times and time_differs(st, entry, gen.cfg.modify_window):
+        change |= ITEM_REPORT_TIME
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        if not remove_in_way(gen, entry, st):
+            return
+    if not gen.cfg.dry_run:
+        dfd, base = tree.locate(entry.name)
+        tmp = temp_name(base)
+        os.symlink(entry.link, tmp, dir_fd=dfd)
+        try:
+            apply_name(dfd, tmp, entry, gen.policy, None)
+            _backup_before_replace(gen, entry.name, st)
+            os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+    gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
+    gen._succeeded(ndx, entry)
+
+
+def gen_special(gen, ndx, entry, st) -> None:
+    tree = gen.tree
+    want_dev = os.makedev(*entry.rdev) if entry.is_device else 0
+    if st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode) and \
+            (not entry.is_device or st.st_rdev == want_dev):
+        flags = gen._attr_flags(entry, st)
+        if gen.acls is not None:
+            flags = gen.acls.perms_follow(flags)
+        if flags and not gen.cfg.dry_run:
+            dfd, base = tree.locate(entry.name)
+            apply_name(dfd, base, entry, gen.policy, st, differs(entry, st, gen.policy))
+            if flags & ITEM_REPORT_ACL and gen.acls is not None:
+                gen.acls.apply_by_name(entry)
+        if flags or gen.cfg.itemize_unchanged:
+            gen._item(ndx, entry, flags)
+        gen._succeeded(ndx, entry)
+        return
+    is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        if not remove_in_way(gen, entry, st):
+            return
+    if not gen.cfg.dry_run:
+        dfd, base = tree.locate(entry.name)
+        tmp = temp_name(base)
+        try:
+            os.mknod(tmp, stat.S_IFMT(entry.mode) | 0o600, want_dev, dir_fd=dfd)
+        except PermissionError as e:
+            gen._fail(f"rsync: [generator] mknod \"{show(tree.path(entry.name))}\" failed: "
+                      f"{e.strerror} ({e.errno})")
+            return
+        try:
+            apply_name(dfd, tmp, entry, gen.policy, None)
+            if gen.acls is not None:
+                gen.acls.apply_by_name(entry, os.path.join(os.path.dirname(entry.name), tmp))
+            _backup_before_replace(gen, entry.name, st)
+            os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+    gen._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+    gen._succeeded(ndx, entry)
+
+
+def _backup_before_replace(gen, name: bytes, st) -> None:
+    if gen.cfg.backups is not None and st is not None and not stat.S_ISDIR(st.st_mode):
+        gen.cfg.backups.keep(name, move=False)
+
+
+def touch_up_dirs(gen) -> None:
+    if gen.cfg.dry_run:
+        return
+    tree = gen.tree
+    for ndx, entry in reversed(gen.dirs):
+        try:
+            if entry.name == b".":
+                st = os.fstat(tree.root_fd)
+                if differs(entry, st, gen.policy):
+                    apply_fd(tree.root_fd, entry, gen.policy, st.st_mode)
+                continue
+            dfd, base = tree.locate(entry.name)
+            st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            what = differs(entry, st, gen.policy)
+            new_mode = entry.name in gen.created_dirs
+            if new_mode:
+                what |= 2
+            if what:
+                apply_name(dfd, base, entry, gen.policy,
+                           None if new_mode else st, what)
+        except OSError as e:
+            gen._fail(f"rsync: [generator] failed to set times on \"{show(tree.path(entry.name))}\": "
+                      f"{e.strerror} ({e.errno})")
