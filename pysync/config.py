@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
 
+from .record import field, record
 from .errors import ProtocolViolation, SyntaxUsageError, UnsupportedError
 from .protocol.constants import (CF_AVOID_XATTR_OPTIM, CF_ID0_NAMES, CF_VARINT_FLIST_FLAGS, CHECKSUM_NAMES,
                                  COMPRESS_NAMES, PROTOCOL_VERSION)
@@ -24,7 +24,7 @@ __all__ = ["SessionConfig", "client_handshake", "server_handshake"]
 _CHECKSUM_ALIASES = {"xxhash": "xxh64"}
 
 
-@dataclass
+@record
 class SessionConfig:
     protocol: int = PROTOCOL_VERSION
     am_server: bool = False

@@ -9,15 +9,15 @@ unknown option is a syntax error (exit 1), never silently ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from .errors import SyntaxUsageError
+from .record import field, record
 from .sizes import bwlimit_kib
 
 __all__ = ["Options", "parse_args", "server_args", "help_text", "OPTION_TABLE"]
 
 
-@dataclass
+@record
 class Options:
     verbose: int = 0
     quiet: bool = False

@@ -141,18 +141,17 @@ def _option_forms(pattern_file: Path):
 
 
 def test_every_help_option_is_accepted_by_the_parser(tmp_path):
-    from dataclasses import asdict
-
     from pysync.options import parse_args
+    from pysync.record import values
     patterns = tmp_path / "patterns"
     patterns.write_text("*.o\n")
     forms = _option_forms(patterns)
     assert len(forms) >= 50, f"--help parsing found too few options: {forms}"
-    default = asdict(parse_args(["src", "dst"]))
+    default = values(parse_args(["src", "dst"]))
     failures = []
     for label, argv in forms:
         try:
-            parsed = asdict(parse_args([*argv, "src", "dst"]))
+            parsed = values(parse_args([*argv, "src", "dst"]))
         except Exception as e:  # noqa: BLE001 - report every refused option at once
             failures.append(f"{argv}: {type(e).__name__}: {e}")
             continue

@@ -6,7 +6,6 @@ generator for the redo phase; the second one is an error."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 
@@ -16,6 +15,7 @@ from ..io.attrs import apply_fd
 from ..io.cache import SourceReader
 from ..io.replace import TempFile
 from ..io.sink import WriteMode, make_sink
+from ..record import replace
 from ..protocol.buffer import NeedMore
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_TRANSFER, NDX_DONE)
 from ..protocol.ndx import NdxDecoder
@@ -93,7 +93,7 @@ class Receiver:
         # Small ones stay inline (no thread per file).
         self.write_mode_large = self.write_mode
         if not (cfg.direct_io or cfg.drop_cache or cfg.fsync):
-            self.write_mode_large = dataclasses.replace(self.write_mode, write_behind=True)
+            self.write_mode_large = replace(self.write_mode, write_behind=True)
         self.ndx_in = NdxDecoder()
         self.tokens = TokenDecoder(cfg.compress)
         self.io_error = 0

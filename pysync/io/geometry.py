@@ -23,9 +23,9 @@ import fcntl
 import mmap
 import os
 import threading
-from dataclasses import dataclass
 
 from .. import native
+from ..record import record
 
 __all__ = ["DioGeometry", "FsInfo", "fs_info", "geometry_for_fd", "clear_caches",
            "set_direct", "sysfs_logical_block_size", "max_request_bytes", "PAGE_SIZE", "DEFAULT_ALIGN",
@@ -42,7 +42,7 @@ _fs_cache: dict[int, "FsInfo"] = {}
 _sysfs_cache: dict = {}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FsInfo:
     """The mount a file lives on, from /proc/self/mountinfo by st_dev."""
     st_dev: int
@@ -57,7 +57,7 @@ class FsInfo:
         return f"{self.fs_type} mounted at {self.mount_point}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DioGeometry:
     """Direct-I/O alignment of one file.
 

@@ -30,14 +30,13 @@ Alignment violations are checked before each direct write and raise
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import threading
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .. import native
 from ..errors import FileIOError
+from ..record import field, record
 from . import cache
 from .buffers import POOL
 from .geometry import (PAGE_SIZE, DioGeometry, FsInfo, fs_info, geometry_for_fd,
@@ -51,14 +50,23 @@ MiB = 1 << 20
 CHUNK = 4 * MiB          # staging buffer and O_DIRECT write size
 SMALL_FILE = 1 * MiB     # below max(this, alignment): no O_DIRECT, batched drops
 
-_log = logging.getLogger("pysync.io")
+class _IoLogger:
+    """The "pysync.io" logger, looked up on first use: ``logging`` costs
+    ~4 ms to import and a run only needs it for a notice."""
+
+    def warning(self, text: str) -> None:
+        import logging
+        logging.getLogger("pysync.io").warning(text)
+
+
+_log = _IoLogger()
 
 
 class AlignmentBug(AssertionError):
     """A direct write that would violate the file's alignment: a pysync bug."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WriteMode:
     """How the receiver writes files (one per run).
 
@@ -72,10 +80,10 @@ class WriteMode:
     drop_cache: bool = False
     preallocate: bool = False
     fsync: bool = False
-    write_behind: Optional[bool] = None
+    write_behind: bool | None = None
     queue_bytes: int = 16 * MiB
     chunk_bytes: int = CHUNK
-    warn: Optional[Callable[[str], None]] = field(default=None, compare=False, repr=False)
+    warn: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.write_behind is None:

@@ -21,8 +21,6 @@ for, so the rest works without the native module.
 
 from __future__ import annotations
 
-import hashlib
-
 import xxhash
 
 __all__ = ["Checksum", "CHECKSUM_DIGEST_LEN", "get_checksum"]
@@ -135,6 +133,8 @@ class _ReversedDigest:
 
 
 # --- hashlib family ----------------------------------------------------------
+# hashlib is imported only when md5 or sha1 is negotiated: loading it (and
+# OpenSSL) costs ~3 ms at every start, and xxh128/xxh64 are the usual pick.
 
 def _prefix_seeded(new):
     """md5/sha1: H(seed_le4 + data); plain H(data) for seed 0."""
@@ -154,6 +154,8 @@ def _prefix_seeded(new):
 
 def _md5_suffix_seeded(seed: int):
     """md5 for peers without CF_CHKSUM_SEED_FIX: MD5(data + seed_le4)."""
+    import hashlib
+
     suffix = _seed_bytes(seed)
     new = hashlib.md5
     if not suffix:
@@ -185,6 +187,13 @@ def _none_seeded(seed: int):
     return lambda data: _NONE_DIGEST
 
 
+def _make_hashlib(name: str, digest_len: int) -> Checksum:
+    import hashlib
+
+    new = getattr(hashlib, name)
+    return Checksum(name, digest_len, _prefix_seeded(new), new)
+
+
 def _make_md4() -> Checksum:
     from pysync import native  # only when md4 is negotiated
 
@@ -214,9 +223,9 @@ _BUILDERS = {
                              lambda: _ReversedDigest(xxhash.xxh3_64())),
     "xxh64": lambda: Checksum("xxh64", 8, _xxh64_seeded,
                               lambda: _ReversedDigest(xxhash.xxh64())),
-    "md5": lambda: Checksum("md5", 16, _prefix_seeded(hashlib.md5), hashlib.md5),
+    "md5": lambda: _make_hashlib("md5", 16),
     "md4": _make_md4,
-    "sha1": lambda: Checksum("sha1", 20, _prefix_seeded(hashlib.sha1), hashlib.sha1),
+    "sha1": lambda: _make_hashlib("sha1", 20),
     "none": lambda: Checksum("none", 1, _none_seeded, _NoneHasher),
 }
 
@@ -239,6 +248,6 @@ def get_checksum(name: str, *, seed_fix: bool = True) -> Checksum:
             raise ValueError(f"unknown checksum name {name!r}")
         cs = build()
         if not key[1]:
-            cs = Checksum("md5", 16, _md5_suffix_seeded, hashlib.md5)
+            cs = Checksum("md5", 16, _md5_suffix_seeded, cs._file)
         _cache[key] = cs
     return cs

@@ -10,7 +10,6 @@ options both sides run with, held in ``FlistOptions``.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
 
 from .buffer import ProtocolError, ReadBuffer
 from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLAGS,
@@ -19,6 +18,7 @@ from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLA
                         XMIT_SAME_GID, XMIT_SAME_MODE, XMIT_SAME_NAME,
                         XMIT_SAME_RDEV_MAJOR, XMIT_SAME_TIME, XMIT_SAME_UID,
                         XMIT_TOP_DIR, XMIT_USER_NAME_FOLLOWS)
+from ..record import record
 from ..text import show
 from .ints import (decode_int32, decode_varint, decode_varlong, encode_int32,
                    encode_varint, encode_varlong)
@@ -95,7 +95,7 @@ class FileEntry:
         return f"FileEntry({self.name!r}, mode={self.mode:o}, size={self.size})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FlistOptions:
     """Which optional per-entry fields the session carries."""
     uid: bool = False          # -o

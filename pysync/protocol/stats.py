@@ -7,8 +7,8 @@ wrote).  Deletion counts travel after NDX_DEL_STATS as five varints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
+from ..record import record
 from .buffer import ProtocolError, ReadBuffer
 from .ints import decode_varint, decode_varlong, encode_varint, encode_varlong
 
@@ -18,7 +18,7 @@ __all__ = ["TransferStats", "encode_stats", "decode_stats", "DeleteStats",
 MAX_WIRE_DEL_STAT = 1 << 28
 
 
-@dataclass
+@record
 class TransferStats:
     total_read: int = 0
     total_written: int = 0
@@ -44,7 +44,7 @@ def decode_stats(buf: ReadBuffer) -> TransferStats:
     return TransferStats(read, written, size, build, xfer)
 
 
-@dataclass
+@record
 class DeleteStats:
     files: int = 0     # regular files (and anything not counted below)
     dirs: int = 0

@@ -18,7 +18,6 @@ the digest is 8 bytes; the matcher then compares only
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from .buffer import ProtocolError, ReadBuffer
 from .constants import (BLOCK_SIZE, BLOCKSUM_BIAS, MAX_BLOCK_SIZE, RERR_MALLOC, RERR_PROTOCOL,
@@ -38,16 +37,42 @@ _INT32_MAX = 0x7FFFFFFF
 _HEAD = struct.Struct("<iiii")
 
 
-@dataclass(frozen=True)
 class SumHead:
-    """count blocks of blength bytes, the last one remainder bytes (0 = full)."""
+    """count blocks of blength bytes, the last one remainder bytes (0 = full).
 
-    __slots__ = ("count", "blength", "s2length", "remainder")  # slots=True needs 3.10
+    An immutable value (equal and hashable by its four numbers), written
+    out by hand: one is made per file, and a dataclass would be compiled at
+    every start-up."""
 
-    count: int
-    blength: int
-    s2length: int
-    remainder: int
+    __slots__ = ("count", "blength", "s2length", "remainder")
+
+    def __init__(self, count: int, blength: int, s2length: int, remainder: int):
+        setter = object.__setattr__
+        setter(self, "count", count)
+        setter(self, "blength", blength)
+        setter(self, "s2length", s2length)
+        setter(self, "remainder", remainder)
+
+    def _key(self) -> tuple:
+        return (self.count, self.blength, self.s2length, self.remainder)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return (f"SumHead(count={self.count!r}, blength={self.blength!r}, "
+                f"s2length={self.s2length!r}, remainder={self.remainder!r})")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r}")
 
     @property
     def file_length(self) -> int:

@@ -15,8 +15,6 @@ io/xattrs.py's job, deciding what to do with them the engine's.
 
 from __future__ import annotations
 
-import hashlib
-
 from .buffer import ProtocolError, ReadBuffer
 from .ints import decode_varint, encode_varint
 
@@ -71,6 +69,8 @@ class XattrItem:
 
 
 def value_digest(value: bytes) -> bytes:
+    import hashlib  # only -X runs with long values need it; ~3 ms to load
+
     return hashlib.md5(value).digest()
 
 
