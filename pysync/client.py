@@ -121,13 +121,13 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     from .engine.offload import offload_allowed
     from .session import run_server
     from .transport.local import LocalChild
-    from .transport.rsh import CommandChild
     # --local-server (pysync-internal): the child is the other half of a
     # local copy (rsync's local_server), e.g. for MSG_SUCCESS's dev/ino.
     child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + ["--local-server", ".", dest]
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.
+        from .transport.rsh import CommandChild
         return CommandChild([sys.executable, "-m", "pysync"] + child_argv,
                             side=offload_allowed(opts))
 
@@ -197,9 +197,9 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
               progress, ff_forward=None, ff_base=None) -> Outcome:
     from .report import Report
     from .session import run_client_session
-    from .transport.rsh import remote_command
     start = time.monotonic()
     if remote_dest or any(remote_srcs):
+        from .transport.rsh import remote_command
         pull = not remote_dest
         user, host, _ = remote_srcs[0] if pull else remote_dest
         if pull and len({(r[0], r[1]) for r in remote_srcs}) > 1:

@@ -5,7 +5,6 @@ choice, the seed, and the copy of the options the roles read."""
 from __future__ import annotations
 
 import os
-import random
 
 from .record import field, record
 from .errors import ProtocolViolation, SyntaxUsageError, UnsupportedError
@@ -111,7 +110,10 @@ def server_handshake(sess) -> None:
                                "pysync needs rsync 3.2 or later on the other side", 2)
     w.raw_write(encode_varint(compat))
     _negotiate_algorithms(sess, compat, client=False)
-    seed = o.checksum_seed if o.checksum_seed is not None else random.randint(1, 0x7FFFFFFF)
+    seed = o.checksum_seed
+    if seed is None:
+        import random  # the server alone draws the seed; not a cost of every start
+        seed = random.randint(1, 0x7FFFFFFF)
     w.raw_write(encode_seed(seed))
     sess.cfg.seed = seed if seed < 0x80000000 else seed - (1 << 32)
     _finish_config(sess, compat)

@@ -25,7 +25,7 @@ __all__ = ["LogFormat", "LogItem", "big_num", "timestring", "itemize_code", "sum
            "ITEM_DELETED"]
 
 # "%", apostrophes, an optional "-", width digits, apostrophes, the letter
-_ESCAPE = re.compile(r"%('*)(-?)(\d*)('*)(.?)", re.S)
+_ESCAPE = r"%('*)(-?)(\d*)('*)(.?)"     # compiled on first use (re caches it)
 # The escapes outside a daemon; %h %a %P %u (daemon only) and %% stay as written.
 _KNOWN = "nfLlbciotBMUGpmC"
 
@@ -175,7 +175,7 @@ class LogFormat:
         lit = []
         pos = 0
         while True:
-            m = _ESCAPE.search(fmt, pos)
+            m = re.compile(_ESCAPE, re.S).search(fmt, pos)
             if m is None or not m.group(5):      # no more, or a lone "%" at the end
                 lit.append(fmt[pos:])
                 break

@@ -24,8 +24,6 @@ from .report import Report
 from .text import show
 from .config import SessionConfig, client_handshake, server_handshake
 from .log import Log
-from .receiving import recv_flist, run_listing, run_receiver
-from .sending import run_sender
 from .engine.filters import FilterList
 from .engine.wire import Wire
 from .engine.xattrs import xattr_policy
@@ -194,6 +192,7 @@ def run_server(opts, stream) -> int:
                                            bool(opts.relative))
             else:
                 sources = args or [b"."]
+            from .sending import run_sender  # each side loads only its own role
             code = run_sender(sess, sources)
         else:
             if opts.delete:
@@ -201,6 +200,7 @@ def run_server(opts, stream) -> int:
             if ff_data is not None:
                 # The sending client asked for our list: forward it.
                 sess.forward_files_from(encode_files_from(ff_data, opts.from0))
+            from .receiving import recv_flist, run_receiver
             flist, un, gn = recv_flist(sess)
             dest = args[0] if args else b"."
             code = run_receiver(sess, dest, flist, un, gn)
@@ -246,11 +246,13 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
                 sess.send_filters()
             if ff_base is not None:
                 sources = sess.recv_files_from(ff_base)
+            from .sending import run_sender  # each side loads only its own role
             code = run_sender(sess, sources)
         else:
             sess.send_filters()
             if ff_forward is not None:
                 sess.forward_files_from(ff_forward)
+            from .receiving import recv_flist, run_listing, run_receiver
             flist, un, gn = recv_flist(sess)
             if dest is None:
                 code = run_listing(sess, flist, un, gn)

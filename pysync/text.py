@@ -6,8 +6,6 @@ gets its backslash escaped so the output stays unambiguous."""
 
 from __future__ import annotations
 
-import locale
-
 __all__ = ["show"]
 
 _UTF8 = None
@@ -16,6 +14,7 @@ _UTF8 = None
 def _utf8_locale() -> bool:
     global _UTF8
     if _UTF8 is None:
+        import locale  # the first name shown pays for it, not every start
         try:
             codeset = locale.nl_langinfo(locale.CODESET)
         except (AttributeError, ValueError):

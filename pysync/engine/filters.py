@@ -181,15 +181,16 @@ def _bad(text: bytes, why: str = "unsupported filter rule"):
     raise SyntaxUsageError(f"{why}: {text.decode('utf-8', 'replace')}")
 
 
-_PREFIX_RE = re.compile(rb"^(?:(exclude|include|hide|show|protect|risk|clear|merge|dir-merge)"
-                        rb"(?:,([^ _]*))?|([-+HSPR!.:]),?([^ _]*))(?:[ _]|$)")
+# Compiled on first use (re caches it): most runs parse no filter rule.
+_PREFIX_RE = (rb"^(?:(exclude|include|hide|show|protect|risk|clear|merge|dir-merge)"
+              rb"(?:,([^ _]*))?|([-+HSPR!.:]),?([^ _]*))(?:[ _]|$)")
 _LONG_KIND = {b"exclude": "-", b"include": "+", b"hide": "H", b"show": "S", b"protect": "P",
               b"risk": "R", b"clear": "!", b"merge": ".", b"dir-merge": ":"}
 
 
 def _split_prefix(t: bytes):
     """(kind, modifiers, pattern) of a prefixed rule, or None."""
-    m = _PREFIX_RE.match(t)
+    m = re.match(_PREFIX_RE, t)
     if not m:
         return None
     if m.group(1):

@@ -39,7 +39,6 @@ and the API's ``offloaded_data`` have them).
 from __future__ import annotations
 
 import os
-import re
 import stat
 import threading
 import time
@@ -67,7 +66,12 @@ _NEEDS_STREAM = ("dry_run", "inplace", "append", "append_verify", "sparse", "bwl
 
 # A log or output format with %C shows the checksum of the data as it was
 # sent (without -c): that needs the data read, so such runs stream.
-_SUM_ESCAPE = re.compile(r"%[-'0-9]*C")
+_SUM_ESCAPE = r"%[-'0-9]*C"
+
+
+def _sum_escape_in(fmt: str) -> bool:
+    import re  # only runs with a format string get here
+    return re.search(_SUM_ESCAPE, fmt) is not None
 
 
 def offload_allowed(opts) -> bool:
@@ -75,7 +79,7 @@ def offload_allowed(opts) -> bool:
         return False
     if not getattr(opts, "checksum", False):
         for fmt in (getattr(opts, "log_format", None), getattr(opts, "log_file_format", None)):
-            if fmt and _SUM_ESCAPE.search(fmt):
+            if fmt and _sum_escape_in(fmt):
                 return False
     return True
 
