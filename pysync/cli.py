@@ -21,13 +21,11 @@ def error_line(code: int, role: str) -> str:
 
 
 def run(argv, stdout=None, stderr=None) -> int:
-    from .client import run_transfer
-    from .session import run_server
-    from .transport.base import FdStream
-    from .transport.local import inherited_side
-
     opts = parse_args(argv)
     if opts.server:
+        from .session import run_server
+        from .transport.base import FdStream
+        from .transport.local import inherited_side
         stream = FdStream(0, 1)
         stream.side = inherited_side()
         sys.stdout = sys.stderr  # stdout is the protocol stream now
@@ -38,6 +36,7 @@ def run(argv, stdout=None, stderr=None) -> int:
     if opts.version:
         (stdout or sys.stdout).write(VERSION_LINE + "\n")
         return 0
+    from .client import run_transfer
     outcome = run_transfer(opts, stdout, stderr)
     if outcome.code:
         sys.stderr.write(error_line(outcome.code, "sender" if outcome.report.am_sender else "receiver") + "\n")

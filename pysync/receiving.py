@@ -22,7 +22,6 @@ from .engine.generator import Generator
 from .engine.receiver import Receiver
 from .engine.remove import SuccessNotifier
 from .engine.idmap import IdMapper
-from .engine.offload import LocalCopier
 
 __all__ = ["recv_flist", "run_listing", "run_receiver"]
 
@@ -100,6 +99,7 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     stats.count_flist(flist)
     copier = None
     if sess.offload is not None:
+        from .engine.offload import LocalCopier  # local copies only
         copier = LocalCopier(sess.offload)
         copier.receive_table()
     idmap = IdMapper()

@@ -12,7 +12,6 @@ from .protocol.flist import FlistEncoder, encode_end, encode_id_list
 from .protocol.flist_sort import sort_and_clean
 from .protocol.mux import encode_frame
 from .engine.idmap import IdMapper
-from .engine.offload import SourceTable
 from .engine.remove import SourceRemover
 from .engine.scan import Scanner
 from .engine.sender import Sender
@@ -68,6 +67,7 @@ def run_sender(sess, sources) -> int:
         return exit_code_for(sess.io_error)
     sender = Sender(sess.wire, flist, cfg, sess.log, sess.report, stats)
     if sess.offload is not None:
+        from .engine.offload import SourceTable  # local copies only
         sender.offload = SourceTable(sess.offload)
         sender.offload.send(flist)
     sender.io_error = sess.io_error

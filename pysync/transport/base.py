@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 
 __all__ = ["FdStream"]
 
@@ -13,9 +12,12 @@ _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 10
 
 
 class FdStream:
-    """A duplex stream over one or two file descriptors."""
+    """A duplex stream over one or two file descriptors; ``sock``: the
+    socket.socket they belong to, if they are a socket (a local copy)."""
 
-    def __init__(self, rfd: int, wfd: int, sock: socket.socket | None = None):
+    # socket is imported only where a stream has one: loading it costs ~2 ms
+    # at start-up, and a server or a remote-shell client talks over pipes.
+    def __init__(self, rfd: int, wfd: int, sock=None):
         self.rfd = rfd
         self.wfd = wfd
         self.sock = sock
@@ -75,6 +77,7 @@ class FdStream:
             return
         self._closed_w = True
         if self.sock is not None:
+            import socket
             try:
                 self.sock.shutdown(socket.SHUT_WR)
             except OSError:
@@ -85,6 +88,7 @@ class FdStream:
     def abort(self) -> None:
         self.aborted = True
         if self.sock is not None:
+            import socket
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
             except OSError:

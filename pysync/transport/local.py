@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import struct
 import sys
 
@@ -26,8 +25,8 @@ class SideChannel:
     """The local-copy side channel: bytes beside the main stream, between
     a local client and its own child only (SPEC.md §14)."""
 
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
+    def __init__(self, sock):
+        self.sock = sock      # a socket.socket (imported by whoever made it)
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -42,6 +41,7 @@ class SideChannel:
     def recv_ready(self):
         """What has arrived so far without waiting: b"" if nothing, None at
         the end."""
+        import socket
         try:
             data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
@@ -66,6 +66,7 @@ def inherited_side():
     if value is None or not value.isdigit() or int(value) <= 2:
         return None
     fd = int(value)
+    import socket  # only a local copy's child gets this far
     try:
         ident = os.fstat(fd)
         if any(_same_file(ident, std) for std in (0, 1)):
@@ -96,6 +97,7 @@ def _same_file(st, fd: int) -> bool:
 class LocalChild(FdStream):
     def __init__(self, server_main, side: bool = False):
         """``server_main(stream) -> exit code`` runs in the child."""
+        import socket
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         side_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if side else (None, None)
         for s in (parent, child) + (side_pair if side else ()):

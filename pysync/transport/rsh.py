@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 
 from .base import FdStream
@@ -49,7 +48,10 @@ class CommandChild(FdStream):
     def __init__(self, argv: list, side: bool = False):
         self.argv = argv
         self.side = None
-        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if side else None
+        pair = None
+        if side:
+            import socket
+            pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         kw = {}
         if pair is not None:
             kw = {"pass_fds": (pair[1].fileno(),),

@@ -1,0 +1,112 @@
+"""What each kind of pysync process imports (the start-up cost).
+
+A local copy, a remote-shell client and the ``--server`` it starts must not
+load what only some runs need: the SSH transport, compression codecs,
+hashlib (md5/sha only), logging, dataclasses and inspect, the script API,
+sockets where the stream is a pipe, the other role's engine.  Each process
+here runs pysync's command line under a probe that records the modules it
+added to ``sys.modules``; modules the interpreter loaded before pysync
+started (site, this environment's .pth files) are not counted against it.
+The copies themselves must succeed: the probe changes nothing else.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_RSH = f"{sys.executable} {REPO / 'interop' / 'fake_rsh.py'}"
+
+PROBE = """\
+import sys
+out, argv = sys.argv[1], sys.argv[2:]
+before = set(sys.modules)
+from pysync.cli import main
+code = main(argv)
+with open(out, "a") as f:
+    f.write(" ".join(sorted(set(sys.modules) - before)) + "\\n")
+sys.exit(code)
+"""
+
+# Never at start-up: each belongs to an option or a transport that loads it.
+# A name matches itself and its submodules; "pysync.transport.ssh" also
+# matches sshconfig, sshstream, ...
+NEVER = ("paramiko", "zstandard", "pysync.transport.ssh", "hashlib", "_hashlib", "logging",
+         "dataclasses", "inspect", "pysync.api", "pysync.logfile", "pysync.filesfrom", "pysync.io.backup")
+LOCAL = NEVER + ("subprocess", "pysync.transport.rsh")
+RSH_CLIENT = NEVER + ("socket", "pysync.engine.offload", "pysync.io.offload")
+SERVER = NEVER + ("socket", "subprocess", "pysync.client", "pysync.transport.rsh",
+                  "pysync.engine.offload", "pysync.io.offload")
+SERVER_SENDER = SERVER + ("pysync.receiving", "pysync.engine.receiver", "pysync.engine.generator",
+                          "pysync.io.sink")
+
+
+def _tree(root: Path) -> None:
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"alpha\n" * 100)
+    (root / "sub" / "b.bin").write_bytes(os.urandom(50_000))
+
+
+def _loaded(path: Path) -> list:
+    lines = path.read_text().splitlines()
+    assert lines, "the probe wrote nothing: pysync did not finish"
+    return [set(line.split()) for line in lines]
+
+
+def _offenders(modules: set, forbidden) -> list:
+    return sorted(m for m in modules if any(
+        m == f or m.startswith(f + ".") or (f == "pysync.transport.ssh" and m.startswith(f))
+        for f in forbidden))
+
+
+@pytest.fixture
+def probe(tmp_path):
+    p = tmp_path / "probe.py"
+    p.write_text(PROBE)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("RSYNC_RSH", None)
+
+    def run(out: Path, args: list) -> None:
+        r = subprocess.run([sys.executable, str(p), str(out)] + args, env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    run.script = p
+    return run
+
+
+def _same_tree(a: Path, b: Path) -> None:
+    names = sorted(str(p.relative_to(a)) for p in a.rglob("*"))
+    assert names == sorted(str(p.relative_to(b)) for p in b.rglob("*"))
+    for n in names:
+        if (a / n).is_file():
+            assert (a / n).read_bytes() == (b / n).read_bytes()
+
+
+def test_local_copy_and_no_op(probe, tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src)
+    out = tmp_path / "local.txt"
+    for _ in range(2):                      # a copy, then a no-op re-sync
+        probe(out, ["-a", f"{src}/", f"{dst}/"])
+    _same_tree(src, dst)
+    for mods in _loaded(out):
+        assert "pysync.session" in mods     # the probe saw pysync's own imports
+        assert _offenders(mods, LOCAL) == []
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_remote_shell_client_and_server(probe, tmp_path, direction):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src)
+    client_out, server_out = tmp_path / "client.txt", tmp_path / "server.txt"
+    server = f"--rsync-path={sys.executable} {probe.script} {server_out}"
+    where = [f"{src}/", f"localhost:{dst}/"] if direction == "push" else [f"localhost:{src}/", f"{dst}/"]
+    probe(client_out, ["-a", "-e", FAKE_RSH, server] + where)
+    _same_tree(src, dst)
+    (client,) = _loaded(client_out)
+    (srv,) = _loaded(server_out)
+    assert "pysync.session" in client and "pysync.session" in srv
+    assert _offenders(client, RSH_CLIENT) == []
+    assert _offenders(srv, SERVER if direction == "push" else SERVER_SENDER) == []
