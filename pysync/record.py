@@ -73,7 +73,7 @@ def _eq(self, other):
     if other.__class__ is not self.__class__:
         return NotImplemented
     names = self._record_spec.compared
-    return all(getattr(self, n) == getattr(other, n) for n in names)
+    return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
 
 
 def _hash(self):
