@@ -5,8 +5,6 @@ its checksum keeps what arrived until the redo phase rewrites it."""
 
 from __future__ import annotations
 
-import copy
-
 from ..errors import FileIOError
 from ..io.attrs import apply_fd
 from ..io.inplace import InPlaceFile
@@ -54,6 +52,7 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
             # The file keeps what arrived, with its attributes but not
             # the sender's time (so a later run looks at it again);
             # the redo phase rewrites it.
+            import copy  # --inplace/--append with a partial file only
             untimed = copy.copy(recv.policy)
             untimed.times = False
             apply_fd(out.fd, entry, untimed, existing_mode)
