@@ -131,4 +131,13 @@ int pysync_sync_file_range(int fd, int64_t offset, int64_t nbytes,
  * or -errno. */
 int pysync_fallocate(int fd, int mode, int64_t offset, int64_t length);
 
+/* ------------------------------------------------------------------ */
+/* malloc.c: allocator tuning at start-up (pysync/cli.py)             */
+/* ------------------------------------------------------------------ */
+
+/* glibc's mallopt(param, value): 1 on success, 0 on failure or where the
+ * C library has no mallopt.  Looked up by name (no version number): an
+ * older extension without it makes pysync/native.py use the ctypes twin. */
+int pysync_mallopt(int param, int value);
+
 #endif /* PYSYNC_NATIVE_H */

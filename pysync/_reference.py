@@ -326,3 +326,28 @@ def fallocate(fd, mode, offset, length):
     ctypes, lib = _c()
     if lib.fallocate(fd, mode, offset, length) != 0:
         _raise_errno("fallocate")
+
+
+# ---- allocator tuning (native/malloc.c) ---------------------------------------
+
+__all__ += ["mallopt", "buffer_address"]
+
+
+def buffer_address(buf):
+    """Address of the first byte of a writable buffer (mmap, bytearray)."""
+    import ctypes
+    c = ctypes.c_char.from_buffer(buf)
+    try:
+        return ctypes.addressof(c)
+    finally:
+        del c
+
+
+def mallopt(param, value):
+    """glibc's mallopt(param, value) through ctypes: 1 on success, 0 on
+    failure or without glibc."""
+    try:
+        import ctypes
+        return ctypes.CDLL("libc.so.6").mallopt(param, value)
+    except (OSError, AttributeError):
+        return 0

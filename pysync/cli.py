@@ -61,14 +61,15 @@ def _tune_malloc() -> None:
     """Keep glibc from returning and re-faulting the megabyte buffers a
     transfer churns through (measured: a third of the client's CPU went to
     page faults on a 1 GiB push without this)."""
+    # Through the compiled module, which every transfer loads anyway:
+    # ctypes would cost each process ~2 ms to import.
     try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 64 << 20)    # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 256 << 20)   # M_TRIM_THRESHOLD
-        libc.mallopt(-2, 64 << 20)    # M_TOP_PAD
-    except (OSError, AttributeError):
-        pass
+        from .native import mallopt
+    except ImportError:               # no extension: the run reports it later
+        from ._reference import mallopt
+    mallopt(-3, 64 << 20)    # M_MMAP_THRESHOLD
+    mallopt(-1, 256 << 20)   # M_TRIM_THRESHOLD
+    mallopt(-2, 64 << 20)    # M_TOP_PAD
 
 
 def main(argv=None) -> int:

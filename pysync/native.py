@@ -298,3 +298,26 @@ def fallocate(fd, mode, offset, length):
 if DIO_BACKEND == "ref":
     from pysync._reference import (  # noqa: E402,F811
         fallocate, mincore, statx_dio, sync_file_range)
+
+
+# ---- allocator tuning (native/malloc.c) -------------------------------------------
+# Found by name: an extension built before malloc.c existed lacks it, and the
+# ctypes twin stands in (as it does for PYSYNC_NATIVE=ref).
+
+__all__ += ["mallopt", "buffer_address"]
+
+if BACKEND == "native" and hasattr(_lib, "pysync_mallopt"):
+    mallopt = _lib.pysync_mallopt
+else:
+    from pysync._reference import mallopt  # noqa: E402,F811
+
+
+def buffer_address(buf):
+    """Address of the first byte of a writable buffer (mmap, bytearray),
+    without importing ctypes."""
+    with _ffi.from_buffer("char[]", buf, require_writable=True) as p:
+        return int(_ffi.cast("uintptr_t", p))
+
+
+if BACKEND != "native":
+    from pysync._reference import buffer_address  # noqa: E402,F811

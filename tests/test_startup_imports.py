@@ -34,7 +34,10 @@ sys.exit(code)
 # A name matches itself and its submodules; "pysync.transport.ssh" also
 # matches sshconfig, sshstream, ...
 NEVER = ("paramiko", "zstandard", "pysync.transport.ssh", "hashlib", "_hashlib", "logging",
-         "dataclasses", "inspect", "pysync.api", "pysync.logfile", "pysync.filesfrom", "pysync.io.backup")
+         "dataclasses", "inspect", "pysync.api", "pysync.logfile", "pysync.filesfrom", "pysync.io.backup",
+         "ctypes")
+if os.environ.get("PYSYNC_NATIVE") == "ref":      # the pure-Python twins use ctypes
+    NEVER = tuple(m for m in NEVER if m != "ctypes")
 LOCAL = NEVER + ("subprocess", "pysync.transport.rsh")
 RSH_CLIENT = NEVER + ("socket", "pysync.engine.offload", "pysync.io.offload")
 SERVER = NEVER + ("socket", "subprocess", "pysync.client", "pysync.transport.rsh",

@@ -12,20 +12,17 @@ check that nothing leaks and that staging memory stays bounded.
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import threading
+
+from .. import native
 
 __all__ = ["AlignedBuffer", "BufferPool", "POOL", "buffer_address"]
 
 
 def buffer_address(buf) -> int:
     """Address of the first byte of a writable buffer (mmap, bytearray)."""
-    c = ctypes.c_char.from_buffer(buf)
-    try:
-        return ctypes.addressof(c)
-    finally:
-        del c
+    return native.buffer_address(buf)
 
 
 class AlignedBuffer:
