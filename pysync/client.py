@@ -119,12 +119,17 @@ def _local_xattr_rules(opts: Options) -> list:
 
 def _open_local(opts: Options, dest: str, spawn: bool):
     from .engine.offload import offload_allowed
+    from .report import progress_names
     from .session import run_server
     from .transport.local import LocalChild
     from .transport.rsh import CommandChild
     # --local-server (pysync-internal): the child is the other half of a
     # local copy (rsync's local_server), e.g. for MSG_SUCCESS's dev/ino.
-    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + ["--local-server", ".", dest]
+    # A local rsync's child shares the parent's parsed options; ours is
+    # told the one that changes what it says: --progress naming items.
+    names = ["--progress"] if progress_names(opts) else []
+    child_argv = (server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + names
+                  + ["--local-server", ".", dest])
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.

@@ -27,6 +27,8 @@ class Options:
     links: bool = False
     perms: bool = False
     times: bool = False
+    omit_dir_times: int = 0            # -O (-1: implied by -b without --backup-dir)
+    omit_link_times: bool = False      # -J
     group: bool = False
     owner: bool = False
     devices: bool = False
@@ -148,6 +150,8 @@ OPTION_TABLE = [
     (("group",), "g", "flag", "group", None, "preserve group", False),
     (("owner",), "o", "flag", "owner", None, "preserve owner (super-user only)", False),
     ((), "D", "alias", None, ("devices", "specials"), "same as --devices --specials", False),
+    (("omit-dir-times",), "O", "flag", "omit_dir_times", None, "omit directories from --times", False),
+    (("omit-link-times",), "J", "flag", "omit_link_times", None, "omit symlinks from --times", False),
     (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
     (("specials",), None, "flag", "specials", None, "preserve special files", False),
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
@@ -216,6 +220,7 @@ OPTION_TABLE = [
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
+    ((), "P", "alias", None, ("partial", "progress"), "same as --partial --progress", False),
     (("info",), None, "value", "info", _info, "fine-grained informational verbosity (progress0/1/2)", False),
     (("human-readable",), "h", "count", "human_readable", None, "output numbers in a human-readable format", True),
     (("fsync",), None, "flag", "fsync", None, "fsync every written file", False),
@@ -416,6 +421,10 @@ def finish_options(opts: Options) -> Options:
         opts.relative = opts.files_from is not None
     if opts.backup_dir is not None:
         opts.backup = True
+    elif opts.backup:
+        # options.c: backups beside the files imply -O, even over an
+        # explicit -O/--no-O; not passed on (the remote implies it itself).
+        opts.omit_dir_times = -1
     if opts.partial_dir is not None:
         opts.partial = True
     _inplace_options(opts)
@@ -480,6 +489,11 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     if not opts.recursive and (opts.dirs or (opts.xfer_dirs and (
             opts.list_only or opts.list_implied or (opts.delete and push)))):
         c += "d"
+    if push:
+        if opts.omit_dir_times > 0:
+            c += "O"
+        if opts.omit_link_times:
+            c += "J"
     if opts.whole_file:
         c += "W"
     if opts.hard_links:
@@ -618,7 +632,10 @@ def _out_format_arg(opts: Options) -> str | None:
     """What rsync tells a receiving server about the client's stdout format."""
     itemize_more = "--log-format=%i%I" if opts.itemize > 1 else "--log-format=%i"
     if opts.log_format is None:
-        return itemize_more if opts.itemize else None
+        if opts.itemize:
+            return itemize_more
+        # --progress alone gives the client a "%n%L" stdout format too.
+        return "--log-format=X" if opts.progress and not opts.verbose else None
     fmt = opts.log_format
     if _format_has(fmt, "i"):
         return itemize_more

@@ -29,6 +29,8 @@ __all__ = ["recv_flist", "run_listing", "run_receiver"]
 
 def recv_flist(sess):
     sess.report.log_line("receiving file list")
+    sess.report.flist_start(receiving=True)
+    counting = sess.report.counting_flist()
     dec = FlistDecoder(sess.cfg.flist_opts, sess.xattr_policy().storable)
     entries = []
     t0 = time.monotonic()
@@ -41,6 +43,8 @@ def recv_flist(sess):
                 done = True
                 break
             entries.append(item)
+            if counting and len(entries) % 100 == 0:
+                sess.report.flist_count(len(entries))
     fo = sess.cfg.flist_opts
     uid_names = gid_names = {}
     if not fo.numeric_ids:
@@ -56,7 +60,7 @@ def recv_flist(sess):
         _check_names(entries, None if sess.opts.trust_sender else sess.cfg.filters, sess.implied)
     flist = sort_and_clean(entries)
     check_parents(flist)
-    sess.report.flist_done(receiving=True)
+    sess.report.flist_done(receiving=True, count=len(entries))
     return flist, uid_names, gid_names
 
 
@@ -105,7 +109,8 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     idmap = IdMapper()
     policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
                         uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
-                        gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
+                        gid_map={} if o.numeric_ids else idmap.map_gids(gid_names),
+                        omit_dir_times=bool(o.omit_dir_times), omit_link_times=o.omit_link_times)
     policy.modify_window = o.modify_window
     if cfg.acls and not o.numeric_ids and getattr(sess, "acl_decoder", None) is not None:
         sess.acl_decoder.map_ids(idmap.map_uids(uid_names), idmap.map_gids(gid_names))

@@ -23,9 +23,12 @@ __all__ = ["run_sender", "acl_ids"]
 def run_sender(sess, sources) -> int:
     cfg = sess.cfg
     sess.report.log_line("building file list")
+    sess.report.flist_start(receiving=False)
     t0 = time.monotonic()
     scanner = Scanner(cfg, sess.log, cfg.file_checksum if cfg.checksum_files else None,
                       cfg.filters)
+    if sess.report.counting_flist():
+        scanner.counter = sess.report.flist_count
     entries = scanner.scan(sources)
     stats = sess.report.stats
     stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
@@ -55,7 +58,7 @@ def run_sender(sess, sources) -> int:
                                            idmap.group_name(0), fo.id0_names))
     # "done" before the list's last frame goes: the receiver's first
     # lines ("created directory") answer it and must come after.
-    sess.report.flist_done(receiving=False)
+    sess.report.flist_done(receiving=False, count=len(entries))
     sess.wire.flush()
     stats.flist_size = sess.wire.bytes_written - before
     stats.flist_xfertime = int((time.monotonic() - t1) * 1000)

@@ -54,6 +54,8 @@ CASES = [
     ["-lt", "--files-from=/dev/null", "--delete"], ["-a", "--files-from=:/l"],
     ["-a", "--files-from=host:/l", "--from0", "--no-relative"], ["-r", "--list-only"],
     ["--list-only", "--no-dirs"], ["-a", "--trust-sender"],
+    ["-aO"], ["-aJ"], ["-aOJ"], ["-a", "--omit-dir-times", "--no-O"], ["-abO"], ["-ab", "--no-O"],
+    ["-aO", "--backup-dir=bk"], ["-aP"], ["-avP"], ["-a", "-P", "--no-partial"],
 ]
 
 

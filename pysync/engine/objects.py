@@ -116,7 +116,7 @@ def gen_link(gen, ndx, entry, st) -> None:
     # with another target is a change.
     is_new = st is None or not stat.S_ISLNK(st.st_mode)
     change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
-    if not is_new and gen.cfg.times and time_differs(st, entry, gen.cfg.modify_window):
+    if not is_new and gen.policy.link_times and time_differs(st, entry, gen.cfg.modify_window):
         change |= ITEM_REPORT_TIME
     if st is not None and stat.S_ISDIR(st.st_mode):
         if not remove_in_way(gen, entry, st):

@@ -44,6 +44,7 @@ class Scanner:
         self.filters = filters      # an engine.filters.FilterList or None
         self.io_error = 0
         self.entries: list[FileEntry] = []
+        self.counter = None         # called with the count every 100 entries
         level = getattr(opts, "xattrs", 0)
         self.xattr_policy = xattr_policy(opts, True) if level else None
         self.acls = getattr(opts, "acls", False)
@@ -220,6 +221,8 @@ class Scanner:
                     self.log.error(f"rsync: [sender] {err.what}(\"{_show(os.path.abspath(path))}\") "
                                    f"failed: {err.strerror} ({err.errno})")
                     return False
+        if self.counter is not None and len(self.entries) % 100 == 0:
+            self.counter(len(self.entries))      # --progress: the running count
         self.entries.append(e)
         return True
 
