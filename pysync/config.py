@@ -43,6 +43,7 @@ class SessionConfig:
     delete_excluded: bool = False
     max_delete: int | None = None
     force: bool = False
+    ignore_errors: bool = False     # delete even after I/O errors
     recursive: bool = False
     times: bool = False
     ignore_times: bool = False
@@ -167,6 +168,7 @@ def _finish_config(sess, compat: int) -> None:
     c.delete_excluded = o.delete_excluded
     c.max_delete = o.max_delete
     c.force = o.force
+    c.ignore_errors = o.ignore_errors
     c.recursive = o.recursive
     c.times = o.times
     c.ignore_times = o.ignore_times

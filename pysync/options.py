@@ -55,6 +55,7 @@ class Options:
     delete_excluded: bool = False
     max_delete: int | None = None
     force: bool = False
+    ignore_errors: bool = False
     itemize: int = 0
     stats: bool = False
     progress: bool = False
@@ -181,6 +182,7 @@ OPTION_TABLE = [
     (("delete-excluded",), None, "flag", "delete_excluded", None, "also delete excluded files from dest dirs", False),
     (("max-delete",), None, "value", "max_delete", _int, "don't delete more than NUM files", False),
     (("force",), None, "flag", "force", None, "force deletion of directories even if not empty", False),
+    (("ignore-errors",), None, "flag", "ignore_errors", None, "delete even if there are I/O errors", False),
     (("update",), "u", "flag", "update", None, "skip files that are newer on the receiver", False),
     (("ignore-existing",), None, "flag", "ignore_existing", None, "skip updating files that exist on receiver", False),
     (("existing", "ignore-non-existing"), None, "flag", "existing", None, "skip creating new files on receiver", False),
@@ -582,6 +584,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--size-only")
     if opts.modify_window and not remote_is_sender:
         args.append(f"--modify-window={opts.modify_window}")
+    if opts.ignore_errors:
+        args.append("--ignore-errors")
     if opts.numeric_ids:
         args.append("--numeric-ids")
     if opts.checksum_seed is not None:

@@ -39,7 +39,8 @@ def recv_flist(sess):
     while not done:
         for item in sess.wire.read(dec.decode_batch):
             if item.__class__ is EndOfList:
-                sess.io_error |= item.io_error
+                if not sess.cfg.ignore_errors:
+                    sess.io_error |= item.io_error
                 done = True
                 break
             entries.append(item)

@@ -56,6 +56,7 @@ CASES = [
     ["--list-only", "--no-dirs"], ["-a", "--trust-sender"],
     ["-aO"], ["-aJ"], ["-aOJ"], ["-a", "--omit-dir-times", "--no-O"], ["-abO"], ["-ab", "--no-O"],
     ["-aO", "--backup-dir=bk"], ["-aP"], ["-avP"], ["-a", "-P", "--no-partial"],
+    ["-a", "--delete", "--ignore-errors"], ["-a", "--ignore-errors", "--partial", "--numeric-ids"],
 ]
 
 

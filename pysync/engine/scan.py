@@ -7,6 +7,7 @@ its contents below it; a file sends its base name.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -45,6 +46,7 @@ class Scanner:
         self.io_error = 0
         self.entries: list[FileEntry] = []
         self.counter = None         # called with the count every 100 entries
+        self.xfer_failed = False    # an error that fails the run but not the list
         level = getattr(opts, "xattrs", 0)
         self.xattr_policy = xattr_policy(opts, True) if level else None
         self.acls = getattr(opts, "acls", False)
@@ -62,7 +64,7 @@ class Scanner:
         try:
             st = os.lstat(path)
         except OSError as e:
-            self._fail("link_stat", path, e, vanished=False)
+            self._fail_arg(path, e)
             return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
@@ -104,7 +106,7 @@ class Scanner:
         try:
             st = os.lstat(path)
         except OSError as e:
-            self._fail("link_stat", path, e, vanished=False)
+            self._fail_arg(path, e)
             return
         sent = self.__dict__.setdefault("_implied", set())
         if True:    # protocol >= 30: always, flagged; the receiver may skip them
@@ -238,6 +240,17 @@ class Scanner:
         except OSError:
             return bytes(self.checksum.digest_len)
         return h.digest()
+
+    def _fail_arg(self, path: bytes, e: OSError) -> None:
+        """A source argument that cannot be stat'ed.  As flist.c: one that
+        does not exist fails the run (exit 23) without marking the list
+        as incomplete, so --delete still runs; any other error does both."""
+        if e.errno != errno.ENOENT:
+            self._fail("link_stat", path, e, vanished=False)
+            return
+        self.xfer_failed = True
+        self.log.error(f"rsync: [sender] link_stat \"{_show(os.path.abspath(path))}\" failed: "
+                       f"{e.strerror} ({e.errno})")
 
     def _fail(self, what: str, path: bytes, e: OSError, vanished: bool) -> None:
         full = os.path.abspath(path)
