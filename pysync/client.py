@@ -246,6 +246,7 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
     report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
+    log.line_breaker = report.take_open_line
     implied = None
     if not am_sender and not local:
         implied = implied_rules(opts, rpaths, ff_forward)

@@ -25,6 +25,10 @@ class Options:
     dirs: bool | None = None           # -d/--dirs as given (None: not given)
     xfer_dirs: bool = False            # directories are sent (-r, -d, --files-from, listing)
     links: bool = False
+    copy_links: bool = False           # -L
+    copy_dirlinks: bool = False        # -k
+    copy_unsafe_links: bool = False
+    safe_links: bool = False
     perms: bool = False
     times: bool = False
     omit_dir_times: int = 0            # -O (-1: implied by -b without --backup-dir)
@@ -146,6 +150,10 @@ OPTION_TABLE = [
     (("recursive",), "r", "flag", "recursive", None, "recurse into directories", False),
     (("dirs",), "d", "flag", "dirs", None, "transfer directories without recursing", False),
     (("links",), "l", "flag", "links", None, "copy symlinks as symlinks", False),
+    (("copy-links",), "L", "flag", "copy_links", None, "transform symlink into referent file/dir", False),
+    (("copy-unsafe-links",), None, "flag", "copy_unsafe_links", None, "only \"unsafe\" symlinks are transformed", False),
+    (("safe-links",), None, "flag", "safe_links", None, "ignore symlinks that point outside the tree", False),
+    (("copy-dirlinks",), "k", "flag", "copy_dirlinks", None, "transform symlink to dir into referent dir", False),
     (("perms",), "p", "flag", "perms", None, "preserve permissions", False),
     (("times",), "t", "flag", "times", None, "preserve modification times", False),
     (("group",), "g", "flag", "group", None, "preserve group", False),
@@ -496,6 +504,11 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
             c += "O"
         if opts.omit_link_times:
             c += "J"
+    else:
+        if opts.copy_links:
+            c += "L"
+        if opts.copy_dirlinks:
+            c += "k"
     if opts.whole_file:
         c += "W"
     if opts.hard_links:
@@ -586,6 +599,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append(f"--modify-window={opts.modify_window}")
     if opts.ignore_errors:
         args.append("--ignore-errors")
+    if opts.copy_unsafe_links:
+        args.append("--copy-unsafe-links")
+    if opts.safe_links:
+        args.append("--safe-links")
     if opts.numeric_ids:
         args.append("--numeric-ids")
     if opts.checksum_seed is not None:

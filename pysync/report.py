@@ -110,6 +110,7 @@ class Report:
         self.records = []          # (name, action, itemize) for the API
         self.remote_info = None    # a server sends its info lines to the client
         self._broken = False
+        self.line_open = False     # stdout's last line is unfinished
         self.callback = None
         self._p_start = None
         self._p_last = 0.0
@@ -145,6 +146,9 @@ class Report:
         with self._lock:
             if self._broken:
                 return
+            if self.line_open:          # a file-list or progress line is unfinished
+                text = "\n" + text
+                self.line_open = False
             try:
                 self.out.write(text + "\n")
                 self.out.flush()
@@ -359,18 +363,28 @@ class Report:
         level = getattr(self, "_flist_shown", 0)
         if level:
             line = f"{count} file{' ' if count == 1 else 's '}to consider" if level > 1 else "done"
-            self._print(line)
+            self._write_raw(line + "\n")
             self.log_line(line)      # rsync logs it too (without incremental recursion)
 
     def _write_raw(self, text: str) -> None:
+        """Output that may leave its line open (rsync's output_needs_newline):
+        the next message, here or on stderr, starts on a line of its own."""
         with self._lock:
             if self._broken:
                 return
+            self.line_open = not text.endswith("\n")
             try:
                 self.out.write(text)
                 self.out.flush()
             except BrokenPipeError:
                 self._broken = True
+
+    def take_open_line(self) -> bool:
+        """For a message about to go out: True (once) if it must first end
+        an unfinished line."""
+        with self._lock:
+            was, self.line_open = self.line_open, False
+            return was
 
     def created_dir(self, path: bytes) -> None:
         """main.c: "created directory" is said with -v or an itemizing format."""

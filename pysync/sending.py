@@ -27,6 +27,7 @@ def run_sender(sess, sources) -> int:
     t0 = time.monotonic()
     scanner = Scanner(cfg, sess.log, cfg.file_checksum if cfg.checksum_files else None,
                       cfg.filters)
+    scanner.verbose = sess.opts.verbose
     if sess.report.counting_flist():
         scanner.counter = sess.report.flist_count
     entries = scanner.scan(sources)

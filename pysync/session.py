@@ -63,13 +63,14 @@ class _Session:
             if self.am_server:
                 sys.stderr.write(text)
                 sys.stderr.flush()
-            elif tag == MSG_INFO:
-                if not self.opts.quiet:
-                    sys.stdout.write(text)
-                    sys.stdout.flush()
-            else:
-                sys.stderr.write(text)
-                sys.stderr.flush()
+                return
+            stream = sys.stdout if tag == MSG_INFO else sys.stderr
+            if stream is sys.stdout and self.opts.quiet:
+                return
+            if self.report.take_open_line():
+                text = "\n" + text      # after "receiving file list ... " & co.
+            stream.write(text)
+            stream.flush()
         elif tag == MSG_IO_ERROR:
             self.io_error |= int.from_bytes(payload, "little") & IOERR_MASK
         elif tag == MSG_SUCCESS:

@@ -57,6 +57,8 @@ CASES = [
     ["-aO"], ["-aJ"], ["-aOJ"], ["-a", "--omit-dir-times", "--no-O"], ["-abO"], ["-ab", "--no-O"],
     ["-aO", "--backup-dir=bk"], ["-aP"], ["-avP"], ["-a", "-P", "--no-partial"],
     ["-a", "--delete", "--ignore-errors"], ["-a", "--ignore-errors", "--partial", "--numeric-ids"],
+    ["-aL"], ["-ak"], ["-akL"], ["-a", "--copy-unsafe-links"], ["-a", "--safe-links"],
+    ["-aL", "--safe-links", "--copy-unsafe-links", "--ignore-errors", "--numeric-ids"],
 ]
 
 

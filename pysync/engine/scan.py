@@ -19,6 +19,7 @@ from ..protocol.flist import FileEntry
 from ..protocol.acls import RsyncAcl, strip_perms
 from ..protocol.xattrs import make_items
 from .xattrs import xattr_policy
+from .symlinks import unsafe_symlink
 
 __all__ = ["Scanner", "split_source"]
 
@@ -47,6 +48,9 @@ class Scanner:
         self.entries: list[FileEntry] = []
         self.counter = None         # called with the count every 100 entries
         self.xfer_failed = False    # an error that fails the run but not the list
+        self.verbose = 0            # -v: name the unsafe links --copy-unsafe-links follows
+        self.follow_links = any(getattr(opts, k, False) for k in
+                                ("copy_links", "copy_dirlinks", "copy_unsafe_links"))
         level = getattr(opts, "xattrs", 0)
         self.xattr_policy = xattr_policy(opts, True) if level else None
         self.acls = getattr(opts, "acls", False)
@@ -62,7 +66,7 @@ class Scanner:
             return
         path, base, contents = split_source(arg)
         try:
-            st = os.lstat(path)
+            st = self._arg_stat(path)
         except OSError as e:
             self._fail_arg(path, e)
             return
@@ -104,7 +108,7 @@ class Scanner:
         name = b"/".join(parts) or b"."
         path = os.path.join(basedir, name) if name != b"." else basedir
         try:
-            st = os.lstat(path)
+            st = self._arg_stat(path)
         except OSError as e:
             self._fail_arg(path, e)
             return
@@ -159,6 +163,10 @@ class Scanner:
                     self._fail("readlink_stat" if de.is_symlink() else "link_stat", full, e,
                                vanished=e.errno == 2)
                     continue
+                if self.follow_links and stat.S_ISLNK(st.st_mode):
+                    st = self._follow(full, name, st)
+                    if st is None:
+                        continue
                 isdir = stat.S_ISDIR(st.st_mode)
                 if self.filters is not None and self.filters.excluded(name, isdir, ctx):
                     continue
@@ -240,6 +248,58 @@ class Scanner:
         except OSError:
             return bytes(self.checksum.digest_len)
         return h.digest()
+
+    def _arg_stat(self, path: bytes):
+        """A source argument's stat (flist.c link_stat): -L follows it, -k
+        follows it to a directory."""
+        o = self.opts
+        if getattr(o, "copy_links", False):
+            return os.stat(path)
+        st = os.lstat(path)
+        if getattr(o, "copy_dirlinks", False) and stat.S_ISLNK(st.st_mode):
+            try:
+                target = os.stat(path)
+            except OSError:
+                return st
+            if stat.S_ISDIR(target.st_mode):
+                return target
+        return st
+
+    def _follow(self, path: bytes, name: bytes, st):
+        """The stat to list a symlink met in a directory with (flist.c
+        readlink_stat): its referent's with -L, with --copy-unsafe-links
+        when it points out of the transfer, with -k when that is a
+        directory; else its own.  None when a followed link is dangling
+        (an error, as rsync: "symlink has no referent")."""
+        o = self.opts
+        follow = getattr(o, "copy_links", False)
+        if not follow and getattr(o, "copy_dirlinks", False):
+            try:
+                ref = os.stat(path)
+                if stat.S_ISDIR(ref.st_mode):
+                    return ref          # -k first: a link to a directory is the directory
+            except OSError:
+                pass
+        if not follow and getattr(o, "copy_unsafe_links", False):
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = None
+            if target is not None and unsafe_symlink(target, name):
+                follow = True
+                if self.verbose:      # info "symsafe"
+                    self.log.info(f"copying unsafe symlink \"{_show(name)}\" -> \"{_show(target)}\"")
+        if not follow:
+            return st
+        try:
+            return os.stat(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                self._fail("stat", path, e, vanished=False)
+            else:
+                self.io_error |= IOERR_GENERAL
+                self.log.error(f"symlink has no referent: \"{_show(os.path.abspath(path))}\"")
+            return None
 
     def _fail_arg(self, path: bytes, e: OSError) -> None:
         """A source argument that cannot be stat'ed.  As flist.c: one that
