@@ -60,6 +60,7 @@ class Options:
     max_delete: int | None = None
     force: bool = False
     ignore_errors: bool = False
+    prune_empty_dirs: bool = False     # -m
     itemize: int = 0
     stats: bool = False
     progress: bool = False
@@ -190,6 +191,7 @@ OPTION_TABLE = [
     (("delete-excluded",), None, "flag", "delete_excluded", None, "also delete excluded files from dest dirs", False),
     (("max-delete",), None, "value", "max_delete", _int, "don't delete more than NUM files", False),
     (("force",), None, "flag", "force", None, "force deletion of directories even if not empty", False),
+    (("prune-empty-dirs",), "m", "flag", "prune_empty_dirs", None, "prune empty directory chains from file-list", False),
     (("ignore-errors",), None, "flag", "ignore_errors", None, "delete even if there are I/O errors", False),
     (("update",), "u", "flag", "update", None, "skip files that are newer on the receiver", False),
     (("ignore-existing",), None, "flag", "ignore_existing", None, "skip updating files that exist on receiver", False),
@@ -500,6 +502,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
             opts.list_only or opts.list_implied or (opts.delete and push)))):
         c += "d"
     if push:
+        if opts.prune_empty_dirs:
+            c += "m"
         if opts.omit_dir_times > 0:
             c += "O"
         if opts.omit_link_times:

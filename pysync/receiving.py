@@ -61,6 +61,9 @@ def recv_flist(sess):
         _check_names(entries, None if sess.opts.trust_sender else sess.cfg.filters, sess.implied)
     flist = sort_and_clean(entries)
     check_parents(flist)
+    if sess.opts.prune_empty_dirs:
+        from .engine.prune import prune_empty_dirs
+        prune_empty_dirs(flist, sess.cfg.filters)
     sess.report.flist_done(receiving=True, count=len(entries))
     return flist, uid_names, gid_names
 

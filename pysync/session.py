@@ -197,7 +197,7 @@ def run_server(opts, stream) -> int:
                 sources = args or [b"."]
             code = run_sender(sess, sources)
         else:
-            if opts.delete:
+            if opts.delete or opts.prune_empty_dirs:     # exclude.c receiver_wants_list
                 sess.recv_filters()
             if ff_data is not None:
                 # The sending client asked for our list: forward it.
@@ -243,7 +243,7 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
         wire.start_mux(local_server=local)
         if am_sender:
             sess.cvs_rules_before_send()
-            if opts.delete:
+            if opts.delete or opts.prune_empty_dirs:     # exclude.c receiver_wants_list
                 sess.send_filters()
             if ff_base is not None:
                 sources = sess.recv_files_from(ff_base)
