@@ -61,6 +61,7 @@ class Options:
     force: bool = False
     ignore_errors: bool = False
     prune_empty_dirs: bool = False     # -m
+    mkpath: bool = False
     itemize: int = 0
     stats: bool = False
     progress: bool = False
@@ -210,6 +211,7 @@ OPTION_TABLE = [
     (("append",), None, "count", "append", None, "append data onto shorter files", False),
     (("append-verify",), None, "const", "append", 2, "--append w/old data in file checksum", False),
     (("delay-updates",), None, "flag", "delay_updates", None, "put all updated files into place at end", False),
+    (("mkpath",), None, "flag", "mkpath", None, "create destination's missing path components", False),
     (("remove-source-files",), None, "flag", "remove_source_files", None, "sender removes synchronized files (non-dir)", False),
     (("relative",), "R", "flag", "relative", None, "use relative path names", False),
     (("files-from",), None, "value", "files_from", str, "read list of source-file names from FILE", False),
@@ -644,6 +646,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--remove-source-files")
     if opts.preallocate and not remote_is_sender:
         args.append("--preallocate")
+    if opts.mkpath and not remote_is_sender:
+        args.append("--mkpath")
     # pysync-only: the write path goes to a receiving pysync; --drop-cache
     # to either side (a sending pysync reads without polluting the cache).
     if opts.direct_io and not remote_is_sender:

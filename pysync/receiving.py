@@ -121,7 +121,8 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     if cfg.list_only:
         root, created = None, False
     else:
-        root, created = get_local_name(flist, dest, sess.log, cfg.dry_run, sess.report)
+        root, created = get_local_name(flist, dest, sess.log, cfg.dry_run, sess.report,
+                                       mkpath=o.mkpath)
     if root is not None:
         if o.backup:
             from .io.backup import Backups

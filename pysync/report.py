@@ -392,6 +392,12 @@ class Report:
         if o.verbose or self.out_has_i or progress_names(o):
             self.info(f"created directory {show(path)}")
 
+    def created_dirs(self, count: int, path: bytes) -> None:
+        """--mkpath's line (main.c), shown as "created directory" is."""
+        o = self.opts
+        if o.verbose or self.out_has_i or progress_names(o):
+            self.info(f"created {count} director{'y' if count == 1 else 'ies'} for {show(path)}")
+
     def info(self, text: str) -> None:
         if self.remote_info is not None:
             self.remote_info(text)

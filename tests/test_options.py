@@ -59,7 +59,7 @@ CASES = [
     ["-a", "--delete", "--ignore-errors"], ["-a", "--ignore-errors", "--partial", "--numeric-ids"],
     ["-aL"], ["-ak"], ["-akL"], ["-a", "--copy-unsafe-links"], ["-a", "--safe-links"],
     ["-aL", "--safe-links", "--copy-unsafe-links", "--ignore-errors", "--numeric-ids"],
-    ["-am"], ["-amOJ"], ["-am", "--delete"],
+    ["-am"], ["-amOJ"], ["-am", "--delete"], ["-a", "--mkpath"], ["-a", "--mkpath", "--preallocate"],
 ]
 
 
