@@ -98,6 +98,7 @@ class Options:
     backup: bool = False
     backup_dir: str | None = None
     suffix: str | None = None
+    chmod: list = field(default_factory=list)      # --chmod items (engine/chmod.py), client only
     alt_dests: list = field(default_factory=list)   # (kind, dir): link / compare / copy
     partial: bool = False
     partial_dir: str | None = None
@@ -117,6 +118,14 @@ class Options:
     version: bool = False
     help: bool = False
     args: list = field(default_factory=list)
+
+
+def _chmod(value: str) -> list:
+    from .engine.chmod import ChmodError, parse_chmod
+    try:
+        return parse_chmod(value)
+    except ChmodError:
+        raise SyntaxUsageError(f"Invalid argument passed to --chmod ({value})") from None
 
 
 def _int(v: str) -> int:
@@ -172,6 +181,7 @@ OPTION_TABLE = [
     (("dry-run",), "n", "flag", "dry_run", None, "perform a trial run with no changes made", False),
     (("whole-file",), "W", "flag", "whole_file", None, "copy files whole (without delta-xfer algorithm)", False),
     (("checksum",), "c", "flag", "checksum", None, "skip based on checksum, not mod-time & size", False),
+    (("chmod",), None, "append", "chmod", _chmod, "affect file and/or directory permissions", False),
     (("ignore-times",), "I", "flag", "ignore_times", None, "don't skip files that match size and time", False),
     (("size-only",), None, "flag", "size_only", None, "skip files that match in size", False),
     (("modify-window",), "@", "value", "modify_window", _int, "set the accuracy for mod-time comparisons", False),
@@ -279,6 +289,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
             opts.append = 1      # only a server counts: "--append --append" is -verify
     elif kind == "value":
         setattr(opts, dest, const(value))
+    elif kind == "append":
+        getattr(opts, dest).extend(const(value))
     elif kind == "const":
         setattr(opts, dest, const)
         if dest == "delete_mode":
@@ -304,7 +316,7 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
 
 
 def _takes_value(row) -> bool:
-    return row[2] in ("value", "filter", "filter_file", "altdest")
+    return row[2] in ("value", "append", "filter", "filter_file", "altdest")
 
 
 def _read_pattern_file(path: str) -> list:
@@ -689,7 +701,7 @@ def help_text(version_line: str) -> str:
         left = (f"-{short}, " if short else "    ") + (f"--{names[0]}" if names else "")
         if not names:
             left = f"-{short}"
-        if kind in ("value", "filter", "filter_file", "altdest"):
+        if kind in ("value", "append", "filter", "filter_file", "altdest"):
             left += "=VALUE" if names else " VALUE"
         lines.append(f" {left:<28} {help_}")
     return "\n".join(lines) + "\n"

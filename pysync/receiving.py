@@ -59,6 +59,11 @@ def recv_flist(sess):
     if not sess.am_server:
         # --trust-sender also trusts the sender with our own rules.
         _check_names(entries, None if sess.opts.trust_sender else sess.cfg.filters, sess.implied)
+    if sess.cfg.chmod:
+        from .engine.chmod import tweak_mode
+        for e in entries:
+            if e.mode and not e.is_link:
+                e.mode = tweak_mode(e.mode, sess.cfg.chmod)
     flist = sort_and_clean(entries)
     check_parents(flist)
     if sess.opts.prune_empty_dirs:

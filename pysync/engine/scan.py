@@ -19,6 +19,7 @@ from ..protocol.flist import FileEntry
 from ..protocol.acls import RsyncAcl, strip_perms
 from ..protocol.xattrs import make_items
 from .xattrs import xattr_policy
+from .chmod import tweak_mode
 from .symlinks import unsafe_symlink
 
 __all__ = ["Scanner", "split_source"]
@@ -49,6 +50,7 @@ class Scanner:
         self.counter = None         # called with the count every 100 entries
         self.xfer_failed = False    # an error that fails the run but not the list
         self.verbose = 0            # -v: name the unsafe links --copy-unsafe-links follows
+        self.chmod = getattr(opts, "chmod", None) or []
         self.follow_links = any(getattr(opts, k, False) for k in
                                 ("copy_links", "copy_dirlinks", "copy_unsafe_links"))
         level = getattr(opts, "xattrs", 0)
@@ -199,6 +201,8 @@ class Scanner:
         else:
             size = st.st_size
         sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+        if self.chmod and mode and not stat.S_ISLNK(mode):
+            mode = tweak_mode(mode, self.chmod)
         e = FileEntry(name, mode, size, sec, nsec, st.st_uid, st.st_gid,
                       (os.major(st.st_rdev), os.minor(st.st_rdev)), link)
         if stat.S_ISDIR(mode) and top:
