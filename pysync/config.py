@@ -49,6 +49,7 @@ class SessionConfig:
     copy_unsafe_links: bool = False  # ... those pointing out of the transfer
     safe_links: bool = False        # the receiver skips links out of the transfer
     chmod: list = field(default_factory=list)   # --chmod items, applied by the client's side
+    sparse: bool = False            # -S: zero blocks of new files become holes
     # How the sender opens a listed file: never through a symlink, unless
     # -L, -k or --copy-unsafe-links listed one as what it points to.
     source_open_flags: int = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -182,6 +183,7 @@ def _finish_config(sess, compat: int) -> None:
     # --chmod is not passed on: the client's side applies it, to the list
     # it sends or the one it receives.
     c.chmod = [] if sess.am_server else o.chmod
+    c.sparse = o.sparse
     if c.copy_links or c.copy_dirlinks or c.copy_unsafe_links:
         c.source_open_flags = os.O_RDONLY | os.O_CLOEXEC
     c.recursive = o.recursive

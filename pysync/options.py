@@ -62,6 +62,7 @@ class Options:
     ignore_errors: bool = False
     prune_empty_dirs: bool = False     # -m
     mkpath: bool = False
+    sparse: bool = False               # -S
     itemize: int = 0
     stats: bool = False
     progress: bool = False
@@ -217,6 +218,7 @@ OPTION_TABLE = [
     (("copy-dest",), None, "altdest", "alt_dests", "copy", "... and include copies of unchanged files", False),
     (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
     (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
+    (("sparse",), "S", "flag", "sparse", None, "turn sequences of nulls into sparse blocks", False),
     (("inplace",), None, "flag", "inplace", None, "update destination files in-place", False),
     (("append",), None, "count", "append", None, "append data onto shorter files", False),
     (("append-verify",), None, "const", "append", 2, "--append w/old data in file checksum", False),
@@ -454,6 +456,10 @@ def finish_options(opts: Options) -> Options:
     if opts.partial_dir is not None:
         opts.partial = True
     _inplace_options(opts)
+    if opts.sparse and opts.direct_io:
+        # O_DIRECT writes whole aligned chunks; leaving holes in them is
+        # not implemented (see README).
+        raise SyntaxUsageError("--sparse cannot be used with --direct-io")
     if opts.info:
         last = opts.info.split(",")[-1].strip()
         opts.progress2 = last == "progress2"
@@ -557,6 +563,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "R"
     if opts.one_file_system:
         c += "x"
+    if opts.sparse:
+        c += "S"
     if opts.compress and opts.compress_choice in (None, "zlib"):
         c += "z"
     c += "e." + capabilities

@@ -60,7 +60,7 @@ CASES = [
     ["-aL"], ["-ak"], ["-akL"], ["-a", "--copy-unsafe-links"], ["-a", "--safe-links"],
     ["-aL", "--safe-links", "--copy-unsafe-links", "--ignore-errors", "--numeric-ids"],
     ["-am"], ["-amOJ"], ["-am", "--delete"], ["-a", "--mkpath"], ["-a", "--mkpath", "--preallocate"],
-    ["-a", "--chmod=Du+x", "--chmod=Fgo-w"],
+    ["-a", "--chmod=Du+x", "--chmod=Fgo-w"], ["-aS"], ["-aS", "--inplace"], ["-aSx", "--inplace", "-W"],
 ]
 
 
