@@ -306,6 +306,11 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         elif opts.filter_F == 2:
             opts.filters.append("- .rsync-filter")
     elif kind == "altdest":
+        if opts.alt_dests and opts.alt_dests[0][0] != const:
+            raise SyntaxUsageError(f"ERROR: the --{const}-dest option conflicts with the "
+                                   f"--{opts.alt_dests[0][0]}-dest option")
+        if len(opts.alt_dests) >= 20:      # rsync's MAX_BASIS_DIRS
+            raise SyntaxUsageError(f"ERROR: at most 20 --{const}-dest args may be specified")
         opts.alt_dests.append((const, value))
     elif kind == "filter_file":
         opts.filters.extend(const + line for line in _read_pattern_file(value))
@@ -598,9 +603,9 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     if opts.force and not remote_is_sender:
         args.append("--force")
     if opts.backup_dir is not None:
-        args += ["--backup-dir", opts.backup_dir]
+        args += ["--backup-dir", _q(opts.backup_dir)]
     if opts.suffix is not None:
-        args.append(f"--suffix={opts.suffix}")
+        args.append(f"--suffix={_q(opts.suffix)}")
     if not remote_is_sender:
         if opts.ignore_existing:
             args.append("--ignore-existing")
@@ -611,10 +616,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         if opts.min_size is not None:
             args.append(f"--min-size={opts.min_size}")
         for kind, d in opts.alt_dests:
-            args += [f"--{kind}-dest", d]
+            args += [f"--{kind}-dest", _q(d)]
         if opts.partial_dir is not None:
             if not (opts.delay_updates and opts.partial_dir == DELAY_UPDATES_DIR):
-                args += ["--partial-dir", opts.partial_dir]
+                args += ["--partial-dir", _q(opts.partial_dir)]
             if opts.delay_updates:
                 args.append("--delay-updates")
         elif opts.partial:
@@ -638,11 +643,11 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     elif opts.compress_choice == "zlibx":
         args.append("--new-compress")
     elif opts.compress_choice is not None:
-        args.append(f"--compress-choice={opts.compress_choice}")
+        args.append(f"--compress-choice={_q(opts.compress_choice)}")
     if opts.compress_level is not None and (opts.compress or opts.compress_choice):
         args.append(f"--compress-level={opts.compress_level}")
     if opts.checksum_choice is not None:
-        args.append(f"--checksum-choice={opts.checksum_choice}")
+        args.append(f"--checksum-choice={_q(opts.checksum_choice)}")
     if opts.stats and not remote_is_sender:
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
@@ -653,7 +658,7 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--inplace")
     if opts.files_from is not None and (remote_is_sender or opts.files_from_remote is not None):
         if opts.files_from_remote is not None:      # read there
-            args += ["--files-from", opts.files_from_remote]
+            args += ["--files-from", _q(opts.files_from_remote)]
             if opts.from0:
                 args.append("--from0")
         else:                                       # forwarded on the wire
@@ -675,6 +680,15 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     if opts.drop_cache:
         args.append("--drop-cache")
     return args
+
+
+# What a remote shell would interpret in an option's value: each gets a
+# backslash, wildcards too (options.c safe_arg for option arguments).
+_SHELL_OR_WILD = frozenset("!#$&;|<>(){}\"' \t\n\r\\`*?[]")
+
+
+def _q(value: str) -> str:
+    return "".join("\\" + c if c in _SHELL_OR_WILD else c for c in value)
 
 
 def _out_format_arg(opts: Options) -> str | None:
