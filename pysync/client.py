@@ -128,7 +128,7 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     # A local rsync's child shares the parent's parsed options; ours is
     # told the one that changes what it says: --progress naming items.
     names = ["--progress"] if progress_names(opts) else []
-    child_argv = (server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + names
+    child_argv = (server_args(opts, False, CLIENT_CAPABILITIES, shell=False) + _local_xattr_rules(opts) + names
                   + ["--local-server", ".", dest])
     if spawn:
         # From a program that may have threads, fork is unsafe: start a

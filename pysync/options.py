@@ -505,9 +505,13 @@ def _inplace_options(opts: Options) -> None:
     opts.partial = False
 
 
-def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> list:
+def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
+                shell: bool = True) -> list:
     """The command line for the remote ``--server`` (options.c server_options
-    order), without the program name, the "." and the paths."""
+    order), without the program name, the "." and the paths.  ``shell``:
+    values are escaped for the remote shell that will split the line (not
+    for a local copy's child, which gets the words as they are)."""
+    _q = _shell_quote if shell else str
     args = ["--server"]
     if remote_is_sender:
         args.append("--sender")
@@ -687,7 +691,7 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
 _SHELL_OR_WILD = frozenset("!#$&;|<>(){}\"' \t\n\r\\`*?[]")
 
 
-def _q(value: str) -> str:
+def _shell_quote(value: str) -> str:
     return "".join("\\" + c if c in _SHELL_OR_WILD else c for c in value)
 
 
