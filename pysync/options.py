@@ -63,6 +63,8 @@ class Options:
     prune_empty_dirs: bool = False     # -m
     mkpath: bool = False
     sparse: bool = False               # -S
+    usermap: str | None = None
+    groupmap: str | None = None
     itemize: int = 0
     stats: bool = False
     progress: bool = False
@@ -178,6 +180,9 @@ OPTION_TABLE = [
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
     (("acls",), "A", "flag", "acls", None, "preserve ACLs (implies --perms)", False),
     (("xattrs",), "X", "count", "xattrs", None, "preserve extended attributes", False),
+    (("usermap",), None, "value", "usermap", str, "custom username mapping", False),
+    (("groupmap",), None, "value", "groupmap", str, "custom groupname mapping", False),
+    (("chown",), None, "value", "chown", str, "simple username/groupname mapping", False),
     (("numeric-ids",), None, "flag", "numeric_ids", None, "don't map uid/gid values by user/group name", False),
     (("dry-run",), "n", "flag", "dry_run", None, "perform a trial run with no changes made", False),
     (("whole-file",), "W", "flag", "whole_file", None, "copy files whole (without delta-xfer algorithm)", False),
@@ -289,6 +294,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
         if dest == "append" and not opts.server and not negate:
             opts.append = 1      # only a server counts: "--append --append" is -verify
+    elif kind == "value" and dest in ("usermap", "groupmap", "chown"):
+        _id_map_option(opts, dest, value)
     elif kind == "value":
         setattr(opts, dest, const(value))
     elif kind == "append":
@@ -320,6 +327,40 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         if not isinstance(const, str):
             for long in const:
                 _apply(opts, _LONG[long], negate=negate)
+
+
+def _id_map_option(opts: Options, dest: str, value: str) -> None:
+    """--usermap / --groupmap / --chown USER:GROUP (which is "*:USER" and
+    "*:GROUP" and turns on -o / -g), with rsync's conflicts (options.c)."""
+    from .engine.idmap import NameMapError, check_name_map
+    via = opts.__dict__.setdefault("_map_via_chown", {})
+    if dest == "chown":
+        user, colon, group = value.partition(":")
+        parts = [("usermap", "user", user)] + ([("groupmap", "group", group)] if colon else [])
+        for key, what, name in parts:
+            if not name:
+                continue
+            if getattr(opts, key) is not None:
+                if not via.get(key):
+                    raise SyntaxUsageError(f"--chown conflicts with prior --{key}.")
+                raise SyntaxUsageError(f"You can only specify a {what}-affecting --chown once.")
+            setattr(opts, key, "*:" + name)
+            via[key] = True
+            if key == "usermap":
+                opts.owner = True
+            else:
+                opts.group = True
+        return
+    if getattr(opts, dest) is not None:
+        if via.get(dest):
+            raise SyntaxUsageError(f"--{dest} conflicts with prior --chown.")
+        raise SyntaxUsageError(f"You can only specify --{dest} once.")
+    try:
+        check_name_map(value, dest == "usermap")
+    except NameMapError as e:
+        raise SyntaxUsageError(str(e)) from None
+    setattr(opts, dest, value)
+    via[dest] = False
 
 
 def _takes_value(row) -> bool:
@@ -611,6 +652,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
     if opts.suffix is not None:
         args.append(f"--suffix={_q(opts.suffix)}")
     if not remote_is_sender:
+        if opts.usermap:
+            args.append(f"--usermap={_q(opts.usermap)}")
+        if opts.groupmap:
+            args.append(f"--groupmap={_q(opts.groupmap)}")
         if opts.ignore_existing:
             args.append("--ignore-existing")
         if opts.existing:

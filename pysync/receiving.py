@@ -107,6 +107,26 @@ def run_listing(sess, flist, uid_names, gid_names) -> int:
     return run_receiver(sess, None, flist, uid_names, gid_names)
 
 
+def _name_maps(sess, flist, uid_names, gid_names, uid_map, gid_map):
+    """--usermap/--groupmap (and --chown): their rules first, for every id
+    of the list; id 0 is "root" when the sender does not name it."""
+    from .engine.idmap import mapped_ids, parse_name_map
+    o, fo = sess.opts, sess.cfg.flist_opts
+    out = []
+    for text, users, names, base in ((o.usermap, True, uid_names, uid_map),
+                                     (o.groupmap, False, gid_names, gid_map)):
+        if not text:
+            out.append(base)
+            continue
+        rules = parse_name_map(text, users, sess.log)
+        names = dict(names)
+        if 0 not in names and not fo.id0_names and not o.numeric_ids:
+            names[0] = b"root"
+        ids = {e.uid if users else e.gid for e in flist}
+        out.append(mapped_ids(ids, names, rules, base))
+    return out[0], out[1]
+
+
 def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     cfg, o = sess.cfg, sess.opts
     stats = sess.report.stats
@@ -116,9 +136,12 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         copier = LocalCopier(sess.offload)
         copier.receive_table()
     idmap = IdMapper()
+    uid_map = {} if o.numeric_ids else idmap.map_uids(uid_names)
+    gid_map = {} if o.numeric_ids else idmap.map_gids(gid_names)
+    if o.usermap or o.groupmap:
+        uid_map, gid_map = _name_maps(sess, flist, uid_names, gid_names, uid_map, gid_map)
     policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
-                        uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
-                        gid_map={} if o.numeric_ids else idmap.map_gids(gid_names),
+                        uid_map=uid_map, gid_map=gid_map,
                         omit_dir_times=bool(o.omit_dir_times), omit_link_times=o.omit_link_times)
     policy.modify_window = o.modify_window
     if cfg.acls and not o.numeric_ids and getattr(sess, "acl_decoder", None) is not None:

@@ -64,6 +64,7 @@ CASES = [
     ["-aL", "--safe-links", "--copy-unsafe-links", "--ignore-errors", "--numeric-ids"],
     ["-am"], ["-amOJ"], ["-am", "--delete"], ["-a", "--mkpath"], ["-a", "--mkpath", "--preallocate"],
     ["-a", "--chmod=Du+x", "--chmod=Fgo-w"],
+    ["-a", "--usermap=1:2,*:root", "--groupmap=0-9:x"], ["-a", "--chown=a:b"], ["-r", "--chown=:g"],
     ["-a", "--backup-dir=b k/*x", "--suffix=~ $(x)"], ["-a", "--partial-dir=p d;[a]"],
     ["-a", "--link-dest=../a b", "--link-dest=x?"], ["-a", "--files-from=host:/l i\\st"], ["-aS"], ["-aS", "--inplace"], ["-aSx", "--inplace", "-W"],
 ]
