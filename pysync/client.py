@@ -119,11 +119,16 @@ def _local_xattr_rules(opts: Options) -> list:
 
 def _open_local(opts: Options, dest: str, spawn: bool):
     from .engine.offload import offload_allowed
+    from .report import progress_names
     from .session import run_server
     from .transport.local import LocalChild
     # --local-server (pysync-internal): the child is the other half of a
     # local copy (rsync's local_server), e.g. for MSG_SUCCESS's dev/ino.
-    child_argv = server_args(opts, False, CLIENT_CAPABILITIES) + _local_xattr_rules(opts) + ["--local-server", ".", dest]
+    # A local rsync's child shares the parent's parsed options; ours is
+    # told the one that changes what it says: --progress naming items.
+    names = ["--progress"] if progress_names(opts) else []
+    child_argv = (server_args(opts, False, CLIENT_CAPABILITIES, shell=False) + _local_xattr_rules(opts) + names
+                  + ["--local-server", ".", dest])
     if spawn:
         # From a program that may have threads, fork is unsafe: start a
         # fresh interpreter as the receiving side instead.
@@ -241,6 +246,7 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
     report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
+    log.line_breaker = report.take_open_line
     implied = None
     if not am_sender and not local:
         implied = implied_rules(opts, rpaths, ff_forward)

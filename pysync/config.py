@@ -42,6 +42,16 @@ class SessionConfig:
     delete_excluded: bool = False
     max_delete: int | None = None
     force: bool = False
+    ignore_errors: bool = False     # delete even after I/O errors
+    copy_links: bool = False        # -L: the sender follows every symlink
+    copy_dirlinks: bool = False     # -k: ... those to directories
+    copy_unsafe_links: bool = False  # ... those pointing out of the transfer
+    safe_links: bool = False        # the receiver skips links out of the transfer
+    chmod: list = field(default_factory=list)   # --chmod items, applied by the client's side
+    sparse: bool = False            # -S: zero blocks of new files become holes
+    # How the sender opens a listed file: never through a symlink, unless
+    # -L, -k or --copy-unsafe-links listed one as what it points to.
+    source_open_flags: int = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     recursive: bool = False
     times: bool = False
     ignore_times: bool = False
@@ -169,6 +179,15 @@ def _finish_config(sess, compat: int) -> None:
     c.delete_excluded = o.delete_excluded
     c.max_delete = o.max_delete
     c.force = o.force
+    c.ignore_errors = o.ignore_errors
+    c.copy_links, c.copy_dirlinks = o.copy_links, o.copy_dirlinks
+    c.copy_unsafe_links, c.safe_links = o.copy_unsafe_links, o.safe_links
+    # --chmod is not passed on: the client's side applies it, to the list
+    # it sends or the one it receives.
+    c.chmod = [] if sess.am_server else o.chmod
+    c.sparse = o.sparse
+    if c.copy_links or c.copy_dirlinks or c.copy_unsafe_links:
+        c.source_open_flags = os.O_RDONLY | os.O_CLOEXEC
     c.recursive = o.recursive
     c.times = o.times
     c.ignore_times = o.ignore_times

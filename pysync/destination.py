@@ -53,7 +53,7 @@ def check_parents(flist) -> None:
                     f"ABORTING due to invalid path from sender: {show(e.name)}", 2)
 
 
-def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
+def get_local_name(flist, dest: bytes, log, dry_run: bool, report, mkpath: bool = False):
     """rsync main.c get_local_name(): where the received list lands.
     Returns (the directory the names are relative to, or None for a dry
     run into a directory that would be created; whether we created it)."""
@@ -69,6 +69,18 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
     except OSError as e:
         raise PysyncError(f"rsync: [Receiver] stat \"{_show(path)}\" failed: {e.strerror} ({e.errno})",
                           RERR_FILEIO) from None
+    if mkpath and st is None and not dry_run and (b"/" in dest or count > 1):
+        # --mkpath: the missing directories of the destination (all of it
+        # for a directory or several files, its parent for one file).
+        whole = count > 1 and not trailing
+        target = dest if whole else dest.rsplit(b"/", 1)[0]
+        made = _make_path(target)
+        if made:
+            report.created_dirs(made, dest if whole else (target or b"/"))
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
     if st is not None and _stat.S_ISDIR(st.st_mode):
         return path, False
     if st is not None:
@@ -91,6 +103,32 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report):
                           f"{e.strerror} ({e.errno})", RERR_FILEIO) from None
     report.created_dir(dest.rstrip(b'/') or dest)
     return path, True
+
+
+def _make_path(path: bytes) -> int:
+    """mkdir -p; the number of directories made (util1.c make_path)."""
+    while path.startswith(b"./"):
+        path = path[2:]
+    path = path.rstrip(b"/")
+    if not path:
+        return 0
+    missing = []
+    p = path
+    while p and not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o777)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise PysyncError(f"rsync: [Receiver] mkdir \"{_show(os.path.abspath(d))}\" failed: "
+                              f"{e.strerror} ({e.errno})", RERR_FILEIO) from None
+    return len(missing)
 
 
 def _show(b: bytes) -> str:

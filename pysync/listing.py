@@ -65,7 +65,7 @@ def list_sources(opts, sources, log, out) -> int:
     from .engine.filters import FilterList
     from .engine.scan import Scanner
     from .config import SessionConfig
-    from .errors import exit_code_for
+    from .errors import RERR_PARTIAL, exit_code_for
     cfg = SessionConfig()
     cfg.recursive = opts.recursive
     cfg.one_file_system = opts.one_file_system
@@ -82,4 +82,4 @@ def list_sources(opts, sources, log, out) -> int:
     if lines and not opts.quiet:
         out.write("\n".join(lines) + "\n")
         out.flush()
-    return exit_code_for(sc.io_error)
+    return exit_code_for(sc.io_error, RERR_PARTIAL if sc.xfer_failed else 0)

@@ -26,11 +26,14 @@ class Log:
         # A server's info lines go to the client (MSG_INFO), as rsync's do,
         # once the connection is multiplexed.
         self.remote = None
+        self.line_breaker = None    # () -> True if stdout's last line is unfinished
 
     def _write(self, stream, text):
         if self.logfile is not None:
             self.logfile.write(text)
         with self._lock:
+            if self.line_breaker is not None and self.line_breaker():
+                text = "\n" + text      # after "building file list ... " & co.
             stream.write(text.rstrip("\n") + "\n")
             stream.flush()
 

@@ -25,8 +25,14 @@ class Options:
     dirs: bool | None = None           # -d/--dirs as given (None: not given)
     xfer_dirs: bool = False            # directories are sent (-r, -d, --files-from, listing)
     links: bool = False
+    copy_links: bool = False           # -L
+    copy_dirlinks: bool = False        # -k
+    copy_unsafe_links: bool = False
+    safe_links: bool = False
     perms: bool = False
     times: bool = False
+    omit_dir_times: int = 0            # -O (-1: implied by -b without --backup-dir)
+    omit_link_times: bool = False      # -J
     group: bool = False
     owner: bool = False
     devices: bool = False
@@ -53,6 +59,12 @@ class Options:
     delete_excluded: bool = False
     max_delete: int | None = None
     force: bool = False
+    ignore_errors: bool = False
+    prune_empty_dirs: bool = False     # -m
+    mkpath: bool = False
+    sparse: bool = False               # -S
+    usermap: str | None = None
+    groupmap: str | None = None
     itemize: int = 0
     stats: bool = False
     progress: bool = False
@@ -89,6 +101,7 @@ class Options:
     backup: bool = False
     backup_dir: str | None = None
     suffix: str | None = None
+    chmod: list = field(default_factory=list)      # --chmod items (engine/chmod.py), client only
     alt_dests: list = field(default_factory=list)   # (kind, dir): link / compare / copy
     partial: bool = False
     partial_dir: str | None = None
@@ -108,6 +121,14 @@ class Options:
     version: bool = False
     help: bool = False
     args: list = field(default_factory=list)
+
+
+def _chmod(value: str) -> list:
+    from .engine.chmod import ChmodError, parse_chmod
+    try:
+        return parse_chmod(value)
+    except ChmodError:
+        raise SyntaxUsageError(f"Invalid argument passed to --chmod ({value})") from None
 
 
 def _int(v: str) -> int:
@@ -143,20 +164,30 @@ OPTION_TABLE = [
     (("recursive",), "r", "flag", "recursive", None, "recurse into directories", False),
     (("dirs",), "d", "flag", "dirs", None, "transfer directories without recursing", False),
     (("links",), "l", "flag", "links", None, "copy symlinks as symlinks", False),
+    (("copy-links",), "L", "flag", "copy_links", None, "transform symlink into referent file/dir", False),
+    (("copy-unsafe-links",), None, "flag", "copy_unsafe_links", None, "only \"unsafe\" symlinks are transformed", False),
+    (("safe-links",), None, "flag", "safe_links", None, "ignore symlinks that point outside the tree", False),
+    (("copy-dirlinks",), "k", "flag", "copy_dirlinks", None, "transform symlink to dir into referent dir", False),
     (("perms",), "p", "flag", "perms", None, "preserve permissions", False),
     (("times",), "t", "flag", "times", None, "preserve modification times", False),
     (("group",), "g", "flag", "group", None, "preserve group", False),
     (("owner",), "o", "flag", "owner", None, "preserve owner (super-user only)", False),
     ((), "D", "alias", None, ("devices", "specials"), "same as --devices --specials", False),
+    (("omit-dir-times",), "O", "flag", "omit_dir_times", None, "omit directories from --times", False),
+    (("omit-link-times",), "J", "flag", "omit_link_times", None, "omit symlinks from --times", False),
     (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
     (("specials",), None, "flag", "specials", None, "preserve special files", False),
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
     (("acls",), "A", "flag", "acls", None, "preserve ACLs (implies --perms)", False),
     (("xattrs",), "X", "count", "xattrs", None, "preserve extended attributes", False),
+    (("usermap",), None, "value", "usermap", str, "custom username mapping", False),
+    (("groupmap",), None, "value", "groupmap", str, "custom groupname mapping", False),
+    (("chown",), None, "value", "chown", str, "simple username/groupname mapping", False),
     (("numeric-ids",), None, "flag", "numeric_ids", None, "don't map uid/gid values by user/group name", False),
     (("dry-run",), "n", "flag", "dry_run", None, "perform a trial run with no changes made", False),
     (("whole-file",), "W", "flag", "whole_file", None, "copy files whole (without delta-xfer algorithm)", False),
     (("checksum",), "c", "flag", "checksum", None, "skip based on checksum, not mod-time & size", False),
+    (("chmod",), None, "append", "chmod", _chmod, "affect file and/or directory permissions", False),
     (("ignore-times",), "I", "flag", "ignore_times", None, "don't skip files that match size and time", False),
     (("size-only",), None, "flag", "size_only", None, "skip files that match in size", False),
     (("modify-window",), "@", "value", "modify_window", _int, "set the accuracy for mod-time comparisons", False),
@@ -177,6 +208,8 @@ OPTION_TABLE = [
     (("delete-excluded",), None, "flag", "delete_excluded", None, "also delete excluded files from dest dirs", False),
     (("max-delete",), None, "value", "max_delete", _int, "don't delete more than NUM files", False),
     (("force",), None, "flag", "force", None, "force deletion of directories even if not empty", False),
+    (("prune-empty-dirs",), "m", "flag", "prune_empty_dirs", None, "prune empty directory chains from file-list", False),
+    (("ignore-errors",), None, "flag", "ignore_errors", None, "delete even if there are I/O errors", False),
     (("update",), "u", "flag", "update", None, "skip files that are newer on the receiver", False),
     (("ignore-existing",), None, "flag", "ignore_existing", None, "skip updating files that exist on receiver", False),
     (("existing", "ignore-non-existing"), None, "flag", "existing", None, "skip creating new files on receiver", False),
@@ -190,10 +223,12 @@ OPTION_TABLE = [
     (("copy-dest",), None, "altdest", "alt_dests", "copy", "... and include copies of unchanged files", False),
     (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
     (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
+    (("sparse",), "S", "flag", "sparse", None, "turn sequences of nulls into sparse blocks", False),
     (("inplace",), None, "flag", "inplace", None, "update destination files in-place", False),
     (("append",), None, "count", "append", None, "append data onto shorter files", False),
     (("append-verify",), None, "const", "append", 2, "--append w/old data in file checksum", False),
     (("delay-updates",), None, "flag", "delay_updates", None, "put all updated files into place at end", False),
+    (("mkpath",), None, "flag", "mkpath", None, "create destination's missing path components", False),
     (("remove-source-files",), None, "flag", "remove_source_files", None, "sender removes synchronized files (non-dir)", False),
     (("relative",), "R", "flag", "relative", None, "use relative path names", False),
     (("files-from",), None, "value", "files_from", str, "read list of source-file names from FILE", False),
@@ -216,6 +251,7 @@ OPTION_TABLE = [
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
+    ((), "P", "alias", None, ("partial", "progress"), "same as --partial --progress", False),
     (("info",), None, "value", "info", _info, "fine-grained informational verbosity (progress0/1/2)", False),
     (("human-readable",), "h", "count", "human_readable", None, "output numbers in a human-readable format", True),
     (("fsync",), None, "flag", "fsync", None, "fsync every written file", False),
@@ -258,8 +294,12 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
         if dest == "append" and not opts.server and not negate:
             opts.append = 1      # only a server counts: "--append --append" is -verify
+    elif kind == "value" and dest in ("usermap", "groupmap", "chown"):
+        _id_map_option(opts, dest, value)
     elif kind == "value":
         setattr(opts, dest, const(value))
+    elif kind == "append":
+        getattr(opts, dest).extend(const(value))
     elif kind == "const":
         setattr(opts, dest, const)
         if dest == "delete_mode":
@@ -273,6 +313,11 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         elif opts.filter_F == 2:
             opts.filters.append("- .rsync-filter")
     elif kind == "altdest":
+        if opts.alt_dests and opts.alt_dests[0][0] != const:
+            raise SyntaxUsageError(f"ERROR: the --{const}-dest option conflicts with the "
+                                   f"--{opts.alt_dests[0][0]}-dest option")
+        if len(opts.alt_dests) >= 20:      # rsync's MAX_BASIS_DIRS
+            raise SyntaxUsageError(f"ERROR: at most 20 --{const}-dest args may be specified")
         opts.alt_dests.append((const, value))
     elif kind == "filter_file":
         opts.filters.extend(const + line for line in _read_pattern_file(value))
@@ -284,8 +329,42 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
                 _apply(opts, _LONG[long], negate=negate)
 
 
+def _id_map_option(opts: Options, dest: str, value: str) -> None:
+    """--usermap / --groupmap / --chown USER:GROUP (which is "*:USER" and
+    "*:GROUP" and turns on -o / -g), with rsync's conflicts (options.c)."""
+    from .engine.idmap import NameMapError, check_name_map
+    via = opts.__dict__.setdefault("_map_via_chown", {})
+    if dest == "chown":
+        user, colon, group = value.partition(":")
+        parts = [("usermap", "user", user)] + ([("groupmap", "group", group)] if colon else [])
+        for key, what, name in parts:
+            if not name:
+                continue
+            if getattr(opts, key) is not None:
+                if not via.get(key):
+                    raise SyntaxUsageError(f"--chown conflicts with prior --{key}.")
+                raise SyntaxUsageError(f"You can only specify a {what}-affecting --chown once.")
+            setattr(opts, key, "*:" + name)
+            via[key] = True
+            if key == "usermap":
+                opts.owner = True
+            else:
+                opts.group = True
+        return
+    if getattr(opts, dest) is not None:
+        if via.get(dest):
+            raise SyntaxUsageError(f"--{dest} conflicts with prior --chown.")
+        raise SyntaxUsageError(f"You can only specify --{dest} once.")
+    try:
+        check_name_map(value, dest == "usermap")
+    except NameMapError as e:
+        raise SyntaxUsageError(str(e)) from None
+    setattr(opts, dest, value)
+    via[dest] = False
+
+
 def _takes_value(row) -> bool:
-    return row[2] in ("value", "filter", "filter_file", "altdest")
+    return row[2] in ("value", "append", "filter", "filter_file", "altdest")
 
 
 def _read_pattern_file(path: str) -> list:
@@ -416,9 +495,17 @@ def finish_options(opts: Options) -> Options:
         opts.relative = opts.files_from is not None
     if opts.backup_dir is not None:
         opts.backup = True
+    elif opts.backup:
+        # options.c: backups beside the files imply -O, even over an
+        # explicit -O/--no-O; not passed on (the remote implies it itself).
+        opts.omit_dir_times = -1
     if opts.partial_dir is not None:
         opts.partial = True
     _inplace_options(opts)
+    if opts.sparse and opts.direct_io:
+        # O_DIRECT writes whole aligned chunks; leaving holes in them is
+        # not implemented (see README).
+        raise SyntaxUsageError("--sparse cannot be used with --direct-io")
     if opts.info:
         last = opts.info.split(",")[-1].strip()
         opts.progress2 = last == "progress2"
@@ -459,9 +546,13 @@ def _inplace_options(opts: Options) -> None:
     opts.partial = False
 
 
-def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> list:
+def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
+                shell: bool = True) -> list:
     """The command line for the remote ``--server`` (options.c server_options
-    order), without the program name, the "." and the paths."""
+    order), without the program name, the "." and the paths.  ``shell``:
+    values are escaped for the remote shell that will split the line (not
+    for a local copy's child, which gets the words as they are)."""
+    _q = _shell_quote if shell else str
     args = ["--server"]
     if remote_is_sender:
         args.append("--sender")
@@ -480,6 +571,18 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     if not opts.recursive and (opts.dirs or (opts.xfer_dirs and (
             opts.list_only or opts.list_implied or (opts.delete and push)))):
         c += "d"
+    if push:
+        if opts.prune_empty_dirs:
+            c += "m"
+        if opts.omit_dir_times > 0:
+            c += "O"
+        if opts.omit_link_times:
+            c += "J"
+    else:
+        if opts.copy_links:
+            c += "L"
+        if opts.copy_dirlinks:
+            c += "k"
     if opts.whole_file:
         c += "W"
     if opts.hard_links:
@@ -510,6 +613,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         c += "R"
     if opts.one_file_system:
         c += "x"
+    if opts.sparse:
+        c += "S"
     if opts.compress and opts.compress_choice in (None, "zlib"):
         c += "z"
     c += "e." + capabilities
@@ -543,10 +648,14 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     if opts.force and not remote_is_sender:
         args.append("--force")
     if opts.backup_dir is not None:
-        args += ["--backup-dir", opts.backup_dir]
+        args += ["--backup-dir", _q(opts.backup_dir)]
     if opts.suffix is not None:
-        args.append(f"--suffix={opts.suffix}")
+        args.append(f"--suffix={_q(opts.suffix)}")
     if not remote_is_sender:
+        if opts.usermap:
+            args.append(f"--usermap={_q(opts.usermap)}")
+        if opts.groupmap:
+            args.append(f"--groupmap={_q(opts.groupmap)}")
         if opts.ignore_existing:
             args.append("--ignore-existing")
         if opts.existing:
@@ -556,10 +665,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         if opts.min_size is not None:
             args.append(f"--min-size={opts.min_size}")
         for kind, d in opts.alt_dests:
-            args += [f"--{kind}-dest", d]
+            args += [f"--{kind}-dest", _q(d)]
         if opts.partial_dir is not None:
             if not (opts.delay_updates and opts.partial_dir == DELAY_UPDATES_DIR):
-                args += ["--partial-dir", opts.partial_dir]
+                args += ["--partial-dir", _q(opts.partial_dir)]
             if opts.delay_updates:
                 args.append("--delay-updates")
         elif opts.partial:
@@ -568,6 +677,12 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--size-only")
     if opts.modify_window and not remote_is_sender:
         args.append(f"--modify-window={opts.modify_window}")
+    if opts.ignore_errors:
+        args.append("--ignore-errors")
+    if opts.copy_unsafe_links:
+        args.append("--copy-unsafe-links")
+    if opts.safe_links:
+        args.append("--safe-links")
     if opts.numeric_ids:
         args.append("--numeric-ids")
     if opts.checksum_seed is not None:
@@ -577,11 +692,11 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     elif opts.compress_choice == "zlibx":
         args.append("--new-compress")
     elif opts.compress_choice is not None:
-        args.append(f"--compress-choice={opts.compress_choice}")
+        args.append(f"--compress-choice={_q(opts.compress_choice)}")
     if opts.compress_level is not None and (opts.compress or opts.compress_choice):
         args.append(f"--compress-level={opts.compress_level}")
     if opts.checksum_choice is not None:
-        args.append(f"--checksum-choice={opts.checksum_choice}")
+        args.append(f"--checksum-choice={_q(opts.checksum_choice)}")
     if opts.stats and not remote_is_sender:
         args.append("--stats")
     if opts.fsync and not remote_is_sender:
@@ -592,7 +707,7 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--inplace")
     if opts.files_from is not None and (remote_is_sender or opts.files_from_remote is not None):
         if opts.files_from_remote is not None:      # read there
-            args += ["--files-from", opts.files_from_remote]
+            args += ["--files-from", _q(opts.files_from_remote)]
             if opts.from0:
                 args.append("--from0")
         else:                                       # forwarded on the wire
@@ -605,6 +720,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
         args.append("--remove-source-files")
     if opts.preallocate and not remote_is_sender:
         args.append("--preallocate")
+    if opts.mkpath and not remote_is_sender:
+        args.append("--mkpath")
     # pysync-only: the write path goes to a receiving pysync; --drop-cache
     # to either side (a sending pysync reads without polluting the cache).
     if opts.direct_io and not remote_is_sender:
@@ -614,11 +731,23 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str) -> lis
     return args
 
 
+# What a remote shell would interpret in an option's value: each gets a
+# backslash, wildcards too (options.c safe_arg for option arguments).
+_SHELL_OR_WILD = frozenset("!#$&;|<>(){}\"' \t\n\r\\`*?[]")
+
+
+def _shell_quote(value: str) -> str:
+    return "".join("\\" + c if c in _SHELL_OR_WILD else c for c in value)
+
+
 def _out_format_arg(opts: Options) -> str | None:
     """What rsync tells a receiving server about the client's stdout format."""
     itemize_more = "--log-format=%i%I" if opts.itemize > 1 else "--log-format=%i"
     if opts.log_format is None:
-        return itemize_more if opts.itemize else None
+        if opts.itemize:
+            return itemize_more
+        # --progress alone gives the client a "%n%L" stdout format too.
+        return "--log-format=X" if opts.progress and not opts.verbose else None
     fmt = opts.log_format
     if _format_has(fmt, "i"):
         return itemize_more
@@ -643,7 +772,7 @@ def help_text(version_line: str) -> str:
         left = (f"-{short}, " if short else "    ") + (f"--{names[0]}" if names else "")
         if not names:
             left = f"-{short}"
-        if kind in ("value", "filter", "filter_file", "altdest"):
+        if kind in ("value", "append", "filter", "filter_file", "altdest"):
             left += "=VALUE" if names else " VALUE"
         lines.append(f" {left:<28} {help_}")
     return "\n".join(lines) + "\n"

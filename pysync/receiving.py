@@ -28,6 +28,8 @@ __all__ = ["recv_flist", "run_listing", "run_receiver"]
 
 def recv_flist(sess):
     sess.report.log_line("receiving file list")
+    sess.report.flist_start(receiving=True)
+    counting = sess.report.counting_flist()
     dec = FlistDecoder(sess.cfg.flist_opts, sess.xattr_policy().storable)
     entries = []
     t0 = time.monotonic()
@@ -36,10 +38,13 @@ def recv_flist(sess):
     while not done:
         for item in sess.wire.read(dec.decode_batch):
             if item.__class__ is EndOfList:
-                sess.io_error |= item.io_error
+                if not sess.cfg.ignore_errors:
+                    sess.io_error |= item.io_error
                 done = True
                 break
             entries.append(item)
+            if counting and len(entries) % 100 == 0:
+                sess.report.flist_count(len(entries))
     fo = sess.cfg.flist_opts
     uid_names = gid_names = {}
     if not fo.numeric_ids:
@@ -53,9 +58,17 @@ def recv_flist(sess):
     if not sess.am_server:
         # --trust-sender also trusts the sender with our own rules.
         _check_names(entries, None if sess.opts.trust_sender else sess.cfg.filters, sess.implied)
+    if sess.cfg.chmod:
+        from .engine.chmod import tweak_mode
+        for e in entries:
+            if e.mode and not e.is_link:
+                e.mode = tweak_mode(e.mode, sess.cfg.chmod)
     flist = sort_and_clean(entries)
     check_parents(flist)
-    sess.report.flist_done(receiving=True)
+    if sess.opts.prune_empty_dirs:
+        from .engine.prune import prune_empty_dirs
+        prune_empty_dirs(flist, sess.cfg.filters)
+    sess.report.flist_done(receiving=True, count=len(entries))
     return flist, uid_names, gid_names
 
 
@@ -93,6 +106,26 @@ def run_listing(sess, flist, uid_names, gid_names) -> int:
     return run_receiver(sess, None, flist, uid_names, gid_names)
 
 
+def _name_maps(sess, flist, uid_names, gid_names, uid_map, gid_map):
+    """--usermap/--groupmap (and --chown): their rules first, for every id
+    of the list; id 0 is "root" when the sender does not name it."""
+    from .engine.idmap import mapped_ids, parse_name_map
+    o, fo = sess.opts, sess.cfg.flist_opts
+    out = []
+    for text, users, names, base in ((o.usermap, True, uid_names, uid_map),
+                                     (o.groupmap, False, gid_names, gid_map)):
+        if not text:
+            out.append(base)
+            continue
+        rules = parse_name_map(text, users, sess.log)
+        names = dict(names)
+        if 0 not in names and not fo.id0_names and not o.numeric_ids:
+            names[0] = b"root"
+        ids = {e.uid if users else e.gid for e in flist}
+        out.append(mapped_ids(ids, names, rules, base))
+    return out[0], out[1]
+
+
 def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     cfg, o = sess.cfg, sess.opts
     stats = sess.report.stats
@@ -103,16 +136,21 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         copier = LocalCopier(sess.offload)
         copier.receive_table()
     idmap = IdMapper()
+    uid_map = {} if o.numeric_ids else idmap.map_uids(uid_names)
+    gid_map = {} if o.numeric_ids else idmap.map_gids(gid_names)
+    if o.usermap or o.groupmap:
+        uid_map, gid_map = _name_maps(sess, flist, uid_names, gid_names, uid_map, gid_map)
     policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
-                        uid_map={} if o.numeric_ids else idmap.map_uids(uid_names),
-                        gid_map={} if o.numeric_ids else idmap.map_gids(gid_names))
+                        uid_map=uid_map, gid_map=gid_map,
+                        omit_dir_times=bool(o.omit_dir_times), omit_link_times=o.omit_link_times)
     policy.modify_window = o.modify_window
     if cfg.acls and not o.numeric_ids and getattr(sess, "acl_decoder", None) is not None:
         sess.acl_decoder.map_ids(idmap.map_uids(uid_names), idmap.map_gids(gid_names))
     if cfg.list_only:
         root, created = None, False
     else:
-        root, created = get_local_name(flist, dest, sess.log, cfg.dry_run, sess.report)
+        root, created = get_local_name(flist, dest, sess.log, cfg.dry_run, sess.report,
+                                       mkpath=o.mkpath)
     if root is not None:
         if o.backup:
             from .io.backup import Backups

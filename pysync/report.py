@@ -110,6 +110,7 @@ class Report:
         self.records = []          # (name, action, itemize) for the API
         self.remote_info = None    # a server sends its info lines to the client
         self._broken = False
+        self.line_open = False     # stdout's last line is unfinished
         self.callback = None
         self._p_start = None
         self._p_last = 0.0
@@ -135,7 +136,9 @@ class Report:
         elif opts.itemize:
             self.out_format = LogFormat("%i %n%L")
             self.out_has_i = opts.itemize
-        elif opts.verbose:
+        elif opts.verbose or opts.progress:
+            # --progress alone also names each item, as -v does (rsync's
+            # --progress raises info "name" to 1 when nothing else set it).
             self.out_format = LogFormat("%n%L")
         self.out_has_o_or_i = bool(self.out_has_i) or bool(self.out_format and self.out_format.has("o"))
 
@@ -143,6 +146,9 @@ class Report:
         with self._lock:
             if self._broken:
                 return
+            if self.line_open:          # a file-list or progress line is unfinished
+                text = "\n" + text
+                self.line_open = False
             try:
                 self.out.write(text + "\n")
                 self.out.flush()
@@ -198,8 +204,6 @@ class Report:
         if iflags & ITEM_TRANSFER:
             if self.opts.dry_run or self.log_before:
                 self._log_item(entry, iflags, xname, True, False)
-            if self.out_format is None and self.opts.progress and not self.silent:
-                self._print(self._shown(entry))
             return
         # upstream: log.c maybe_log_item()
         o = self.opts
@@ -244,33 +248,35 @@ class Report:
         if done == 0 or self._p_start is None:
             self._p_start = now
             self._p_last = 0.0
-        if not final and now - self._p_last < 0.5:
+        # As rsync: nothing before the first data has arrived, then at
+        # most one update a second until the file's final line.
+        if not final and (done == 0 or now - self._p_last < 1.0):
             return
         self._p_last = now
         elapsed = max(now - self._p_start if elapsed is None else elapsed, 1e-6)
         rate = done / elapsed
-        pct = 100 if size == 0 else int(done * 100 / size)
+        pct = 100 if done == size else int(done * 100 / size)
         if final:
             self._xfers += 1
-            secs = int(elapsed)
-            tail = f" (xfr#{self._xfers}, to-chk={max(total_files - ndx - 1, 0)}/{total_files})"
-            eol = "\n"
+            remain = elapsed
+            eol = f" (xfr#{self._xfers}, to-chk={max(total_files - ndx - 1, 0)}/{total_files})\n"
         else:
-            secs = int((size - done) / rate) if rate > 0 else 0
-            tail, eol = "", "\r"
-        for unit, div in (("GB/s", 1 << 30), ("MB/s", 1 << 20), ("kB/s", 1 << 10)):
-            if rate >= div or unit == "kB/s":
-                shown = rate / div
-                break
-        line = (f"{comma(done):>15} {pct:3d}% {shown:7.2f}{unit} "
-                f"{secs // 3600:4d}:{secs // 60 % 60:02d}:{secs % 60:02d}{tail}")
-        with self._lock:
-            if not self._broken:
-                try:
-                    self.out.write(line + eol)
-                    self.out.flush()
-                except BrokenPipeError:
-                    self._broken = True
+            remain = (size - done) / rate if rate > 0 else 0.0
+            eol = "  "
+        # As progress.c: rates in kB/s (1024), MB/s past 1024 kB/s, GB/s
+        # past 1024 MB/s; each line starts with a carriage return.
+        kb = rate / 1024
+        unit = "kB/s"
+        if kb > 1024 * 1024:
+            kb, unit = kb / (1024 * 1024), "GB/s"
+        elif kb > 1024:
+            kb, unit = kb / 1024, "MB/s"
+        if remain < 0 or remain > 9999 * 3600:
+            rem = "  ??:??:??"
+        else:
+            secs = int(remain)
+            rem = f"{secs // 3600:4d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+        self._write_raw(f"\r{comma(done):>15} {pct:3d}% {kb:7.2f}{unit} {rem}{eol}")
 
     def deleted(self, shown: bytes, mode: int | None = None) -> None:
         """A deletion (log.c log_delete); ``shown`` ends with "/" for a
@@ -325,16 +331,72 @@ class Report:
                 except BrokenPipeError:
                     self._broken = True
 
-    def flist_done(self, receiving: bool) -> None:
-        """The "... file list ... done" line of -v (never incremental here)."""
-        if self.opts.verbose and not self.silent:
-            self._print("receiving file list ... done" if receiving else "building file list ... done")
-            self.log_line("done")      # rsync logs the "done" (without incremental recursion)
+    def _flist_level(self) -> int:
+        """rsync's info "flist" level on stdout: 1 with -v ("... done"), 2
+        with --progress (a running count, then "N files to consider").
+        Shown only when directories are sent, and never by a server."""
+        o = self.opts
+        if self.silent or not getattr(o, "xfer_dirs", True):
+            return 0
+        return 2 if o.progress else 1 if o.verbose else 0
+
+    def flist_start(self, receiving: bool) -> None:
+        """The start of the file-list line, before the list is built."""
+        self._flist_shown = self._flist_level()
+        if self._flist_shown:
+            self._write_raw("receiving file list ... " if receiving else "building file list ... ")
+
+    def counting_flist(self) -> bool:
+        return getattr(self, "_flist_shown", 0) > 1
+
+    def flist_count(self, count: int) -> None:
+        """--progress: the running count while the list is built, every
+        100 entries (the caller calls this for count % 100 == 0)."""
+        if getattr(self, "_flist_shown", 0) > 1:
+            # The first count starts a line of its own after "... file list ... ".
+            first = not getattr(self, "_flist_counted", False)
+            self._flist_counted = True
+            self._write_raw(("\n" if first else "") + f" {count} files...\r")
+
+    def flist_done(self, receiving: bool, count: int = 0) -> None:
+        """The end of the file-list line (never incremental here)."""
+        level = getattr(self, "_flist_shown", 0)
+        if level:
+            line = f"{count} file{' ' if count == 1 else 's '}to consider" if level > 1 else "done"
+            self._write_raw(line + "\n")
+            self.log_line(line)      # rsync logs it too (without incremental recursion)
+
+    def _write_raw(self, text: str) -> None:
+        """Output that may leave its line open (rsync's output_needs_newline):
+        the next message, here or on stderr, starts on a line of its own."""
+        with self._lock:
+            if self._broken:
+                return
+            self.line_open = not text.endswith("\n")
+            try:
+                self.out.write(text)
+                self.out.flush()
+            except BrokenPipeError:
+                self._broken = True
+
+    def take_open_line(self) -> bool:
+        """For a message about to go out: True (once) if it must first end
+        an unfinished line."""
+        with self._lock:
+            was, self.line_open = self.line_open, False
+            return was
 
     def created_dir(self, path: bytes) -> None:
         """main.c: "created directory" is said with -v or an itemizing format."""
-        if self.opts.verbose or self.out_has_i:
+        o = self.opts
+        if o.verbose or self.out_has_i or progress_names(o):
             self.info(f"created directory {show(path)}")
+
+    def created_dirs(self, count: int, path: bytes) -> None:
+        """--mkpath's line (main.c), shown as "created directory" is."""
+        o = self.opts
+        if o.verbose or self.out_has_i or progress_names(o):
+            self.info(f"created {count} director{'y' if count == 1 else 'ies'} for {show(path)}")
 
     def info(self, text: str) -> None:
         if self.remote_info is not None:
@@ -384,6 +446,15 @@ class Report:
                 self.log_line(line)     # rsync logs its summary but not the blank lines
             if not self.silent:
                 self._print(line)
+
+
+def progress_names(opts) -> bool:
+    """--progress raising rsync's info "name" to 1: when no -v, -i or
+    --out-format set it (a local copy's child sees the format the client
+    told it, "X", and the --progress it was given)."""
+    if not opts.progress or opts.verbose or opts.itemize:
+        return False
+    return opts.log_format is None or (getattr(opts, "local_server", False) and opts.log_format == "X")
 
 
 def _breakdown(reg, dirs, links, devs, specials) -> str:

@@ -22,9 +22,13 @@ __all__ = ["run_sender", "acl_ids"]
 def run_sender(sess, sources) -> int:
     cfg = sess.cfg
     sess.report.log_line("building file list")
+    sess.report.flist_start(receiving=False)
     t0 = time.monotonic()
     scanner = Scanner(cfg, sess.log, cfg.file_checksum if cfg.checksum_files else None,
                       cfg.filters)
+    scanner.verbose = sess.opts.verbose
+    if sess.report.counting_flist():
+        scanner.counter = sess.report.flist_count
     entries = scanner.scan(sources)
     stats = sess.report.stats
     stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
@@ -35,7 +39,8 @@ def run_sender(sess, sources) -> int:
     before = sess.wire.bytes_written
     for i in range(0, len(entries), 256):
         sess.wire.write(enc.encode_batch(entries[i:i + 256]))
-    sess.wire.write(encode_end(scanner.io_error))
+    # --ignore-errors: the list's end says nothing went wrong (flist.c).
+    sess.wire.write(encode_end(0 if cfg.ignore_errors else scanner.io_error))
     fo = cfg.flist_opts
     if not fo.numeric_ids and (fo.uid or fo.gid or fo.acls):
         # With -A both lists go, with the ids named in ACLs (uidlist.c).
@@ -54,7 +59,7 @@ def run_sender(sess, sources) -> int:
                                            idmap.group_name(0), fo.id0_names))
     # "done" before the list's last frame goes: the receiver's first
     # lines ("created directory") answer it and must come after.
-    sess.report.flist_done(receiving=False)
+    sess.report.flist_done(receiving=False, count=len(entries))
     sess.wire.flush()
     stats.flist_size = sess.wire.bytes_written - before
     stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
@@ -64,7 +69,7 @@ def run_sender(sess, sources) -> int:
         remover.set_flist(flist)
     stats.count_flist(flist)
     if not flist and sess.am_server:
-        return exit_code_for(sess.io_error)
+        return exit_code_for(sess.io_error, RERR_PARTIAL if scanner.xfer_failed else 0)
     sender = Sender(sess.wire, flist, cfg, sess.log, sess.report, stats)
     if sess.offload is not None:
         from .engine.offload import SourceTable  # local copies only
@@ -75,7 +80,8 @@ def run_sender(sess, sources) -> int:
     sess.io_error |= sender.io_error
     if sender.del_stats is not None:
         stats.deleted = sender.del_stats
-    return exit_code_for(sess.io_error, RERR_PARTIAL if remover and remover.failed else 0)
+    failed = (remover is not None and remover.failed) or scanner.xfer_failed
+    return exit_code_for(sess.io_error, RERR_PARTIAL if failed else 0)
 
 
 def _source_remover(sess) -> SourceRemover:

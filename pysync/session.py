@@ -61,13 +61,14 @@ class _Session:
             if self.am_server:
                 sys.stderr.write(text)
                 sys.stderr.flush()
-            elif tag == MSG_INFO:
-                if not self.opts.quiet:
-                    sys.stdout.write(text)
-                    sys.stdout.flush()
-            else:
-                sys.stderr.write(text)
-                sys.stderr.flush()
+                return
+            stream = sys.stdout if tag == MSG_INFO else sys.stderr
+            if stream is sys.stdout and self.opts.quiet:
+                return
+            if self.report.take_open_line():
+                text = "\n" + text      # after "receiving file list ... " & co.
+            stream.write(text)
+            stream.flush()
         elif tag == MSG_IO_ERROR:
             self.io_error |= int.from_bytes(payload, "little") & IOERR_MASK
         elif tag == MSG_SUCCESS:
@@ -195,7 +196,7 @@ def run_server(opts, stream) -> int:
             from .sending import run_sender  # each side loads only its own role
             code = run_sender(sess, sources)
         else:
-            if opts.delete:
+            if opts.delete or opts.prune_empty_dirs:     # exclude.c receiver_wants_list
                 sess.recv_filters()
             if ff_data is not None:
                 # The sending client asked for our list: forward it.
@@ -242,7 +243,7 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
         wire.start_mux(local_server=local)
         if am_sender:
             sess.cvs_rules_before_send()
-            if opts.delete:
+            if opts.delete or opts.prune_empty_dirs:     # exclude.c receiver_wants_list
                 sess.send_filters()
             if ff_base is not None:
                 sources = sess.recv_files_from(ff_base)

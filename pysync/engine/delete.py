@@ -172,9 +172,9 @@ def delete_pass(gen) -> None:
 
 
 def delete_in(gen, entry) -> None:
-    if gen.io_error() & IOERR_GENERAL:
+    if gen.io_error() & IOERR_GENERAL and not gen.cfg.ignore_errors:
         if not getattr(gen, "_warned_io", False):
-            gen.log.warning("IO error encountered -- skipping file deletion")
+            gen.log.info("IO error encountered -- skipping file deletion")   # FINFO: stdout
             gen._warned_io = True
         return
     delete_extraneous(gen, entry)

@@ -14,9 +14,11 @@ from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
 from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
+from ..report import progress_names
 from ..text import show
 from .altdest import alt_lstat
 from .delete import content_dir, delete_in, note_deleted, remove_tree
+from .symlinks import unsafe_symlink
 
 __all__ = ["remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
            "touch_up_dirs"]
@@ -102,6 +104,12 @@ def make_parents(gen, name: bytes) -> None:
 
 def gen_link(gen, ndx, entry, st) -> None:
     tree = gen.tree
+    if gen.cfg.safe_links and unsafe_symlink(entry.link, entry.name):
+        # --safe-links: not made, not itemized; named with info "name".
+        o = gen.report.opts
+        if o.verbose or progress_names(o):
+            gen.log.info(f"ignoring unsafe symlink \"{show(entry.name)}\" -> \"{show(entry.link)}\"")
+        return
     if st is not None and stat.S_ISLNK(st.st_mode):
         dfd, base = tree.locate(entry.name)
         if os.readlink(base, dir_fd=dfd) == entry.link:
@@ -116,7 +124,7 @@ def gen_link(gen, ndx, entry, st) -> None:
     # with another target is a change.
     is_new = st is None or not stat.S_ISLNK(st.st_mode)
     change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
-    if not is_new and gen.cfg.times and time_differs(st, entry, gen.cfg.modify_window):
+    if not is_new and gen.policy.link_times and time_differs(st, entry, gen.cfg.modify_window):
         change |= ITEM_REPORT_TIME
     if st is not None and stat.S_ISDIR(st.st_mode):
         if not remove_in_way(gen, entry, st):

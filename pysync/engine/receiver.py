@@ -87,7 +87,7 @@ class Receiver:
         self.backup_basis = set()        # ndx whose basis is the --inplace backup copy
         self.write_mode = WriteMode(direct_io=cfg.direct_io, drop_cache=cfg.drop_cache,
                                     preallocate=cfg.preallocate, fsync=cfg.fsync,
-                                    warn=log.warning)
+                                    sparse=cfg.sparse and not cfg.inplace, warn=log.warning)
         # Large files in the plain buffered mode: a writer thread does the
         # pwrites while this thread keeps receiving (io/writebehind.py).
         # Small ones stay inline (no thread per file).

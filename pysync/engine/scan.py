@@ -7,6 +7,7 @@ its contents below it; a file sends its base name.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -18,6 +19,8 @@ from ..protocol.flist import FileEntry
 from ..protocol.acls import RsyncAcl, strip_perms
 from ..protocol.xattrs import make_items
 from .xattrs import xattr_policy
+from .chmod import tweak_mode
+from .symlinks import unsafe_symlink
 
 __all__ = ["Scanner", "split_source"]
 
@@ -44,6 +47,12 @@ class Scanner:
         self.filters = filters      # an engine.filters.FilterList or None
         self.io_error = 0
         self.entries: list[FileEntry] = []
+        self.counter = None         # called with the count every 100 entries
+        self.xfer_failed = False    # an error that fails the run but not the list
+        self.verbose = 0            # -v: name the unsafe links --copy-unsafe-links follows
+        self.chmod = getattr(opts, "chmod", None) or []
+        self.follow_links = any(getattr(opts, k, False) for k in
+                                ("copy_links", "copy_dirlinks", "copy_unsafe_links"))
         level = getattr(opts, "xattrs", 0)
         self.xattr_policy = xattr_policy(opts, True) if level else None
         self.acls = getattr(opts, "acls", False)
@@ -59,9 +68,9 @@ class Scanner:
             return
         path, base, contents = split_source(arg)
         try:
-            st = os.lstat(path)
+            st = self._arg_stat(path)
         except OSError as e:
-            self._fail("link_stat", path, e, vanished=False)
+            self._fail_arg(path, e)
             return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
@@ -101,9 +110,9 @@ class Scanner:
         name = b"/".join(parts) or b"."
         path = os.path.join(basedir, name) if name != b"." else basedir
         try:
-            st = os.lstat(path)
+            st = self._arg_stat(path)
         except OSError as e:
-            self._fail("link_stat", path, e, vanished=False)
+            self._fail_arg(path, e)
             return
         sent = self.__dict__.setdefault("_implied", set())
         if True:    # protocol >= 30: always, flagged; the receiver may skip them
@@ -156,6 +165,10 @@ class Scanner:
                     self._fail("readlink_stat" if de.is_symlink() else "link_stat", full, e,
                                vanished=e.errno == 2)
                     continue
+                if self.follow_links and stat.S_ISLNK(st.st_mode):
+                    st = self._follow(full, name, st)
+                    if st is None:
+                        continue
                 isdir = stat.S_ISDIR(st.st_mode)
                 if self.filters is not None and self.filters.excluded(name, isdir, ctx):
                     continue
@@ -188,6 +201,8 @@ class Scanner:
         else:
             size = st.st_size
         sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+        if self.chmod and mode and not stat.S_ISLNK(mode):
+            mode = tweak_mode(mode, self.chmod)
         e = FileEntry(name, mode, size, sec, nsec, st.st_uid, st.st_gid,
                       (os.major(st.st_rdev), os.minor(st.st_rdev)), link)
         if stat.S_ISDIR(mode) and top:
@@ -220,6 +235,8 @@ class Scanner:
                     self.log.error(f"rsync: [sender] {err.what}(\"{_show(os.path.abspath(path))}\") "
                                    f"failed: {err.strerror} ({err.errno})")
                     return False
+        if self.counter is not None and len(self.entries) % 100 == 0:
+            self.counter(len(self.entries))      # --progress: the running count
         self.entries.append(e)
         return True
 
@@ -235,6 +252,69 @@ class Scanner:
         except OSError:
             return bytes(self.checksum.digest_len)
         return h.digest()
+
+    def _arg_stat(self, path: bytes):
+        """A source argument's stat (flist.c link_stat): -L follows it, -k
+        follows it to a directory."""
+        o = self.opts
+        if getattr(o, "copy_links", False):
+            return os.stat(path)
+        st = os.lstat(path)
+        if getattr(o, "copy_dirlinks", False) and stat.S_ISLNK(st.st_mode):
+            try:
+                target = os.stat(path)
+            except OSError:
+                return st
+            if stat.S_ISDIR(target.st_mode):
+                return target
+        return st
+
+    def _follow(self, path: bytes, name: bytes, st):
+        """The stat to list a symlink met in a directory with (flist.c
+        readlink_stat): its referent's with -L, with --copy-unsafe-links
+        when it points out of the transfer, with -k when that is a
+        directory; else its own.  None when a followed link is dangling
+        (an error, as rsync: "symlink has no referent")."""
+        o = self.opts
+        follow = getattr(o, "copy_links", False)
+        if not follow and getattr(o, "copy_dirlinks", False):
+            try:
+                ref = os.stat(path)
+                if stat.S_ISDIR(ref.st_mode):
+                    return ref          # -k first: a link to a directory is the directory
+            except OSError:
+                pass
+        if not follow and getattr(o, "copy_unsafe_links", False):
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = None
+            if target is not None and unsafe_symlink(target, name):
+                follow = True
+                if self.verbose:      # info "symsafe"
+                    self.log.info(f"copying unsafe symlink \"{_show(name)}\" -> \"{_show(target)}\"")
+        if not follow:
+            return st
+        try:
+            return os.stat(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                self._fail("stat", path, e, vanished=False)
+            else:
+                self.io_error |= IOERR_GENERAL
+                self.log.error(f"symlink has no referent: \"{_show(os.path.abspath(path))}\"")
+            return None
+
+    def _fail_arg(self, path: bytes, e: OSError) -> None:
+        """A source argument that cannot be stat'ed.  As flist.c: one that
+        does not exist fails the run (exit 23) without marking the list
+        as incomplete, so --delete still runs; any other error does both."""
+        if e.errno != errno.ENOENT:
+            self._fail("link_stat", path, e, vanished=False)
+            return
+        self.xfer_failed = True
+        self.log.error(f"rsync: [sender] link_stat \"{_show(os.path.abspath(path))}\" failed: "
+                       f"{e.strerror} ({e.errno})")
 
     def _fail(self, what: str, path: bytes, e: OSError, vanished: bool) -> None:
         full = os.path.abspath(path)

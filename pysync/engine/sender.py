@@ -209,7 +209,7 @@ class Sender:
         its whole-file checksum, or None if it could not be read."""
         wire = self.wire
         try:
-            fd = os.open(entry.src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(entry.src, self.cfg.source_open_flags)
         except OSError as e:
             self._open_failed(ndx, entry, e)
             return

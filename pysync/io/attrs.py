@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs"]
+__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs",
+           "keeps_time"]
 
 _AM_ROOT = os.geteuid() == 0
 
@@ -16,15 +17,18 @@ class AttrPolicy:
     """What to preserve (-p -o -g -t) and how to map ids."""
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
-                 "dir_times", "executability", "modify_window")
+                 "dir_times", "link_times", "executability", "modify_window")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
-                 uid_map=None, gid_map=None):
+                 uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False):
         self.perms = perms
         self.owner = owner and _AM_ROOT
         self.group = group
         self.times = times
-        self.dir_times = times
+        # -O / -J: the times of directories / symlinks are neither compared
+        # nor set (rsync's omit_dir_times, omit_link_times).
+        self.dir_times = times and not omit_dir_times
+        self.link_times = times and not omit_link_times
         old = os.umask(0)
         os.umask(old)
         self.umask = old
@@ -59,11 +63,21 @@ def time_differs(st, entry, window: int) -> bool:
     return abs(st.st_mtime_ns // 1_000_000_000 - entry.mtime) > window
 
 
+def keeps_time(mode: int, policy: AttrPolicy) -> bool:
+    """Whether an object of this type gets the sender's mtime."""
+    if stat.S_ISDIR(mode):
+        return policy.dir_times
+    if stat.S_ISLNK(mode):
+        return policy.link_times
+    return policy.times
+
+
 def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
     """Which attributes of ``st`` differ from the entry: bits of
-    1=time 2=perms 4=owner 8=group."""
+    1=time 2=perms 4=owner 8=group.  A symlink's time counts (Linux can
+    set it), its permission bits do not."""
     out = 0
-    if policy.times and not is_link and time_differs(st, entry, policy.modify_window):
+    if keeps_time(entry.mode, policy) and time_differs(st, entry, policy.modify_window):
         out |= 1
     if policy.perms and not is_link and stat.S_IMODE(st.st_mode) != stat.S_IMODE(entry.mode):
         out |= 2
@@ -83,7 +97,7 @@ def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
         except PermissionError:
             pass
     os.fchmod(fd, wanted_mode(entry, policy, existing_mode))
-    if policy.times:
+    if keeps_time(entry.mode, policy):
         os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
 
 
@@ -100,7 +114,7 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
     if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
         existing = st.st_mode if st is not None else None
         os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)
-    if policy.times and what & 1:
+    if what & 1 and keeps_time(entry.mode, policy):
         try:
             os.utime(base, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2,
                      dir_fd=dir_fd, follow_symlinks=False)

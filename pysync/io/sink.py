@@ -80,6 +80,7 @@ class WriteMode:
     drop_cache: bool = False
     preallocate: bool = False
     fsync: bool = False
+    sparse: bool = False             # --sparse: aligned zero blocks become holes (io/sparse.py)
     write_behind: bool | None = None
     queue_bytes: int = 16 * MiB
     chunk_bytes: int = CHUNK
@@ -323,6 +324,13 @@ class Sink:
     # -- hooks -------------------------------------------------------------------------
     def _pwrite_all(self, view, offset: int) -> None:
         fd = self.fd
+        if self.mode.sparse:
+            from .sparse import pwrite_sparse
+            try:
+                pwrite_sparse(fd, view, offset)
+            except OSError as e:
+                raise self.f.io_error(e) from None
+            return
         n = len(view)
         pos = 0
         try:
@@ -644,8 +652,8 @@ def make_sink(tmp_fd: int, dir_fd: int, temp_name: bytes, shown_path: bytes,
         if f.fs.memory_only:
             return BufferedSink(f, mode.chunk_bytes, 1, False)
         return DropCacheSink(f, mode.chunk_bytes, 1, False, small=True)
-    if mode.preallocate and expected_size:
-        _preallocate(f, expected_size)
+    if mode.preallocate and expected_size and not mode.sparse:
+        _preallocate(f, expected_size)     # (a sparse file keeps its holes instead)
     if mode.drop_cache:
         if f.fs.memory_only:
             f.warn_once("memory-only-drop", f"pysync: --drop-cache: {f.fs.describe()} keeps file "

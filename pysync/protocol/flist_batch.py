@@ -114,22 +114,25 @@ def decode_batch(dec, buf, limit: int = 2048) -> list:
     fast = _fast_ok(dec)
     while len(out) < limit:
         start = buf._pos
-        try:
-            item = None
-            if fast:
+        item = None
+        if fast:
+            try:
                 item = _decode_fast(dec, data, start, buf)
-            if item is None:
+            except (NeedMore, IndexError):
+                # The fast path indexes the raw bytes: running off the
+                # end means the entry is not all here yet.
+                buf._pos = start
+                if out:
+                    return out
+                raise NeedMore from None
+        if item is None:
+            try:
                 item = dec.decode(buf)
-        except NeedMore:
-            buf._pos = start
-            if out:
-                return out
-            raise
-        except IndexError:
-            buf._pos = start
-            if out:
-                return out
-            raise NeedMore from None
+            except NeedMore:
+                buf._pos = start
+                if out:
+                    return out
+                raise
         out.append(item)
         if item.__class__ is EndOfList:
             break
