@@ -78,11 +78,15 @@ def options_from_keywords(sources, destination, kw: dict) -> Options:
         elif kind == "const":
             if value:
                 _apply(opts, row, name=name)
-        elif kind in ("filter", "filter_file"):
+        elif kind in ("filter", "filter_file", "altdest", "append"):
+            # Repeatable options: one value or a list of them.
             for item in ([value] if isinstance(value, (str, bytes, os.PathLike)) else value):
                 _apply(opts, row, os.fsdecode(item), name=name)
         elif kind == "value":
-            _apply(opts, row, str(value), name=name)
+            _apply(opts, row, os.fsdecode(value) if isinstance(value, (bytes, os.PathLike))
+                   else str(value), name=name)
+        else:
+            raise SyncError(f"option {key} cannot be given through the API", 1)
     finish_options(opts)
     srcs = [sources] if isinstance(sources, (str, bytes, os.PathLike)) else list(sources)
     opts.args = [os.fsdecode(s) for s in srcs] + [os.fsdecode(destination)]

@@ -106,3 +106,22 @@ def test_works_from_a_threaded_program_and_over_rsh(tmp_path):
     t.join(120)
     assert out["r"].exit_code == 0
     assert compare_trees(src, tmp_path / "dst") == []
+
+
+def test_repeatable_and_directory_options_from_keywords(tmp_path):
+    """link_dest (one path or a list) and chmod reach the transfer: an
+    unchanged file is hard-linked to the --link-dest copy, modes follow
+    --chmod; an option the API cannot take is refused, not ignored."""
+    src = make_src(tmp_path)
+    prev = tmp_path / "prev"
+    assert pysync.sync(f"{src}/", prev, archive=True).exit_code == 0
+    r = pysync.sync(f"{src}/", tmp_path / "dst", archive=True, link_dest=[str(prev)],
+                    chmod="Fgo-rwx")
+    assert r.exit_code == 0
+    a, b = tmp_path / "dst" / "a.txt", prev / "a.txt"
+    assert os.stat(a).st_ino != os.stat(b).st_ino      # modes differ: not linked
+    assert os.stat(a).st_mode & 0o077 == 0
+    r = pysync.sync(f"{src}/", tmp_path / "dst2", archive=True, link_dest=prev)
+    assert os.stat(tmp_path / "dst2" / "a.txt").st_ino == os.stat(b).st_ino
+    with pytest.raises(pysync.SyncError):
+        pysync.sync(f"{src}/", tmp_path / "dst3", F=1)
