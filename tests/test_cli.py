@@ -118,7 +118,8 @@ SAMPLE_VALUES = {
     "--include": "*.c", "--filter": "- *.tmp", "--rsh": "ssh", "--rsync-path": "rsync",
     "--block-size": "2048", "--protocol": "31", "--modify-window": "2",
     "-e": "ssh", "-f": "- *.tmp", "-B": "2048", "-@": "2", "--info": "progress2",
-    "--zc": "zlib", "--cc": "md5",
+    "--zc": "zlib", "--cc": "md5", "--usermap": "1:0", "--groupmap": "1:0", "--chown": "root:root",
+    "--chmod": "u+x",
 }
 
 
