@@ -50,6 +50,11 @@ __all__ = ["WriteMode", "Sink", "BufferedSink", "DropCacheSink", "DirectSink", "
 MiB = 1 << 20
 CHUNK = 4 * MiB          # staging buffer and O_DIRECT write size
 SMALL_FILE = 1 * MiB     # below max(this, alignment): no O_DIRECT, batched drops
+# Largest single buffered write.  The page cache fills a write with folios
+# as large as the request allows; 2 MiB ones cost 5-8x the system time of
+# 1 MiB ones here (256 MiB: 0.33-0.64 s against 0.04-0.06 s, a VM on
+# Linux 6.18), so larger staging buffers go out in 1 MiB pieces.
+_PAGE_CACHE_WRITE = 1 * MiB
 
 _log = logging.getLogger("pysync.io")
 
@@ -319,7 +324,7 @@ class Sink:
         pos = 0
         try:
             while pos < n:
-                w = os.pwrite(fd, view[pos:], offset + pos)
+                w = os.pwrite(fd, view[pos:pos + _PAGE_CACHE_WRITE], offset + pos)
                 if w <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 pos += w
