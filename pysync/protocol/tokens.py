@@ -245,6 +245,26 @@ class TokenEncoder:
             comp.insert(data)
         return out
 
+    def blocks(self, first: int, n: int, data=None, blen: int = 0) -> bytes:
+        """``n`` consecutive matches, of blocks ``first`` .. ``first + n - 1``:
+        the bytes of that many :meth:`block` calls.  ``data`` is the run's
+        content (``n * blen`` bytes; needed for "zlib" only)."""
+        if n <= 0:
+            return b""
+        last = first + n - 1
+        if first < 0 or last > MAX_TOKEN_INDEX:
+            raise ValueError(f"block indices {first}..{last} out of range")
+        if self._comp is None:
+            self._auto_begin()
+            return self._plain_flush() + struct.pack(f"<{n}i", *range(-first - 1, -last - 2, -1))
+        if self.codec == "zlib":
+            if data is None:
+                raise ValueError("zlib needs each matched block's data")
+            with memoryview(data) as view:
+                return b"".join([self.block(first + j, view[j * blen:(j + 1) * blen])
+                                 for j in range(n)])
+        return b"".join([self.block(i) for i in range(first, last + 1)])
+
     def end(self) -> bytes:
         """End of the file's tokens; the next file starts fresh."""
         self._auto_begin()

@@ -597,3 +597,46 @@ def test_plain_encode_like_rsync():
     expect = (i32(-1) + i32(1000) + NEW1[700:1700] + i32(-3)
               + i32(len(NEW1) - 2400) + NEW1[2400:] + i32(0))
     assert encode_file(TokenEncoder(None), GOLDEN_SEQ0, _old_blocks()) == expect
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_blocks_is_the_same_as_one_block_call_each(codec, blocks):
+    """TokenEncoder.blocks (the sender's runs of consecutive matches) gives
+    exactly the bytes of the block() calls it stands for, after literal
+    data, across run limits and files."""
+    rnd = random.Random(5)
+    blocks = [b[:BLEN].ljust(BLEN, b"-") for b in blocks]
+    nblocks = len(blocks)
+    for _ in range(30):
+        one, many = TokenEncoder(codec), TokenEncoder(codec)
+        a = bytearray(one.begin_file())
+        b = bytearray(many.begin_file())
+        for _ in range(rnd.randint(1, 8)):
+            if rnd.random() < 0.5:
+                lit = rnd.randbytes(rnd.randint(1, 3000))
+                a += one.literal(lit)
+                b += many.literal(lit)
+            first = rnd.randrange(nblocks)
+            n = rnd.randint(1, nblocks - first)
+            for i in range(first, first + n):
+                a += one.block(i, blocks[i])
+            run = b"".join(blocks[first:first + n]) if codec == "zlib" else None
+            b += many.blocks(first, n, run, BLEN)
+        a += one.end()
+        b += many.end()
+        assert bytes(a) == bytes(b)
+    assert TokenEncoder(codec).blocks(3, 0) == b""
+
+
+def test_blocks_runs_beyond_the_run_limit():
+    one, many = TokenEncoder("zstd"), TokenEncoder("zstd")
+    a = one.begin_file() + b"".join(one.block(i) for i in range(70_000)) + one.end()
+    b = many.begin_file() + many.blocks(0, 70_000) + many.end()
+    assert a == b
+
+
+def test_blocks_refuses_bad_indices():
+    with pytest.raises(ValueError):
+        TokenEncoder(None).blocks(-1, 2)
+    with pytest.raises(ValueError):
+        TokenEncoder("zlib").blocks(0, 2)  # zlib needs the run's data

@@ -1,0 +1,112 @@
+"""The sender's run check (matcher._block_run): a run of blocks found one
+after another is handed on at once, and the token stream is byte for byte
+the one the block-at-a-time search makes."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+
+import pytest
+
+from pysync import native
+from pysync.engine.matcher import MatchStats, send_delta
+from pysync.protocol.checksums import get_checksum
+from pysync.protocol.sums import sum_head_for
+from pysync.protocol.tokens import TokenEncoder
+
+
+def _sums(old: bytes, head, ck):
+    blen = head.blength
+    return [(native.weak_checksum(old[i * blen:(i + 1) * blen]),
+             ck.block_sum(old[i * blen:(i + 1) * blen], 7)[:head.s2length])
+            for i in range(head.count)]
+
+
+def _tokens(new: bytes, head, sums, ck, codec, runs: bool):
+    """(token stream bytes, calls made, literal, matched)."""
+    enc = TokenEncoder(codec)
+    out = [enc.begin_file()]
+    calls = {"block": 0, "blocks": 0}
+
+    def emit_literal(d):
+        out.append(enc.literal(bytes(d)))
+
+    def emit_block(i, d):
+        calls["block"] += 1
+        out.append(enc.block(i, bytes(d)))
+
+    def emit_blocks(first, n, d):
+        calls["blocks"] += 1
+        assert len(d) == n * head.blength
+        out.append(enc.blocks(first, n, bytes(d), head.blength))
+
+    r, w = os.pipe()
+    feeder = threading.Thread(target=lambda: (os.write(w, new), os.close(w)))
+    feeder.start()
+    stats = MatchStats()
+    try:
+        send_delta(r, head, sums, lambda d: ck.block_sum(d, 7), emit_literal, emit_block,
+                   ck.file_hasher(), stats, emit_blocks=emit_blocks if runs else None)
+    finally:
+        feeder.join()
+        os.close(r)
+    out.append(enc.end())
+    return b"".join(out), calls, stats.literal, stats.matched
+
+
+def _cases(rnd: random.Random, old: bytes, blen: int):
+    def noise(n):
+        return rnd.randbytes(n)
+    mid = len(old) // 2
+    yield old                                                  # identical
+    yield old[:mid] + noise(333) + old[mid + 333:]             # one change
+    yield noise(5) + old                                       # shifted
+    yield old[:mid] + old                                      # a run repeated
+    yield old[3 * blen:] + old[:3 * blen]                      # rotated
+    yield old[:-(blen // 2)]                                   # short last block lost
+    new = bytearray(old)
+    for _ in range(40):
+        new[rnd.randrange(len(new))] ^= 0xA5
+    yield bytes(new)                                           # scattered changes
+
+
+@pytest.mark.parametrize("codec", [None, "zstd", "zlib"])
+@pytest.mark.parametrize("name", ["md5", "xxh128"])
+def test_runs_give_the_same_tokens(codec, name):
+    rnd = random.Random(21)
+    ck = get_checksum(name)
+    blen = 700
+    # Repeated blocks in the basis: the run must still name the block the
+    # search names (the one after the last match), and reads of 1 MiB
+    # split runs.
+    unit = rnd.randbytes(40 * blen)
+    old = unit + rnd.randbytes(1_600 * blen + 123) + unit
+    head = sum_head_for(len(old), ck.digest_len, blen)
+    sums = _sums(old, head, ck)
+    for new in _cases(rnd, old, blen):
+        a = _tokens(new, head, sums, ck, codec, runs=False)
+        b = _tokens(new, head, sums, ck, codec, runs=True)
+        assert a[0] == b[0]
+        assert a[2:] == b[2:]
+        assert a[1]["blocks"] == 0
+    assert b[1]["blocks"] > 0 and b[1]["block"] < a[1]["block"]
+
+
+def test_strong_sum_mismatch_stops_a_run():
+    """A block whose weak sum matches but strong sum does not is no match,
+    in a run as in the search (its bytes go as literal data)."""
+    rnd = random.Random(4)
+    ck = get_checksum("md5")
+    blen = 512
+    old = rnd.randbytes(300 * blen)
+    head = sum_head_for(len(old), ck.digest_len, blen)
+    sums = _sums(old, head, ck)
+    bad = 150
+    sums[bad] = (sums[bad][0], bytes(b ^ 0xFF for b in sums[bad][1]))
+    a = _tokens(old, head, sums, ck, None, runs=False)
+    b = _tokens(old, head, sums, ck, None, runs=True)
+    assert a[0] == b[0]
+    assert b[2] == blen                       # that block went as literal data
+    assert b[1]["blocks"] >= 2
