@@ -32,7 +32,7 @@ import os
 from pysync import _reference
 
 __all__ = ["BACKEND", "ABI", "weak_checksum", "WeakTable", "search", "make_searcher",
-           "block_weaks", "make_block_runner", "md4", "Md4"]
+           "block_weaks", "make_block_runner", "BLOCK_RUNS", "md4", "Md4"]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -164,9 +164,11 @@ def make_searcher(table):
     return fast_search
 
 
-# Functions added after ABI 1 (rolling.c): a compiled module built before
-# them lacks the symbols, and the reference twins stand in.
+# Functions added after ABI 1 (rolling.c).  A compiled module built before
+# them lacks the symbols: block_weaks then sums block by block, and
+# BLOCK_RUNS says that make_block_runner would be the (slow) reference.
 _RUNS_NATIVE = BACKEND == "native" and hasattr(_lib, "pysync_block_run")
+BLOCK_RUNS = _RUNS_NATIVE
 
 
 def block_weaks(buf, blen):
@@ -176,7 +178,8 @@ def block_weaks(buf, blen):
     if blen < 1:
         raise ValueError("blen must be >= 1, got %d" % blen)
     if not _RUNS_NATIVE:
-        return _reference.block_weaks(buf, blen)
+        with memoryview(buf) as view:
+            return [weak_checksum(view[o:o + blen]) for o in range(0, len(view), blen)]
     with _bytes_of(buf) as p:
         n = len(p)
         out = array.array("I", bytes(4 * (-(-n // blen))))
@@ -253,6 +256,7 @@ def md4(data=b""):
 if BACKEND == "ref":
     from pysync._reference import (  # noqa: E402,F811
         Md4, WeakTable, block_weaks, make_block_runner, md4, search, weak_checksum)
+    BLOCK_RUNS = True   # the reference is the specification: exercise it
 
     def make_searcher(table):  # noqa: F811
         if not isinstance(table, WeakTable):

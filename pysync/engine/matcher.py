@@ -181,7 +181,7 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
     # After a match the data most often goes on with the blocks that follow
     # it: check whole runs of them at once (see _block_run).
     runner = None
-    if chooser is None and emit_blocks is not None and full:
+    if chooser is None and emit_blocks is not None and full and native.BLOCK_RUNS:
         runner = native.make_block_runner([sums[i][0] for i in range(full)])
         strongs = [sums[i][1][:s2] for i in range(full)]
     want = 0

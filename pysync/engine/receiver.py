@@ -349,6 +349,9 @@ class Receiver:
         if dec.codec is None:
             return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher, done,
                                            put_block)
+        # A run token's blocks are taken together, read with one pread.
+        most = max(1, _RUN_BYTES // blen) - 1 if blen else 0
+        history = dec.codec == "zlib"
         while True:
             tok = wire.read(dec.next_token)
             if tok is END:
@@ -356,11 +359,15 @@ class Receiver:
             if isinstance(tok, int):
                 if tok < 0 or tok >= count:
                     raise ProtocolViolation(f"Invalid block index {tok} (count {count})", 2)
-                length = last_len if tok == count - 1 else blen
-                data = basis.pread(length, tok * blen) if basis is not None else b""
-                if len(data) != length:
-                    data = data.ljust(length, b"\0")  # basis changed under us: redo will fix
-                dec.see_block(data)
+                last = tok + dec.take_run(most)
+                if last >= count:
+                    raise ProtocolViolation(f"Invalid block index {count} (count {count})", 2)
+                data = _run_data(basis, tok, last, blen, count, last_len)
+                length = len(data)
+                if history:
+                    with memoryview(data) as view:
+                        for off in range(0, length, blen):
+                            dec.see_block(view[off:off + blen])
                 stats.matched_data += length
                 hasher.update(data)
                 put_block(data, tok * blen)
@@ -413,18 +420,8 @@ class Receiver:
                         and (tok + 2 - first) * blen <= _RUN_BYTES:
                     tok += 1
                     i += 1
-                nblocks = tok - first + 1
-                length = (nblocks - 1) * blen + (last_len if tok == count - 1 else blen)
-                data = basis.pread(length, first * blen) if basis is not None else b""
-                if len(data) != length:
-                    # The basis changed under us: zero-fill block by block
-                    # as before (the whole-file check sends it to redo).
-                    parts = []
-                    for b in range(first, tok + 1):
-                        blk_len = last_len if b == count - 1 else blen
-                        off = (b - first) * blen
-                        parts.append(bytes(data[off:off + blk_len]).ljust(blk_len, b"\0"))
-                    data = b"".join(parts)
+                data = _run_data(basis, first, tok, blen, count, last_len)
+                length = len(data)
                 stats.matched_data += length
                 hasher.update(data)
                 put_block(data, first * blen)
@@ -453,6 +450,22 @@ _BATCH_BYTES = 1 << 20
 _BATCH_TOKENS = 8192
 # One basis read covers a run of consecutive blocks up to this size.
 _RUN_BYTES = 1 << 20
+
+
+def _run_data(basis, first: int, last: int, blen: int, count: int, last_len: int):
+    """Blocks ``first`` .. ``last`` of the basis, with one pread.  A basis
+    that changed under us reads as zeros where it falls short, block by
+    block (the whole-file check then sends the file to the redo phase)."""
+    length = (last - first) * blen + (last_len if last == count - 1 else blen)
+    data = basis.pread(length, first * blen) if basis is not None else b""
+    if len(data) == length:
+        return data
+    parts = []
+    for b in range(first, last + 1):
+        blk_len = last_len if b == count - 1 else blen
+        off = (b - first) * blen
+        parts.append(bytes(data[off:off + blk_len]).ljust(blk_len, b"\0"))
+    return b"".join(parts)
 
 
 def _next_tokens(buf, dec) -> list:

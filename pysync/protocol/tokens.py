@@ -312,6 +312,17 @@ class TokenDecoder:
         if self._dec is not None:
             self._dec.begin_file()
 
+    def take_run(self, most: int) -> int:
+        """After :meth:`next_token` returned block ``i``: take up to
+        ``most`` of the blocks that follow it in the same run token, which
+        the next calls would return one by one (``i + 1``, ``i + 2``, ...);
+        returns how many were taken.  Always 0 uncompressed."""
+        k = self._run if self._run < most else most
+        if k > 0:
+            self._run -= k
+            self._token += k
+        return k
+
     def see_block(self, data) -> None:
         if self._dec is not None:
             self._dec.see(data)

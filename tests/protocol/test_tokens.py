@@ -640,3 +640,36 @@ def test_blocks_refuses_bad_indices():
         TokenEncoder(None).blocks(-1, 2)
     with pytest.raises(ValueError):
         TokenEncoder("zlib").blocks(0, 2)  # zlib needs the run's data
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_take_run_hands_out_what_next_token_would(codec, blocks):
+    """TokenDecoder.take_run (the receiver's batched run reads) takes the
+    blocks of a run token that next_token would return one by one, and
+    leaves the rest of the stream as it was."""
+    rnd = random.Random(8)
+    for _ in range(20):
+        seq = random_file(rnd, len(blocks))
+        wire = encode_file(TokenEncoder(codec), seq, blocks)
+        one, _ = decode_file(TokenDecoder(codec), wire, blocks)
+        dec = TokenDecoder(codec)
+        buf = ReadBuffer(wire)
+        got: list = []
+        while True:
+            tok = buf.attempt(dec.next_token)
+            if tok is END:
+                got.append(END)
+                break
+            if isinstance(tok, int):
+                k = dec.take_run(rnd.choice((0, 1, 3, 1000)))
+                if codec is None:
+                    assert k == 0
+                got.extend(range(tok, tok + k + 1))
+                for i in range(tok, tok + k + 1):
+                    dec.see_block(blocks[i])
+            elif got and isinstance(got[-1], bytearray):
+                got[-1] += tok
+            else:
+                got.append(bytearray(tok))
+        assert [bytes(e) if isinstance(e, bytearray) else e for e in got] == \
+            [bytes(e) if isinstance(e, bytearray) else e for e in one]
