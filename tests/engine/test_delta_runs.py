@@ -182,3 +182,48 @@ def test_delta_runs_match_rsync(tmp_path, codec, role):
     assert _stat_lines(pr.stdout) == _stat_lines(rr.stdout)
     assert any(ln.startswith("Matched data") and not ln.startswith("Matched data: 0 ")
                for ln in _stat_lines(pr.stdout))
+
+
+@pytest.mark.parametrize("drop_cache", [False, True])
+def test_receiver_run_copy_into_the_sink_equals_the_read_path(tmp_path, drop_cache):
+    """The receiver reads runs of basis blocks straight into the sink's
+    staging buffer; the bytes, the hash and the zeros where the basis
+    ends early (it changed under us) are those of a read then a write."""
+    from pysync.engine.receiver import _Basis, _copy_run, _run_data, _staging_sink
+    from pysync.io.sink import WriteMode, make_sink
+
+    rnd = random.Random(3)
+    blen, count, last_len = 1000, 40, 300
+    full = rnd.randbytes((count - 1) * blen + last_len)
+    (tmp_path / "basis").write_bytes(full[:25 * blen + 123])    # shrank since the sums
+    runs = [(0, 9), (10, 10), (11, 30), (31, 39), (39, 39), (2, 5)]
+    ck = get_checksum("xxh128")
+    outs = []
+    for direct in (False, True):
+        bfd = os.open(tmp_path / "basis", os.O_RDONLY)
+        basis = _Basis(bfd, drop_cache)
+        path = tmp_path / f"out{direct}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        sink = make_sink(fd, -1, b"out", bytes(path), 0, WriteMode(chunk_bytes=8192))
+        h = ck.file_hasher()
+        assert _staging_sink(basis, sink) is sink
+        for first, last in runs:
+            if direct:
+                n = _copy_run(basis, first, last, blen, count, last_len, sink, h)
+            else:
+                data = _run_data(basis, first, last, blen, count, last_len)
+                h.update(data)
+                sink.write(data)
+                n = len(data)
+            assert n == (last - first) * blen + (last_len if last == count - 1 else blen)
+        sink.finish()
+        os.close(fd)
+        basis.close()
+        outs.append((path.read_bytes(), h.digest()))
+    assert outs[0] == outs[1]
+    expect = b"".join(full[f * blen:l * blen + (last_len if l == count - 1 else blen)]
+                      for f, l in runs)
+    padded = (full[:25 * blen + 123] + bytes(len(full))) [:len(full)]
+    expect_short = b"".join(padded[f * blen:l * blen + (last_len if l == count - 1 else blen)]
+                            for f, l in runs)
+    assert outs[0][0] == expect_short != expect
