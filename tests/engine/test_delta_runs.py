@@ -227,3 +227,36 @@ def test_receiver_run_copy_into_the_sink_equals_the_read_path(tmp_path, drop_cac
     expect_short = b"".join(padded[f * blen:l * blen + (last_len if l == count - 1 else blen)]
                             for f, l in runs)
     assert outs[0][0] == expect_short != expect
+
+
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_buffered_sink_hands_large_files_to_writeback_early(tmp_path, monkeypatch, write_behind):
+    """With a writer thread the buffered sink starts the writeback of each
+    8 MiB written (sync_file_range WRITE); the file is the same, and a
+    refusal of the call just stops asking."""
+    from pysync.io import sink as sinkmod
+
+    calls = []
+
+    def record(fd, off, n, flags):
+        calls.append((off, n, flags))
+        if len(calls) == 3:
+            raise OSError(38, "not here")
+
+    monkeypatch.setattr(sinkmod.native, "sync_file_range", record)
+    data = random.Random(1).randbytes(41 << 20)
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    s = sinkmod.make_sink(fd, -1, b"out", bytes(path), len(data),
+                          sinkmod.WriteMode(write_behind=write_behind))
+    for o in range(0, len(data), 300_000):
+        s.write(data[o:o + 300_000])
+    s.finish()
+    os.close(fd)
+    assert path.read_bytes() == data
+    if write_behind:
+        assert calls == [(0, 8 << 20, sinkmod.native.SYNC_FILE_RANGE_WRITE),
+                         (8 << 20, 8 << 20, sinkmod.native.SYNC_FILE_RANGE_WRITE),
+                         (16 << 20, 8 << 20, sinkmod.native.SYNC_FILE_RANGE_WRITE)]
+    else:
+        assert calls == []
