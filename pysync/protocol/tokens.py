@@ -263,7 +263,19 @@ class TokenEncoder:
             with memoryview(data) as view:
                 return b"".join([self.block(first + j, view[j * blen:(j + 1) * blen])
                                  for j in range(n)])
-        return b"".join([self.block(i) for i in range(first, last + 1)])
+        # What block() does index by index, a run token at a time.
+        self._auto_begin()
+        out = self._flush_data()
+        i = first
+        while i <= last:
+            start = self._run_start
+            if start >= 0 and i == self._run_end + 1 and i - start < MAX_RUN + 1:
+                self._run_end = i = min(last, start + MAX_RUN)
+            else:
+                out += self._run_bytes()
+                self._run_start = self._run_end = i
+            i += 1
+        return out
 
     def end(self) -> bytes:
         """End of the file's tokens; the next file starts fresh."""
