@@ -517,7 +517,16 @@ def _next_tokens(buf, dec) -> list:
     out = []
     size = 0
     next_token = dec.next_token
+    take_blocks = dec.take_blocks
     while True:
+        # Block tokens come many in a row: take them together.
+        blocks = take_blocks(buf, min(_BATCH_TOKENS - len(out), 1024))
+        if blocks:
+            buf.commit()
+            out += blocks
+            if len(out) >= _BATCH_TOKENS:
+                return out
+            continue
         try:
             tok = next_token(buf)
         except NeedMore:

@@ -335,6 +335,25 @@ class TokenDecoder:
             self._token += k
         return k
 
+    def take_blocks(self, buf: ReadBuffer, most: int) -> list:
+        """Uncompressed: the block indices of the block tokens at the front
+        of ``buf`` (at most ``most``), taken from it in one go; empty when
+        the next token is something else, or compressed.  The same values
+        as that many :meth:`next_token` calls."""
+        if self._dec is not None or self._residue:
+            return []
+        n = min(len(buf) >> 2, most)
+        if n <= 0:
+            return []
+        vals = struct.unpack(f"<{n}i", buf.peek(4 * n))
+        k = 0
+        while k < n and vals[k] < 0:
+            k += 1
+        if not k:
+            return []
+        buf.take(4 * k)
+        return [-v - 1 for v in vals[:k]]
+
     def see_block(self, data) -> None:
         if self._dec is not None:
             self._dec.see(data)

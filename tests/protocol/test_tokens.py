@@ -673,3 +673,39 @@ def test_take_run_hands_out_what_next_token_would(codec, blocks):
                 got.append(bytearray(tok))
         assert [bytes(e) if isinstance(e, bytearray) else e for e in got] == \
             [bytes(e) if isinstance(e, bytearray) else e for e in one]
+
+
+def test_take_blocks_takes_what_next_token_would(blocks):
+    """TokenDecoder.take_blocks (the receiver's batched block tokens): the
+    block indices at the front of the buffer, nothing else, leaving the
+    decoder where that many next_token calls would; nothing compressed."""
+    rnd = random.Random(12)
+    for _ in range(30):
+        seq = random_file(rnd, len(blocks))
+        wire = encode_file(TokenEncoder(None), seq, None)
+        one, _ = decode_file(TokenDecoder(None), wire)
+        dec = TokenDecoder(None)
+        buf = ReadBuffer(wire)
+        got: list = []
+        while True:
+            ks = dec.take_blocks(buf, rnd.choice((1, 2, 7, 1000)))
+            if ks:
+                buf.commit()
+                got.extend(ks)
+                continue
+            tok = buf.attempt(dec.next_token)
+            if tok is END:
+                got.append(END)
+                break
+            if isinstance(tok, int):
+                got.append(tok)
+            elif got and isinstance(got[-1], bytearray):
+                got[-1] += tok
+            else:
+                got.append(bytearray(tok))
+        assert [bytes(e) if isinstance(e, bytearray) else e for e in got] == \
+            [bytes(e) if isinstance(e, bytearray) else e for e in one]
+    # Compressed streams are left alone; a partial int32 is not taken.
+    assert TokenDecoder("zstd").take_blocks(ReadBuffer(b"\xff" * 8), 10) == []
+    assert TokenDecoder(None).take_blocks(ReadBuffer(b"\xff" * 7), 10) == [0]
+    assert TokenDecoder(None).take_blocks(ReadBuffer(b"\xff" * 3), 10) == []
