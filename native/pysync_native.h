@@ -35,6 +35,22 @@ void pysync_weak_sums(const unsigned char *buf, size_t len,
  * with s1 and s2 as computed by pysync_weak_sums(). */
 uint32_t pysync_weak_checksum(const unsigned char *buf, size_t len);
 
+/* The packed weak checksums of the consecutive blocks of blen bytes of
+ * buf[0..len), the last one short if blen does not divide len, into
+ * out[0..n); returns n = ceil(len / blen) (0 when blen is 0).  out must
+ * have room for n values. */
+size_t pysync_block_weaks(const unsigned char *buf, size_t len, size_t blen,
+                          uint32_t *out);
+
+/* How many consecutive windows of blen bytes, the first at buf[pos], the
+ * next blen bytes on, and so on, have the packed weak checksums
+ * weaks[want], weaks[want + 1], ...: stops at the first window that
+ * differs, does not fit in buf[0..len), or would need weaks[nweaks] or
+ * beyond, and after at most `most` windows.  0 when blen is 0. */
+size_t pysync_block_run(const unsigned char *buf, size_t len, size_t pos,
+                        size_t blen, const uint32_t *weaks, size_t nweaks,
+                        size_t want, size_t most);
+
 /* ------------------------------------------------------------------ */
 /* search.c: weak-sum table and the block search                      */
 /* ------------------------------------------------------------------ */

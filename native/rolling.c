@@ -62,3 +62,34 @@ uint32_t pysync_weak_checksum(const unsigned char *buf, size_t len)
     pysync_weak_sums(buf, len, &s1, &s2);
     return (s1 & 0xffffu) | (s2 << 16);
 }
+
+size_t pysync_block_weaks(const unsigned char *buf, size_t len, size_t blen,
+                          uint32_t *out)
+{
+    size_t n = 0, off;
+
+    if (blen == 0)
+        return 0;
+    for (off = 0; off < len; off += blen) {
+        size_t k = len - off < blen ? len - off : blen;
+
+        out[n++] = pysync_weak_checksum(buf + off, k);
+    }
+    return n;
+}
+
+size_t pysync_block_run(const unsigned char *buf, size_t len, size_t pos,
+                        size_t blen, const uint32_t *weaks, size_t nweaks,
+                        size_t want, size_t most)
+{
+    size_t k = 0;
+
+    if (blen == 0)
+        return 0;
+    while (k < most && want + k < nweaks && pos <= len && len - pos >= blen &&
+           pysync_weak_checksum(buf + pos, blen) == weaks[want + k]) {
+        k++;
+        pos += blen;
+    }
+    return k;
+}

@@ -9,7 +9,8 @@ debugging, not for speed.  Use them through pysync.native, never directly.
 import operator
 import struct
 
-__all__ = ["ABI", "weak_checksum", "WeakTable", "search", "md4", "Md4"]
+__all__ = ["ABI", "weak_checksum", "WeakTable", "search", "block_weaks", "make_block_runner",
+           "md4", "Md4"]
 
 # The C interface version these functions describe (PYSYNC_NATIVE_ABI in
 # native/pysync_native.h).
@@ -139,6 +140,36 @@ def search(buf, start, blen, table, prev=None):
                 return (-1, s1, s2)
             s1, s2 = _roll(s1, s2, view[o], view[o + blen], blen)
             o += 1
+
+
+def block_weaks(buf, blen):
+    """The weak checksums of buf's consecutive blocks of blen bytes (the
+    last one short when blen does not divide the length), as a list."""
+    blen = operator.index(blen)
+    if blen < 1:
+        raise ValueError("blen must be >= 1, got %d" % blen)
+    with _byte_view(buf) as view:
+        return [_pack(*_sums(view[o:o + blen])) for o in range(0, len(view), blen)]
+
+
+def make_block_runner(weaks):
+    """``f(buf, pos, blen, want, most) -> k``: how many consecutive windows
+    buf[pos + j*blen : pos + (j+1)*blen], j = 0, 1, ..., fit in buf and
+    have the weak checksum weaks[want + j]; at most ``most`` of them.  The
+    sender's check that the data goes on matching the blocks that follow
+    the one just found."""
+    weaks = [operator.index(w) & _MASK32 for w in weaks]
+
+    def run(buf, pos, blen, want, most):
+        k = 0
+        with _byte_view(buf) as view:
+            n = len(view)
+            while (k < most and want + k < len(weaks) and pos + blen <= n
+                   and _pack(*_sums(view[pos:pos + blen])) == weaks[want + k]):
+                k += 1
+                pos += blen
+        return k
+    return run
 
 
 # MD4, RFC 1320.  Word order and shift amounts of the three rounds, and the

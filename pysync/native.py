@@ -19,6 +19,9 @@ Public API (both backends):
   window at or after start whose weak sum is in table (see _reference.search).
 - ``make_searcher(table) -> f(buf, start, blen, prev=None)``: ``search`` bound
   to one table, without per-call argument checks (the delta loop).
+- ``block_weaks(buf, blen)``: the weak sums of buf's consecutive blocks.
+- ``make_block_runner(weaks) -> f(buf, pos, blen, want, most) -> k``: how
+  many windows from pos on, one block apart, go on matching weaks[want:].
 - ``md4(data=b"") -> bytes`` and ``Md4(data=b"")`` with ``update``,
   ``digest``, ``hexdigest``, ``copy`` (the shape of a hashlib object).
 """
@@ -28,8 +31,8 @@ import os
 
 from pysync import _reference
 
-__all__ = ["BACKEND", "ABI", "weak_checksum", "WeakTable", "search", "make_searcher", "md4",
-           "Md4"]
+__all__ = ["BACKEND", "ABI", "weak_checksum", "WeakTable", "search", "make_searcher",
+           "block_weaks", "make_block_runner", "BLOCK_RUNS", "md4", "Md4"]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -161,6 +164,50 @@ def make_searcher(table):
     return fast_search
 
 
+# Functions added after ABI 1 (rolling.c).  A compiled module built before
+# them lacks the symbols: block_weaks then sums block by block, and
+# BLOCK_RUNS says that make_block_runner would be the (slow) reference.
+_RUNS_NATIVE = BACKEND == "native" and hasattr(_lib, "pysync_block_run")
+BLOCK_RUNS = _RUNS_NATIVE
+
+
+def block_weaks(buf, blen):
+    """The weak checksums of buf's consecutive blocks of ``blen`` bytes, the
+    last one short when blen does not divide len(buf) (a sequence of
+    ints; see _reference.block_weaks)."""
+    if blen < 1:
+        raise ValueError("blen must be >= 1, got %d" % blen)
+    if not _RUNS_NATIVE:
+        with memoryview(buf) as view:
+            return [weak_checksum(view[o:o + blen]) for o in range(0, len(view), blen)]
+    with _bytes_of(buf) as p:
+        n = len(p)
+        out = array.array("I", bytes(4 * (-(-n // blen))))
+        with _ffi.from_buffer("uint32_t[]", out, require_writable=True) as o:
+            _lib.pysync_block_weaks(p, n, blen, o)
+    return out
+
+
+def make_block_runner(weaks):
+    """``f(buf, pos, blen, want, most) -> k``: the number of consecutive
+    windows from buf[pos] on, one block apart, whose weak checksums are
+    weaks[want], weaks[want + 1], ... (at most ``most``; see
+    _reference.make_block_runner).  Arguments are not checked per call."""
+    if not _RUNS_NATIVE:
+        return _reference.make_block_runner(weaks)
+    cweaks = _uint32_array(weaks)
+    nweaks = len(cweaks)
+    from_buffer = _ffi.from_buffer
+    c_run = _lib.pysync_block_run
+
+    def block_run(buf, pos, blen, want, most):
+        with from_buffer("unsigned char[]", buf) as p:
+            return c_run(p, len(p), pos, blen, cweaks, nweaks, want, most)
+
+    block_run.weaks = cweaks    # keeps the C array alive
+    return block_run
+
+
 def _md4_context(ctx):
     if ctx == _ffi.NULL:
         raise MemoryError("no memory for an MD4 context")
@@ -208,7 +255,8 @@ def md4(data=b""):
 
 if BACKEND == "ref":
     from pysync._reference import (  # noqa: E402,F811
-        Md4, WeakTable, md4, search, weak_checksum)
+        Md4, WeakTable, block_weaks, make_block_runner, md4, search, weak_checksum)
+    BLOCK_RUNS = True   # the reference is the specification: exercise it
 
     def make_searcher(table):  # noqa: F811
         if not isinstance(table, WeakTable):

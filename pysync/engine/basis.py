@@ -68,10 +68,9 @@ def send_sums(gen, entry, redo: bool, basis_name: bytes) -> None:
         gen.wire.write(encode_sum_head(head))
         if cfg.append and not redo:
             return      # --append: the head tells the sender how much is kept
-        seed = cfg.seed
-        block_sum = cfg.checksum.block_sum
+        strong = cfg.checksum.seeded(cfg.seed)
         s2 = head.s2length
-        weak = native.weak_checksum
+        block_weaks = native.block_weaks
         pairs = []
         blen = head.blength
         count = head.count
@@ -86,9 +85,9 @@ def send_sums(gen, entry, redo: bool, basis_name: bytes) -> None:
             if len(data) < want:
                 data = data.ljust(want, b"\0")
             with memoryview(data) as mv:
-                for off in range(0, want, blen):
-                    block = mv[off:off + blen]
-                    pairs.append((weak(block), block_sum(block, seed)[:s2]))
+                weaks = block_weaks(mv, blen)
+                pairs += [(weaks[j], strong(mv[off:off + blen])[:s2])
+                          for j, off in enumerate(range(0, want, blen))]
             if len(pairs) >= 4096:
                 gen.wire.write(encode_block_sums(pairs))
                 pairs = []

@@ -75,14 +75,18 @@ def send_append(fd: int, kept: int, verify: bool, emit_literal, hasher, stats: M
 
 
 def send_delta(fd: int, head, sums, strong_fn, emit_literal, emit_block, hasher,
-               stats: MatchStats, drop_cache: bool = False, inplace: bool = False) -> None:
+               stats: MatchStats, drop_cache: bool = False, inplace: bool = False,
+               emit_blocks=None) -> None:
     """``inplace``: the receiver rebuilds the file over its own basis, so no
-    match may name basis data it has already overwritten (see _InPlace)."""
+    match may name basis data it has already overwritten (see _InPlace).
+    ``emit_blocks(first, n, data)``, if given, takes a run of ``n`` blocks
+    found one after another (``data``: their bytes, a view valid during the
+    call) in place of ``n`` calls of ``emit_block``."""
     reader = open_source_reader(fd, drop_cache) if drop_cache else None
     try:
         _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats,
                     reader.read if reader is not None else (lambda n: os.read(fd, n)),
-                    inplace)
+                    inplace, emit_blocks)
     finally:
         if reader is not None:
             reader.close()
@@ -153,7 +157,7 @@ class _InPlace:
 
 
 def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats, read,
-                inplace=False) -> None:
+                inplace=False, emit_blocks=None) -> None:
     """Search ``fd`` for the blocks described by ``head``/``sums``
     (a list of (weak, strong) pairs) and emit literals and block matches.
     ``strong_fn(data) -> bytes`` gives a block's strong sum (at least
@@ -174,6 +178,12 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
     # In-place matches may look one block ahead (_InPlace's zero runs).
     need = 2 * blen if inplace else blen
     search = native.make_searcher(table)
+    # After a match the data most often goes on with the blocks that follow
+    # it: check whole runs of them at once (see _block_run).
+    runner = None
+    if chooser is None and emit_blocks is not None and full and native.BLOCK_RUNS:
+        runner = native.make_block_runner([sums[i][0] for i in range(full)])
+        strongs = [sums[i][1][:s2] for i in range(full)]
     want = 0
     buf = bytearray()
     base = 0                # file offset of buf[0]
@@ -213,6 +223,16 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             pos = len(buf) - blen + 1
             prev = None
             continue
+        if runner is not None and prev is None and want < full:
+            n = _block_run(buf, pos, blen, want, runner, strongs, strong_fn, s2)
+            if n:
+                literal(lit, pos)
+                with memoryview(buf) as view:
+                    emit_blocks(want, n, view[pos:pos + n * blen])
+                stats.matched += n * blen
+                pos = lit = pos + n * blen
+                want += n
+                continue
         off, s1, s2sum = search(buf, pos, blen, prev)
         if off < 0:
             pos = len(buf) - blen + 1
@@ -257,3 +277,24 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             stats.matched += len(tail)
             return
     literal(lit, end)
+
+
+# Blocks checked per native call of the run check.
+_RUN_MOST = 256
+
+
+def _block_run(buf, pos: int, blen: int, want: int, runner, strongs, strong_fn, s2: int) -> int:
+    """How many blocks from ``want`` on the data at ``pos`` goes on
+    matching, one after another (weak sums in C, then the strong sums):
+    exactly the blocks the search would find there one at a time, since a
+    window whose sums are block ``want``'s is taken as that block before
+    any other."""
+    n = runner(buf, pos, blen, want, _RUN_MOST)
+    if not n:
+        return 0
+    with memoryview(buf) as view:
+        for j in range(n):
+            off = pos + j * blen
+            if strong_fn(view[off:off + blen])[:s2] != strongs[want + j]:
+                return j
+    return n

@@ -60,6 +60,15 @@ class _Basis:
             return bytes(self.reader.pread(length, offset))
         return os.pread(self.fd, length, offset)
 
+    def pread_into(self, view, offset: int) -> int:
+        """Read into ``view`` (a writable buffer) at ``offset``; bytes read
+        (fewer only at the end of the file)."""
+        if self.reader is not None:
+            data = self.reader.pread(len(view), offset)
+            view[:len(data)] = data
+            return len(data)
+        return os.preadv(self.fd, (view,), offset)
+
     def close(self) -> None:
         if self.fd >= 0:
             if self.reader is not None:
@@ -349,6 +358,10 @@ class Receiver:
         if dec.codec is None:
             return self._read_plain_tokens(head, basis, sink, ndx, size, name, hasher, done,
                                            put_block)
+        # A run token's blocks are taken together, read with one pread.
+        most = max(1, _RUN_BYTES // blen) - 1 if blen else 0
+        history = dec.codec == "zlib"
+        into = _staging_sink(basis, sink)
         while True:
             tok = wire.read(dec.next_token)
             if tok is END:
@@ -356,20 +369,27 @@ class Receiver:
             if isinstance(tok, int):
                 if tok < 0 or tok >= count:
                     raise ProtocolViolation(f"Invalid block index {tok} (count {count})", 2)
-                length = last_len if tok == count - 1 else blen
-                data = basis.pread(length, tok * blen) if basis is not None else b""
-                if len(data) != length:
-                    data = data.ljust(length, b"\0")  # basis changed under us: redo will fix
-                dec.see_block(data)
+                last = tok + dec.take_run(most)
+                if last >= count:
+                    raise ProtocolViolation(f"Invalid block index {count} (count {count})", 2)
+                if into is not None and not history:
+                    length = _copy_run(basis, tok, last, blen, count, last_len, into, hasher)
+                else:
+                    data = _run_data(basis, tok, last, blen, count, last_len)
+                    length = len(data)
+                    if history:
+                        with memoryview(data) as view:
+                            for off in range(0, length, blen):
+                                dec.see_block(view[off:off + blen])
+                    hasher.update(data)
+                    put_block(data, tok * blen)
                 stats.matched_data += length
-                hasher.update(data)
-                put_block(data, tok * blen)
             else:
-                data = tok
-                stats.literal_data += len(data)
-                hasher.update(data)
-                sink.write(data)
-            done += len(data)
+                length = len(tok)
+                stats.literal_data += length
+                hasher.update(tok)
+                sink.write(tok)
+            done += length
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
         theirs = self.last_sum = wire.read_bytes(self.cfg.checksum.digest_len)
@@ -387,6 +407,7 @@ class Receiver:
         stats = self.stats
         report = self.report
         total = len(self.flist)
+        into = _staging_sink(basis, sink)
         ended = False
         while not ended:
             toks = wire.read(_next_tokens, dec)
@@ -413,21 +434,14 @@ class Receiver:
                         and (tok + 2 - first) * blen <= _RUN_BYTES:
                     tok += 1
                     i += 1
-                nblocks = tok - first + 1
-                length = (nblocks - 1) * blen + (last_len if tok == count - 1 else blen)
-                data = basis.pread(length, first * blen) if basis is not None else b""
-                if len(data) != length:
-                    # The basis changed under us: zero-fill block by block
-                    # as before (the whole-file check sends it to redo).
-                    parts = []
-                    for b in range(first, tok + 1):
-                        blk_len = last_len if b == count - 1 else blen
-                        off = (b - first) * blen
-                        parts.append(bytes(data[off:off + blk_len]).ljust(blk_len, b"\0"))
-                    data = b"".join(parts)
+                if into is not None:
+                    length = _copy_run(basis, first, tok, blen, count, last_len, into, hasher)
+                else:
+                    data = _run_data(basis, first, tok, blen, count, last_len)
+                    length = len(data)
+                    hasher.update(data)
+                    put_block(data, first * blen)
                 stats.matched_data += length
-                hasher.update(data)
-                put_block(data, first * blen)
                 done += length
             report.progress(ndx, total, done, size, False, name)
         report.progress(ndx, total, done, size, True, name)
@@ -455,6 +469,47 @@ _BATCH_TOKENS = 8192
 _RUN_BYTES = 1 << 20
 
 
+def _run_data(basis, first: int, last: int, blen: int, count: int, last_len: int):
+    """Blocks ``first`` .. ``last`` of the basis, with one pread.  A basis
+    that changed under us reads as zeros where it falls short (the
+    whole-file check then sends the file to the redo phase)."""
+    length = (last - first) * blen + (last_len if last == count - 1 else blen)
+    data = basis.pread(length, first * blen) if basis is not None else b""
+    if len(data) == length:
+        return data
+    return bytes(data).ljust(length, b"\0")
+
+
+def _staging_sink(basis, sink):
+    """The sink, if basis blocks can be read straight into its staging
+    buffer (a sink that stages and writes sequentially, not the in-place
+    writer, and a basis to read from); else None."""
+    if basis is None or getattr(sink, "write_block", None) is not None:
+        return None
+    return sink if getattr(sink, "writable", None) is not None else None
+
+
+def _copy_run(basis, first: int, last: int, blen: int, count: int, last_len: int,
+              sink, hasher) -> int:
+    """As ``_run_data`` + hash + write, but read straight into the sink's
+    staging buffer (no copy in between); returns the run's length."""
+    length = (last - first) * blen + (last_len if last == count - 1 else blen)
+    off = first * blen
+    left = length
+    while left:
+        with sink.writable() as view:
+            k = min(len(view), left)
+            with view[:k] as part:
+                n = basis.pread_into(part, off)
+                if n < k:
+                    part[n:] = bytes(k - n)
+                hasher.update(part)
+        sink.advance(k)
+        off += k
+        left -= k
+    return length
+
+
 def _next_tokens(buf, dec) -> list:
     """As many uncompressed tokens as the buffer holds (at least one; up
     to END or a batch limit), for ``wire.read``.  Each token is committed
@@ -462,7 +517,16 @@ def _next_tokens(buf, dec) -> list:
     out = []
     size = 0
     next_token = dec.next_token
+    take_blocks = dec.take_blocks
     while True:
+        # Block tokens come many in a row: take them together.
+        blocks = take_blocks(buf, min(_BATCH_TOKENS - len(out), 1024))
+        if blocks:
+            buf.commit()
+            out += blocks
+            if len(out) >= _BATCH_TOKENS:
+                return out
+            continue
         try:
             tok = next_token(buf)
         except NeedMore:

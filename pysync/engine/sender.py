@@ -247,19 +247,24 @@ class Sender:
                 done[0] += len(data)
                 report.progress(ndx, total, done[0], entry.size, False, entry.name)
 
+            def emit_blocks(first, n, data):
+                wire.write(enc.blocks(first, n, data, head.blength))
+                done[0] += len(data)
+                report.progress(ndx, total, done[0], entry.size, False, entry.name)
+
             if append:
                 send_append(fd, head.file_length, append > 1, emit_literal, hasher, mstats,
                             self.cfg.drop_cache)
             elif head.count == 0:
                 send_whole(fd, emit_literal, hasher, mstats, self.cfg.drop_cache)
             else:
-                seed = self.cfg.seed
-                block_sum = self.cfg.checksum.block_sum
+                strong = self.cfg.checksum.seeded(self.cfg.seed)
                 # --inplace over the file itself (not a backup copy): the
                 # receiver overwrites its basis as it goes.
                 updating = self.cfg.inplace and basis in (None, FNAMECMP_FNAME)
-                send_delta(fd, head, sums, lambda d: block_sum(d, seed), emit_literal,
-                           emit_block, hasher, mstats, self.cfg.drop_cache, updating)
+                send_delta(fd, head, sums, strong, emit_literal,
+                           emit_block, hasher, mstats, self.cfg.drop_cache, updating,
+                           emit_blocks)
             wire.write(enc.end())
             digest = hasher.digest()
             wire.write(digest)

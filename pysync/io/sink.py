@@ -49,6 +49,12 @@ __all__ = ["WriteMode", "Sink", "BufferedSink", "DropCacheSink", "DirectSink", "
 MiB = 1 << 20
 CHUNK = 4 * MiB          # staging buffer and O_DIRECT write size
 SMALL_FILE = 1 * MiB     # below max(this, alignment): no O_DIRECT, batched drops
+# Largest single buffered write.  The page cache fills a write with folios
+# as large as the request allows; 2 MiB ones cost 5-8x the system time of
+# 1 MiB ones here (256 MiB: 0.33-0.64 s against 0.04-0.06 s, a VM on
+# Linux 6.18), so larger staging buffers go out in 1 MiB pieces.
+_PAGE_CACHE_WRITE = 1 * MiB
+_EARLY_WRITEBACK = 8 * MiB
 
 class _IoLogger:
     """The "pysync.io" logger, looked up on first use: ``logging`` costs
@@ -335,7 +341,7 @@ class Sink:
         pos = 0
         try:
             while pos < n:
-                w = os.pwrite(fd, view[pos:], offset + pos)
+                w = os.pwrite(fd, view[pos:pos + _PAGE_CACHE_WRITE], offset + pos)
                 if w <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 pos += w
@@ -357,9 +363,28 @@ class Sink:
 
 
 class BufferedSink(Sink):
-    """Plain buffered writes."""
+    """Plain buffered writes.  With a writer thread (large files), every
+    ``_EARLY_WRITEBACK`` bytes written go to the kernel's writeback at once
+    (sync_file_range WRITE, which does not wait for the disk): the rename
+    over an existing file would otherwise start the writeback of the whole
+    file and wait for it (ext4 auto_da_alloc; 256 MiB: 0.11-0.17 s of
+    rename against 0.06 s)."""
 
     kind = "buffered"
+    _flushed = 0        # the file's first bytes already handed to writeback
+
+    def _write_chunk(self, buf, length: int, offset: int) -> None:
+        super()._write_chunk(buf, length, offset)
+        if not self._wb:
+            return
+        end = offset + length
+        if end - self._flushed >= _EARLY_WRITEBACK and self._flushed >= 0:
+            try:
+                native.sync_file_range(self.fd, self._flushed, end - self._flushed,
+                                       native.SYNC_FILE_RANGE_WRITE)
+                self._flushed = end
+            except OSError:
+                self._flushed = -1      # not here: leave it to the kernel
 
 
 class DropCacheSink(Sink):

@@ -245,6 +245,38 @@ class TokenEncoder:
             comp.insert(data)
         return out
 
+    def blocks(self, first: int, n: int, data=None, blen: int = 0) -> bytes:
+        """``n`` consecutive matches, of blocks ``first`` .. ``first + n - 1``:
+        the bytes of that many :meth:`block` calls.  ``data`` is the run's
+        content (``n * blen`` bytes; needed for "zlib" only)."""
+        if n <= 0:
+            return b""
+        last = first + n - 1
+        if first < 0 or last > MAX_TOKEN_INDEX:
+            raise ValueError(f"block indices {first}..{last} out of range")
+        if self._comp is None:
+            self._auto_begin()
+            return self._plain_flush() + struct.pack(f"<{n}i", *range(-first - 1, -last - 2, -1))
+        if self.codec == "zlib":
+            if data is None:
+                raise ValueError("zlib needs each matched block's data")
+            with memoryview(data) as view:
+                return b"".join([self.block(first + j, view[j * blen:(j + 1) * blen])
+                                 for j in range(n)])
+        # What block() does index by index, a run token at a time.
+        self._auto_begin()
+        out = self._flush_data()
+        i = first
+        while i <= last:
+            start = self._run_start
+            if start >= 0 and i == self._run_end + 1 and i - start < MAX_RUN + 1:
+                self._run_end = i = min(last, start + MAX_RUN)
+            else:
+                out += self._run_bytes()
+                self._run_start = self._run_end = i
+            i += 1
+        return out
+
     def end(self) -> bytes:
         """End of the file's tokens; the next file starts fresh."""
         self._auto_begin()
@@ -291,6 +323,36 @@ class TokenDecoder:
         self._run = 0
         if self._dec is not None:
             self._dec.begin_file()
+
+    def take_run(self, most: int) -> int:
+        """After :meth:`next_token` returned block ``i``: take up to
+        ``most`` of the blocks that follow it in the same run token, which
+        the next calls would return one by one (``i + 1``, ``i + 2``, ...);
+        returns how many were taken.  Always 0 uncompressed."""
+        k = self._run if self._run < most else most
+        if k > 0:
+            self._run -= k
+            self._token += k
+        return k
+
+    def take_blocks(self, buf: ReadBuffer, most: int) -> list:
+        """Uncompressed: the block indices of the block tokens at the front
+        of ``buf`` (at most ``most``), taken from it in one go; empty when
+        the next token is something else, or compressed.  The same values
+        as that many :meth:`next_token` calls."""
+        if self._dec is not None or self._residue:
+            return []
+        n = min(len(buf) >> 2, most)
+        if n <= 0:
+            return []
+        vals = struct.unpack(f"<{n}i", buf.peek(4 * n))
+        k = 0
+        while k < n and vals[k] < 0:
+            k += 1
+        if not k:
+            return []
+        buf.take(4 * k)
+        return [-v - 1 for v in vals[:k]]
 
     def see_block(self, data) -> None:
         if self._dec is not None:

@@ -420,3 +420,48 @@ def test_weak_checksum_chunked_form_at_every_alignment():
             for n in range(0, 140):
                 chunk = data[start:start + n]
                 assert native.weak_checksum(chunk) == pack(*definition_sums(chunk))
+
+
+@pytest.mark.parametrize("blen", [1, 7, 64, 700])
+def test_block_weaks_is_weak_checksum_per_block(backend, blen):
+    data = rand_bytes(blen, 5 * blen + blen // 2 + 3)
+    want = [backend.weak_checksum(data[o:o + blen]) for o in range(0, len(data), blen)]
+    assert list(backend.block_weaks(data, blen)) == want
+    assert list(backend.block_weaks(b"", blen)) == []
+    with pytest.raises(ValueError):
+        backend.block_weaks(data, 0)
+
+
+@pytest.mark.parametrize("blen", [1, 5, 64, 700])
+def test_block_runner_counts_consecutive_matching_blocks(backend, blen):
+    old = rand_bytes(blen + 1, 12 * blen)
+    weaks = [backend.weak_checksum(old[o:o + blen]) for o in range(0, len(old), blen)]
+    run = backend.make_block_runner(weaks)
+    buf = rand_bytes(3, 3) + old[2 * blen:9 * blen] + rand_bytes(4, blen)
+    assert run(buf, 3, blen, 2, 100) == 7           # blocks 2..8, then noise
+    assert run(buf, 3, blen, 2, 4) == 4             # capped
+    assert run(buf, 3, blen, 3, 100) == 0           # wrong block expected
+    assert run(buf, 3 + blen, blen, 3, 100) == 6
+    assert run(buf, 2, blen, 2, 100) == 0           # one byte off
+    assert run(buf[:3 + 5 * blen - 1], 3, blen, 2, 100) == 4   # last window short
+    assert run(old, 0, blen, 0, 100) == 12           # up to the end of weaks
+    assert run(old, 0, blen, 12, 100) == 0
+    assert backend.make_block_runner(weaks[:5])(old, 0, blen, 0, 100) == 5
+
+
+def test_block_helpers_backends_agree():
+    rnd = random.Random(9)
+    for blen in (1, 3, 700, 4096):
+        old = rnd.randbytes(40 * blen + 11)
+        assert list(native.block_weaks(old, blen)) == list(reference.block_weaks(old, blen))
+        weaks = list(reference.block_weaks(old, blen))[:40]
+        new = bytearray(old)
+        for _ in range(5):
+            new[rnd.randrange(len(new))] ^= 0x55
+        a, b = native.make_block_runner(weaks), reference.make_block_runner(weaks)
+        for _ in range(50):
+            want = rnd.randrange(40)
+            pos = want * blen + rnd.choice((0, 0, 1, -1))
+            if pos < 0:
+                continue
+            assert a(bytes(new), pos, blen, want, 64) == b(bytes(new), pos, blen, want, 64)

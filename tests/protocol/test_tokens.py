@@ -597,3 +597,115 @@ def test_plain_encode_like_rsync():
     expect = (i32(-1) + i32(1000) + NEW1[700:1700] + i32(-3)
               + i32(len(NEW1) - 2400) + NEW1[2400:] + i32(0))
     assert encode_file(TokenEncoder(None), GOLDEN_SEQ0, _old_blocks()) == expect
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_blocks_is_the_same_as_one_block_call_each(codec, blocks):
+    """TokenEncoder.blocks (the sender's runs of consecutive matches) gives
+    exactly the bytes of the block() calls it stands for, after literal
+    data, across run limits and files."""
+    rnd = random.Random(5)
+    blocks = [b[:BLEN].ljust(BLEN, b"-") for b in blocks]
+    nblocks = len(blocks)
+    for _ in range(30):
+        one, many = TokenEncoder(codec), TokenEncoder(codec)
+        a = bytearray(one.begin_file())
+        b = bytearray(many.begin_file())
+        for _ in range(rnd.randint(1, 8)):
+            if rnd.random() < 0.5:
+                lit = rnd.randbytes(rnd.randint(1, 3000))
+                a += one.literal(lit)
+                b += many.literal(lit)
+            first = rnd.randrange(nblocks)
+            n = rnd.randint(1, nblocks - first)
+            for i in range(first, first + n):
+                a += one.block(i, blocks[i])
+            run = b"".join(blocks[first:first + n]) if codec == "zlib" else None
+            b += many.blocks(first, n, run, BLEN)
+        a += one.end()
+        b += many.end()
+        assert bytes(a) == bytes(b)
+    assert TokenEncoder(codec).blocks(3, 0) == b""
+
+
+def test_blocks_runs_beyond_the_run_limit():
+    one, many = TokenEncoder("zstd"), TokenEncoder("zstd")
+    a = one.begin_file() + b"".join(one.block(i) for i in range(70_000)) + one.end()
+    b = many.begin_file() + many.blocks(0, 70_000) + many.end()
+    assert a == b
+
+
+def test_blocks_refuses_bad_indices():
+    with pytest.raises(ValueError):
+        TokenEncoder(None).blocks(-1, 2)
+    with pytest.raises(ValueError):
+        TokenEncoder("zlib").blocks(0, 2)  # zlib needs the run's data
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_take_run_hands_out_what_next_token_would(codec, blocks):
+    """TokenDecoder.take_run (the receiver's batched run reads) takes the
+    blocks of a run token that next_token would return one by one, and
+    leaves the rest of the stream as it was."""
+    rnd = random.Random(8)
+    for _ in range(20):
+        seq = random_file(rnd, len(blocks))
+        wire = encode_file(TokenEncoder(codec), seq, blocks)
+        one, _ = decode_file(TokenDecoder(codec), wire, blocks)
+        dec = TokenDecoder(codec)
+        buf = ReadBuffer(wire)
+        got: list = []
+        while True:
+            tok = buf.attempt(dec.next_token)
+            if tok is END:
+                got.append(END)
+                break
+            if isinstance(tok, int):
+                k = dec.take_run(rnd.choice((0, 1, 3, 1000)))
+                if codec is None:
+                    assert k == 0
+                got.extend(range(tok, tok + k + 1))
+                for i in range(tok, tok + k + 1):
+                    dec.see_block(blocks[i])
+            elif got and isinstance(got[-1], bytearray):
+                got[-1] += tok
+            else:
+                got.append(bytearray(tok))
+        assert [bytes(e) if isinstance(e, bytearray) else e for e in got] == \
+            [bytes(e) if isinstance(e, bytearray) else e for e in one]
+
+
+def test_take_blocks_takes_what_next_token_would(blocks):
+    """TokenDecoder.take_blocks (the receiver's batched block tokens): the
+    block indices at the front of the buffer, nothing else, leaving the
+    decoder where that many next_token calls would; nothing compressed."""
+    rnd = random.Random(12)
+    for _ in range(30):
+        seq = random_file(rnd, len(blocks))
+        wire = encode_file(TokenEncoder(None), seq, None)
+        one, _ = decode_file(TokenDecoder(None), wire)
+        dec = TokenDecoder(None)
+        buf = ReadBuffer(wire)
+        got: list = []
+        while True:
+            ks = dec.take_blocks(buf, rnd.choice((1, 2, 7, 1000)))
+            if ks:
+                buf.commit()
+                got.extend(ks)
+                continue
+            tok = buf.attempt(dec.next_token)
+            if tok is END:
+                got.append(END)
+                break
+            if isinstance(tok, int):
+                got.append(tok)
+            elif got and isinstance(got[-1], bytearray):
+                got[-1] += tok
+            else:
+                got.append(bytearray(tok))
+        assert [bytes(e) if isinstance(e, bytearray) else e for e in got] == \
+            [bytes(e) if isinstance(e, bytearray) else e for e in one]
+    # Compressed streams are left alone; a partial int32 is not taken.
+    assert TokenDecoder("zstd").take_blocks(ReadBuffer(b"\xff" * 8), 10) == []
+    assert TokenDecoder(None).take_blocks(ReadBuffer(b"\xff" * 7), 10) == [0]
+    assert TokenDecoder(None).take_blocks(ReadBuffer(b"\xff" * 3), 10) == []
