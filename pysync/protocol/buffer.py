@@ -67,6 +67,17 @@ class ReadBuffer:
     def peek(self, n: int) -> bytes:
         return bytes(self._data[self._pos:self._pos + n])
 
+    def tell(self) -> int:
+        """The read position, for ``seek`` back within the same decode
+        (positions move when a commit compacts the buffer)."""
+        return self._pos
+
+    def seek(self, pos: int) -> None:
+        """Go back to a position ``tell`` gave since the last commit."""
+        if not self._mark <= pos <= len(self._data):
+            raise ValueError("seek outside the uncommitted data")
+        self._pos = pos
+
     def commit(self) -> None:
         """Forget what was read; compact now and then so memory stays bounded."""
         self._mark = self._pos
