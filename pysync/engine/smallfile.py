@@ -1,13 +1,18 @@
-"""The receiver's small-file path: a file sent whole (no basis, no
-compression) and small enough to hold in memory is taken from the wire in
-one read -- sum head, literal records, end marker and whole-file checksum
--- and written with one pwrite, without the staged Sink of io/sink.py.
+"""Small files sent whole, on both sides.
+
+The receiver: a file sent whole (no basis, no compression) and small
+enough to hold in memory is taken from the wire in one read -- sum head,
+literal records, end marker and whole-file checksum -- and written with
+one pwrite, without the staged Sink of io/sink.py.
 
 Anything else in the stream (a block reference, more data than the file
 list announced, a malformed record) falls back to the general token reader
 (receiver.py ``_read_tokens``), which consumes the same bytes and reports
 errors in its own words.  The temp file, verification, attributes and
 rename are the general path's (``Receiver._install``).
+
+The sender: a small file with no basis goes out with one write instead of
+one per token, the same bytes as the general path (``send_small_whole``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from ..errors import FileIOError
 from ..protocol.sums import decode_sum_head
 from ..text import show
 
-__all__ = ["SMALL_FILE_MAX", "small_path_ok", "read_head_and_data", "receive_small"]
+__all__ = ["SMALL_FILE_MAX", "small_path_ok", "read_head_and_data", "receive_small",
+           "send_small_whole"]
 
 # Files up to this size (in the file list) may take the small-file path.
 SMALL_FILE_MAX = 256 * 1024
@@ -111,3 +117,53 @@ def receive_small(recv, ndx, entry, iflags, phase, data, theirs) -> None:
     except BaseException:
         tmp.discard()
         raise
+
+
+def send_small_whole(sender, fd: int, size: int, ndx, entry, first: bytes):
+    """The sender's side: a small file with no basis, read with plain
+    reads and sent with one write -- the same bytes as the general path:
+    ``first`` (item record and sum head), literal records, end, checksum.
+    Returns the whole-file checksum."""
+    wire = sender.wire
+    enc = sender.tokens
+    report = sender.report
+    total = len(sender.flist)
+    name = entry.name
+    hasher = sender.cfg.checksum.file_hasher()
+    out = [first, enc.begin_file()]
+    report.progress(ndx, total, 0, entry.size, False, name)
+    done = 0
+    queued = 0
+    while True:
+        # Up to one byte past the expected end (to see EOF); a file that
+        # grew is read on in record-sized pieces.
+        chunk = os.read(fd, size - done + 1 if done <= size else _GROWN_READ)
+        if not chunk:
+            break
+        n = len(chunk)
+        hasher.update(chunk)
+        parts = enc.literal_iov(chunk)      # views of an immutable chunk: safe to keep
+        out.extend(parts)
+        done += n
+        queued += n
+        report.progress(ndx, total, done, entry.size, False, name)
+        if queued >= _SEND_HOLD:
+            wire.write_iov(out)
+            out = []
+            queued = 0
+    digest = hasher.digest()
+    out.append(enc.end())
+    out.append(digest)
+    wire.write_iov(out)
+    report.progress(ndx, total, done, entry.size, True, name)
+    stats = sender.stats
+    stats.literal_data += done
+    stats.files_transferred += 1
+    stats.transferred_size += entry.size
+    return digest
+
+
+# A grown file is read this much at a time; at most this much is held
+# before it is written.
+_GROWN_READ = 64 * 1024
+_SEND_HOLD = 1 << 20

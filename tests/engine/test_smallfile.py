@@ -110,14 +110,17 @@ def _tree(root):
     return out
 
 
-@pytest.mark.parametrize("client,server,how", [
-    ("pysync", None, "local"),
-    ("pysync", "rsync", "pull"),     # pysync receives from rsync
-    ("rsync", "pysync", "push"),     # pysync's server receives
-    ("pysync", "rsync", "push"),     # pysync sends
-    ("rsync", "pysync", "pull"),     # pysync's server sends
+@pytest.mark.parametrize("client,server,how,opts", [
+    ("pysync", None, "local", []),
+    ("pysync", "rsync", "pull", []),     # pysync receives from rsync
+    ("rsync", "pysync", "push", []),     # pysync's server receives
+    ("pysync", "rsync", "push", []),     # pysync sends
+    ("rsync", "pysync", "pull", []),     # pysync's server sends
+    ("pysync", None, "local", ["-z"]),
+    ("pysync", "rsync", "push", ["-z"]),
+    ("pysync", "rsync", "pull", ["--partial"]),
 ])
-def test_small_files_as_rsync(tmp_path, client, server, how):
+def test_small_files_as_rsync(tmp_path, client, server, how, opts):
     """A tree of small files (empty, one record, several records, at and
     over the small-file limit) and a changed one (delta): the same tree,
     itemize output and exit code as rsync."""
@@ -136,10 +139,10 @@ def test_small_files_as_rsync(tmp_path, client, server, how):
         os.utime(dst / "changed", (1_000_000_000, 1_000_000_000))
         os.utime(dst, (1_000_000_000, 1_000_000_000))
         if how == "local":
-            cmd = [tool, "-ai", f"{src}/", f"{dst}/"]
+            cmd = [tool, "-ai", *opts, f"{src}/", f"{dst}/"]
         else:
             c, s = (client, server) if tool == "pysync" else ("rsync", "rsync")
-            cmd = [c, "-ai", "-e", f"{sys.executable} {REPO}/interop/fake_rsh.py",
+            cmd = [c, "-ai", *opts, "-e", f"{sys.executable} {REPO}/interop/fake_rsh.py",
                    f"--rsync-path={s}"]
             cmd += [f"{src}/", f"localhost:{dst}/"] if how == "push" else \
                 [f"localhost:{src}/", f"{dst}/"]
