@@ -53,9 +53,9 @@ def read_head_and_data(buf, digest_len: int, limit: int):
     start = buf.tell()
     parts = []
     total = 0
-    unpack = _I32.unpack
+    unpack = buf.unpack
     while True:
-        n, = unpack(buf.take(4))
+        n, = unpack(_I32)
         if n == 0:
             break
         total += n

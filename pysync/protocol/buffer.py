@@ -52,6 +52,15 @@ class ReadBuffer:
         self._pos = end
         return out
 
+    def unpack(self, st):
+        """The values of struct ``st`` at the read position (no copy)."""
+        pos = self._pos
+        end = pos + st.size
+        if end > len(self._data):
+            raise NeedMore
+        self._pos = end
+        return st.unpack_from(self._data, pos)
+
     def byte(self) -> int:
         if self._pos >= len(self._data):
             raise NeedMore
