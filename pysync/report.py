@@ -61,6 +61,7 @@ class Stats:
 
 
 _DELETING = LogFormat("deleting %n")
+_CREATED_KIND = {"f": "reg", "d": "dir", "L": "link", "D": "dev"}
 
 
 def comma(n: int) -> str:
@@ -107,7 +108,9 @@ class Report:
         self.file_sum = ("md5", 16)   # ... and -c's file checksum, set once negotiated
         self.logfile = None        # --log-file (pysync/logfile.py), client side only
         self.stats = Stats()
-        self.records = []          # (name, action, itemize) for the API
+        # (name, action, itemize, size) for the API, made when asked for:
+        # items are kept as (entry, iflags, hlink) until then.
+        self._records = []
         self.remote_info = None    # a server sends its info lines to the client
         self._broken = False
         self.line_open = False     # stdout's last line is unfinished
@@ -192,15 +195,11 @@ class Report:
         with %b/%c/%C, by ``item_done`` once it has moved."""
         sig = iflags & SIGNIFICANT_ITEM_FLAGS
         if iflags & ITEM_IS_NEW:
-            self.stats.created[{"f": "reg", "d": "dir", "L": "link", "D": "dev"}.get(
-                _kind(entry.mode), "special")] += 1
-        code = itemize_string(entry, iflags, self.sending)
+            self.stats.created[_CREATED_KIND.get(_kind(entry.mode), "special")] += 1
         # rsync's %L: " => name" only for a non-empty name (an already
         # linked member is itemized with an empty one, e.g. for its xattrs).
         hlink = bool(xname) and entry.is_reg and not iflags & ITEM_TRANSFER
-        self.records.append((_name(entry).encode("utf-8", "surrogateescape"),
-                             "hardlink" if hlink else "transfer" if iflags & ITEM_TRANSFER else "change", code,
-                             entry.size if iflags & ITEM_TRANSFER else 0))
+        self._records.append((entry, iflags, hlink))
         if iflags & ITEM_TRANSFER:
             if self.opts.dry_run or self.log_before:
                 self._log_item(entry, iflags, xname, True, False)
@@ -214,6 +213,19 @@ class Report:
             lf = self.logfile
             to_file = bool(sig or (lf is not None and lf.has_i))
             self._log_item(entry, iflags, xname, True, to_file)
+
+    @property
+    def records(self) -> list:
+        """(name, action, itemize code, size) of every item and deletion."""
+        recs = self._records
+        for i, rec in enumerate(recs):
+            if len(rec) == 3:
+                entry, iflags, hlink = rec
+                recs[i] = (_name(entry).encode("utf-8", "surrogateescape"),
+                           "hardlink" if hlink else "transfer" if iflags & ITEM_TRANSFER
+                           else "change", itemize_string(entry, iflags, self.sending),
+                           entry.size if iflags & ITEM_TRANSFER else 0)
+        return recs
 
     def item_done(self, entry, iflags: int, xname, written: int, read: int,
                   digest: bytes | None) -> None:
@@ -282,7 +294,7 @@ class Report:
         """A deletion (log.c log_delete); ``shown`` ends with "/" for a
         directory.  The mode is the deleted file's when we deleted it, the
         bare type when the peer told us (MSG_DELETED), as in rsync."""
-        self.records.append((shown, "delete", "*deleting", 0))
+        self._records.append((shown, "delete", "*deleting", 0))
         name = shown[:-1] if shown.endswith(b"/") and len(shown) > 1 else shown
         if mode is None:
             mode = stat.S_IFDIR if shown.endswith(b"/") else stat.S_IFREG

@@ -99,16 +99,20 @@ class Generator:
         if self.cfg.delete and mode == "before":
             delete_pass(self)
         last_flush = time.monotonic()
+        monotonic = time.monotonic
+        list_only = self.cfg.list_only
+        no_implied = self.cfg.relative and not self.cfg.implied_dirs
+        generate = self._generate
         for ndx, entry in enumerate(self.flist):
-            if entry.cleared or self.cfg.list_only:
+            if entry.cleared or list_only:
                 continue
-            now = time.monotonic()
+            now = monotonic()
             if now - last_flush > FLUSH_INTERVAL:
                 # Keep the sender busy: requests should not wait for a full
                 # buffer while we are slow (checksumming a large basis).
                 wire.flush()
                 last_flush = now
-            if (self.cfg.relative and not self.cfg.implied_dirs and entry.is_dir
+            if (no_implied and entry.is_dir
                     and entry.xflags & XMIT_TOP_DIR and entry.xflags & XMIT_NO_CONTENT_DIR):
                 # --no-implied-dirs: the sender's implied directories are
                 # neither created nor updated (missing ones come from
@@ -116,9 +120,9 @@ class Generator:
                 entry.cleared = True
                 continue
             try:
-                if self.cfg.relative and not self.cfg.implied_dirs and b"/" in entry.name:
+                if no_implied and b"/" in entry.name:
                     make_parents(self, entry.name)
-                self._generate(ndx, entry)
+                generate(ndx, entry)
             except OSError as e:
                 self._fail(f"rsync: [generator] failed to set up \"{show(self.tree.path(entry.name))}\": "
                            f"{e.strerror} ({e.errno})")
@@ -179,13 +183,12 @@ class Generator:
     # ---- one entry --------------------------------------------------------------------
     def _generate(self, ndx: int, entry) -> None:
         name = entry.name
-        tree = self.tree
-        parent = name.rsplit(b"/", 1)[0] if b"/" in name else b""
-        if self.cfg.dry_run and (parent in self.missing_dirs):
+        if self.cfg.dry_run and (name.rsplit(b"/", 1)[0] if b"/" in name else b"") \
+                in self.missing_dirs:
             st = None
         else:
             try:
-                st = tree.lstat(name)
+                st = self.tree.lstat(name)
             except FileNotFoundError:
                 st = None
         if self._skipped(entry, st):

@@ -23,6 +23,7 @@ from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
 from .delay import DelayedUpdates
+from .smallfile import SMALL_FILE_MAX, read_head_and_data, receive_small, small_path_ok
 from .inplace import hash_prefix, receive_in_place
 from .sender import read_item
 from .acls import Acls
@@ -120,6 +121,8 @@ class Receiver:
     def run(self) -> None:
         phase = 0
         wire = self.wire
+        digest_len = self.cfg.checksum.digest_len
+        small = small_path_ok(self.cfg)
         while True:
             ndx, iflags, basis, xname = read_item(wire, self.ndx_in, self._on_del_stats)
             if ndx == NDX_DONE:
@@ -154,10 +157,17 @@ class Receiver:
                 self.report.item(entry, iflags, xname)
                 continue
             mark = wire.data_read               # %b counts from here (rsync's receiver)
-            head = wire.read(decode_sum_head, self.cfg.checksum.digest_len)
+            if small and entry.size <= SMALL_FILE_MAX:
+                head, data, theirs = wire.read(read_head_and_data, digest_len, SMALL_FILE_MAX)
+            else:
+                head = wire.read(decode_sum_head, digest_len)
+                data = None
             self.report.item(entry, iflags, xname)
             self.last_sum = None
-            self._receive_file(ndx, entry, iflags, head, phase)
+            if data is not None:
+                receive_small(self, ndx, entry, iflags, phase, data, theirs)
+            else:
+                self._receive_file(ndx, entry, iflags, head, phase)
             self.report.item_done(entry, iflags, xname, 0, wire.data_read - mark,
                                   self.last_sum)
         if not self.cfg.am_server:
@@ -189,11 +199,7 @@ class Receiver:
             if head.count:
                 basis = self._open_basis(ndx, name, dir_fd, base)
             existing_mode = self.old_mode(iflags, dir_fd, base)
-            try:
-                tmp = TempFile(dir_fd, base)
-            except OSError as e:
-                self._fail(f"rsync: [receiver] mkstemp \"{_show(tree.path(name))}\" failed: "
-                           f"{e.strerror} ({e.errno})")
+            tmp = self.make_temp(dir_fd, base, name)
             if tmp is not None:
                 try:
                     # The write path: buffered, --direct-io, --drop-cache,
@@ -213,34 +219,10 @@ class Receiver:
             if not ok:
                 sink.abort()
                 tmp.discard()
-                if phase == 0:
-                    self._redo_warning(f"WARNING: {_show(name)} failed verification -- "
-                                       "update discarded (will try again).")
-                    self.to_gen.put(("redo", ndx))
-                else:
-                    self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
+                self._verify_failed(ndx, name, phase)
                 return
             sink.finish()          # all data out, exact size, fsync if asked
-            if self.xattrs is not None:
-                self.xattrs.apply_fd(tmp.fd, entry,
-                                     basis_path(tree, name, self.basis.get(ndx)))
-            if self.acls is not None:
-                self.acls.apply_fd(tmp.fd, entry)
-            apply_fd(tmp.fd, entry, self.policy, existing_mode)
-            if self.delayed is not None:
-                # --delay-updates: into the partial dir (over any partial
-                # file there), renamed into place at the end.
-                self.delayed.park(ndx, name, tmp)
-                return
-            if self.cfg.backups is not None:
-                try:
-                    self.cfg.backups.keep(name)
-                except FileNotFoundError:
-                    pass
-            tmp.commit()
-            self._drop_partial(name)
-            if self.success is not None:
-                self.success(ndx, name)
+            self._install(ndx, name, entry, tmp, existing_mode)
         except FileIOError:
             sink.abort()
             if tmp is not None:
@@ -260,6 +242,49 @@ class Receiver:
         finally:
             if basis is not None:
                 basis.close()
+
+    def make_temp(self, dir_fd: int, base: bytes, name: bytes):
+        """The temp file for ``name``, or None (said) if it cannot be made."""
+        try:
+            return TempFile(dir_fd, base)
+        except OSError as e:
+            self._fail(f"rsync: [receiver] mkstemp \"{_show(self.tree.path(name))}\" failed: "
+                       f"{e.strerror} ({e.errno})")
+            return None
+
+    def _verify_failed(self, ndx: int, name: bytes, phase: int) -> None:
+        """A file whose checksum did not match (its temp file is gone):
+        to the redo phase in phase 0, else an error."""
+        if phase == 0:
+            self._redo_warning(f"WARNING: {_show(name)} failed verification -- "
+                               "update discarded (will try again).")
+            self.to_gen.put(("redo", ndx))
+        else:
+            self._fail(f"ERROR: {_show(name)} failed verification -- update discarded.")
+
+    def _install(self, ndx: int, name: bytes, entry, tmp, existing_mode) -> None:
+        """A verified temp file with all its data: attributes, then into
+        place (or parked for --delay-updates)."""
+        if self.xattrs is not None:
+            self.xattrs.apply_fd(tmp.fd, entry,
+                                 basis_path(self.tree, name, self.basis.get(ndx)))
+        if self.acls is not None:
+            self.acls.apply_fd(tmp.fd, entry)
+        apply_fd(tmp.fd, entry, self.policy, existing_mode)
+        if self.delayed is not None:
+            # --delay-updates: into the partial dir (over any partial
+            # file there), renamed into place at the end.
+            self.delayed.park(ndx, name, tmp)
+            return
+        if self.cfg.backups is not None:
+            try:
+                self.cfg.backups.keep(name)
+            except FileNotFoundError:
+                pass
+        tmp.commit()
+        self._drop_partial(name)
+        if self.success is not None:
+            self.success(ndx, name)
 
     @staticmethod
     def old_mode(iflags: int, dir_fd: int, base: bytes):

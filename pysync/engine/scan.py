@@ -189,7 +189,9 @@ class Scanner:
         # As rsync's sender, symlinks, devices and specials are listed even
         # when they are not preserved (without target / device numbers);
         # the receiver skips them ("skipping non-regular file").
-        if stat.S_ISLNK(mode):
+        if stat.S_ISREG(mode):
+            size = st.st_size
+        elif stat.S_ISLNK(mode):
             try:
                 link = os.readlink(path)
             except OSError as e:
@@ -203,8 +205,9 @@ class Scanner:
         sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
         if self.chmod and mode and not stat.S_ISLNK(mode):
             mode = tweak_mode(mode, self.chmod)
+        rdev = st.st_rdev
         e = FileEntry(name, mode, size, sec, nsec, st.st_uid, st.st_gid,
-                      (os.major(st.st_rdev), os.minor(st.st_rdev)), link)
+                      (os.major(rdev), os.minor(rdev)) if rdev else _NO_RDEV, link)
         if stat.S_ISDIR(mode) and top:
             e.xflags = XMIT_TOP_DIR
         e.src = path
@@ -325,6 +328,9 @@ class Scanner:
         self.io_error |= IOERR_GENERAL
         self.log.error(f"rsync: [sender] {what} \"{_show(full)}\" failed: "
                        f"{e.strerror} ({e.errno})")
+
+
+_NO_RDEV = (0, 0)
 
 
 def _show(name: bytes) -> str:

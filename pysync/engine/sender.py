@@ -24,6 +24,7 @@ from ..protocol.sums import SumHead, decode_block_sums, decode_sum_head, encode_
 from ..protocol.tokens import TokenEncoder
 from ..protocol.xattrs import decode_request, encode_values
 from .matcher import MatchStats, send_append, send_delta, send_whole
+from .smallfile import SMALL_FILE_MAX, send_small_whole
 
 __all__ = ["Sender", "read_item", "xattr_request_follows"]
 
@@ -225,8 +226,11 @@ class Sender:
                 self.wire.send_msg(MSG_NO_SEND, encode_int32(ndx))
                 return
             self.report.item(entry, iflags, xname)
-            wire.write(encode_item(self.ndx_out, ndx, iflags, basis, xname) + xvalues
-                       + encode_sum_head(head))
+            first = encode_item(self.ndx_out, ndx, iflags, basis, xname) + xvalues \
+                + encode_sum_head(head)
+            if not (append or head.count or self.cfg.drop_cache) and st.st_size <= SMALL_FILE_MAX:
+                return send_small_whole(self, fd, st.st_size, ndx, entry, first)
+            wire.write(first)
             enc = self.tokens
             wire.write(enc.begin_file())
             hasher = self.cfg.checksum.file_hasher()

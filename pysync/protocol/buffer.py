@@ -52,6 +52,15 @@ class ReadBuffer:
         self._pos = end
         return out
 
+    def unpack(self, st):
+        """The values of struct ``st`` at the read position (no copy)."""
+        pos = self._pos
+        end = pos + st.size
+        if end > len(self._data):
+            raise NeedMore
+        self._pos = end
+        return st.unpack_from(self._data, pos)
+
     def byte(self) -> int:
         if self._pos >= len(self._data):
             raise NeedMore
@@ -66,6 +75,17 @@ class ReadBuffer:
 
     def peek(self, n: int) -> bytes:
         return bytes(self._data[self._pos:self._pos + n])
+
+    def tell(self) -> int:
+        """The read position, for ``seek`` back within the same decode
+        (positions move when a commit compacts the buffer)."""
+        return self._pos
+
+    def seek(self, pos: int) -> None:
+        """Go back to a position ``tell`` gave since the last commit."""
+        if not self._mark <= pos <= len(self._data):
+            raise ValueError("seek outside the uncommitted data")
+        self._pos = pos
 
     def commit(self) -> None:
         """Forget what was read; compact now and then so memory stays bounded."""

@@ -37,7 +37,7 @@ def encode_int32(v: int) -> bytes:
 
 
 def decode_int32(buf: ReadBuffer) -> int:
-    return _I32.unpack(buf.take(4))[0]
+    return buf.unpack(_I32)[0]
 
 
 def encode_uint32(v: int) -> bytes:
@@ -45,7 +45,7 @@ def encode_uint32(v: int) -> bytes:
 
 
 def decode_uint32(buf: ReadBuffer) -> int:
-    return _U32.unpack(buf.take(4))[0]
+    return buf.unpack(_U32)[0]
 
 
 def encode_int64(v: int) -> bytes:
@@ -53,7 +53,7 @@ def encode_int64(v: int) -> bytes:
 
 
 def decode_int64(buf: ReadBuffer) -> int:
-    return _I64.unpack(buf.take(8))[0]
+    return buf.unpack(_I64)[0]
 
 
 def encode_shortint(v: int) -> bytes:
@@ -61,7 +61,7 @@ def encode_shortint(v: int) -> bytes:
 
 
 def decode_shortint(buf: ReadBuffer) -> int:
-    return _U16.unpack(buf.take(2))[0]
+    return buf.unpack(_U16)[0]
 
 
 def _encode_var(value: int, width: int, min_bytes: int) -> bytes:
