@@ -166,6 +166,7 @@ def run_server(opts, stream) -> int:
     if args and args[0] == b".":
         args = args[1:]
     code = 0
+    ended = False                   # the run's last exchange is done
     ff_data = None
     if opts.files_from is not None and opts.files_from != "-":
         # A list on this side (the client's --files-from=host:path), read
@@ -206,12 +207,16 @@ def run_server(opts, stream) -> int:
             dest = args[0] if args else b"."
             code = run_receiver(sess, dest, flist, un, gn)
         wire.flush()
+        ended = True
     except PysyncError as e:
         log.error(str(e))
         code = e.code
         _send_error_exit(wire, code)
     finally:
-        wire.close()
+        # After the run's last exchange the client has nothing more to
+        # send, and a stock rsync client keeps its end open until we exit:
+        # waiting for its EOF would only stall every run (by 2 s).
+        wire.close(wait_for_peer=not ended)
     return code
 
 

@@ -408,10 +408,13 @@ class Wire:
             self._stream_write(frame)
             self.bytes_written += len(frame)
 
-    def close(self) -> None:
+    def close(self, wait_for_peer: bool = True) -> None:
         """End our side: flush, half-close, and read the peer's side to its
         end (briefly), so no unread input is left in our socket -- closing
-        with unread input can make the peer lose our last frames."""
+        with unread input can make the peer lose our last frames.
+        ``wait_for_peer=False``: the protocol's last exchange is done and
+        the peer sends nothing more (a server at the normal end of a run),
+        so its hang-up is not waited for."""
         self._done = True
         try:
             self.flush()
@@ -423,7 +426,10 @@ class Wire:
             # reads our MSG_ERROR_EXIT: wait for it to hang up (it stops
             # writing once it sees the message), or the rest of our input
             # would be discarded with a reset.
-            self.drain_messages(30.0 if self.error_exit_sent else 2.0)
+            if self.error_exit_sent:
+                self.drain_messages(30.0)
+            elif wait_for_peer:
+                self.drain_messages(2.0)
 
     def shutdown_write(self) -> None:
         # Wait for a frame being written to be complete; but a writer stuck

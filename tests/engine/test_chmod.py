@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from pysync.engine.chmod import ChmodError, parse_chmod, tweak_mode
-from tests.helpers.roles import PYSYNC, ROLES, lines, put, run
+from tests.helpers.roles import PYSYNC, lines, put, role_cases, run
 
 OLD = 1_500_000_000
 SPECS = ["a+s", "Fo-r", "D755", "644", "Dg+s,Fu+x", "a+X", "ug=rwX,o=", "u=rw,go-w", "+t", "Du-x"]
@@ -27,8 +27,8 @@ def _modes(root):
     return out
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("role,spec", [(p.values[0], p.values[1][0]) for p in
+                                       role_cases([[s] for s in SPECS], remote_every=4)])
 def test_chmod_as_rsync(tmp_path, role, spec):
     got = {}
     for tool in ("rsync", "pysync"):

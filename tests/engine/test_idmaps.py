@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers.roles import PYSYNC, ROLES, put, run
+from tests.helpers.roles import PYSYNC, put, role_cases, run
 
 OLD = 1_500_000_000
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="setting owners needs root")
@@ -23,8 +23,7 @@ def _owners(root):
     return {n: (os.lstat(root / n).st_uid, os.lstat(root / n).st_gid) for n in sorted(os.listdir(root))}
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("opts", MAPS, ids=lambda o: "_".join(o))
+@pytest.mark.parametrize("role,opts", role_cases(MAPS))
 def test_id_maps_as_rsync(tmp_path, role, opts):
     got = {}
     for tool in ("rsync", "pysync"):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.helpers.roles import FAKE_RSH, PYSYNC, ROLES, lines
+from tests.helpers.roles import FAKE_RSH, PYSYNC, lines, role_cases
 
 OLD = 1_500_000_000
 
@@ -30,11 +30,10 @@ def _cmd(tool, role, opts, srcs, dst):
     return client + opts + remote + [f"localhost:{s}" for s in srcs] + [f"{dst}/"]
 
 
-@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("bad", ["missing", "notdir"])
-@pytest.mark.parametrize("opts", [["-a", "--delete"], ["-a", "--delete", "--ignore-errors"],
-                                  ["-a", "--delete-after", "--ignore-errors"], ["-av", "--delete-after"]],
-                         ids=lambda o: "_".join(o))
+@pytest.mark.parametrize("role,opts", role_cases(
+    [["-a", "--delete"], ["-a", "--delete", "--ignore-errors"],
+     ["-a", "--delete-after", "--ignore-errors"], ["-av", "--delete-after"]], remote_every=2))
 def test_deletion_after_source_errors_as_rsync(tmp_path, role, bad, opts):
     got = {}
     for tool in ("rsync", "pysync"):

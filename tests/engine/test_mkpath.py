@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers.roles import PYSYNC, ROLES, lines, put, run
+from tests.helpers.roles import PYSYNC, lines, put, role_cases, run
 
 OLD = 1_500_000_000
 
@@ -22,9 +22,8 @@ def _listing(root):
                   for p, ds, fs in os.walk(root) for n in ds + fs)
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("opts", [["-av", "--mkpath"], ["-a", "--mkpath"], ["-ai", "--mkpath"], ["-av"]],
-                         ids=lambda o: "_".join(o))
+@pytest.mark.parametrize("role,opts", role_cases(
+    [["-av", "--mkpath"], ["-a", "--mkpath"], ["-ai", "--mkpath"], ["-av"]], remote_every=3))
 def test_mkpath_directory_as_rsync(tmp_path, role, opts):
     got = {}
     for tool in ("rsync", "pysync"):

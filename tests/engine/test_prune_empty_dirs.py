@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.helpers.roles import ROLES, lines, put, run
+from tests.helpers.roles import lines, put, role_cases, run
 
 OLD = 1_500_000_000
 
@@ -32,11 +32,9 @@ def _listing(root):
                   for p, ds, fs in os.walk(root) for n in ds + fs)
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("opts", [["-m"], ["-m", "--include=*/", "--include=*.txt", "--exclude=*"],
-                                  ["-m", "--delete"], ["-m", "--exclude=*.log", "--delete"],
-                                  ["--include=*/", "--include=*.txt", "--exclude=*"]],
-                         ids=lambda o: "_".join(o))
+@pytest.mark.parametrize("role,opts", role_cases(
+    [["-m", "--include=*/", "--include=*.txt", "--exclude=*"], ["-m"], ["-m", "--delete"],
+     ["-m", "--exclude=*.log", "--delete"], ["--include=*/", "--include=*.txt", "--exclude=*"]]))
 def test_prune_empty_dirs_as_rsync(tmp_path, role, opts):
     got = {}
     for tool in ("rsync", "pysync"):

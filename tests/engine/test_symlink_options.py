@@ -11,7 +11,7 @@ import os
 import pytest
 
 from pysync.engine.symlinks import unsafe_symlink
-from tests.helpers.roles import ROLES, lines, run
+from tests.helpers.roles import lines, role_cases, run
 
 OPTS = [["-L"], ["-k"], ["--copy-unsafe-links"], ["--copy-unsafe-links", "-k"], ["--safe-links"],
         ["--copy-unsafe-links", "--safe-links"], ["-kL"], []]
@@ -48,8 +48,7 @@ def _snapshot(root, top):
     return out
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("opts", OPTS, ids=lambda o: "_".join(o) or "plain")
+@pytest.mark.parametrize("role,opts", role_cases(OPTS, remote_every=2))
 def test_symlink_options_as_rsync(tmp_path, role, opts):
     got = {}
     for tool in ("rsync", "pysync"):

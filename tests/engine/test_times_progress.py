@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers.roles import PYSYNC, ROLES, lines, put, run
+from tests.helpers.roles import PYSYNC, ROLES, lines, put, role_cases, run
 
 OLD, NEW = 1_500_000_000, 1_600_000_000
 
@@ -29,10 +29,8 @@ def _times(root):
     return {n: os.lstat(root / n).st_mtime_ns // 10**9 for n in (".", "d", "l", "f")}
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("opts", [["-ai"], ["-aiO"], ["-aiJ"], ["-aiOJ"], ["-aib"],
-                                  ["-aiO", "--no-O"], ["-aiJ", "--omit-dir-times"]],
-                         ids=lambda o: "_".join(o))
+@pytest.mark.parametrize("role,opts", role_cases(
+    [["-ai"], ["-aiOJ"], ["-aib"], ["-aiO"], ["-aiJ"], ["-aiO", "--no-O"], ["-aiJ", "--omit-dir-times"]]))
 def test_omitted_times_as_rsync(tmp_path, role, opts):
     results = {}
     for tool in ("rsync", "pysync"):
@@ -91,11 +89,9 @@ def _progress_lines(out: bytes, drop_flist: bool) -> list:
     return keep
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("opts", [["-a", "--progress"], ["-aP"], ["-avP"], ["-aiP"],
-                                  ["-a", "--progress", "--out-format=%n"],
-                                  ["-a", "--progress", "--delete"]],
-                         ids=lambda o: "_".join(o))
+@pytest.mark.parametrize("role,opts", role_cases(
+    [["-a", "--progress"], ["-aP"], ["-avP"], ["-aiP"], ["-a", "--progress", "--out-format=%n"],
+     ["-a", "--progress", "--delete"]]))
 def test_progress_names_as_rsync(tmp_path, role, opts):
     out = {}
     for tool in ("rsync", "pysync"):

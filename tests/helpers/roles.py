@@ -81,3 +81,18 @@ def put(root: Path, rel: str, data: bytes, mtime: int, mode: int = 0o644) -> Pat
 def fix_dirs(root: Path, mtime: int) -> None:
     for d, _, _ in sorted(os.walk(root), reverse=True):
         os.utime(d, (mtime, mtime))
+
+
+def role_cases(option_sets, remote_every: int = 3):
+    """(role, opts) pairs for pytest: every option set locally, and every
+    ``remote_every``-th one (the first included) in each remote role as
+    well, so the remote roles see each feature without the suite paying
+    for every combination through a remote shell."""
+    import pytest
+    out = []
+    for i, opts in enumerate(option_sets):
+        label = "_".join(opts) or "plain"
+        for role in ROLES:
+            if role == "local" or i % remote_every == 0:
+                out.append(pytest.param(role, opts, id=f"{label}-{role}"))
+    return out
