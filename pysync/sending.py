@@ -29,16 +29,17 @@ def run_sender(sess, sources) -> int:
     scanner.verbose = sess.opts.verbose
     if sess.report.counting_flist():
         scanner.counter = sess.report.flist_count
+    # Ready before the list goes out: the peer may report at once.
+    remover = _source_remover(sess) if cfg.remove_source_files else None
+    before = sess.wire.bytes_written
+    # The list goes out while it is built (rsync's sender writes each entry
+    # as it makes it): the receiver decodes while we still walk.
+    enc = FlistEncoder(cfg.flist_opts)
+    scanner.emit = lambda batch: sess.wire.write(enc.encode_batch(batch))
     entries = scanner.scan(sources)
     stats = sess.report.stats
     stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
     t1 = time.monotonic()
-    enc = FlistEncoder(cfg.flist_opts)
-    # Ready before the list goes out: the peer may report at once.
-    remover = _source_remover(sess) if cfg.remove_source_files else None
-    before = sess.wire.bytes_written
-    for i in range(0, len(entries), 256):
-        sess.wire.write(enc.encode_batch(entries[i:i + 256]))
     # --ignore-errors: the list's end says nothing went wrong (flist.c).
     sess.wire.write(encode_end(0 if cfg.ignore_errors else scanner.io_error))
     fo = cfg.flist_opts

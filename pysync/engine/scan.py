@@ -24,6 +24,9 @@ from .symlinks import unsafe_symlink
 
 __all__ = ["Scanner", "split_source"]
 
+# Entries handed to ``Scanner.emit`` at a time.
+EMIT_BATCH = 256
+
 
 def split_source(arg: bytes):
     """(path to lstat, name prefix in the list, contents-only?)."""
@@ -48,6 +51,12 @@ class Scanner:
         self.io_error = 0
         self.entries: list[FileEntry] = []
         self.counter = None         # called with the count every 100 entries
+        # Called with each run of finished entries while the walk goes on
+        # (in list order), so the list can go out as it is built, as rsync's
+        # sender writes it.  The newest entry is held back: its caller may
+        # still set its transmit flags.
+        self.emit = None
+        self._emitted = 0
         self.xfer_failed = False    # an error that fails the run but not the list
         self.verbose = 0            # -v: name the unsafe links --copy-unsafe-links follows
         self.chmod = getattr(opts, "chmod", None) or []
@@ -60,6 +69,9 @@ class Scanner:
     def scan(self, sources) -> list:
         for arg in sources:
             self._scan_arg(arg)
+        if self.emit is not None and self._emitted < len(self.entries):
+            self.emit(self.entries[self._emitted:])
+            self._emitted = len(self.entries)
         return self.entries
 
     def _scan_arg(self, arg: bytes) -> None:
@@ -241,6 +253,10 @@ class Scanner:
         if self.counter is not None and len(self.entries) % 100 == 0:
             self.counter(len(self.entries))      # --progress: the running count
         self.entries.append(e)
+        if self.emit is not None and len(self.entries) - self._emitted > EMIT_BATCH:
+            last = len(self.entries) - 1
+            self.emit(self.entries[self._emitted:last])
+            self._emitted = last
         return True
 
     def _file_sum(self, path: bytes) -> bytes:
