@@ -411,12 +411,11 @@ class Report:
             self.info(f"created {count} director{'y' if count == 1 else 'ies'} for {show(path)}")
 
     def info(self, text: str) -> None:
+        self.log_line(text)
         if self.remote_info is not None:
             self.remote_info(text)
-        else:
-            self.log_line(text)
-            if not self.silent:
-                self._print(text)
+        elif not self.silent:
+            self._print(text)
 
     def summary(self, sent: int, received: int, elapsed: float, deleted=None) -> None:
         if self._p2_line and not self.silent:

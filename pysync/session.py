@@ -178,6 +178,12 @@ def run_server(opts, stream) -> int:
             log.error(str(e))
             log.error(f"rsync error: {exit_text(e.code)} (code {e.code}) at pysync [server]")
             return e.code
+    logfile = None
+    if opts.log_file is not None and not opts.local_server:
+        # A --log-file given to the server itself (--rsync-path='pysync
+        # --log-file=F'): what it did, as a stock rsync server logs it.
+        from .logfile import open_log_file
+        logfile = log.logfile = report.logfile = open_log_file(opts.log_file, opts.log_file_format, log)
     try:
         server_handshake(sess)
         wire.start_mux(local_server=opts.local_server)
@@ -217,7 +223,21 @@ def run_server(opts, stream) -> int:
         # send, and a stock rsync client keeps its end open until we exit:
         # waiting for its EOF would only stall every run (by 2 s).
         wire.close(wait_for_peer=not ended)
+        if logfile is not None:
+            _close_server_log(logfile, wire, report, 0 if ended else code, opts.sender)
     return code
+
+
+def _close_server_log(logfile, wire, report, code: int, sender: bool) -> None:
+    """A server's log ends with its byte counts (rsync's log_exit), after
+    the error line of a run that failed before its end (a run that ended
+    with files missing, 23, leaves that to the client, as rsync's does)."""
+    if code:
+        from .cli import error_line
+        logfile.write(error_line(code, "sender" if sender else "receiver"))
+    logfile.write(f"sent {wire.bytes_written} bytes  received {wire.bytes_read} bytes  "
+                  f"total size {report.stats.total_size}")
+    logfile.close()
 
 
 def _send_error_exit(wire, code: int) -> None:
