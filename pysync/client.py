@@ -10,7 +10,8 @@ import threading
 import time
 
 from .errors import SyntaxUsageError
-from .options import Options, parse_args, pysync_only, server_args
+from .options import Options, parse_args
+from .server_cmd import pysync_only, server_args
 from .protocol.constants import CLIENT_CAPABILITIES
 
 __all__ = ["Outcome", "run_transfer", "parse_remote"]

@@ -16,7 +16,8 @@ import pytest
 from helpers.trees import compare_trees
 from pysync.engine.bwlimit import BwLimiter
 from pysync.errors import SyntaxUsageError
-from pysync.options import parse_args, server_args
+from pysync.options import parse_args
+from pysync.server_cmd import server_args
 from pysync.protocol.constants import CLIENT_CAPABILITIES
 
 REPO = Path(__file__).resolve().parents[1]

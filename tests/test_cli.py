@@ -167,7 +167,7 @@ def test_every_help_option_is_accepted_by_the_parser(tmp_path):
 def test_every_help_option_exists_in_rsync():
     """pysync invents no option names beyond its documented write-path
     options: every other long option it lists is rsync's too."""
-    from pysync.options import PYSYNC_ONLY
+    from pysync.server_cmd import PYSYNC_ONLY
     rsync_help = run("rsync", ["--help"]).stdout
     rsync_longs = set(re.findall(r"(--[a-z0-9][a-z0-9-]*)", rsync_help))
     ours = {lo for _s, lo, _v in help_options() if lo}

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from pysync.options import parse_args, server_args
+from pysync.options import parse_args
+from pysync.server_cmd import server_args
 from pysync.protocol.constants import CLIENT_CAPABILITIES
 
 

@@ -178,7 +178,8 @@ def test_numeric_ids(tmp_path):
 
 
 def test_a_implies_p_and_goes_to_the_server():
-    from pysync.options import parse_args, server_args
+    from pysync.options import parse_args
+    from pysync.server_cmd import server_args
     o = parse_args(["-rA", "a", "b"])
     assert o.perms and o.acls
     assert server_args(o, False, "")[1].startswith("-pAr")

@@ -190,7 +190,8 @@ def test_trusted_names_travel_as_root(tmp_path):
 
 
 def test_server_args_carry_x():
-    from pysync.options import parse_args, server_args
+    from pysync.options import parse_args
+    from pysync.server_cmd import server_args
     assert "X" in server_args(parse_args(["-aX", "a", "b"]), False, "LsfxCIvu")[1]
     assert server_args(parse_args(["-aXX", "a", "b"]), False, "")[1].startswith("-logDtpXXr")
 

@@ -1,0 +1,238 @@
+"""The command line a client gives the remote ``--server`` (rsync's
+options.c server_options): the short-option cluster, the long options in
+rsync's order, option values escaped for the remote shell, and which
+pysync-only options need pysync on the other side."""
+
+from __future__ import annotations
+
+from .options import DELAY_UPDATES_DIR, Options
+
+__all__ = ["server_args", "pysync_only", "PYSYNC_ONLY"]
+
+
+PYSYNC_ONLY = ("direct_io", "drop_cache")
+
+
+def pysync_only(opts: Options, remote_is_sender: bool) -> list:
+    """The pysync-only options that need pysync on the remote side."""
+    out = []
+    if opts.direct_io and not remote_is_sender:
+        out.append("--direct-io")
+    if opts.drop_cache:
+        out.append("--drop-cache")
+    return out
+
+
+def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
+                shell: bool = True) -> list:
+    """The command line for the remote ``--server`` (options.c server_options
+    order), without the program name, the "." and the paths.  ``shell``:
+    values are escaped for the remote shell that will split the line (not
+    for a local copy's child, which gets the words as they are)."""
+    _q = _shell_quote if shell else str
+    args = ["--server"]
+    if remote_is_sender:
+        args.append("--sender")
+    c = "v" * opts.verbose
+    if opts.quiet:
+        c += "q"
+    if opts.backup:
+        c += "b"
+    if opts.update:
+        c += "u"
+    if opts.dry_run:
+        c += "n"
+    if opts.links:
+        c += "l"
+    push = not remote_is_sender
+    if not opts.recursive and (opts.dirs or (opts.xfer_dirs and (
+            opts.list_only or opts.list_implied or (opts.delete and push)))):
+        c += "d"
+    if push:
+        if opts.prune_empty_dirs:
+            c += "m"
+        if opts.omit_dir_times > 0:
+            c += "O"
+        if opts.omit_link_times:
+            c += "J"
+    else:
+        if opts.copy_links:
+            c += "L"
+        if opts.copy_dirlinks:
+            c += "k"
+    if opts.whole_file:
+        c += "W"
+    if opts.hard_links:
+        c += "H"
+    if opts.owner:
+        c += "o"
+    if opts.group:
+        c += "g"
+    if opts.devices and opts.specials:
+        c += "D"
+    if opts.times:
+        c += "t"
+    if opts.perms:
+        c += "p"
+    if opts.acls:
+        c += "A"
+    if opts.xattrs:
+        c += "XX" if opts.xattrs > 1 else "X"
+    if opts.recursive:
+        c += "r"
+    if opts.checksum:
+        c += "c"
+    if opts.cvs_exclude:
+        c += "C"
+    if opts.ignore_times:
+        c += "I"
+    if opts.relative:
+        c += "R"
+    if opts.one_file_system:
+        c += "x"
+    if opts.sparse:
+        c += "S"
+    if opts.compress and opts.compress_choice in (None, "zlib"):
+        c += "z"
+    c += "e." + capabilities
+    args.append("-" + c)
+    if opts.list_only:
+        args.append("--list-only")
+    if opts.xfer_dirs and not opts.recursive and opts.delete and push:
+        args.append("--no-r")      # a remote that knows --no-r deletes with -d
+    if opts.devices and not opts.specials:
+        args.append("--devices")
+    elif opts.specials and not opts.devices:
+        args.append("--specials")
+    if not remote_is_sender:
+        # The server does not use our format, but must know whether to
+        # itemize (options.c: --log-format, not --out-format).
+        lf = _out_format_arg(opts)
+        if lf:
+            args.append(lf)
+    if opts.block_size:
+        args.append(f"-B{opts.block_size}")
+    if opts.timeout:
+        args.append(f"--timeout={opts.timeout}")
+    if opts.bwlimit:
+        args.append(f"--bwlimit={opts.bwlimit}")
+    if opts.delete and not remote_is_sender:
+        args.append("--delete-" + (opts.delete_mode or "during") if opts.delete_mode else "--delete")
+        if opts.delete_excluded:
+            args.append("--delete-excluded")
+        if opts.max_delete is not None:
+            args.append(f"--max-delete={opts.max_delete}")
+    if opts.force and not remote_is_sender:
+        args.append("--force")
+    if opts.backup_dir is not None:
+        args += ["--backup-dir", _q(opts.backup_dir)]
+    if opts.suffix is not None:
+        args.append(f"--suffix={_q(opts.suffix)}")
+    if not remote_is_sender:
+        if opts.usermap:
+            args.append(f"--usermap={_q(opts.usermap)}")
+        if opts.groupmap:
+            args.append(f"--groupmap={_q(opts.groupmap)}")
+        if opts.ignore_existing:
+            args.append("--ignore-existing")
+        if opts.existing:
+            args.append("--existing")
+        if opts.max_size is not None:
+            args.append(f"--max-size={opts.max_size}")
+        if opts.min_size is not None:
+            args.append(f"--min-size={opts.min_size}")
+        for kind, d in opts.alt_dests:
+            args += [f"--{kind}-dest", _q(d)]
+        if opts.partial_dir is not None:
+            if not (opts.delay_updates and opts.partial_dir == DELAY_UPDATES_DIR):
+                args += ["--partial-dir", _q(opts.partial_dir)]
+            if opts.delay_updates:
+                args.append("--delay-updates")
+        elif opts.partial:
+            args.append("--partial")
+    if opts.size_only and not remote_is_sender:
+        args.append("--size-only")
+    if opts.modify_window and not remote_is_sender:
+        args.append(f"--modify-window={opts.modify_window}")
+    if opts.ignore_errors:
+        args.append("--ignore-errors")
+    if opts.copy_unsafe_links:
+        args.append("--copy-unsafe-links")
+    if opts.safe_links:
+        args.append("--safe-links")
+    if opts.numeric_ids:
+        args.append("--numeric-ids")
+    if opts.checksum_seed is not None:
+        args.append(f"--checksum-seed={opts.checksum_seed}")
+    if opts.compress_choice == "zlib" and opts.compress:
+        args.append("--old-compress")
+    elif opts.compress_choice == "zlibx":
+        args.append("--new-compress")
+    elif opts.compress_choice is not None:
+        args.append(f"--compress-choice={_q(opts.compress_choice)}")
+    if opts.compress_level is not None and (opts.compress or opts.compress_choice):
+        args.append(f"--compress-level={opts.compress_level}")
+    if opts.checksum_choice is not None:
+        args.append(f"--checksum-choice={_q(opts.checksum_choice)}")
+    if opts.stats and not remote_is_sender:
+        args.append("--stats")
+    if opts.fsync and not remote_is_sender:
+        args.append("--fsync")
+    if opts.append:
+        args += ["--append"] * (2 if opts.append > 1 else 1)
+    elif opts.inplace:
+        args.append("--inplace")
+    if opts.files_from is not None and (remote_is_sender or opts.files_from_remote is not None):
+        if opts.files_from_remote is not None:      # read there
+            args += ["--files-from", _q(opts.files_from_remote)]
+            if opts.from0:
+                args.append("--from0")
+        else:                                       # forwarded on the wire
+            args += ["--files-from=-", "--from0"]
+        if not opts.relative:
+            args.append("--no-relative")
+    if opts.relative and not opts.implied_dirs:
+        args.append("--no-implied-dirs")
+    if opts.remove_source_files:
+        args.append("--remove-source-files")
+    if opts.preallocate and not remote_is_sender:
+        args.append("--preallocate")
+    if opts.mkpath and not remote_is_sender:
+        args.append("--mkpath")
+    # pysync-only: the write path goes to a receiving pysync; --drop-cache
+    # to either side (a sending pysync reads without polluting the cache).
+    if opts.direct_io and not remote_is_sender:
+        args.append("--direct-io")
+    if opts.drop_cache:
+        args.append("--drop-cache")
+    return args
+
+
+# What a remote shell would interpret in an option's value: each gets a
+# backslash, wildcards too (options.c safe_arg for option arguments).
+_SHELL_OR_WILD = frozenset("!#$&;|<>(){}\"' \t\n\r\\`*?[]")
+
+
+def _shell_quote(value: str) -> str:
+    return "".join("\\" + c if c in _SHELL_OR_WILD else c for c in value)
+
+
+def _out_format_arg(opts: Options) -> str | None:
+    """What rsync tells a receiving server about the client's stdout format."""
+    itemize_more = "--log-format=%i%I" if opts.itemize > 1 else "--log-format=%i"
+    if opts.log_format is None:
+        if opts.itemize:
+            return itemize_more
+        # --progress alone gives the client a "%n%L" stdout format too.
+        return "--log-format=X" if opts.progress and not opts.verbose else None
+    fmt = opts.log_format
+    if _format_has(fmt, "i"):
+        return itemize_more
+    if _format_has(fmt, "o"):
+        return "--log-format=%o"
+    return None if opts.verbose else "--log-format=X"
+
+
+def _format_has(fmt: str, letter: str) -> bool:
+    from .logformat import LogFormat
+    return LogFormat(fmt).has(letter)
