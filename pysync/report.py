@@ -398,16 +398,19 @@ class Report:
             was, self.line_open = self.line_open, False
             return was
 
-    def created_dir(self, path: bytes) -> None:
-        """main.c: "created directory" is said with -v or an itemizing format."""
+    def _names_created(self) -> bool:
+        """main.c: the "created ..." lines are said with info "name" (-v,
+        or --progress alone) or an itemizing format."""
         o = self.opts
-        if o.verbose or self.out_has_i or progress_names(o):
+        return bool(o.verbose or self.out_has_i or progress_names(o))
+
+    def created_dir(self, path: bytes) -> None:
+        if self._names_created():
             self.info(f"created directory {show(path)}")
 
     def created_dirs(self, count: int, path: bytes) -> None:
-        """--mkpath's line (main.c), shown as "created directory" is."""
-        o = self.opts
-        if o.verbose or self.out_has_i or progress_names(o):
+        """--mkpath's line."""
+        if self._names_created():
             self.info(f"created {count} director{'y' if count == 1 else 'ies'} for {show(path)}")
 
     def info(self, text: str) -> None:

@@ -280,12 +280,7 @@ class Scanner:
             return os.stat(path)
         st = os.lstat(path)
         if getattr(o, "copy_dirlinks", False) and stat.S_ISLNK(st.st_mode):
-            try:
-                target = os.stat(path)
-            except OSError:
-                return st
-            if stat.S_ISDIR(target.st_mode):
-                return target
+            return _dir_behind(path) or st
         return st
 
     def _follow(self, path: bytes, name: bytes, st):
@@ -297,12 +292,9 @@ class Scanner:
         o = self.opts
         follow = getattr(o, "copy_links", False)
         if not follow and getattr(o, "copy_dirlinks", False):
-            try:
-                ref = os.stat(path)
-                if stat.S_ISDIR(ref.st_mode):
-                    return ref          # -k first: a link to a directory is the directory
-            except OSError:
-                pass
+            ref = _dir_behind(path)
+            if ref is not None:
+                return ref          # -k first: a link to a directory is the directory
         if not follow and getattr(o, "copy_unsafe_links", False):
             try:
                 target = os.readlink(path)
@@ -347,6 +339,15 @@ class Scanner:
 
 
 _NO_RDEV = (0, 0)
+
+
+def _dir_behind(path: bytes):
+    """The stat of the directory a symlink points to (-k), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISDIR(st.st_mode) else None
 
 
 def _show(name: bytes) -> str:

@@ -329,24 +329,25 @@ class Sink:
 
     # -- hooks -------------------------------------------------------------------------
     def _pwrite_all(self, view, offset: int) -> None:
-        fd = self.fd
-        if self.mode.sparse:
-            from .sparse import pwrite_sparse
-            try:
-                pwrite_sparse(fd, view, offset)
-            except OSError as e:
-                raise self.f.io_error(e) from None
-            return
-        n = len(view)
-        pos = 0
         try:
-            while pos < n:
-                w = os.pwrite(fd, view[pos:pos + _PAGE_CACHE_WRITE], offset + pos)
-                if w <= 0:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                pos += w
+            if self.mode.sparse:
+                from .sparse import pwrite_sparse
+                pwrite_sparse(view, offset, self._pwrite)
+            else:
+                self._pwrite(view, offset)
         except OSError as e:
             raise self.f.io_error(e) from None
+
+    def _pwrite(self, view, offset: int) -> None:
+        """All of ``view`` at ``offset``, in writes the page cache takes well."""
+        fd = self.fd
+        n = len(view)
+        pos = 0
+        while pos < n:
+            w = os.pwrite(fd, view[pos:pos + _PAGE_CACHE_WRITE], offset + pos)
+            if w <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            pos += w
 
     def _write_batch(self, items) -> None:
         for buf, length, offset in items:

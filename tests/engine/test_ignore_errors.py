@@ -6,28 +6,12 @@ other error on the sender (here ENOTDIR) skips deletion unless
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
-from tests.helpers.roles import FAKE_RSH, PYSYNC, lines, role_cases
+from tests.helpers.roles import lines, role_cases, sources_command
 
 OLD = 1_500_000_000
-
-
-def _cmd(tool, role, opts, srcs, dst):
-    if role == "local":
-        return (PYSYNC if tool == "pysync" else ["rsync"]) + opts + srcs + [f"{dst}/"]
-    if tool == "rsync":
-        client, server = ["rsync"], "rsync"
-    elif role.endswith("rsync2pysync"):
-        client, server = ["rsync"], "pysync"
-    else:
-        client, server = PYSYNC, "rsync"
-    remote = ["-e", FAKE_RSH, f"--rsync-path={server}"]
-    if role.startswith("push"):
-        return client + opts + remote + srcs + [f"localhost:{dst}/"]
-    return client + opts + remote + [f"localhost:{s}" for s in srcs] + [f"{dst}/"]
 
 
 @pytest.mark.parametrize("bad", ["missing", "notdir"])
@@ -45,7 +29,7 @@ def test_deletion_after_source_errors_as_rsync(tmp_path, role, bad, opts):
         (top / "notdir").write_bytes(b"a file\n")
         other = top / ("missing" if bad == "missing" else "notdir/x")
         extra = ["--no-i-r"] if tool == "rsync" and role == "local" else []
-        r = subprocess.run(_cmd(tool, role, opts + extra, [f"{top / 'src'}/", str(other)], top / "dst"),
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{top / 'src'}/", str(other)], top / "dst"),
                            capture_output=True, timeout=120)
         out = [ln for ln in lines(r.stdout)]
         got[tool] = (r.returncode, sorted(p.name for p in (top / "dst").iterdir()), sorted(out))

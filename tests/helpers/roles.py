@@ -27,8 +27,14 @@ ROLES = ["local", "push-pysync2rsync", "push-rsync2pysync", "pull-pysync2rsync",
 def command(tool: str, role: str, opts, src, dst) -> list:
     """The argv of one run; ``src``/``dst`` are directories (their contents
     are transferred)."""
+    return sources_command(tool, role, opts, [f"{src}/"], dst)
+
+
+def sources_command(tool: str, role: str, opts, srcs, dst) -> list:
+    """The argv of one run from the source arguments ``srcs`` (as given:
+    a remote role prefixes each with the host) into directory ``dst``."""
     if role == "local":
-        return (PYSYNC if tool == "pysync" else ["rsync"]) + list(opts) + [f"{src}/", f"{dst}/"]
+        return (PYSYNC if tool == "pysync" else ["rsync"]) + list(opts) + list(srcs) + [f"{dst}/"]
     if tool == "rsync":
         client, server = ["rsync"], "rsync"
     elif role.endswith("rsync2pysync"):
@@ -37,8 +43,8 @@ def command(tool: str, role: str, opts, src, dst) -> list:
         client, server = PYSYNC, "rsync"
     remote = ["-e", FAKE_RSH, f"--rsync-path={server}"]
     if role.startswith("push"):
-        return client + list(opts) + remote + [f"{src}/", f"localhost:{dst}/"]
-    return client + list(opts) + remote + [f"localhost:{src}/", f"{dst}/"]
+        return client + list(opts) + remote + list(srcs) + [f"localhost:{dst}/"]
+    return client + list(opts) + remote + [f"localhost:{s}" for s in srcs] + [f"{dst}/"]
 
 
 def run(tool: str, role: str, opts, src, dst, cwd=None, timeout=120):

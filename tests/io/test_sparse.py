@@ -63,8 +63,12 @@ def test_pwrite_sparse_keeps_every_byte(tmp_path, offset):
     data = b"".join(parts)
     p = tmp_path / "f"
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    def write(view, at):
+        while len(view):
+            n = os.pwrite(fd, view, at)
+            view, at = view[n:], at + n
     try:
-        pwrite_sparse(fd, memoryview(data), offset)
+        pwrite_sparse(memoryview(data), offset, write)
         os.ftruncate(fd, offset + len(data))
     finally:
         os.close(fd)
