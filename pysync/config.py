@@ -43,6 +43,8 @@ class SessionConfig:
     max_delete: int | None = None
     force: bool = False
     ignore_errors: bool = False     # delete even after I/O errors
+    ignore_missing_args: bool = False  # the sender skips a missing source argument
+    delete_missing_args: bool = False  # ... sends it as mode 0; the receiver deletes it
     copy_links: bool = False        # -L: the sender follows every symlink
     copy_dirlinks: bool = False     # -k: ... those to directories
     copy_unsafe_links: bool = False  # ... those pointing out of the transfer
@@ -180,6 +182,8 @@ def _finish_config(sess, compat: int) -> None:
     c.max_delete = o.max_delete
     c.force = o.force
     c.ignore_errors = o.ignore_errors
+    c.ignore_missing_args = o.ignore_missing_args
+    c.delete_missing_args = o.delete_missing_args
     c.copy_links, c.copy_dirlinks = o.copy_links, o.copy_dirlinks
     c.copy_unsafe_links, c.safe_links = o.copy_unsafe_links, o.safe_links
     # --chmod is not passed on: the client's side applies it, to the list
@@ -220,7 +224,7 @@ def _finish_config(sess, compat: int) -> None:
         uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
         hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
         relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids,
-        xattrs=bool(o.xattrs), acls=o.acls)
+        xattrs=bool(o.xattrs), acls=o.acls, missing=o.delete_missing_args)
 
 
 def _negotiate_version(ours: int, theirs: int) -> int:

@@ -71,6 +71,9 @@ def list_sources(opts, sources, log, out) -> int:
     cfg.one_file_system = opts.one_file_system
     cfg.relative, cfg.implied_dirs = bool(opts.relative), opts.implied_dirs
     cfg.xfer_dirs = opts.xfer_dirs   # listing implies --dirs (unless --no-dirs)
+    # A missing argument is left out of a local listing with either option
+    # (rsync 3.2.7 prints nothing for it, and no error).
+    cfg.ignore_missing_args = opts.ignore_missing_args or opts.delete_missing_args
     filters = opts.filter_list or (FilterList.from_options(opts.filters) if opts.filters else None)
     if opts.cvs_exclude:
         if filters is None:

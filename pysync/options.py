@@ -96,6 +96,8 @@ class Options:
     update: bool = False
     ignore_existing: bool = False
     existing: bool = False
+    ignore_missing_args: bool = False  # a missing source argument is skipped silently
+    delete_missing_args: bool = False  # ... and its destination is deleted
     max_size: int | None = None
     min_size: int | None = None
     backup: bool = False
@@ -213,6 +215,8 @@ OPTION_TABLE = [
     (("update",), "u", "flag", "update", None, "skip files that are newer on the receiver", False),
     (("ignore-existing",), None, "flag", "ignore_existing", None, "skip updating files that exist on receiver", False),
     (("existing", "ignore-non-existing"), None, "flag", "existing", None, "skip creating new files on receiver", False),
+    (("ignore-missing-args",), None, "flag", "ignore_missing_args", None, "ignore missing source args without error", False),
+    (("delete-missing-args",), None, "flag", "delete_missing_args", None, "delete missing source args from destination", False),
     (("max-size",), None, "value", "max_size", _size, "don't transfer any file larger than SIZE", False),
     (("min-size",), None, "value", "min_size", _size, "don't transfer any file smaller than SIZE", False),
     (("backup",), "b", "flag", "backup", None, "make backups (see --suffix & --backup-dir)", False),
@@ -457,6 +461,8 @@ DELAY_UPDATES_DIR = ".~tmp~"
 
 def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
+    if opts.max_delete is not None and opts.max_delete < 0:
+        opts.max_delete = 0         # negative: no deletions (as options.c)
     if opts.delay_updates and opts.partial_dir is None:
         opts.partial_dir = DELAY_UPDATES_DIR
     if opts.partial_dir is not None and not opts.partial_dir.startswith("/") \

@@ -220,7 +220,7 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     sess.io_error |= recv.io_error | gen.failed
     if recv.del_stats is not None:
         stats.deleted = recv.del_stats
-    elif cfg.delete:
+    else:       # our own generator's deletions (--delete, replaced types, missing args)
         stats.deleted = gen.del_stats
     if recv.remote_stats is not None:
         rs = recv.remote_stats

@@ -37,12 +37,14 @@ class Stats:
         self.total_written = 0
         self.deleted = None
 
-    def count_flist(self, entries) -> None:
+    def count_flist(self, entries, sending: bool = False) -> None:
+        # A mode-0 entry (--delete-missing-args) is a file to the sender
+        # and a special to the receiver, as in flist.c's two counts.
         for e in entries:
             if e.cleared:
                 continue
             self.num_files += 1
-            if e.is_reg:
+            if e.is_reg or (sending and not e.mode):
                 self.num_reg += 1
                 self.total_size += e.size
             elif e.is_dir:

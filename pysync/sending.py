@@ -68,7 +68,7 @@ def run_sender(sess, sources) -> int:
     flist = sort_and_clean(entries)
     if remover is not None:
         remover.set_flist(flist)
-    stats.count_flist(flist)
+    stats.count_flist(flist, sending=True)
     if not flist and sess.am_server:
         return exit_code_for(sess.io_error, RERR_PARTIAL if scanner.xfer_failed else 0)
     sender = Sender(sess.wire, flist, cfg, sess.log, sess.report, stats)

@@ -116,12 +116,14 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         args.append(f"--timeout={opts.timeout}")
     if opts.bwlimit:
         args.append(f"--bwlimit={opts.bwlimit}")
+    if opts.max_delete is not None and not remote_is_sender:
+        # It limits any deletion (--delete-missing-args, replaced types),
+        # not only --delete's; 0 travels as -1, which a server reads as 0.
+        args.append(f"--max-delete={opts.max_delete or -1}")
     if opts.delete and not remote_is_sender:
         args.append("--delete-" + (opts.delete_mode or "during") if opts.delete_mode else "--delete")
         if opts.delete_excluded:
             args.append("--delete-excluded")
-        if opts.max_delete is not None:
-            args.append(f"--max-delete={opts.max_delete}")
     if opts.force and not remote_is_sender:
         args.append("--force")
     if opts.backup_dir is not None:
@@ -152,6 +154,12 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             args.append("--partial")
     if opts.size_only and not remote_is_sender:
         args.append("--size-only")
+    # --delete-missing-args needs both sides (the receiver accepts the
+    # sender's mode-0 entries); --ignore-missing-args only a remote sender.
+    if opts.delete_missing_args:
+        args.append("--delete-missing-args")
+    elif opts.ignore_missing_args and remote_is_sender:
+        args.append("--ignore-missing-args")
     if opts.modify_window and not remote_is_sender:
         args.append(f"--modify-window={opts.modify_window}")
     if opts.ignore_errors:

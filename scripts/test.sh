@@ -18,5 +18,5 @@ if [ ${#need[@]} -gt 0 ]; then
   }
 fi
 
-python3 -m pip install -q -e ".[test]"
+python3 -m pip install -q -e ".[test]" --config-settings editable_mode=compat
 exec python3 -m pytest -q -p no:cacheprovider "$@"

@@ -15,7 +15,7 @@ from ..protocol.constants import IOERR_GENERAL, MSG_DELETED, XMIT_NO_CONTENT_DIR
 from ..protocol.flist_sort import sort_key
 from ..text import show
 
-__all__ = ["delete_extraneous", "remove_tree", "content_dir", "delete_pass", "delete_in",
+__all__ = ["delete_extraneous", "delete_missing", "remove_tree", "content_dir", "delete_pass", "delete_in",
            "note_deleted"]
 
 
@@ -62,16 +62,8 @@ def delete_extraneous(gen, entry) -> None:
             continue
         try:
             if isdir:
-                keep = None
-                if filters is not None and not gen.cfg.delete_excluded:
-                    def keep(n, d, _g=gen, _f=filters):
-                        # In a directory being deleted, perishable rules
-                        # (-C's defaults) do not protect (delete.c).
-                        parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
-                        c = _context(_g, parent) if _f.merges else None
-                        return _f.protected(n, d, c, perishable=False)
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), gen.cfg.dry_run,
-                            backups, keep, gen.report, st.st_mode)
+                            backups, _keeper(gen), gen.report, st.st_mode)
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -83,6 +75,67 @@ def delete_extraneous(gen, entry) -> None:
         except OSError as e:
             gen.log.error(f"rsync: [generator] delete_file: unlink \"{show(tree.path(name))}\" "
                           f"failed: {e.strerror} ({e.errno})")
+
+
+def _keeper(gen):
+    """What protects an entry inside a directory being deleted: the filter
+    rules, where perishable ones (-C's defaults) do not count (delete.c)."""
+    filters = gen.cfg.filters
+    if filters is None or gen.cfg.delete_excluded:
+        return None
+
+    def keep(n, d):
+        parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
+        c = _context(gen, parent) if filters.merges else None
+        return filters.protected(n, d, c, perishable=False)
+    return keep
+
+
+def delete_missing(gen, entry, st) -> None:
+    """--delete-missing-args: the sender's entry of mode 0 names a source
+    argument that does not exist; what is at that name here goes, as
+    generator.c does it: unless a filter rule excludes the name, a
+    directory with its contents only under --delete or --force, within
+    --max-delete, into the backups with -b."""
+    cfg = gen.cfg
+    filters = cfg.filters
+    name = entry.name
+    if filters is not None and not cfg.delete_excluded:
+        parent = name.rsplit(b"/", 1)[0] if b"/" in name else b"."
+        ctx = _context(gen, parent) if filters.merges else None
+        if filters.protected(name, False, ctx):
+            return
+    if st is None:
+        return
+    if cfg.max_delete is not None and gen.del_stats.total >= cfg.max_delete:
+        gen.skipped_deletes += 1
+        return
+    tree = gen.tree
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            if cfg.delete or cfg.force:
+                remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), cfg.dry_run,
+                            cfg.backups, _keeper(gen), gen.report, st.st_mode)
+                return
+            if _listing(tree.dir_fd(name)):
+                gen.log.info(f"cannot delete non-empty directory: {show(name)}")
+                return
+            if not cfg.dry_run:
+                tree.forget(name)
+                pfd, base = tree.locate(name)
+                os.rmdir(base, dir_fd=pfd)
+        elif cfg.dry_run:
+            pass
+        elif cfg.backups is not None:
+            cfg.backups.keep(name, move=True)
+        else:
+            pfd, base = tree.locate(name)
+            os.unlink(base, dir_fd=pfd)
+        note_deleted(gen, name, st.st_mode)
+    except OSError as e:
+        what = "rmdir" if stat.S_ISDIR(st.st_mode) else "unlink"
+        gen.log.error(f"rsync: [generator] delete_file: {what}({show(name)}) "
+                      f"failed: {e.strerror} ({e.errno})")
 
 
 def _context(gen, dirname: bytes):

@@ -32,7 +32,7 @@ from ..protocol.stats import DeleteStats, encode_del_stats
 from .acls import Acls
 from .altdest import alt_lstat, try_alt_dests
 from .basis import drop_stale_partial, partial_path, send_sums
-from .delete import delete_pass
+from .delete import delete_missing, delete_pass
 from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
 from .objects import gen_dir, gen_link, gen_special, make_parents, remove_in_way, touch_up_dirs
 from .xattrs import GenXattrs
@@ -160,7 +160,7 @@ class Generator:
             wire.flush()
             self._wait_for(lambda what, v: what == "done" and v == 3, None)
             delete_pass(self)
-        if self.cfg.delete:
+        if self.cfg.delete or self.cfg.force:     # as generator.c: delete_mode || force_delete
             wire.write(self.ndx_out.encode(NDX_DEL_STATS) + encode_del_stats(self.del_stats))
         wire.write(self.ndx_out.encode(NDX_DONE))   # "deletions done" (protocol >= 31)
         wire.flush()
@@ -191,6 +191,9 @@ class Generator:
                 st = self.tree.lstat(name)
             except FileNotFoundError:
                 st = None
+        if not entry.mode:
+            delete_missing(self, entry, st)     # --delete-missing-args
+            return
         if self._skipped(entry, st):
             return
         if not entry.is_dir and not entry.is_reg and not self._preserved(entry):

@@ -82,7 +82,8 @@ class Scanner:
         try:
             st = self._arg_stat(path)
         except OSError as e:
-            self._fail_arg(path, e)
+            if not self._missing_arg(base, e):
+                self._fail_arg(path, e)
             return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
@@ -124,8 +125,12 @@ class Scanner:
         try:
             st = self._arg_stat(path)
         except OSError as e:
-            self._fail_arg(path, e)
-            return
+            if not self._missing_arg(None, e):
+                self._fail_arg(path, e)
+                return
+            if not getattr(self.opts, "delete_missing_args", False):
+                return
+            st = None       # --delete-missing-args: its parents, then a mode-0 entry
         sent = self.__dict__.setdefault("_implied", set())
         if True:    # protocol >= 30: always, flagged; the receiver may skip them
             for k in range(1, len(parts)):
@@ -141,6 +146,11 @@ class Scanner:
                 if self._add(d, dpath, dst, top=False):
                     self.entries[-1].xflags = XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR
                 sent.add(d)
+        if st is None:
+            if name not in sent:
+                self._add_missing(name)
+                sent.add(name)
+            return
         if stat.S_ISDIR(st.st_mode):
             if not self.opts.recursive:
                 if getattr(self.opts, "xfer_dirs", False):
@@ -250,6 +260,10 @@ class Scanner:
                     self.log.error(f"rsync: [sender] {err.what}(\"{_show(os.path.abspath(path))}\") "
                                    f"failed: {err.strerror} ({err.errno})")
                     return False
+        self._append(e)
+        return True
+
+    def _append(self, e: FileEntry) -> None:
         if self.counter is not None and len(self.entries) % 100 == 0:
             self.counter(len(self.entries))      # --progress: the running count
         self.entries.append(e)
@@ -257,7 +271,6 @@ class Scanner:
             last = len(self.entries) - 1
             self.emit(self.entries[self._emitted:last])
             self._emitted = last
-        return True
 
     def _file_sum(self, path: bytes) -> bytes:
         h = self.checksum.file_hasher()
@@ -315,6 +328,28 @@ class Scanner:
                 self.io_error |= IOERR_GENERAL
                 self.log.error(f"symlink has no referent: \"{_show(os.path.abspath(path))}\"")
             return None
+
+    def _missing_arg(self, name, e: OSError) -> bool:
+        """A source argument that does not exist, with --ignore-missing-args
+        (left out, no error) or --delete-missing-args (sent as an entry of
+        mode 0, which asks the receiver to delete that name).  ``name`` is
+        the entry's name, or None when the caller adds the entry itself."""
+        o = self.opts
+        if e.errno != errno.ENOENT or not (getattr(o, "ignore_missing_args", False)
+                                           or getattr(o, "delete_missing_args", False)):
+            return False
+        if name is not None and getattr(o, "delete_missing_args", False):
+            self._add_missing(name)
+        return True
+
+    def _add_missing(self, name: bytes) -> None:
+        e = FileEntry(name, 0)
+        e.src = None
+        if self.acls:
+            e.acl = RsyncAcl()
+        if self.xattr_policy is not None:
+            e.xattrs = ()
+        self._append(e)
 
     def _fail_arg(self, path: bytes, e: OSError) -> None:
         """A source argument that cannot be stat'ed.  As flist.c: one that

@@ -110,6 +110,7 @@ class FlistOptions:
     numeric_ids: bool = False  # no id lists
     xattrs: bool = False       # -X: an xattr set after each entry
     acls: bool = False         # -A: ACLs after each entry but symlinks
+    missing: bool = False      # --delete-missing-args: mode 0 names a missing argument
 
 
 class EndOfList:
@@ -365,9 +366,13 @@ class FlistDecoder:
                 raise ProtocolError(f"Invalid modtime_nsec value {nsec}", 2)
         if not xflags & XMIT_SAME_MODE:
             self.mode = decode_int32(buf) & 0xFFFFFFFF
-            if stat.S_IFMT(self.mode) not in _VALID_TYPES:
+            if stat.S_IFMT(self.mode) not in _VALID_TYPES and self.mode:
                 raise ProtocolError(f"invalid file mode 0{self.mode:o} for {_show(name)}", 2)
         mode = self.mode
+        if not mode and not o.missing:
+            # Mode 0 (also as the "same mode" of the very first entry) is a
+            # missing argument, which only --delete-missing-args allows.
+            raise ProtocolError(f"invalid file mode 00 for {_show(name)}", 2)
         if o.uid and not xflags & XMIT_SAME_UID:
             self.uid = decode_varint(buf) & 0xFFFFFFFF
             if xflags & XMIT_USER_NAME_FOLLOWS:
