@@ -11,7 +11,7 @@ import os
 import stat
 
 from ..io.replace import temp_name
-from ..protocol.constants import ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_XNAME_FOLLOWS
+from ..protocol.constants import ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_SIZE, ITEM_XNAME_FOLLOWS
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
 from .objects import remove_in_way
@@ -68,8 +68,11 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
     """Link each follower to its group's leader (hlink.c finish_hard_link).
     Sent as itemize records with the leader's name (ITEM_XNAME_FOLLOWS),
     so the client logs "name => leader" in rsync's order: groups in
-    leader order, a group's followers last to first.  Followers of a
-    leader still waiting for its redo are linked at the end (late)."""
+    leader order; in a group the followers after the leader in list
+    order, then those before it from last to first (rsync chains each
+    member after the one before it, and the ones before the leader wait
+    for it in reverse).  Followers of a leader still waiting for its redo
+    are linked at the end (late)."""
     if not gen.hlink_followers:
         return
     by_group = {}
@@ -84,7 +87,9 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
             pending += members
             continue
         lname = gen.flist[lndx].name
-        for ndx, entry in reversed(members):
+        after = [m for m in members if m[0] > lndx]
+        before = [m for m in members if m[0] < lndx]
+        for ndx, entry in after + before[::-1]:
             _link_one(gen, ndx, entry, lname, itemize=not late)
     gen.hlink_followers = pending
 
@@ -97,6 +102,13 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
             st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
+        changed = 0
+        if st is not None:
+            # A follower that is not yet the leader's inode is itemized
+            # against what it was (hlink.c maybe_hard_link -> itemize).
+            changed = gen._attr_flags(entry, st, probe=True)
+            if stat.S_ISREG(st.st_mode) and st.st_size != entry.size:
+                changed |= ITEM_REPORT_SIZE
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
             lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
@@ -112,7 +124,7 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
         gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
                   f"{show(lname)} failed: {e.strerror} ({e.errno})")
         return
-    iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else 0)
+    iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else changed)
     if itemize:
         gen.wire.write(gen.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(lname))
     else:

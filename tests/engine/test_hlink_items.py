@@ -1,0 +1,62 @@
+"""-H: the itemized lines of a hard-link group's followers, compared with
+stock rsync (--no-i-r, the mode pysync's list is always in): their order
+(the followers after the leader in list order, then those before it from
+last to first) and their flags (a follower that is relinked is compared
+with what it was: "hf..t...... b => a")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.helpers.roles import lines, sources_command
+
+OLD = 1_500_000_000
+
+
+def _group(root, names, data, mtime, mode=0o644):
+    root.mkdir(parents=True, exist_ok=True)
+    first = root / names[0]
+    first.write_bytes(data)
+    os.chmod(first, mode)
+    for n in names[1:]:
+        os.link(first, root / n)
+    os.utime(first, (mtime, mtime))
+
+
+def _scenario(top, kind):
+    src, dst = top / "src", top / "dst"
+    _group(dst, ["a", "b", "c", "d"], b"old data\n", OLD)
+    if kind == "time":               # same content, new time: the leader is sent
+        _group(src, ["a", "b", "c", "d"], b"old data\n", OLD + 100)
+    elif kind == "middle":           # a and d missing: b leads, c is relinked
+        _group(src, ["a", "b", "c", "d"], b"new data, longer\n", OLD + 100, 0o640)
+        (dst / "a").unlink()
+        (dst / "d").unlink()
+    elif kind == "fresh-tail":       # only d exists: the others link to it
+        _group(src, ["a", "b", "c", "d"], b"new\n", OLD + 5)
+        for n in "abc":
+            (dst / n).unlink()
+    os.utime(dst, (OLD, OLD))
+    os.utime(src, (OLD, OLD))
+    return src, dst
+
+
+@pytest.mark.parametrize("kind", ["time", "middle", "fresh-tail"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_follower_lines_as_rsync(tmp_path, role, kind):
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = _scenario(tmp_path / tool, kind)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        out = lines(r.stdout)
+        st = {n: os.stat(dst / n) for n in "abcd"}
+        linked = len({(s.st_dev, s.st_ino) for s in st.values()}) == 1
+        got[tool] = ([ln for ln in out if ln.startswith("hf")], sorted(out), linked)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][2]
