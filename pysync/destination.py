@@ -71,14 +71,15 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report, mkpath: bool 
     except OSError as e:
         raise PysyncError(f"rsync: [Receiver] stat \"{_show(path)}\" failed: {e.strerror} ({e.errno})",
                           RERR_FILEIO) from None
-    if mkpath and st is None and not dry_run and (b"/" in dest or count > 1):
+    if mkpath and st is None and (b"/" in dest or count > 1):
         # --mkpath: the missing directories of the destination (all of it
         # for a directory or several files, its parent for one file).
         whole = count > 1 and not trailing
         target = dest if whole else dest.rsplit(b"/", 1)[0]
-        made = _make_path(target)
+        made = _make_path(target, dry_run)     # a dry run counts what it would make
         if made:
             report.created_dirs(made, dest if whole else (target or b"/"))
+        if made and not dry_run:
             try:
                 st = os.stat(path)
             except OSError:
@@ -94,7 +95,12 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report, mkpath: bool 
     if count == 1 and not live[0].is_dir and (st is not None or not trailing):
         # One file onto a name: the list's single name becomes that name.
         live[0].name = os.path.basename(path)
-        return os.path.dirname(path) or b".", False
+        parent = os.path.dirname(path) or b"."
+        if dry_run and mkpath and not os.path.isdir(parent):
+            # --mkpath would have made it (upstream rsync's #880 fix; 3.2.7
+            # fails here with "change_dir#3"): nothing there to compare.
+            return None, True
+        return parent, False
     if dry_run:
         report.created_dir(dest.rstrip(b'/') or dest)
         return None, True
@@ -107,8 +113,9 @@ def get_local_name(flist, dest: bytes, log, dry_run: bool, report, mkpath: bool 
     return path, True
 
 
-def _make_path(path: bytes) -> int:
-    """mkdir -p; the number of directories made (util1.c make_path)."""
+def _make_path(path: bytes, dry_run: bool = False) -> int:
+    """mkdir -p; the number of directories made (util1.c make_path), or
+    in a dry run that would be."""
     while path.startswith(b"./"):
         path = path[2:]
     path = path.rstrip(b"/")
@@ -122,6 +129,8 @@ def _make_path(path: bytes) -> int:
         if parent == p:
             break
         p = parent
+    if dry_run:
+        return len(missing)
     for d in reversed(missing):
         try:
             os.mkdir(d, 0o777)
