@@ -75,6 +75,7 @@ class SessionConfig:
     alt_dests: list = field(default_factory=list)   # (kind, absolute dir bytes)
     partial: bool = False
     partial_dir: bytes | None = None
+    temp_dir_fd: int | None = None  # -T: the directory temp files are made in
     inplace: bool = False           # write into the destination file itself
     append: int = 0                 # 1 --append, 2 --append-verify (implies inplace)
     delay_updates: bool = False

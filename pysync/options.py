@@ -107,6 +107,7 @@ class Options:
     alt_dests: list = field(default_factory=list)   # (kind, dir): link / compare / copy
     partial: bool = False
     partial_dir: str | None = None
+    temp_dir: str | None = None        # -T: temp files there (relative: to the destination)
     log_format: str | None = None      # --out-format (alias --log-format)
     log_file: str | None = None
     log_file_format: str | None = None
@@ -227,6 +228,7 @@ OPTION_TABLE = [
     (("copy-dest",), None, "altdest", "alt_dests", "copy", "... and include copies of unchanged files", False),
     (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
     (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
+    (("temp-dir",), "T", "value", "temp_dir", str, "create temporary files in directory DIR", False),
     (("sparse",), "S", "flag", "sparse", None, "turn sequences of nulls into sparse blocks", False),
     (("inplace",), None, "flag", "inplace", None, "update destination files in-place", False),
     (("append",), None, "count", "append", None, "append data onto shorter files", False),

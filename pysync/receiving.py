@@ -126,6 +126,23 @@ def _name_maps(sess, flist, uid_names, gid_names, uid_map, gid_map):
     return out[0], out[1]
 
 
+def _open_temp_dir(tdir: str, root) -> int:
+    """-T DIR, checked as rsync's do_recv does (relative to the destination
+    directory; to the current one in a dry run into a missing one)."""
+    import stat as _stat
+    from .errors import FileIOError, SyntaxUsageError
+    path = os.path.join(root if root is not None else b".", os.fsencode(tdir))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SyntaxUsageError(f"The temp-dir does not exist: {tdir}") from None
+    except OSError as e:
+        raise FileIOError(f"Failed to stat temp-dir {tdir}: {e.strerror}") from None
+    if not _stat.S_ISDIR(st.st_mode):
+        raise SyntaxUsageError(f"The temp-dir is not a directory: {tdir}")
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
 def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     cfg, o = sess.cfg, sess.opts
     stats = sess.report.stats
@@ -158,6 +175,8 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
                                   None if o.suffix is None else os.fsencode(o.suffix))
         # --link-dest & co: a relative DIR is relative to the destination.
         cfg.alt_dests = [(kind, os.path.join(root, os.fsencode(d))) for kind, d in o.alt_dests]
+    if o.temp_dir is not None and not cfg.list_only:
+        cfg.temp_dir_fd = _open_temp_dir(o.temp_dir, root)
     if root is None:           # dry run into a directory that does not exist
         root_tree = None
     else:
@@ -215,6 +234,9 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     t.join()
     if root_tree is not None:
         root_tree.close()
+    if cfg.temp_dir_fd is not None:
+        os.close(cfg.temp_dir_fd)
+        cfg.temp_dir_fd = None
     if errors:
         raise errors[0]
     sess.io_error |= recv.io_error | gen.failed

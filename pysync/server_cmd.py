@@ -139,6 +139,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             args.append("--ignore-existing")
         if opts.existing:
             args.append("--existing")
+        if opts.temp_dir is not None:
+            args += ["--temp-dir", _q(opts.temp_dir)]
         if opts.max_size is not None:
             args.append(f"--max-size={opts.max_size}")
         if opts.min_size is not None:

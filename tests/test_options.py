@@ -68,6 +68,9 @@ CASES = [
     ["-a", "--usermap=1:2,*:root", "--groupmap=0-9:x"], ["-a", "--chown=a:b"], ["-r", "--chown=:g"],
     ["-a", "--backup-dir=b k/*x", "--suffix=~ $(x)"], ["-a", "--partial-dir=p d;[a]"],
     ["-a", "--link-dest=../a b", "--link-dest=x?"], ["-a", "--files-from=host:/l i\\st"], ["-aS"], ["-aS", "--inplace"], ["-aSx", "--inplace", "-W"],
+    ["-a", "--ignore-missing-args"], ["-a", "--delete-missing-args"], ["-a", "--max-delete=0"],
+    ["-a", "--max-delete=3", "--ignore-missing-args", "--delete-missing-args"],
+    ["-a", "-T", "/t d"], ["-a", "--temp-dir=../t", "--existing", "--link-dest=x"],
 ]
 
 

@@ -57,7 +57,7 @@ class DelayedUpdates:
     def park(self, ndx: int, name: bytes, tmp) -> None:
         """Move the finished temp file ``tmp`` into the partial dir."""
         try:
-            pfd = self._open_pdir(tmp.dir_fd, create=True)
+            pfd = self._open_pdir(tmp.dest_fd, create=True)
         except OSError:
             # rsync says so and drops the file, without an error exit.
             tmp.discard()
@@ -65,10 +65,7 @@ class DelayedUpdates:
                            "discarding completed file.")
             return
         try:
-            fd, tmp.fd = tmp.fd, -1
-            os.close(fd)
-            os.rename(tmp.name, tmp.base, src_dir_fd=tmp.dir_fd, dst_dir_fd=pfd)
-            tmp.done = True
+            tmp.move_to(pfd, tmp.base)
         finally:
             os.close(pfd)
         self.waiting[ndx] = name

@@ -215,7 +215,8 @@ class LocalCopier:
             except OSError:
                 pass
         try:
-            tmp = TempFile(dir_fd, base)
+            tmp = TempFile(dir_fd, base, temp_dir_fd=self.cfg.temp_dir_fd)
+            tmp.fsync = self.cfg.fsync
         except OSError:
             return False
         try:

@@ -246,7 +246,9 @@ class Receiver:
     def make_temp(self, dir_fd: int, base: bytes, name: bytes):
         """The temp file for ``name``, or None (said) if it cannot be made."""
         try:
-            return TempFile(dir_fd, base)
+            tmp = TempFile(dir_fd, base, temp_dir_fd=self.cfg.temp_dir_fd)
+            tmp.fsync = self.cfg.fsync
+            return tmp
         except OSError as e:
             self._fail(f"rsync: [receiver] mkstemp \"{_show(self.tree.path(name))}\" failed: "
                        f"{e.strerror} ({e.errno})")

@@ -393,6 +393,8 @@ def test_no_space_left_streams_and_fails_like_rsync(ext4_64m, tmp_path):
 class _Cfg:
     protocol = 32
     backups = None
+    temp_dir_fd = None
+    fsync = False
 
 
 def _pair(tmp_path, files):
