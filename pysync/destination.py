@@ -25,6 +25,9 @@ class MissingTree:
     def lstat(self, name):
         raise FileNotFoundError(name)
 
+    def stat_entry(self, name, is_dir):
+        raise FileNotFoundError(name)
+
     def locate(self, name):
         raise FileNotFoundError(name)
 

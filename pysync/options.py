@@ -27,6 +27,7 @@ class Options:
     links: bool = False
     copy_links: bool = False           # -L
     copy_dirlinks: bool = False        # -k
+    keep_dirlinks: bool = False        # -K: the receiver follows its own symlinks to directories
     copy_unsafe_links: bool = False
     safe_links: bool = False
     perms: bool = False
@@ -171,6 +172,7 @@ OPTION_TABLE = [
     (("copy-unsafe-links",), None, "flag", "copy_unsafe_links", None, "only \"unsafe\" symlinks are transformed", False),
     (("safe-links",), None, "flag", "safe_links", None, "ignore symlinks that point outside the tree", False),
     (("copy-dirlinks",), "k", "flag", "copy_dirlinks", None, "transform symlink to dir into referent dir", False),
+    (("keep-dirlinks",), "K", "flag", "keep_dirlinks", None, "treat symlinked dir on receiver as dir", False),
     (("perms",), "p", "flag", "perms", None, "preserve permissions", False),
     (("times",), "t", "flag", "times", None, "preserve modification times", False),
     (("group",), "g", "flag", "group", None, "preserve group", False),

@@ -180,7 +180,7 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     if root is None:           # dry run into a directory that does not exist
         root_tree = None
     else:
-        root_tree = DestTree(root)
+        root_tree = DestTree(root, keep_dirlinks=cfg.keep_dirlinks)
     to_gen: queue.Queue = queue.Queue()
     requested: dict = {}
     tree = root_tree if root_tree is not None else MissingTree(dest or b".")

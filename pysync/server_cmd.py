@@ -49,6 +49,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             opts.list_only or opts.list_implied or (opts.delete and push)))):
         c += "d"
     if push:
+        if opts.keep_dirlinks:
+            c += "K"
         if opts.prune_empty_dirs:
             c += "m"
         if opts.omit_dir_times > 0:

@@ -217,7 +217,7 @@ def delete_pass(gen) -> None:
         if entry.cleared or not entry.is_dir or not content_dir(entry):
             continue
         try:
-            st = gen.tree.lstat(entry.name)
+            st = gen.tree.stat_entry(entry.name, True)
         except OSError:
             continue
         if stat.S_ISDIR(st.st_mode):

@@ -188,7 +188,7 @@ class Generator:
             st = None
         else:
             try:
-                st = self.tree.lstat(name)
+                st = self.tree.stat_entry(name, entry.is_dir)
             except FileNotFoundError:
                 st = None
         if not entry.mode:

@@ -205,6 +205,13 @@ def touch_up_dirs(gen) -> None:
                 continue
             dfd, base = tree.locate(entry.name)
             st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode) and gen.cfg.keep_dirlinks:
+                # -K: the directory behind the symlink, through its fd.
+                fd = tree.dir_fd(entry.name)
+                st = os.fstat(fd)
+                if differs(entry, st, gen.policy):
+                    apply_fd(fd, entry, gen.policy, st.st_mode)
+                continue
             if not stat.S_ISDIR(st.st_mode):
                 continue
             what = differs(entry, st, gen.policy)

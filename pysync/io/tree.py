@@ -5,11 +5,16 @@ O_NOFOLLOW|O_DIRECTORY from a directory fd held on the destination root,
 so neither a hostile sender nor a local attacker can make us write
 through a symlink planted in a parent component (reliability.md §2.2).
 Directory fds are cached by their relative path.
+
+-K (--keep-dirlinks) is the one exception, and the user's own choice: a
+component that is a symlink to a directory is followed, wherever it
+points, as rsync does with that option.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections import OrderedDict
 
 __all__ = ["DestTree", "split_name"]
@@ -27,8 +32,9 @@ def split_name(name: bytes):
 
 
 class DestTree:
-    def __init__(self, root: bytes):
+    def __init__(self, root: bytes, keep_dirlinks: bool = False):
         self.root = root
+        self.keep_dirlinks = keep_dirlinks
         self.root_fd = os.open(root, _DIR_FLAGS)
         self._fds: OrderedDict[bytes, int] = OrderedDict()
 
@@ -49,7 +55,13 @@ class DestTree:
             return fd
         parent, base = split_name(reldir)
         pfd = self.dir_fd(parent)
-        fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
+        try:
+            fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
+        except OSError:
+            if not (self.keep_dirlinks and stat.S_ISLNK(
+                    os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode)):
+                raise
+            fd = os.open(base, _DIR_FLAGS & ~os.O_NOFOLLOW, dir_fd=pfd)   # -K
         self._fds[reldir] = fd
         if len(self._fds) > _MAX_CACHED:
             _, old = self._fds.popitem(last=False)
@@ -74,6 +86,18 @@ class DestTree:
             return os.fstat(self.root_fd)
         dfd, base = self.locate(name)
         return os.stat(base, dir_fd=dfd, follow_symlinks=False)
+
+    def stat_entry(self, name: bytes, is_dir: bool):
+        """The lstat of what is at ``name``; with -K, for a directory of the
+        list, that of the directory a symlink there points to (rsync's
+        link_stat with follow_dirlinks)."""
+        st = self.lstat(name)
+        if is_dir and self.keep_dirlinks and stat.S_ISLNK(st.st_mode):
+            try:
+                return os.fstat(self.dir_fd(name))
+            except OSError:
+                pass
+        return st
 
     def path(self, name: bytes) -> bytes:
         """A path for messages only (never used to open anything)."""
