@@ -54,11 +54,13 @@ def test_sigterm_mid_transfer_exits_20_and_leaves_no_temp(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     with open(src / "big", "wb") as f:
-        f.write(os.urandom(1 << 20) * 300)   # 300 MiB, slow enough to interrupt
+        f.write(os.urandom(1 << 20) * 64)
     dst = tmp_path / "dst"
     dst.mkdir()
     (dst / "big").write_bytes(b"old content")
-    p = subprocess.Popen(PYSYNC + ["-a", f"{src}/", f"{dst}/"], stderr=subprocess.PIPE,
+    # --bwlimit keeps the copy going for seconds (and streamed, not a
+    # kernel copy that can finish between two polls on a busy machine).
+    p = subprocess.Popen(PYSYNC + ["-a", "--bwlimit=8m", f"{src}/", f"{dst}/"], stderr=subprocess.PIPE,
                          start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(n.startswith(".big.") for n in os.listdir(dst)):
