@@ -417,7 +417,7 @@ def parse_args(argv) -> Options:
                 base = name[3:]
                 row = _LONG.get(base) or (_SHORT.get(base) if len(base) == 1 else None)
                 negate = row is not None
-                if _takes_value(row) or row[2] == "const":
+                if row is not None and (_takes_value(row) or row[2] == "const"):
                     raise SyntaxUsageError(f"--{name}: unknown option")
             if row is None:
                 raise SyntaxUsageError(f"--{name}: unknown option")

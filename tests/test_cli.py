@@ -178,7 +178,7 @@ def test_every_help_option_exists_in_rsync():
 
 
 @needs_rsync
-@pytest.mark.parametrize("bad", ["--frobnicate", "-Q", "--frobnicate=3"])
+@pytest.mark.parametrize("bad", ["--frobnicate", "-Q", "--frobnicate=3", "--no-frobnicate", "--no-Q"])
 def test_unknown_option(tmp_path, bad):
     (tmp_path / "src").mkdir()
     args = [bad, f"{tmp_path}/src/", f"{tmp_path}/dst/"]
