@@ -48,6 +48,7 @@ class SessionConfig:
     copy_links: bool = False        # -L: the sender follows every symlink
     copy_dirlinks: bool = False     # -k: ... those to directories
     keep_dirlinks: bool = False     # -K: the receiver's symlinks to directories count as them
+    fuzzy: int = 0                  # -y / -yy: engine/fuzzy.py
     copy_unsafe_links: bool = False  # ... those pointing out of the transfer
     safe_links: bool = False        # the receiver skips links out of the transfer
     chmod: list = field(default_factory=list)   # --chmod items, applied by the client's side
@@ -188,6 +189,7 @@ def _finish_config(sess, compat: int) -> None:
     c.delete_missing_args = o.delete_missing_args
     c.copy_links, c.copy_dirlinks = o.copy_links, o.copy_dirlinks
     c.keep_dirlinks = o.keep_dirlinks
+    c.fuzzy = o.fuzzy
     c.copy_unsafe_links, c.safe_links = o.copy_unsafe_links, o.safe_links
     # --chmod is not passed on: the client's side applies it, to the list
     # it sends or the one it receives.

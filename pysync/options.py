@@ -28,6 +28,7 @@ class Options:
     copy_links: bool = False           # -L
     copy_dirlinks: bool = False        # -k
     keep_dirlinks: bool = False        # -K: the receiver follows its own symlinks to directories
+    fuzzy: int = 0                     # -y: a similar file as basis (-yy: also in the alt dirs)
     copy_unsafe_links: bool = False
     safe_links: bool = False
     perms: bool = False
@@ -231,6 +232,7 @@ OPTION_TABLE = [
     (("partial",), None, "flag", "partial", None, "keep partially transferred files", False),
     (("partial-dir",), None, "value", "partial_dir", str, "put a partially transferred file into DIR", False),
     (("temp-dir",), "T", "value", "temp_dir", str, "create temporary files in directory DIR", False),
+    (("fuzzy",), "y", "count", "fuzzy", None, "find similar file for basis if no dest file", False),
     (("sparse",), "S", "flag", "sparse", None, "turn sequences of nulls into sparse blocks", False),
     (("inplace",), None, "flag", "inplace", None, "update destination files in-place", False),
     (("append",), None, "count", "append", None, "append data onto shorter files", False),

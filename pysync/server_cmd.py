@@ -57,6 +57,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             c += "O"
         if opts.omit_link_times:
             c += "J"
+        if opts.fuzzy:
+            c += "y" * min(opts.fuzzy, 2)
     else:
         if opts.copy_links:
             c += "L"

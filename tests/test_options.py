@@ -70,7 +70,7 @@ CASES = [
     ["-a", "--link-dest=../a b", "--link-dest=x?"], ["-a", "--files-from=host:/l i\\st"], ["-aS"], ["-aS", "--inplace"], ["-aSx", "--inplace", "-W"],
     ["-a", "--ignore-missing-args"], ["-a", "--delete-missing-args"], ["-a", "--max-delete=0"],
     ["-a", "--max-delete=3", "--ignore-missing-args", "--delete-missing-args"],
-    ["-aK"], ["-aKmO"], ["-rK", "--delete"], ["-a", "-T", "/t d"], ["-a", "--temp-dir=../t", "--existing", "--link-dest=x"],
+    ["-aK"], ["-aKmO"], ["-ay"], ["-ayy", "--link-dest=x"], ["-ay", "--no-fuzzy"], ["-aKmOJy"], ["-rK", "--delete"], ["-a", "-T", "/t d"], ["-a", "--temp-dir=../t", "--existing", "--link-dest=x"],
 ]
 
 

@@ -20,11 +20,11 @@ import time
 
 from ..text import show
 from ..io.attrs import apply_name, differs, time_differs
-from ..protocol.constants import (FNAMECMP_BACKUP, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
+from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
                                   ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
-                                  ITEM_TRANSFER, NDX_DEL_STATS, NDX_DONE,
+                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, NDX_DEL_STATS, NDX_DONE,
                                   XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR)
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
@@ -91,6 +91,12 @@ class Generator:
         self.success = None
         self.xattrs = GenXattrs(cfg, tree) if cfg.xattrs else None
         self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
+        # -y: a similar file as the basis of a new one (not with -W: no delta).
+        self.fuzzy = None
+        self.fuzzy_basis = {}            # ndx -> (FNAMECMP_FUZZY + place, base name)
+        if cfg.fuzzy and not cfg.whole_file:
+            from .fuzzy import FuzzyFinder
+            self.fuzzy = FuzzyFinder(tree, [d for _, d in cfg.alt_dests], cfg.fuzzy)
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -294,6 +300,12 @@ class Generator:
                     self.basis[ndx] = ppath
             except OSError:
                 pass
+        if st is None and self.fuzzy is not None and ndx not in self.basis and not cfg.dry_run:
+            found = self.fuzzy.find(entry)
+            if found is not None:
+                path, place, base = found
+                self.basis[ndx] = path
+                self.fuzzy_basis[ndx] = (FNAMECMP_FUZZY + place, base)
         if st is not None and self._up_to_date(entry, st):
             flags = self._attr_flags(entry, st)
             if self.acls is not None:
@@ -368,7 +380,13 @@ class Generator:
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] = self.requested.get(ndx, 0) + 1
-        basis_type = None
+        basis_type = xname = None
+        if self.fuzzy is not None:
+            self.fuzzy.taken.add(entry.name)     # never the basis of another file
+            fz = self.fuzzy_basis.pop(ndx, None)
+            if fz is not None and not redo:
+                basis_type, xname = fz
+                iflags |= ITEM_BASIS_TYPE_FOLLOWS | ITEM_XNAME_FOLLOWS
         if redo and ndx in self.backup_basis:
             # The redo rewrites the file over itself, as rsync does.
             self.backup_basis.discard(ndx)
@@ -384,7 +402,7 @@ class Generator:
                 self.backup_basis.add(ndx)
                 basis_type = FNAMECMP_BACKUP
                 iflags |= ITEM_BASIS_TYPE_FOLLOWS
-        out = encode_item(self.ndx_out, ndx, iflags, basis_type, None)
+        out = encode_item(self.ndx_out, ndx, iflags, basis_type, xname)
         if self.xattrs is not None:
             out += self.xattrs.tail(entry, iflags)
         if self.copier is not None and not redo and not cfg.dry_run \
