@@ -22,6 +22,9 @@ def error_line(code: int, role: str) -> str:
 
 def run(argv, stdout=None, stderr=None) -> int:
     opts = parse_args(argv)
+    if opts.server and opts.protect_args and not opts.local_server:
+        from .secluded import read_protected_args
+        opts = parse_args(list(argv) + read_protected_args(0))
     if opts.server:
         from .session import run_server
         from .transport.base import FdStream

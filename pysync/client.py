@@ -5,6 +5,7 @@ line (cli.py) and the Python API (api.py)."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import threading
 import time
@@ -222,10 +223,23 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
                 f"{' '.join(needs)} needs pysync on the remote side, but --rsync-path names "
                 f"{program.split()[0]}: use --rsync-path=pysync (or leave it out)")
         checked = pull and not opts.trust_sender and opts.files_from_remote is None
-        cmd = remote_command(program or "rsync",
-                             server_args(opts, pull, CLIENT_CAPABILITIES), rpaths,
-                             bool(opts.relative), checked)
+        sargs = server_args(opts, pull, CLIENT_CAPABILITIES)
+        protected = None
+        if opts.protect_args:
+            # -s: the command line ends with the option cluster; the rest
+            # goes first on the connection, unescaped (protocol/args.py).
+            from .protocol.args import encode_protected_args
+            k = next(i for i, a in enumerate(sargs) if a.startswith("-") and not a.startswith("--"))
+            rest = server_args(opts, pull, CLIENT_CAPABILITIES, shell=False)[k + 1:]
+            # A path that starts with "-" still gets rsync's "./" (safe_arg).
+            protected = encode_protected_args(rest + ["."] + ["./" + p if p.startswith("-") else p
+                                                              for p in rpaths])
+            cmd = shlex.split(program or "rsync") + sargs[:k + 1]
+        else:
+            cmd = remote_command(program or "rsync", sargs, rpaths, bool(opts.relative), checked)
         stream = _open_remote(opts, user, host, cmd, log, stderr)
+        if stream is not None and protected is not None:
+            stream.write(protected)
         if stream is None:
             report = Report(opts, out=stdout, err=stderr)
             report.logfile = logfile

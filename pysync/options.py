@@ -120,6 +120,7 @@ class Options:
     remove_source_files: bool = False
     # server side only
     server: bool = False
+    protect_args: bool | None = None   # -s: long options and paths on the wire (None: $RSYNC_PROTECT_ARGS)
     sender: bool = False
     capabilities: str | None = None
     local_server: bool = False          # the child of a pysync local copy
@@ -165,6 +166,7 @@ def _size(v: str) -> int:
 OPTION_TABLE = [
     (("verbose",), "v", "count", "verbose", None, "increase verbosity", False),
     (("quiet",), "q", "flag", "quiet", None, "suppress non-error messages", False),
+    (("secluded-args", "protect-args"), "s", "flag", "protect_args", None, "use the protocol to safely send the args", False),
     (("archive",), "a", "alias", None, "rlptgoD", "archive mode: -rlptgoD", False),
     (("recursive",), "r", "flag", "recursive", None, "recurse into directories", False),
     (("dirs",), "d", "flag", "dirs", None, "transfer directories without recursing", False),
@@ -465,10 +467,29 @@ def parse_args(argv) -> Options:
 DELAY_UPDATES_DIR = ".~tmp~"
 
 
+def _atoi(text: str) -> int:
+    """C's atoi: blanks, a sign, digits; 0 when there are none."""
+    t = text.lstrip(" \t\n\r\f\v")
+    sign = 1
+    if t and t[0] in "+-":
+        sign = -1 if t[0] == "-" else 1
+        t = t[1:]
+    n = 0
+    for c in t:
+        if not "0" <= c <= "9":
+            break
+        n = n * 10 + ord(c) - 48
+    return sign * n
+
+
 def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
     if opts.max_delete is not None and opts.max_delete < 0:
         opts.max_delete = 0         # negative: no deletions (as options.c)
+    if opts.protect_args is None:
+        # A client's default comes from $RSYNC_PROTECT_ARGS (read as atoi).
+        import os
+        opts.protect_args = not opts.server and _atoi(os.environ.get("RSYNC_PROTECT_ARGS", "")) != 0
     if opts.delay_updates and opts.partial_dir is None:
         opts.partial_dir = DELAY_UPDATES_DIR
     if opts.partial_dir is not None and not opts.partial_dir.startswith("/") \

@@ -33,7 +33,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
     args = ["--server"]
     if remote_is_sender:
         args.append("--sender")
-    c = "v" * opts.verbose
+    # -s: the cluster carries "s" and ends the command line (the caller
+    # sends the rest on the wire); a local child gets all of it as words.
+    c = "s" if opts.protect_args and shell else ""
+    c += "v" * opts.verbose
     if opts.quiet:
         c += "q"
     if opts.backup:
@@ -100,15 +103,20 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         c += "z"
     c += "e." + capabilities
     args.append("-" + c)
+    # Long options in options.c server_options' order (a remote parses them
+    # in any order; -s sends them on the wire, where the order is visible).
+    push = not remote_is_sender
     if opts.list_only:
         args.append("--list-only")
     if opts.xfer_dirs and not opts.recursive and opts.delete and push:
         args.append("--no-r")      # a remote that knows --no-r deletes with -d
+    if opts.compress_level is not None and (opts.compress or opts.compress_choice):
+        args.append(f"--compress-level={opts.compress_level}")
     if opts.devices and not opts.specials:
         args.append("--devices")
     elif opts.specials and not opts.devices:
         args.append("--specials")
-    if not remote_is_sender:
+    if push:
         # The server does not use our format, but must know whether to
         # itemize (options.c: --log-format, not --out-format).
         lf = _out_format_arg(opts)
@@ -120,21 +128,66 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         args.append(f"--timeout={opts.timeout}")
     if opts.bwlimit:
         args.append(f"--bwlimit={opts.bwlimit}")
-    if opts.max_delete is not None and not remote_is_sender:
-        # It limits any deletion (--delete-missing-args, replaced types),
-        # not only --delete's; 0 travels as -1, which a server reads as 0.
-        args.append(f"--max-delete={opts.max_delete or -1}")
-    if opts.delete and not remote_is_sender:
-        args.append("--delete-" + (opts.delete_mode or "during") if opts.delete_mode else "--delete")
-        if opts.delete_excluded:
-            args.append("--delete-excluded")
-    if opts.force and not remote_is_sender:
-        args.append("--force")
     if opts.backup_dir is not None:
         args += ["--backup-dir", _q(opts.backup_dir)]
     if opts.suffix is not None:
         args.append(f"--suffix={_q(opts.suffix)}")
-    if not remote_is_sender:
+    if opts.checksum_choice is not None:
+        args.append(f"--checksum-choice={_q(opts.checksum_choice)}")
+    if opts.compress_choice == "zlib" and opts.compress:
+        args.append("--old-compress")
+    elif opts.compress_choice == "zlibx":
+        args.append("--new-compress")
+    elif opts.compress_choice is not None:
+        args.append(f"--compress-choice={_q(opts.compress_choice)}")
+    if push:
+        if opts.max_delete is not None:
+            # It limits any deletion (--delete-missing-args, replaced
+            # types), not only --delete's; 0 travels as -1 (read as 0).
+            args.append(f"--max-delete={opts.max_delete or -1}")
+        if opts.min_size is not None:
+            args.append(f"--min-size={opts.min_size}")
+        if opts.max_size is not None:
+            args.append(f"--max-size={opts.max_size}")
+        if opts.delete and opts.delete_mode:
+            args.append("--delete-" + opts.delete_mode)
+        elif opts.delete and not opts.delete_excluded:     # --delete-excluded says it
+            args.append("--delete")
+        if opts.delete_excluded:
+            args.append("--delete-excluded")
+        if opts.force:
+            args.append("--force")
+        if opts.size_only:
+            args.append("--size-only")
+        if opts.stats:
+            args.append("--stats")
+    # --delete-missing-args needs both sides (the receiver accepts the
+    # sender's mode-0 entries); --ignore-missing-args only a remote sender.
+    if opts.delete_missing_args:
+        args.append("--delete-missing-args")
+    elif opts.ignore_missing_args and remote_is_sender:
+        args.append("--ignore-missing-args")
+    if opts.modify_window and push:
+        args.append(f"--modify-window={opts.modify_window}")
+    if opts.checksum_seed is not None:
+        args.append(f"--checksum-seed={opts.checksum_seed}")
+    if push:
+        if opts.partial_dir is not None:
+            if not (opts.delay_updates and opts.partial_dir == DELAY_UPDATES_DIR):
+                args += ["--partial-dir", _q(opts.partial_dir)]
+            if opts.delay_updates:
+                args.append("--delay-updates")
+        elif opts.partial:
+            args.append("--partial")
+    if opts.ignore_errors:
+        args.append("--ignore-errors")
+    if opts.copy_unsafe_links:
+        args.append("--copy-unsafe-links")
+    if opts.safe_links:
+        args.append("--safe-links")
+    if opts.numeric_ids:
+        args.append("--numeric-ids")
+    if push:
         if opts.usermap:
             args.append(f"--usermap={_q(opts.usermap)}")
         if opts.groupmap:
@@ -145,53 +198,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             args.append("--existing")
         if opts.temp_dir is not None:
             args += ["--temp-dir", _q(opts.temp_dir)]
-        if opts.max_size is not None:
-            args.append(f"--max-size={opts.max_size}")
-        if opts.min_size is not None:
-            args.append(f"--min-size={opts.min_size}")
+        if opts.fsync:
+            args.append("--fsync")
         for kind, d in opts.alt_dests:
             args += [f"--{kind}-dest", _q(d)]
-        if opts.partial_dir is not None:
-            if not (opts.delay_updates and opts.partial_dir == DELAY_UPDATES_DIR):
-                args += ["--partial-dir", _q(opts.partial_dir)]
-            if opts.delay_updates:
-                args.append("--delay-updates")
-        elif opts.partial:
-            args.append("--partial")
-    if opts.size_only and not remote_is_sender:
-        args.append("--size-only")
-    # --delete-missing-args needs both sides (the receiver accepts the
-    # sender's mode-0 entries); --ignore-missing-args only a remote sender.
-    if opts.delete_missing_args:
-        args.append("--delete-missing-args")
-    elif opts.ignore_missing_args and remote_is_sender:
-        args.append("--ignore-missing-args")
-    if opts.modify_window and not remote_is_sender:
-        args.append(f"--modify-window={opts.modify_window}")
-    if opts.ignore_errors:
-        args.append("--ignore-errors")
-    if opts.copy_unsafe_links:
-        args.append("--copy-unsafe-links")
-    if opts.safe_links:
-        args.append("--safe-links")
-    if opts.numeric_ids:
-        args.append("--numeric-ids")
-    if opts.checksum_seed is not None:
-        args.append(f"--checksum-seed={opts.checksum_seed}")
-    if opts.compress_choice == "zlib" and opts.compress:
-        args.append("--old-compress")
-    elif opts.compress_choice == "zlibx":
-        args.append("--new-compress")
-    elif opts.compress_choice is not None:
-        args.append(f"--compress-choice={_q(opts.compress_choice)}")
-    if opts.compress_level is not None and (opts.compress or opts.compress_choice):
-        args.append(f"--compress-level={opts.compress_level}")
-    if opts.checksum_choice is not None:
-        args.append(f"--checksum-choice={_q(opts.checksum_choice)}")
-    if opts.stats and not remote_is_sender:
-        args.append("--stats")
-    if opts.fsync and not remote_is_sender:
-        args.append("--fsync")
     if opts.append:
         args += ["--append"] * (2 if opts.append > 1 else 1)
     elif opts.inplace:
@@ -209,13 +219,13 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         args.append("--no-implied-dirs")
     if opts.remove_source_files:
         args.append("--remove-source-files")
-    if opts.preallocate and not remote_is_sender:
+    if opts.preallocate and push:
         args.append("--preallocate")
-    if opts.mkpath and not remote_is_sender:
+    if opts.mkpath and push:
         args.append("--mkpath")
     # pysync-only: the write path goes to a receiving pysync; --drop-cache
     # to either side (a sending pysync reads without polluting the cache).
-    if opts.direct_io and not remote_is_sender:
+    if opts.direct_io and push:
         args.append("--direct-io")
     if opts.drop_cache:
         args.append("--drop-cache")

@@ -70,6 +70,12 @@ CASES = [
     ["-a", "--link-dest=../a b", "--link-dest=x?"], ["-a", "--files-from=host:/l i\\st"], ["-aS"], ["-aS", "--inplace"], ["-aSx", "--inplace", "-W"],
     ["-a", "--ignore-missing-args"], ["-a", "--delete-missing-args"], ["-a", "--max-delete=0"],
     ["-a", "--max-delete=3", "--ignore-missing-args", "--delete-missing-args"],
+    ["-a", "--delete", "--suffix=.x", "--backup-dir=b", "--checksum-choice=md5", "-z", "--zl=3"],
+    ["-a", "--delete-excluded", "--force", "--max-size=1k", "--min-size=1", "--stats", "--size-only"],
+    ["-a", "--del", "--delete-excluded", "--partial", "--modify-window=2", "--checksum-seed=5",
+     "--temp-dir=t", "--fsync", "--link-dest=l", "--numeric-ids", "--ignore-errors", "--safe-links"],
+    ["-a", "--compress-choice=zstd", "--compress-level=4", "-B1024", "--timeout=9", "--bwlimit=5",
+     "--existing", "--usermap=0:1", "--inplace", "--mkpath", "--preallocate", "--remove-source-files"],
     ["-aK"], ["-aKmO"], ["-ay"], ["-ayy", "--link-dest=x"], ["-ay", "--no-fuzzy"], ["-aKmOJy"], ["-rK", "--delete"], ["-a", "-T", "/t d"], ["-a", "--temp-dir=../t", "--existing", "--link-dest=x"],
 ]
 
