@@ -181,8 +181,9 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         gen.success = recv.success = SuccessNotifier(sess.wire, tree, cfg.local_server)
 
     def no_send(ndx):
-        if requested.get(ndx, 0) > 0:
-            requested[ndx] -= 1
+        n = requested.pop(ndx, 0)
+        if n > 1:
+            requested[ndx] = n - 1
     sess.no_send = no_send
     errors = []
 

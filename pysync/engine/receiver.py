@@ -146,7 +146,9 @@ class Receiver:
                 continue
             if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
-            self.requested[ndx] -= 1
+            left_over = self.requested.pop(ndx) - 1     # no state kept per finished file
+            if left_over:
+                self.requested[ndx] = left_over
             self.stats.files_transferred += 1        # --stats (receiver.c counts here too)
             self.stats.transferred_size += entry.size
             if ndx in self.offloaded:        # copied by the generator: no data
