@@ -364,7 +364,7 @@ class Generator:
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
-        self.requested[ndx] = self.requested.get(ndx, 0) + 1
+        self.requested[ndx] += 1
         basis_type = None
         if redo and ndx in self.backup_basis:
             # The redo rewrites the file over itself, as rsync does.

@@ -383,7 +383,7 @@ class FlistDecoder:
         self.uid = 0
         self.gid = 0
         self.rdev_major = 0
-        self.entries = []  # in transmit order, for hard-link references
+        self.entries = []  # -H: in transmit order, for hard-link references
 
     def decode(self, buf: ReadBuffer):
         snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major)
@@ -500,7 +500,8 @@ class FlistDecoder:
         if e.name == b"." and not e.is_dir:
             raise ProtocolError(
                 "ERROR: rejecting non-directory transfer-root entry: .", 2)
-        self.entries.append(e)
+        if self.opts.hard_links:
+            self.entries.append(e)
         return e
 
 
