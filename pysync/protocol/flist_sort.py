@@ -82,7 +82,7 @@ def sort_in_order(entries: list) -> list:
         group[part].append(e)
     out = []
     for d in sorted(groups, key=_dir_key):
-        dirs, others = groups[d]
+        dirs, others = groups.pop(d)       # each group's list goes as it is copied
         out += dirs
         if len(others) > 1:
             others.sort(key=_base)
