@@ -150,7 +150,7 @@ def _optional(field: str, default):
     def set_(self, value):
         x = self._x
         if x is None:
-            if value is default or value == default and default is not None:
+            if value is default or (default is not None and value == default):
                 return
             x = self._x = _Extra()
         set_field(x, value)
