@@ -134,7 +134,7 @@ def sync(source, destination, *, progress=None, **options) -> SyncResult:
         def callback(name, done, size, final):
             progress(Progress(os.fsdecode(name), done, size, final))
     try:
-        outcome = run_transfer(opts, stdout=out, stderr=err, progress=callback)
+        outcome = run_transfer(opts, stdout=out, stderr=err, progress=callback, records=True)
     except PysyncError as e:
         raise SyncError(str(e), e.code) from None
     report = outcome.report

@@ -143,7 +143,10 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     return LocalChild(child_main, side=offload_allowed(opts))
 
 
-def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outcome:
+def run_transfer(opts: Options, stdout=None, stderr=None, progress=None,
+                 records: bool = False) -> Outcome:
+    """``records``: keep a record of every item for ``report.records``
+    (the API's per-file results)."""
     from .log import Log
 
     args = opts.args
@@ -190,7 +193,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
         logfile = log.logfile = open_log_file(opts.log_file, opts.log_file_format, log)
     try:
         outcome = _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile,
-                            stdout, stderr, progress, ff_forward, ff_base)
+                            stdout, stderr, progress, ff_forward, ff_base, records)
         if logfile is not None and outcome.code:
             from .cli import error_line
             logfile.write(error_line(outcome.code, "sender" if outcome.report.am_sender else "receiver"))
@@ -201,7 +204,7 @@ def run_transfer(opts: Options, stdout=None, stderr=None, progress=None) -> Outc
 
 
 def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdout, stderr,
-              progress, ff_forward=None, ff_base=None) -> Outcome:
+              progress, ff_forward=None, ff_base=None, records=False) -> Outcome:
     from .report import Report
     from .session import run_client_session
     start = time.monotonic()
@@ -261,6 +264,7 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     report = Report(opts, out=stdout, err=stderr, sending=am_sender and not local)
     report.am_sender, report.local, report.logfile = am_sender, local, logfile
     report.callback = progress
+    report.keep_records = records
     log.line_breaker = report.take_open_line
     implied = None
     if not am_sender and not local:

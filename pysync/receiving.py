@@ -182,7 +182,9 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     else:
         root_tree = DestTree(root, keep_dirlinks=cfg.keep_dirlinks)
     to_gen: queue.Queue = queue.Queue()
-    requested: dict = {}
+    # Outstanding requests per ndx, written by the generator and taken back
+    # by the receiver: a byte per entry (a dict held every ndx requested).
+    requested = bytearray(len(flist))
     tree = root_tree if root_tree is not None else MissingTree(dest or b".")
     gen = Generator(sess.wire, flist, tree, cfg, policy, sess.log, sess.report, stats,
                     to_gen, requested, lambda: sess.io_error)
@@ -200,7 +202,7 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         gen.success = recv.success = SuccessNotifier(sess.wire, tree, cfg.local_server)
 
     def no_send(ndx):
-        if requested.get(ndx, 0) > 0:
+        if 0 <= ndx < len(requested) and requested[ndx]:
             requested[ndx] -= 1
     sess.no_send = no_send
     errors = []

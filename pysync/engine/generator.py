@@ -379,7 +379,7 @@ class Generator:
             iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
-        self.requested[ndx] = self.requested.get(ndx, 0) + 1
+        self.requested[ndx] += 1
         basis_type = xname = None
         if self.fuzzy is not None:
             self.fuzzy.taken.add(entry.name)     # never the basis of another file

@@ -90,7 +90,7 @@ class Receiver:
         self.report = report
         self.stats = stats
         self.to_gen = to_generator       # queue.Queue of (what, value)
-        self.requested = requested       # ndx -> number of outstanding requests
+        self.requested = requested       # [ndx]: number of outstanding requests
         self.last_sum = None             # the sender's checksum of the last file (%C)
         self.basis = {}                  # ndx -> basis name the generator chose
         self.offloaded = set()           # ndx the generator copied (engine/offload.py)
@@ -144,7 +144,7 @@ class Receiver:
                 if self.xattrs is not None and self.xattrs.wants_apply(iflags):
                     self.xattrs.apply_by_name(entry)
                 continue
-            if not entry.is_reg or self.requested.get(ndx, 0) <= 0:
+            if not entry.is_reg or not self.requested[ndx]:
                 raise ProtocolViolation(f"ERROR: got an unrequested transfer for index {ndx}", 2)
             self.requested[ndx] -= 1
             self.stats.files_transferred += 1        # --stats (receiver.c counts here too)

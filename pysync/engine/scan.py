@@ -15,7 +15,7 @@ from ..text import show
 from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
 from ..io.acls import AclError, carries_acls, read_acls
 from ..io.xattrs import XattrError, carries_xattrs, read_pairs
-from ..protocol.flist import FileEntry
+from ..protocol.flist import FileEntry, SourceDir
 from ..protocol.acls import RsyncAcl, strip_perms
 from ..protocol.xattrs import make_items
 from .xattrs import xattr_policy
@@ -65,6 +65,8 @@ class Scanner:
         level = getattr(opts, "xattrs", 0)
         self.xattr_policy = xattr_policy(opts, True) if level else None
         self.acls = getattr(opts, "acls", False)
+        self._ints = {}             # modes seen so far, one int object each
+        self._last_sec = 0
 
     def scan(self, sources) -> list:
         for arg in sources:
@@ -177,6 +179,8 @@ class Scanner:
             self._fail("opendir", dirpath, e, vanished=e.errno == 2)
             return
         subdirs = []
+        # The entries' source paths: this directory's, shared, plus the name.
+        src = SourceDir(dirpath, prefix)
         with it:
             for de in it:
                 name = prefix + de.name
@@ -196,7 +200,7 @@ class Scanner:
                     continue
                 if isdir and self.opts.one_file_system and st.st_dev != dev:
                     continue
-                if self._add(name, full, st, top=False) and isdir:
+                if self._add(name, full, st, top=False, src=src) and isdir:
                     if not recurse:
                         self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
                         continue
@@ -204,9 +208,13 @@ class Scanner:
         for full, pfx in subdirs:
             self._walk(full, pfx, dev, self.filters.enter(ctx, full) if ctx is not None else None)
 
-    def _add(self, name: bytes, path: bytes, st, top: bool) -> bool:
+    def _add(self, name: bytes, path: bytes, st, top: bool, src=None) -> bool:
+        """List the file at ``path`` as ``name``; ``src`` is the SourceDir
+        that gives ``path`` back from the name, when there is one."""
         o = self.opts
-        mode = st.st_mode
+        # Equal values share one int object (a mode and an mtime second
+        # are usually those of the entries before).
+        mode = self._ints.setdefault(st.st_mode, st.st_mode)
         link = None
         # As rsync's sender, symlinks, devices and specials are listed even
         # when they are not preserved (without target / device numbers);
@@ -225,6 +233,10 @@ class Scanner:
         else:
             size = st.st_size
         sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+        if sec == self._last_sec:
+            sec = self._last_sec
+        else:
+            self._last_sec = sec
         if self.chmod and mode and not stat.S_ISLNK(mode):
             mode = tweak_mode(mode, self.chmod)
         rdev = st.st_rdev
@@ -232,7 +244,7 @@ class Scanner:
                       (os.major(rdev), os.minor(rdev)) if rdev else _NO_RDEV, link)
         if stat.S_ISDIR(mode) and top:
             e.xflags = XMIT_TOP_DIR
-        e.src = path
+        e.src = path if src is None else src
         if o.hard_links and not stat.S_ISDIR(mode) and st.st_nlink > 1:
             e.dev, e.ino = st.st_dev, st.st_ino
         if self.checksum is not None and stat.S_ISREG(mode):

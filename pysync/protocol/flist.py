@@ -25,7 +25,7 @@ from .ints import (decode_int32, decode_varint, decode_varlong, encode_int32,
 from .acls import AclDecoder, AclEncoder, RsyncAcl
 from .xattrs import XattrDecoder, XattrEncoder
 
-__all__ = ["FileEntry", "FlistOptions", "FlistEncoder", "FlistDecoder", "EndOfList",
+__all__ = ["FileEntry", "SourceDir", "FlistOptions", "FlistEncoder", "FlistDecoder", "EndOfList",
            "encode_end", "encode_id_list", "decode_id_list", "clean_name"]
 
 _VALID_TYPES = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, stat.S_IFCHR,
@@ -41,11 +41,18 @@ class FileEntry:
     ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire).
     ``xattrs`` is the entry's xattr item tuple with -X (protocol/xattrs.py)
     and ``xattr_ndx`` the index of that set on the wire; ``acl`` /
-    ``def_acl`` the access and (directories) default ACL with -A."""
+    ``def_acl`` the access and (directories) default ACL with -A.
 
-    __slots__ = ("name", "mode", "size", "mtime", "nsec", "uid", "gid", "rdev",
-                 "link", "sum", "xflags", "hlink", "src", "dev", "ino", "cleared",
-                 "xattrs", "xattr_ndx", "acl", "def_acl")
+    A list holds one of these per file, so it is kept small (as rsync's
+    file_struct keeps its optional fields out of the common part): the
+    fields every entry uses are slots; the ones few entries or few runs
+    have (link target, -c sum, device numbers, hard-link and -X/-A data)
+    live in an ``_Extra`` made for the entries that have one.  A sender's
+    ``src`` is usually its directory's path, shared (``SourceDir``), plus
+    the name."""
+
+    __slots__ = ("name", "mode", "size", "mtime", "nsec", "uid", "gid", "xflags", "cleared",
+                 "_src", "_x")
 
     def __init__(self, name: bytes, mode: int, size: int = 0, mtime: int = 0, nsec: int = 0,
                  uid: int = 0, gid: int = 0, rdev=(0, 0), link: bytes | None = None,
@@ -57,19 +64,32 @@ class FileEntry:
         self.nsec = nsec
         self.uid = uid
         self.gid = gid
-        self.rdev = rdev
-        self.link = link
-        self.sum = sum
         self.xflags = xflags
-        self.hlink = None
-        self.src = None
-        self.dev = None
-        self.ino = None
         self.cleared = False
-        self.xattrs = None
-        self.xattr_ndx = -1
-        self.acl = None
-        self.def_acl = None
+        self._src = None
+        if link is None and sum is None and (rdev is _NO_RDEV or rdev == _NO_RDEV):
+            self._x = None
+        else:
+            x = self._x = _Extra()
+            x.link = link
+            x.sum = sum
+            x.rdev = rdev
+
+    @property
+    def src(self):
+        """The sender's path to the file."""
+        s = self._src
+        return s.path_of(self.name) if s.__class__ is SourceDir else s
+
+    @src.setter
+    def src(self, value) -> None:
+        self._src = value
+
+    def _extra(self) -> "_Extra":
+        x = self._x
+        if x is None:
+            x = self._x = _Extra()
+        return x
 
     @property
     def is_dir(self) -> bool:
@@ -93,6 +113,70 @@ class FileEntry:
 
     def __repr__(self):
         return f"FileEntry({self.name!r}, mode={self.mode:o}, size={self.size})"
+
+
+class _Extra:
+    """The optional fields of a FileEntry (see there)."""
+
+    __slots__ = ("rdev", "link", "sum", "hlink", "dev", "ino", "xattrs", "xattr_ndx",
+                 "acl", "def_acl")
+
+    def __init__(self):
+        self.rdev = _NO_RDEV
+        self.link = None
+        self.sum = None
+        self.hlink = None
+        self.dev = None
+        self.ino = None
+        self.xattrs = None
+        self.xattr_ndx = -1
+        self.acl = None
+        self.def_acl = None
+
+
+_NO_RDEV = (0, 0)
+
+
+def _optional(field: str, default):
+    """A FileEntry property for one field of its ``_Extra``: the default
+    while the entry has none; setting the default makes none."""
+    get_field = _Extra.__dict__[field].__get__
+    set_field = _Extra.__dict__[field].__set__
+
+    def get(self):
+        x = self._x
+        return default if x is None else get_field(x)
+
+    def set_(self, value):
+        x = self._x
+        if x is None:
+            if value is default or (default is not None and value == default):
+                return
+            x = self._x = _Extra()
+        set_field(x, value)
+    return property(get, set_, doc=f"optional field {field} (default {default!r})")
+
+
+for _field, _default in (("rdev", _NO_RDEV), ("link", None), ("sum", None), ("hlink", None),
+                         ("dev", None), ("ino", None), ("xattrs", None), ("xattr_ndx", -1),
+                         ("acl", None), ("def_acl", None)):
+    setattr(FileEntry, _field, _optional(_field, _default))
+del _field, _default
+
+
+class SourceDir:
+    """The sender's path of a directory whose entries are listed below a
+    name prefix: an entry named ``prefix + rest`` is the file ``path/rest``.
+    One per walked source, shared by its entries instead of a path each."""
+
+    __slots__ = ("dir", "cut")
+
+    def __init__(self, path: bytes, prefix: bytes):
+        self.dir = path + b"/"
+        self.cut = len(prefix)
+
+    def path_of(self, name: bytes) -> bytes:
+        return self.dir + name[self.cut:]
 
 
 @record(frozen=True)
@@ -300,7 +384,7 @@ class FlistDecoder:
         self.uid = 0
         self.gid = 0
         self.rdev_major = 0
-        self.entries = []  # in transmit order, for hard-link references
+        self.entries = []  # -H: in transmit order, for hard-link references
 
     def decode(self, buf: ReadBuffer):
         snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major)
@@ -421,7 +505,8 @@ class FlistDecoder:
         if e.name == b"." and not e.is_dir:
             raise ProtocolError(
                 "ERROR: rejecting non-directory transfer-root entry: .", 2)
-        self.entries.append(e)
+        if self.opts.hard_links:
+            self.entries.append(e)
         return e
 
 

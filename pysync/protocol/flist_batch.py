@@ -250,7 +250,8 @@ def _decode_fast(dec, data, pos: int, buf):
     f = FileEntry(name, mode, size, mtime, nsec, uid if o.uid else 0, gid if o.gid else 0,
                   (0, 0), link, csum,
                   xflags & (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) if fmt == 0o040000 else 0)
-    dec.entries.append(f)
+    if o.hard_links:
+        dec.entries.append(f)
     return f
 
 

@@ -8,7 +8,7 @@ with the wrong names.
 
 from __future__ import annotations
 
-__all__ = ["sort_key", "sort_and_clean"]
+__all__ = ["sort_key", "sort_in_order", "sort_and_clean"]
 
 
 def sort_key(name: bytes, is_dir: bool) -> bytes:
@@ -42,11 +42,58 @@ def _sort_key_reference(name: bytes, is_dir: bool):
     return tuple(key)
 
 
+def _dir_key(d) -> bytes:
+    """``sort_key(d, True)`` of a directory name; None is the top ("."),
+    whose key is empty."""
+    if d is None:
+        return b""
+    return b"\x01" + d.replace(b"/", b"/\x00\x01") + b"/\x00"
+
+
+def _base(e) -> bytes:
+    name = e.name
+    return name[name.rfind(b"/") + 1:]
+
+
+def sort_in_order(entries: list) -> list:
+    """The entries stably sorted by ``sort_key``, without a key per entry.
+
+    The key of an entry is its directory's key followed by its own part:
+    nothing for the directory itself (and for "."), 0, base name, NUL for
+    a non-directory.  So the sorted list is: the directories (with their
+    own entries, and every non-directory they contain) in the order of
+    their keys, each group as its directory's entries first and then its
+    non-directories by base name.  Only the groups (one per directory) and
+    the names within one group get keys; a list of 20,000 entries held
+    ~1.2 MiB of keys at once the other way."""
+    groups = {}       # directory name (None for the top) -> (directory entries, others)
+    for e in entries:
+        name = e.name
+        if e.mode & 0o170000 == 0o040000 or name == b".":
+            d = None if name == b"." else name
+            part = 0
+        else:
+            i = name.rfind(b"/")
+            d = name[:i] if i >= 0 else None
+            part = 1
+        group = groups.get(d)
+        if group is None:
+            group = groups[d] = ([], [])
+        group[part].append(e)
+    out = []
+    for d in sorted(groups, key=_dir_key):
+        dirs, others = groups.pop(d)       # each group's list goes as it is copied
+        out += dirs
+        if len(others) > 1:
+            others.sort(key=_base)
+        out += others
+    return out
+
+
 def sort_and_clean(entries: list) -> list:
     """Stable sort by rsync's order; later duplicates of a name are marked
     ``cleared`` (a directory wins over a non-directory), keeping indices."""
-    key = sort_key
-    out = sorted(entries, key=lambda e: key(e.name, e.mode & 0o170000 == 0o040000))
+    out = sort_in_order(entries)
     prev = None
     for e in out:
         if prev is not None and e.name == prev.name:

@@ -153,3 +153,29 @@ def test_sort_key_orders_like_component_tuples():
     by_bytes = sorted(items, key=lambda x: sort_key(*x))
     by_tuple = sorted(items, key=lambda x: _sort_key_reference(*x))
     assert by_bytes == by_tuple
+
+
+def test_grouped_sort_is_the_stable_sort_by_key():
+    """sort_in_order (one key per directory) gives exactly the stable
+    sort by sort_key, duplicates and odd names included."""
+    from pysync.protocol.flist_sort import sort_in_order, sort_key
+    rng = random.Random(11)
+    alphabet = [b"a", b"b", b"-", b".", b"/", b"\xff", b"\x01", b"ab", b"a-", b"0"]
+    for trial in range(40):
+        entries = []
+        for _ in range(rng.randint(0, 400)):
+            n = b"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
+            n = b"/".join(c for c in n.split(b"/") if c) or b"x"
+            if rng.random() < 0.05:
+                n = b"/" + n                     # -R keeps a leading '/'
+            if rng.random() < 0.03:
+                n = b"."
+            kind = rng.choice((stat.S_IFDIR, stat.S_IFREG, stat.S_IFREG, stat.S_IFLNK))
+            entries.append(FileEntry(n, kind | 0o644))
+        if entries and rng.random() < 0.5:     # exact duplicates, both kinds
+            for e in rng.sample(entries, min(20, len(entries))):
+                entries.append(FileEntry(e.name, rng.choice((e.mode, stat.S_IFDIR | 0o755))))
+        rng.shuffle(entries)
+        expected = sorted(entries, key=lambda e: sort_key(e.name, e.is_dir))
+        got = sort_in_order(entries)
+        assert [id(e) for e in got] == [id(e) for e in expected], trial
