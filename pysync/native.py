@@ -24,6 +24,10 @@ Public API (both backends):
   many windows from pos on, one block apart, go on matching weaks[want:].
 - ``md4(data=b"") -> bytes`` and ``Md4(data=b"")`` with ``update``,
   ``digest``, ``hexdigest``, ``copy`` (the shape of a hashlib object).
+
+zstd streams on the system libzstd (``zstd_version``, ``ZstdCompress``,
+``ZstdDecompress``; native/zstd.c) have no twin here: without the native
+module or a libzstd, pysync/protocol/compress.py uses python-zstandard.
 """
 
 import array
