@@ -156,4 +156,44 @@ int pysync_fallocate(int fd, int mode, int64_t offset, int64_t length);
  * older extension without it makes pysync/native.py use the ctypes twin. */
 int pysync_mallopt(int param, int value);
 
+/* ------------------------------------------------------------------ */
+/* zstd.c: zstd streams on the system libzstd (loaded with dlopen)    */
+/* ------------------------------------------------------------------ */
+
+/* ZSTD_versionNumber() of the libzstd found (e.g. 10504 for 1.5.4), or 0
+ * when none is usable (missing, older than 1.4.0, or lacking an entry
+ * point); the other functions must not be called then.  The library is
+ * looked for on the first call only; safe from any thread. */
+unsigned pysync_zstd_version(void);
+
+/* A compression context at the given level (ZSTD_c_compressionLevel; all
+ * other parameters at zstd's defaults), or NULL. */
+void *pysync_zstd_cctx_new(int level);
+void pysync_zstd_cctx_free(void *cctx);
+
+/* A decompression context, or NULL. */
+void *pysync_zstd_dctx_new(void);
+void pysync_zstd_dctx_free(void *dctx);
+
+/* zstd's text for an error code from the functions below. */
+const char *pysync_zstd_error_name(size_t code);
+
+/* Compresses src[*pos..len) into dst[0..cap) (ZSTD_e_continue, or
+ * ZSTD_e_flush when flush is nonzero), advancing *pos and setting *written
+ * to the bytes put in dst.  Returns 0 when done (all input taken and, for
+ * a flush, nothing held back), 1 when dst filled first (call again with
+ * the same arguments and an emptied dst), or -1 on a zstd error, with *err
+ * set to zstd's error code. */
+int pysync_zstd_compress(void *cctx, const unsigned char *src, size_t len,
+                         size_t *pos, int flush, unsigned char *dst, size_t cap,
+                         size_t *written, size_t *err);
+
+/* Decompresses src[*pos..len) into dst[0..cap), advancing *pos, until the
+ * input is used up or dst is full (then more output may be waiting);
+ * *written is the bytes put in dst.  Returns 0, or -1 on a zstd error
+ * with *err set to zstd's error code. */
+int pysync_zstd_decompress(void *dctx, const unsigned char *src, size_t len,
+                           size_t *pos, unsigned char *dst, size_t cap,
+                           size_t *written, size_t *err);
+
 #endif /* PYSYNC_NATIVE_H */

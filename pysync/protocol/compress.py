@@ -19,7 +19,10 @@ per file; a literal run ends with a sync flush whose trailing ``00 00 ff
 ff`` is not sent, and the decoder puts those 4 bytes back itself. Only
 "zlib" pushes matched blocks into both windows. zstd: one stream for the
 whole session, never reset and never ended, a block flush at the end of
-each literal run, no history trick.
+each literal run, no history trick. zstd runs on the system libzstd (the
+library rsync links) through pysync's native module when it loads, so a
+transfer neither imports python-zstandard nor differs from rsync's bytes
+where zstd versions encode differently; python-zstandard is the fallback.
 
 Errors in peer data raise ProtocolError with exit code 12, in rsync's
 words where it has some.
@@ -190,19 +193,41 @@ class Inflater:
 
 # --- zstd --------------------------------------------------------------------
 
+def _system_zstd():
+    """pysync.native when it can use the system libzstd, else None."""
+    try:
+        from pysync import native
+    except ImportError:
+        return None
+    return native if native.zstd_version() else None
+
+
 class ZstdCompressor:
-    """Sender side of zstd: one stream for the whole session."""
+    """Sender side of zstd: one stream for the whole session.
 
-    __slots__ = ("level", "_z", "_flush_mode")
+    On the system libzstd through pysync's native module when it can (the
+    library rsync links, and no python-zstandard import); otherwise on
+    python-zstandard.  ``backend`` ("native", "zstandard") forces one.
+    """
 
-    def __init__(self, level: int | None = None):
-        import zstandard
+    __slots__ = ("level", "_z", "_flush")
 
+    def __init__(self, level: int | None = None, backend: str | None = None):
         if level is None or level == 0:
             level = ZSTD_LEVEL
         self.level = min(max(level, ZSTD_MIN_LEVEL), ZSTD_MAX_LEVEL)
-        self._z = zstandard.ZstdCompressor(level=self.level).compressobj()
-        self._flush_mode = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+        native = _system_zstd() if backend in (None, "native") else None
+        if native is not None:
+            self._z = native.ZstdCompress(self.level)
+            self._flush = self._z.flush
+            return
+        if backend == "native":
+            raise ImportError("no usable system libzstd")
+        import zstandard
+
+        z = self._z = zstandard.ZstdCompressor(level=self.level).compressobj()
+        mode = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+        self._flush = lambda: z.flush(mode)
 
     def begin_file(self) -> None:
         pass  # the zstd context lives for the whole session
@@ -211,7 +236,7 @@ class ZstdCompressor:
         return self._z.compress(data)
 
     def flush(self) -> bytes:
-        return self._z.flush(self._flush_mode)
+        return self._flush()
 
     def insert(self, data) -> None:
         pass
@@ -220,23 +245,31 @@ class ZstdCompressor:
 class ZstdDecompressor:
     """Receiver side of zstd: one stream for the whole session.
 
-    Decompresses straight through libzstd's streaming call (via
-    python-zstandard's cffi backend) so output comes out in pieces of at
-    most ``OUT_CHUNK`` bytes however much one record expands. If that
-    backend is missing, falls back to python-zstandard's decompressobj,
-    which expands a record in one go (bounded by what one 16 KiB record
-    can encode) before handing it out in pieces.
+    Output comes out in pieces of at most ``OUT_CHUNK`` bytes however much
+    one record expands. Back ends, best first: the system libzstd through
+    pysync's native module ("native"); libzstd's streaming call through
+    python-zstandard's cffi backend ("cffi"); python-zstandard's
+    decompressobj ("obj"), which expands a record in one go (bounded by
+    what one 16 KiB record can encode) before handing it out in pieces.
+    ``backend`` forces one.
     """
 
     __slots__ = ("_impl",)
 
-    def __init__(self, use_cffi: bool = True):
+    def __init__(self, backend: str | None = None):
         impl = None
-        if use_cffi:
+        if backend in (None, "native"):
+            native = _system_zstd()
+            if native is not None:
+                impl = _ZstdNativeStream(native)
+            elif backend == "native":
+                raise ImportError("no usable system libzstd")
+        if impl is None and backend in (None, "cffi"):
             try:
                 impl = _ZstdCffiStream()
             except (ImportError, AttributeError, OSError):  # no usable cffi backend
-                impl = None
+                if backend == "cffi":
+                    raise
         self._impl = impl or _ZstdObjStream()
 
     def begin_file(self) -> None:
@@ -254,6 +287,23 @@ class ZstdDecompressor:
 
     def see(self, data) -> None:
         pass
+
+
+class _ZstdNativeStream:
+    __slots__ = ("_d", "_error", "feed")
+
+    def __init__(self, native):
+        self._d = native.ZstdDecompress(OUT_CHUNK)
+        self._error = native.ZstdError
+        self.feed = self._d.feed
+
+    def pull(self) -> bytes:
+        # upstream: token.c:recv_zstd_token(), the r_inflating state
+        try:
+            return self._d.pull()
+        except self._error as e:
+            raise ProtocolError(f"ZSTD decomp returned {e.name} ({e.written} bytes)",
+                                RERR_STREAMIO) from None
 
 
 class _ZstdCffiStream:

@@ -375,8 +375,8 @@ def test_zstd_context_spans_files():
     assert err.value.code == 12
 
 
-@pytest.mark.parametrize("use_cffi", [True, False])
-def test_zstd_output_comes_in_bounded_pieces(use_cffi):
+@pytest.mark.parametrize("backend", ["native", "cffi", "obj"])
+def test_zstd_output_comes_in_bounded_pieces(backend):
     big = b"\0" * (40 << 20)  # 40 MiB of zeros: a few hundred bytes compressed
     enc = TokenEncoder("zstd")
     wire = enc.begin_file()
@@ -385,7 +385,10 @@ def test_zstd_output_comes_in_bounded_pieces(use_cffi):
     wire += enc.end()
     assert len(wire) < 20_000
     dec = TokenDecoder("zstd")
-    dec._dec = ZstdDecompressor(use_cffi=use_cffi)  # exercise both back ends
+    try:
+        dec._dec = ZstdDecompressor(backend=backend)  # exercise every back end
+    except ImportError:
+        pytest.skip(f"no {backend} zstd back end here")
     buf = ReadBuffer(wire)
     total = 0
     while True:
