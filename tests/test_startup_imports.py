@@ -64,8 +64,8 @@ RECEIVING_ONLY = ("pysync.receiving", "pysync.engine.generator", "pysync.engine.
                   "pysync.io.attrs", "pysync.io.offload")
 BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.sender", "pysync.engine.matcher",
                                                        "pysync.protocol.tokens", "zlib")
-RSH_CLIENT = NEVER + ("socket", "pysync.engine.offload", "pysync.io.offload")
-SERVER = NEVER + ("socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
+RSH_CLIENT = NEVER + ("socket", "_socket", "pysync.engine.offload", "pysync.io.offload")
+SERVER = NEVER + ("socket", "_socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
                   "pysync.engine.offload", "pysync.io.offload")
 SERVER_SENDER = SERVER + ("pysync.receiving", "pysync.engine.receiver", "pysync.engine.generator",
                           "pysync.io.sink")

@@ -15,10 +15,6 @@ import os
 import struct
 import sys
 
-# The socket objects here are _socket's, which socket.py wraps: all a
-# socketpair needs, without socket.py's enum tables and selectors (~2 ms of
-# every local copy's start, before its fork).
-import _socket
 # _signal: the built-in module under signal.py (which adds enum classes only)
 import _signal
 from _signal import SIG_IGN, SIGHUP, SIGINT, SIGTERM
@@ -33,7 +29,11 @@ class SideChannel:
     a local client and its own child only (SPEC.md §14)."""
 
     def __init__(self, sock):
-        self.sock = sock      # a _socket.socket (or socket.socket, its subclass)
+        # A _socket.socket, the C type socket.py wraps: all a socketpair
+        # needs, without socket.py's enum tables and selectors (~2 ms of a
+        # local copy's start, before its fork).  Imported where a socket is
+        # made, so a server on pipes loads no socket module at all.
+        self.sock = sock
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -48,8 +48,9 @@ class SideChannel:
     def recv_ready(self):
         """What has arrived so far without waiting: b"" if nothing, None at
         the end."""
+        from _socket import MSG_DONTWAIT
         try:
-            data = self.sock.recv(1 << 16, _socket.MSG_DONTWAIT)
+            data = self.sock.recv(1 << 16, MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError:
@@ -72,6 +73,7 @@ def inherited_side():
     if value is None or not value.isdigit() or int(value) <= 2:
         return None
     fd = int(value)
+    import _socket  # only a local copy's child gets this far
     try:
         ident = os.fstat(fd)
         if any(_same_file(ident, std) for std in (0, 1)):
@@ -102,6 +104,7 @@ def _same_file(st, fd: int) -> bool:
 class LocalChild(FdStream):
     def __init__(self, server_main, side: bool = False):
         """``server_main(stream) -> exit code`` runs in the child."""
+        import _socket
         parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         side_pair = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) if side else (None, None)
         for s in (parent, child) + (side_pair if side else ()):
