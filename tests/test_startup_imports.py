@@ -48,7 +48,7 @@ sys.exit(code)
 # matches sshconfig, sshstream, ...
 NEVER = ("paramiko", "zstandard", "pysync.transport.ssh", "hashlib", "_hashlib", "logging",
          "dataclasses", "inspect", "pysync.api", "pysync.logfile", "pysync.filesfrom", "pysync.io.backup",
-         "ctypes", "random",
+         "ctypes", "random", "zlib", "pysync.protocol.compress",
          # an option's own modules: -A, --link-dest & co., --delay-updates, --inplace
          "pysync.engine.acls", "pysync.engine.altdest", "pysync.engine.delay",
          "pysync.engine.inplace", "pysync.io.inplace")
