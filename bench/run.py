@@ -3,7 +3,7 @@
 
     python3 bench/run.py [--quick] [--only NAME[,NAME...]] [--repeat N]
                          [--workdir DIR] [--keep] [--no-drop-caches]
-                         [--json FILE] [--rss-interval SECONDS]
+                         [--json FILE] [--rss-interval SECONDS] [--venv DIR]
 
 Workloads (full size; ``--quick`` scales them down for a smoke run):
 
@@ -23,6 +23,16 @@ conditions: before every timed run the destination is prepared, then
 1 s pause. Reported: the median wall time of N runs, MB/s (source bytes /
 median time, MB = 10^6 bytes), literal bytes, and the peak RSS of the tool's
 whole process tree (see ``TreeSampler``).
+
+Which pysync runs: by default the ``pysync`` script beside this Python
+(else ``python -m pysync``), importing pysync as this environment does
+(PYTHONPATH, an editable install). ``--venv DIR`` instead creates (or
+reuses) a virtualenv at DIR, installs this checkout into it as a user's
+``pip install`` does (not editable: the wheel is built, native extension
+included, from a copy of the checkout), and times DIR/bin/pysync with
+PYTHONPATH cleared: a venv does not run the base interpreter's
+site-packages .pth files, so this is pysync as installed on a plain
+machine. The header names the pysync that ran and whether a venv was used.
 
 Nothing here is a test and nothing asserts on time; it prints a table and
 exits 0 unless a tool failed or produced a wrong result.
@@ -77,9 +87,100 @@ TOOL_ENV = dict(os.environ)
 TOOLS = {"rsync": [RSYNC], "pysync": PYSYNC}
 
 
+#: The files of the checkout a pip install builds from.
+INSTALL_FILES = ("pyproject.toml", "setup.py", "README.md")
+INSTALL_DIRS = ("pysync", "native")
+
+
+def _install_tree_files():
+    for name in INSTALL_FILES:
+        if os.path.isfile(os.path.join(REPO, name)):
+            yield name
+    for top in INSTALL_DIRS:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(REPO, top)):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for f in sorted(filenames):
+                if f.endswith((".so", ".pyc", ".o")):
+                    continue      # build products: the install builds its own
+                yield os.path.relpath(os.path.join(dirpath, f), REPO)
+
+
+def checkout_digest() -> str:
+    """What the installed copy was built from (names and contents)."""
+    h = hashlib.sha256()
+    for rel in _install_tree_files():
+        h.update(rel.encode() + b"\0")
+        with open(os.path.join(REPO, rel), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def setup_venv(venv: str) -> tuple:
+    """A virtualenv at ``venv`` with this checkout pip-installed into it
+    (created, or reused when it was built from the same files); returns
+    (argv of its pysync, how it was set up)."""
+    py = os.path.join(venv, "bin", "python")
+    marker = os.path.join(venv, "pysync-checkout.sha256")
+    digest = checkout_digest()
+    created = not os.access(py, os.X_OK)
+    if created:
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", venv], check=True)
+    try:
+        with open(marker) as f:
+            current = f.read().strip() == digest
+    except OSError:
+        current = False
+    if current:
+        how = "reused (installed from the same checkout files)"
+    else:
+        # pip builds in the source tree: build from a copy, so the checkout
+        # gets no build/ or egg-info, and the install is what a user's is.
+        src = os.path.join(venv, "pysync-src")
+        shutil.rmtree(src, ignore_errors=True)
+        for rel in _install_tree_files():
+            os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
+            shutil.copy2(os.path.join(REPO, rel), os.path.join(src, rel))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        pip = [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        if not created:
+            subprocess.run(pip + ["--force-reinstall", "--no-deps", src], check=True, env=env)
+        subprocess.run(pip + [src], check=True, env=env)
+        with open(marker, "w") as f:
+            f.write(digest + "\n")
+        how = ("created" if created else "reused") + ", pip install of this checkout"
+    return [os.path.join(venv, "bin", "pysync")], how
+
+
+def use_venv(venv: str) -> str:
+    """Time the venv's pysync: its script, and an environment without this
+    one's PYTHONPATH (which would import the checkout instead) or bytecode
+    settings (the install compiled its own __pycache__)."""
+    global PYSYNC
+    argv, how = setup_venv(venv)
+    PYSYNC = TOOLS["pysync"] = argv
+    for var in ("PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME"):
+        TOOL_ENV.pop(var, None)
+    return how
+
+
+def pysync_location() -> str:
+    """Where the timed pysync imports its package from (its interpreter
+    is the script's #! line, or the argv's own Python)."""
+    interp = PYSYNC[0]
+    if PYSYNC[1:2] != ["-m"]:
+        with open(PYSYNC[0], "rb") as f:
+            first = f.readline()
+        if first.startswith(b"#!"):
+            interp = first[2:].decode().split()[0]
+    r = subprocess.run([interp, "-c", "import pysync; print(pysync.__file__)"], capture_output=True,
+                       text=True, env=TOOL_ENV, cwd="/")     # not this directory's pysync/
+    return os.path.dirname(r.stdout.strip()) if r.returncode == 0 else "(unknown: " + r.stderr.strip()[-200:] + ")"
+
+
 def pysync_accepts(option: str) -> bool:
     """Whether pysync's option parser takes ``option`` (unknown ones exit 1)."""
-    return subprocess.run(PYSYNC + [option, "--version"], capture_output=True).returncode == 0
+    return subprocess.run(PYSYNC + [option, "--version"], capture_output=True, env=TOOL_ENV).returncode == 0
 
 
 # ---------------------------------------------------------------- data
@@ -432,7 +533,8 @@ class Bench:
                               + os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)"))
             return
         TOOL_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
-        TOOL_ENV["PYTHONPYCACHEPREFIX"] = os.path.join(self.work, "pycache")
+        if not self.args.venv:      # an installed package has its own __pycache__
+            TOOL_ENV["PYTHONPYCACHEPREFIX"] = os.path.join(self.work, "pycache")
         warm = os.path.join(self.work, "warm")
         os.makedirs(os.path.join(warm, "src"), exist_ok=True)
         with open(os.path.join(warm, "src", "f"), "wb") as f:
@@ -442,8 +544,9 @@ class Bench:
                      PYSYNC + ["-a", "-z", "-e", rsh, "--rsync-path=" + " ".join(PYSYNC),
                                warm + "/src/", "localhost:" + warm + "/d2/"]):
             subprocess.run(argv, env=TOOL_ENV, stdout=subprocess.DEVNULL, check=True)
-        self.notes.append("bytecode: PYTHONDONTWRITEBYTECODE removed and PYTHONPYCACHEPREFIX="
-                          + TOOL_ENV["PYTHONPYCACHEPREFIX"] + " (warmed) for both tools")
+        self.notes.append("bytecode: PYTHONDONTWRITEBYTECODE removed and " + (
+            "the venv's own __pycache__ (written by pip install)" if self.args.venv else
+            "PYTHONPYCACHEPREFIX=" + TOOL_ENV["PYTHONPYCACHEPREFIX"]) + " (warmed) for both tools")
 
     # each workload: (prepare(dest) before every run, argv(tool, dest), verify(dest, first))
     def spec(self, name: str):
@@ -656,6 +759,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write all raw figures to this file")
     p.add_argument("--as-is-env", action="store_true",
                    help="run the tools in this environment unchanged (no bytecode cache set-up)")
+    p.add_argument("--venv", metavar="DIR",
+                   help="time a pysync pip-installed from this checkout into a virtualenv at DIR "
+                        "(created, or reused if built from the same files)")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
@@ -672,10 +778,16 @@ def main(argv=None) -> int:
     else:
         created = not os.path.exists(args.workdir)
 
+    venv_how = use_venv(os.path.abspath(args.venv)) if args.venv else None
     rsync_version = subprocess.run([RSYNC, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    pysync_version = subprocess.run(PYSYNC + ["--version"], capture_output=True, text=True).stdout.strip()
+    pysync_version = subprocess.run(PYSYNC + ["--version"], capture_output=True, text=True,
+                                    env=TOOL_ENV).stdout.strip()
+    pysync_package = pysync_location()
+    venv_line = (f"venv {os.path.abspath(args.venv)} ({venv_how})" if args.venv else
+                 "no venv (this environment's Python, PYTHONPATH and site-packages .pth files)")
     print(f"rsync:  {RSYNC}  ({rsync_version})")
     print(f"pysync: {' '.join(PYSYNC)}  ({pysync_version})")
+    print(f"pysync package: {pysync_package}; {venv_line}")
     print(f"work dir: {args.workdir}; {'quick' if args.quick else 'full'} sizes; "
           f"{args.repeat} run(s) per tool; load average at start: {os.getloadavg()}")
     bench = Bench(args)
@@ -702,7 +814,9 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": platform.uname()._asdict(),
-                       "rsync": rsync_version, "pysync": pysync_version, "quick": args.quick,
+                       "rsync": rsync_version, "pysync": pysync_version, "pysync_argv": PYSYNC,
+                       "pysync_package": pysync_package, "venv": args.venv and os.path.abspath(args.venv),
+                       "venv_setup": venv_how, "quick": args.quick,
                        "repeat": args.repeat, "page_cache": cache, "notes": bench.notes,
                        "rows": rows}, f, indent=1)
     return 1 if failed else 0

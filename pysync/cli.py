@@ -3,15 +3,18 @@ prints usage and turns errors into an exit status."""
 
 from __future__ import annotations
 
-import signal
 import sys
+
+# The interpreter's built-in signal module: signal.py adds only enum
+# classes, and building them costs every start ~1 ms.
+import _signal
 
 from . import __version__
 from .errors import PysyncError, SyntaxUsageError, exit_text
 from .options import help_text, parse_args
 from .protocol.constants import PROTOCOL_VERSION, RERR_SYNTAX
 
-__all__ = ["main"]
+__all__ = ["main", "command"]
 
 VERSION_LINE = f"pysync  version {__version__}  protocol version {PROTOCOL_VERSION}"
 
@@ -51,13 +54,16 @@ class SignalExit(PysyncError):
     code = 20
 
 
+_CAUGHT = {_signal.SIGTERM: "SIGTERM", _signal.SIGHUP: "SIGHUP"}
+
+
 def _on_signal(signum, frame):
-    raise SignalExit(f"rsync error: received {signal.Signals(signum).name} -- exiting", 20)
+    raise SignalExit(f"rsync error: received {_CAUGHT[signum]} -- exiting", 20)
 
 
 def install_signal_handlers() -> None:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+    for sig in _CAUGHT:
+        _signal.signal(sig, _on_signal)
 
 
 def _tune_malloc() -> None:
@@ -94,3 +100,33 @@ def main(argv=None) -> int:
         code = 20
     sys.stdout.flush()
     return code
+
+
+def command() -> None:
+    """The ``pysync`` program (the console script and ``python -m pysync``):
+    main(), then the process ends as rsync's does, without the
+    interpreter's teardown -- freeing every module and object of a run
+    took ~7 ms of a 50 ms no-op here, and a remote server's teardown
+    delays its client's exit too.  Output is flushed and atexit handlers
+    run first; when a flush fails or a non-daemon thread is still running,
+    the interpreter ends the process the usual way (reporting the broken
+    pipe, joining the thread) as before."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        sys.exit(code)
+    threading = sys.modules.get("threading")
+    if threading is not None and any(t.is_alive() and not t.daemon and t is not threading.main_thread()
+                                     for t in threading.enumerate()):
+        sys.exit(code)
+    import atexit
+    import os
+    atexit._run_exitfuncs()     # what the interpreter would run at its exit
+    try:
+        sys.stdout.flush()      # anything an atexit handler wrote
+        sys.stderr.flush()
+    except BaseException:
+        sys.exit(code)
+    os._exit(code)

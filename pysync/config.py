@@ -127,8 +127,9 @@ def server_handshake(sess) -> None:
     _negotiate_algorithms(sess, compat, client=False)
     seed = o.checksum_seed
     if seed is None:
-        import random  # the server alone draws the seed; not a cost of every start
-        seed = random.randint(1, 0x7FFFFFFF)
+        # 1 .. 2**31-1, as rsync's; from os.urandom, so a server does not
+        # load random.py (and its four extension modules) for one number.
+        seed = int.from_bytes(os.urandom(4), "little") % 0x7FFFFFFF + 1
     w.raw_write(encode_seed(seed))
     sess.cfg.seed = seed if seed < 0x80000000 else seed - (1 << 32)
     _finish_config(sess, compat)

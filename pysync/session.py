@@ -26,7 +26,6 @@ from .config import SessionConfig, client_handshake, server_handshake
 from .log import Log
 from .engine.filters import FilterList
 from .engine.wire import Wire
-from .engine.xattrs import xattr_policy
 
 __all__ = ["run_client_session", "run_server"]
 
@@ -88,6 +87,7 @@ class _Session:
 
     def xattr_policy(self):
         """Which xattr names this side reads and stores (io/xattrs.py)."""
+        from .engine.xattrs import xattr_policy  # loads with the role that asks (after a local fork)
         return xattr_policy(self.cfg, self.am_sender)
 
     # ---- filter list ------------------------------------------------------------------

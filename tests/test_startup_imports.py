@@ -20,13 +20,26 @@ REPO = Path(__file__).resolve().parents[1]
 FAKE_RSH = f"{sys.executable} {REPO / 'interop' / 'fake_rsh.py'}"
 
 PROBE = """\
-import sys
+import os, sys
 out, argv = sys.argv[1], sys.argv[2:]
 before = set(sys.modules)
+forks = []
+os.register_at_fork(before=lambda: forks.append(set(sys.modules)))
+_exit = os._exit
+
+def child_exit(code):          # a local copy's child ends with os._exit
+    with open(out + ".child", "a") as f:
+        f.write(" ".join(sorted(set(sys.modules) - forks[-1])) + "\\n")
+    _exit(code)
+os._exit = child_exit
 from pysync.cli import main
 code = main(argv)
 with open(out, "a") as f:
     f.write(" ".join(sorted(set(sys.modules) - before)) + "\\n")
+if forks:
+    with open(out + ".fork", "a") as f:
+        f.write(" ".join(sorted(forks[-1] - before)) + "\\n")
+        f.write(" ".join(sorted(set(sys.modules) - forks[-1])) + "\\n")
 sys.exit(code)
 """
 
@@ -35,12 +48,24 @@ sys.exit(code)
 # matches sshconfig, sshstream, ...
 NEVER = ("paramiko", "zstandard", "pysync.transport.ssh", "hashlib", "_hashlib", "logging",
          "dataclasses", "inspect", "pysync.api", "pysync.logfile", "pysync.filesfrom", "pysync.io.backup",
-         "ctypes")
+         "ctypes", "random", "zlib", "pysync.protocol.compress",
+         # an option's own modules: -A, --link-dest & co., --delay-updates, --inplace
+         "pysync.engine.acls", "pysync.engine.altdest", "pysync.engine.delay",
+         "pysync.engine.inplace", "pysync.io.inplace")
 if os.environ.get("PYSYNC_NATIVE") == "ref":      # the pure-Python twins use ctypes
     NEVER = tuple(m for m in NEVER if m != "ctypes")
-LOCAL = NEVER + ("subprocess", "pysync.transport.rsh")
-RSH_CLIENT = NEVER + ("socket", "pysync.engine.offload", "pysync.io.offload")
-SERVER = NEVER + ("socket", "subprocess", "pysync.client", "pysync.transport.rsh",
+LOCAL = NEVER + ("subprocess", "signal", "pysync.transport.rsh", "socket", "selectors")
+# A local copy forks its receiving child once both sides' common modules are
+# in: what only one role needs loads after the fork, in that role's process
+# (the two import in parallel, and neither holds the other's modules).
+SENDING_ONLY = ("pysync.sending", "pysync.engine.scan")
+RECEIVING_ONLY = ("pysync.receiving", "pysync.engine.generator", "pysync.engine.receiver",
+                  "pysync.destination", "pysync.io.sink", "pysync.io.replace", "pysync.io.writebehind",
+                  "pysync.io.attrs", "pysync.io.offload")
+BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.sender", "pysync.engine.matcher",
+                                                       "pysync.protocol.tokens", "zlib")
+RSH_CLIENT = NEVER + ("socket", "_socket", "pysync.engine.offload", "pysync.io.offload")
+SERVER = NEVER + ("socket", "_socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
                   "pysync.engine.offload", "pysync.io.offload")
 SERVER_SENDER = SERVER + ("pysync.receiving", "pysync.engine.receiver", "pysync.engine.generator",
                           "pysync.io.sink")
@@ -97,6 +122,18 @@ def test_local_copy_and_no_op(probe, tmp_path):
     for mods in _loaded(out):
         assert "pysync.session" in mods     # the probe saw pysync's own imports
         assert _offenders(mods, LOCAL) == []
+    fork_lines = (tmp_path / "local.txt.fork").read_text().splitlines()
+    child_lines = (tmp_path / "local.txt.child").read_text().splitlines()
+    assert len(fork_lines) == 4 and len(child_lines) == 2       # two runs, one child each
+    for pre, parent_after, child_after in zip(fork_lines[0::2], fork_lines[1::2], child_lines):
+        pre, parent_after, child_after = set(pre.split()), set(parent_after.split()), set(child_after.split())
+        assert "pysync.session" in pre and "pysync.sending" in parent_after
+        assert "pysync.receiving" in child_after
+        assert _offenders(pre, BEFORE_FORK) == []
+        assert _offenders(parent_after, LOCAL + RECEIVING_ONLY) == []
+        # (the sender's scan reads ACLs with -A through io.acls; a receiver
+        # loads it with -A only)
+        assert _offenders(child_after, LOCAL + SENDING_ONLY + ("pysync.io.acls",)) == []
 
 
 @pytest.mark.parametrize("direction", ["push", "pull"])

@@ -29,13 +29,10 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .acls import Acls
-from .altdest import alt_lstat, try_alt_dests
 from .basis import drop_stale_partial, partial_path, send_sums
 from .delete import delete_missing, delete_pass
 from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
 from .objects import gen_dir, gen_link, gen_special, make_parents, remove_in_way, touch_up_dirs
-from .xattrs import GenXattrs
 from .sender import encode_item
 
 __all__ = ["Generator"]
@@ -89,8 +86,15 @@ class Generator:
         self.backup_basis = set()        # ndx whose basis is its --inplace backup
         # --remove-source-files: (ndx, name) -> MSG_SUCCESS to the sender.
         self.success = None
-        self.xattrs = GenXattrs(cfg, tree) if cfg.xattrs else None
-        self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
+        # An option's own modules (-X, -A, --link-dest & co.) load when it is
+        # given, not in every receiver's start-up.
+        self.xattrs = self.acls = None
+        if cfg.xattrs:
+            from .xattrs import GenXattrs
+            self.xattrs = GenXattrs(cfg, tree)
+        if cfg.acls:
+            from .acls import Acls
+            self.acls = Acls(cfg, tree, self._fail)
         # -y: a similar file as the basis of a new one (not with -W: no delta).
         self.fuzzy = None
         self.fuzzy_basis = {}            # ndx -> (FNAMECMP_FUZZY + place, base name)
@@ -290,9 +294,11 @@ class Generator:
             st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:
             member_basis(self, ndx, entry)
-        if st is None and cfg.alt_dests and try_alt_dests(self, ndx, entry):
-            self._succeeded(ndx, entry)
-            return
+        if st is None and cfg.alt_dests:
+            from .altdest import try_alt_dests  # --link-dest & co. load their module
+            if try_alt_dests(self, ndx, entry):
+                self._succeeded(ndx, entry)
+                return
         if cfg.partial_dir is not None and ndx not in self.basis:
             ppath = partial_path(self, entry.name)
             try:
@@ -329,6 +335,7 @@ class Generator:
                 leave_group(self, ndx, entry)
             return
         if st is None and cfg.alt_dests:
+            from .altdest import alt_lstat
             alt = alt_lstat(self, entry, stat.S_IFREG)
             if alt is not None:
                 self._request(ndx, entry, st=alt, new=False)

@@ -16,7 +16,6 @@ from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_AC
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
 from ..report import progress_names
 from ..text import show
-from .altdest import alt_lstat
 from .delete import content_dir, delete_in, note_deleted, remove_tree
 from .symlinks import unsafe_symlink
 
@@ -69,7 +68,10 @@ def gen_dir(gen, ndx, entry, st) -> None:
             gen.created_dirs.add(entry.name)
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry)
-        alt = alt_lstat(gen, entry, stat.S_IFDIR) if gen.cfg.alt_dests and entry.name != b"." else None
+        alt = None
+        if gen.cfg.alt_dests and entry.name != b".":
+            from .altdest import alt_lstat  # the option's module loads with it
+            alt = alt_lstat(gen, entry, stat.S_IFDIR)
         if alt is not None:
             flags = gen._attr_flags(entry, alt)
             if flags:

@@ -43,9 +43,6 @@ import stat
 import threading
 import time
 
-from ..io.attrs import apply_fd
-from ..io.offload import clone_or_copy
-from ..io.replace import TempFile
 from ..protocol.buffer import NeedMore, ReadBuffer
 from ..protocol.offload import (decode_copied, decode_source, encode_copied, encode_source,
                                 encode_table_end)
@@ -202,6 +199,11 @@ class LocalCopier:
         return sec == entry.mtime and (nsec == entry.nsec or self.cfg.protocol < 31)
 
     def _copy(self, sfd: int, before, entry, is_new: bool) -> bool:
+        # The writing half's modules: offload_allowed() runs in the client
+        # before a local copy forks, and the sender never writes.
+        from ..io.attrs import apply_fd
+        from ..io.offload import clone_or_copy
+        from ..io.replace import TempFile
         try:
             dir_fd, base = self.tree.locate(entry.name)
         except OSError:

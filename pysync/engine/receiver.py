@@ -22,12 +22,8 @@ from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
 from ..protocol.tokens import END, TokenDecoder
-from .delay import DelayedUpdates
 from .smallfile import SMALL_FILE_MAX, read_head_and_data, receive_small, small_path_ok
-from .inplace import hash_prefix, receive_in_place
 from .sender import read_item
-from .acls import Acls
-from .xattrs import RecvXattrs, basis_path
 
 __all__ = ["Receiver"]
 
@@ -110,10 +106,17 @@ class Receiver:
         self.del_stats = None
         self.remote_stats = None
         self.success = None              # --remove-source-files: (ndx, name) -> MSG_SUCCESS
-        self.delayed = DelayedUpdates(tree, cfg, log, self._fail) \
-            if cfg.delay_updates and not cfg.dry_run else None
-        self.xattrs = RecvXattrs(cfg, tree, self._fail) if cfg.xattrs else None
-        self.acls = Acls(cfg, tree, self._fail) if cfg.acls else None
+        # An option's own modules load when it is given (start-up).
+        self.delayed = self.xattrs = self.acls = None
+        if cfg.delay_updates and not cfg.dry_run:
+            from .delay import DelayedUpdates
+            self.delayed = DelayedUpdates(tree, cfg, log, self._fail)
+        if cfg.xattrs:
+            from .xattrs import RecvXattrs
+            self.xattrs = RecvXattrs(cfg, tree, self._fail)
+        if cfg.acls:
+            from .acls import Acls
+            self.acls = Acls(cfg, tree, self._fail)
 
     def _on_del_stats(self, d):
         self.del_stats = d
@@ -181,6 +184,7 @@ class Receiver:
     # ---- one file -------------------------------------------------------------------
     def _receive_file(self, ndx, entry, iflags, head, phase) -> None:
         if self.cfg.inplace:
+            from .inplace import receive_in_place  # --inplace's module loads with it
             receive_in_place(self, ndx, entry, iflags, head, phase)
             return
         name = entry.name
@@ -268,6 +272,7 @@ class Receiver:
         """A verified temp file with all its data: attributes, then into
         place (or parked for --delay-updates)."""
         if self.xattrs is not None:
+            from .xattrs import basis_path
             self.xattrs.apply_fd(tmp.fd, entry,
                                  basis_path(self.tree, name, self.basis.get(ndx)))
         if self.acls is not None:
@@ -377,6 +382,7 @@ class Receiver:
         done = 0
         if kept:
             if verify and basis is not None:
+                from .inplace import hash_prefix
                 hash_prefix(basis, kept, hasher)
             sink.seek(kept)
             done = kept

@@ -20,7 +20,6 @@ from ..io.xattrs import XattrError, XattrPolicy, apply_xattrs, at_path, carries_
 from ..protocol.constants import ITEM_LOCAL_CHANGE, ITEM_REPORT_XATTR, ITEM_TRANSFER, ITEM_XNAME_FOLLOWS
 from ..protocol.xattrs import decode_values, encode_request, value_digest, xattr_compare
 from ..text import show
-from .sender import xattr_request_follows
 
 __all__ = ["GenXattrs", "RecvXattrs", "xattr_policy"]
 
@@ -80,6 +79,7 @@ class GenXattrs:
             return b""
         todo = self.todo.pop(entry.xattr_ndx, [])
         self.requested.add(entry.xattr_ndx)
+        from .sender import xattr_request_follows  # -X runs only; the sender engine is the sender's
         if xattr_request_follows(cfg, iflags):
             return encode_request(todo)
         return b""
@@ -97,6 +97,7 @@ class RecvXattrs:
         self.values = {}            # (set index, num) -> full value
 
     def read_answer(self, wire, entry, iflags: int) -> None:
+        from .sender import xattr_request_follows
         if not xattr_request_follows(self.cfg, iflags):
             return
         by_num = {it.num: it for it in entry.xattrs or ()}

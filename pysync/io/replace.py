@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import stat
 
 __all__ = ["TempFile", "temp_name", "copy_attrs_and_data"]
@@ -28,14 +27,17 @@ _ALNUM = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TO_ALNUM = bytes(_ALNUM[i % len(_ALNUM)] for i in range(256))
 
 # Temp names need to be unlikely to collide, not secret (O_EXCL guards
-# against any clash): one getrandom per process, then a PRNG, reseeded
-# after a fork so parent and child do not walk the same sequence.
-_rng: random.Random | None = None
+# against any clash): one getrandom per process, then a 64-bit linear
+# congruential sequence (Knuth's MMIX constants; its high 48 bits make the
+# name), reseeded after a fork so parent and child do not walk the same
+# sequence.  random.py would cost every receiver five more modules to load.
+_MASK64 = (1 << 64) - 1
+_state: int | None = None
 
 
 def _reseed() -> None:
-    global _rng
-    _rng = None
+    global _state
+    _state = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -43,11 +45,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def _suffix() -> bytes:
-    global _rng
-    rng = _rng
-    if rng is None:
-        rng = _rng = random.Random(os.urandom(16))
-    return rng.randbytes(6).translate(_TO_ALNUM)
+    global _state
+    state = _state
+    if state is None:
+        state = int.from_bytes(os.urandom(8), "little")
+    state = _state = (state * 6364136223846793005 + 1442695040888963407) & _MASK64
+    return (state >> 16).to_bytes(6, "little").translate(_TO_ALNUM)
 
 
 def temp_name(base: bytes, dot: bool = True) -> bytes:

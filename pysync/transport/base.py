@@ -13,7 +13,7 @@ _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 10
 
 class FdStream:
     """A duplex stream over one or two file descriptors; ``sock``: the
-    socket.socket they belong to, if they are a socket (a local copy)."""
+    socket object they belong to, if they are a socket (a local copy)."""
 
     # socket is imported only where a stream has one: loading it costs ~2 ms
     # at start-up, and a server or a remote-shell client talks over pipes.
@@ -77,9 +77,9 @@ class FdStream:
             return
         self._closed_w = True
         if self.sock is not None:
-            import socket
+            from _socket import SHUT_WR
             try:
-                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.shutdown(SHUT_WR)
             except OSError:
                 pass
         elif self.wfd != self.rfd:
@@ -88,9 +88,9 @@ class FdStream:
     def abort(self) -> None:
         self.aborted = True
         if self.sock is not None:
-            import socket
+            from _socket import SHUT_RDWR
             try:
-                self.sock.shutdown(socket.SHUT_RDWR)
+                self.sock.shutdown(SHUT_RDWR)
             except OSError:
                 pass
         else:

@@ -12,9 +12,12 @@ through ``SIDE_ENV`` and ``inherited_side``."""
 from __future__ import annotations
 
 import os
-import signal
 import struct
 import sys
+
+# _signal: the built-in module under signal.py (which adds enum classes only)
+import _signal
+from _signal import SIG_IGN, SIGHUP, SIGINT, SIGTERM
 
 from .base import FdStream
 
@@ -26,7 +29,11 @@ class SideChannel:
     a local client and its own child only (SPEC.md §14)."""
 
     def __init__(self, sock):
-        self.sock = sock      # a socket.socket (imported by whoever made it)
+        # A _socket.socket, the C type socket.py wraps: all a socketpair
+        # needs, without socket.py's enum tables and selectors (~2 ms of a
+        # local copy's start, before its fork).  Imported where a socket is
+        # made, so a server on pipes loads no socket module at all.
+        self.sock = sock
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -41,9 +48,9 @@ class SideChannel:
     def recv_ready(self):
         """What has arrived so far without waiting: b"" if nothing, None at
         the end."""
-        import socket
+        from _socket import MSG_DONTWAIT
         try:
-            data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            data = self.sock.recv(1 << 16, MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError:
@@ -66,18 +73,18 @@ def inherited_side():
     if value is None or not value.isdigit() or int(value) <= 2:
         return None
     fd = int(value)
-    import socket  # only a local copy's child gets this far
+    import _socket  # only a local copy's child gets this far
     try:
         ident = os.fstat(fd)
         if any(_same_file(ident, std) for std in (0, 1)):
             return None       # never the protocol stream itself
-        sock = socket.socket(fileno=fd)
+        sock = _socket.socket(fileno=fd)
     except OSError:
         return None
     try:
-        if sock.family == socket.AF_UNIX and sock.type == socket.SOCK_STREAM:
+        if sock.family == _socket.AF_UNIX and sock.type == _socket.SOCK_STREAM:
             pid, uid, _gid = struct.unpack("3i", sock.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+                _socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i")))
             if pid == os.getppid() and uid == os.getuid():
                 return SideChannel(sock)
     except OSError:
@@ -97,12 +104,12 @@ def _same_file(st, fd: int) -> bool:
 class LocalChild(FdStream):
     def __init__(self, server_main, side: bool = False):
         """``server_main(stream) -> exit code`` runs in the child."""
-        import socket
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        side_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if side else (None, None)
+        import _socket
+        parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        side_pair = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) if side else (None, None)
         for s in (parent, child) + (side_pair if side else ()):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            s.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, 1 << 20)
+            s.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 1 << 20)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -114,7 +121,7 @@ class LocalChild(FdStream):
                     side_pair[0].close()
                 # The terminal's ^C reaches both processes; the parent's
                 # exit ends the stream, and this side then cleans up.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                _signal.signal(SIGINT, SIG_IGN)
                 stream = FdStream(child.fileno(), child.fileno(), child)
                 stream.side = SideChannel(side_pair[1]) if side else None
                 code = server_main(stream)
@@ -147,5 +154,5 @@ class LocalChild(FdStream):
         if self.side is not None:
             self.side.close()
         if os.WIFSIGNALED(status):
-            return 20 if os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) else 15
+            return 20 if os.WTERMSIG(status) in (SIGINT, SIGTERM, SIGHUP) else 15
         return os.WEXITSTATUS(status)

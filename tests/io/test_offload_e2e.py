@@ -25,6 +25,7 @@ from helpers.trees import compare_trees
 from iohelp import HAVE_LOOP, MiB, evict, loop_fs, mkfs_xfs_missing, resident
 
 from pysync.engine import offload as eo
+from pysync.io import offload as io_offload  # the copier loads clone_or_copy from here when it copies
 from pysync.io.attrs import AttrPolicy
 from pysync.io.sink import WriteMode
 from pysync.io.tree import DestTree
@@ -439,14 +440,14 @@ def test_copier_gives_up_when_the_source_changes_during_the_copy(tmp_path, monke
     big = os.urandom(eo.OFFLOAD_MIN * 3)
     table, copier, flist, tree = _pair(tmp_path, [("a", big)])
     (tmp_path / "d" / "a").write_bytes(b"old")
-    real = eo.clone_or_copy
+    real = io_offload.clone_or_copy
 
     def racing(src_fd, dst_fd, size, mode, cancelled):
         how = real(src_fd, dst_fd, size, mode, cancelled)
         with open(tmp_path / "s" / "a", "r+b") as f:   # someone writes meanwhile
             f.write(b"changed")
         return how
-    monkeypatch.setattr(eo, "clone_or_copy", racing)
+    monkeypatch.setattr(io_offload, "clone_or_copy", racing)
     assert not copier.try_copy(0, flist[0], False)
     assert os.listdir(tmp_path / "d") == ["a"]           # no temp file left
     assert (tmp_path / "d" / "a").read_bytes() == b"old"  # untouched
@@ -500,13 +501,13 @@ def test_cancelled_copy_is_dropped_not_renamed(tmp_path, monkeypatch):
     big = os.urandom(eo.OFFLOAD_MIN * 2)
     table, copier, flist, tree = _pair(tmp_path, [("a", big), ("b", big)])
     (tmp_path / "d" / "a").write_bytes(b"old")
-    real = eo.clone_or_copy
+    real = io_offload.clone_or_copy
 
     def signalled(src_fd, dst_fd, size, mode, cancelled):
         how = real(src_fd, dst_fd, size, mode, cancelled)
         copier.cancel()                 # the signal arrives during the copy
         return how
-    monkeypatch.setattr(eo, "clone_or_copy", signalled)
+    monkeypatch.setattr(io_offload, "clone_or_copy", signalled)
     assert not copier.try_copy(0, flist[0], False)
     assert not copier.try_copy(1, flist[1], True)     # and nothing starts afterwards
     assert os.listdir(tmp_path / "d") == ["a"]
