@@ -369,3 +369,33 @@ def buffer_address(buf):
 
 if BACKEND != "native":
     from pysync._reference import buffer_address  # noqa: E402,F811
+
+
+# ---- the destination cache warmer (native/prefetch.c, io/prefetch.py) -------------------
+#
+# - ``StopFlag()``: ``set()`` / ``is_set()``, read by a running warm_names.
+# - ``warm_names(root_fd, blob, flag) -> int``: lstat each NUL-ended name of
+#   ``blob`` beneath ``root_fd`` without following symlinks (see
+#   _reference.warm_names); the C loop runs without the GIL.  Found by name,
+#   as mallopt: an older extension without it uses the Python twin.
+
+__all__ += ["StopFlag", "warm_names"]
+
+if BACKEND == "native" and hasattr(_lib, "pysync_warm_names"):
+    class StopFlag:
+        __slots__ = ("cell",)
+
+        def __init__(self):
+            self.cell = _ffi.new("int[1]")
+
+        def set(self):
+            self.cell[0] = 1
+
+        def is_set(self):
+            return bool(self.cell[0])
+
+    def warm_names(root_fd, blob, flag):
+        """See _reference.warm_names."""
+        return _lib.pysync_warm_names(root_fd, blob, len(blob), flag.cell)
+else:
+    from pysync._reference import StopFlag, warm_names  # noqa: E402,F811

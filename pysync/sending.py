@@ -77,7 +77,11 @@ def run_sender(sess, sources) -> int:
         sender.offload = SourceTable(sess.offload)
         sender.offload.send(flist)
     sender.io_error = sess.io_error
-    sender.run()
+    try:
+        sender.run()
+    finally:
+        if sender.ahead is not None:
+            sender.ahead.close()
     sess.io_error |= sender.io_error
     if sender.del_stats is not None:
         stats.deleted = sender.del_stats
