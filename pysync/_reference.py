@@ -408,9 +408,11 @@ def warm_names(root_fd, blob, flag):
     at a time with O_DIRECTORY|O_NOFOLLOW, the last lstat'ed (fstatat
     without following).  A name with a leading '/' or an empty, "." or
     ".." component is skipped; errors are ignored.  Stops before the next
-    name once ``flag`` is set.  Returns how many names were found (their
-    lstat succeeded)."""
+    name once ``flag`` is set.  Returns (how many names were found (their
+    lstat succeeded), the seconds it took)."""
     import os
+    import time
+    t0 = time.monotonic()
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     names = blob.split(b"\0")
     if names and names[-1] == b"":
@@ -451,4 +453,27 @@ def warm_names(root_fd, blob, flag):
     finally:
         if dfd >= 0 and dfd != root_fd:
             os.close(dfd)
-    return done
+    return done, time.monotonic() - t0
+
+
+def warm_dir(path, flag):
+    """List the directory ``path`` (bytes, opened as given) and lstat each
+    of its entries; errors are ignored.  Stops once ``flag`` is set.
+    Returns (how many entries were found, the seconds it took)."""
+    import os
+    import time
+    t0 = time.monotonic()
+    done = 0
+    try:
+        with os.scandir(path) as it:
+            for de in it:
+                if flag.is_set():
+                    break
+                try:
+                    de.stat(follow_symlinks=False)
+                    done += 1
+                except OSError:
+                    pass
+    except OSError:
+        return 0, 0.0
+    return done, time.monotonic() - t0

@@ -35,7 +35,7 @@ import queue
 import threading
 from collections import deque
 
-__all__ = ["DestWarmer", "start_warmer", "ReadAhead", "read_ahead_for"]
+__all__ = ["DestWarmer", "start_warmer", "ScanAhead", "ReadAhead", "read_ahead_for"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -44,6 +44,14 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 WARM_MIN_NAMES = 512
 # Batches of names waiting for the thread; more are dropped (memory bound).
 WARM_MAX_BATCHES = 64
+# A lookup that found its inode cached takes ~1-3 us, one that waited for
+# the disk ~10 us or more (amortised over a batch): after this many batches
+# (of at least WARM_JUDGE_MIN names) below WARM_CACHED_S a name, the
+# destination is taken to be cached and the warmer ends (a warm run pays
+# for a few batches only).
+WARM_CACHED_S = 5e-6
+WARM_JUDGE_MIN = 256
+WARM_CACHED_RUNS = 2
 
 
 class DestWarmer:
@@ -60,12 +68,13 @@ class DestWarmer:
         self._finishing = False
         self._thread = None
         self.warmed = 0                   # names found (for tests)
+        self.cached = False               # the thread found the destination cached
         self.dropped = 0                  # batches dropped when the queue was full
 
     def feed(self, entries) -> None:
         """Names of a decoded batch (entries with ``.name``; an end marker
         without one is skipped)."""
-        if self._stopped or self._finishing:
+        if self._stopped or self._finishing or self.cached:
             return
         names = [e.name for e in entries if hasattr(e, "name")]
         self._count += len(names)
@@ -91,13 +100,21 @@ class DestWarmer:
 
     def _run(self, warm_names) -> None:
         flag = self._flag
+        cached = 0
         try:
             while not flag.is_set():
                 names = self._queue.get()
                 if names is None:
                     break
+                n = len(names)
                 names.append(b"")
-                self.warmed += warm_names(self._root_fd, b"\0".join(names), flag)
+                found, took = warm_names(self._root_fd, b"\0".join(names), flag)
+                self.warmed += found
+                if n >= WARM_JUDGE_MIN:
+                    cached = cached + 1 if took < n * WARM_CACHED_S else 0
+                    if cached >= WARM_CACHED_RUNS:
+                        self.cached = True      # nothing to gain: take no more names
+                        break
         except Exception:       # a hint: never the run's failure
             pass
         finally:
@@ -158,6 +175,87 @@ def start_warmer(dest):
 
 
 # ---- the sending side ---------------------------------------------------------------
+
+# Directories waiting for the scan-ahead thread; the oldest are dropped.
+SCAN_MAX_DIRS = 4096
+# A directory listed in less than this (per entry, plus a fixed part) was
+# cached; after SCAN_CACHED_RUNS of them in a row the thread ends.
+SCAN_CACHED_S = 4e-6
+SCAN_CACHED_FIXED_S = 50e-6
+SCAN_CACHED_RUNS = 8
+
+
+class ScanAhead:
+    """Lists and lstats the directories the sender's walk enters next, on a
+    thread of its own (native.warm_dir, without the GIL), so that the walk
+    finds their entries cached and two directories are read from the disk
+    at a time.  The walk hands over the subdirectories it has decided to
+    enter (after its filters and -x) but the first, which it enters at
+    once; they are taken last in, first out: the walk's depth-first order."""
+
+    def __init__(self):
+        self._stack: list = []
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = None
+        self._flag = None
+        self.listed = 0                   # directories listed (for tests)
+        self.cached = False               # the thread found the source cached
+
+    def push(self, paths) -> None:
+        """Directories the walk enters after the one it enters now, in the
+        order it enters them."""
+        if self._stopped:
+            return
+        with self._cond:
+            self._stack.extend(reversed(paths))
+            if len(self._stack) > SCAN_MAX_DIRS:
+                del self._stack[:len(self._stack) - SCAN_MAX_DIRS]
+            if self._thread is None:
+                from .. import native
+                self._flag = native.StopFlag()
+                t = threading.Thread(target=self._run, args=(native.warm_dir,),
+                                     name="scan-ahead", daemon=True)
+                try:
+                    t.start()
+                except RuntimeError:
+                    self._stopped = True
+                    return
+                self._thread = t
+            self._cond.notify()
+
+    def _run(self, warm_dir) -> None:
+        cond, stack, flag = self._cond, self._stack, self._flag
+        cached = 0
+        try:
+            while True:
+                with cond:
+                    while not stack and not self._stopped:
+                        cond.wait()
+                    if self._stopped:
+                        return
+                    path = stack.pop()
+                found, took = warm_dir(path, flag)
+                self.listed += 1
+                cached = cached + 1 if took < found * SCAN_CACHED_S + SCAN_CACHED_FIXED_S else 0
+                if cached >= SCAN_CACHED_RUNS:
+                    self.cached = True      # the source is cached: nothing to gain
+                    with cond:
+                        self._stopped = True
+                        stack.clear()
+                    return
+        except Exception:       # a hint: never the run's failure
+            pass
+
+    def stop(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._stopped = True
+            self._stack.clear()
+            self._cond.notify()
+        if self._thread is not None:
+            self._flag.set()
+            self._thread.join(timeout)
+
 
 # The window of files advised ahead of the one requested: at most this many
 # files and bytes, and only files up to FILE_MAX (larger ones are read

@@ -56,7 +56,7 @@ def test_warm_names_stays_beneath_the_root(outside_tree, warm, Flag):
     fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     try:
         def found(*names):
-            return warm(fd, b"".join(n + b"\0" for n in names), Flag())
+            return warm(fd, b"".join(n + b"\0" for n in names), Flag())[0]
         # Inside: found.
         assert found(b"real/f", b"top", b"real", b"link") == 4
         # Every way out: through a symlink (absolute or relative), "..",
@@ -80,10 +80,10 @@ def test_warm_names_stops_on_the_flag(tmp_path, warm, Flag):
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         blob = b"".join(f"f{i}".encode() + b"\0" for i in range(5))
-        assert warm(fd, blob, Flag()) == 5
+        assert warm(fd, blob, Flag())[0] == 5
         flag = Flag()
         flag.set()
-        assert warm(fd, blob, flag) == 0
+        assert warm(fd, blob, flag)[0] == 0
     finally:
         os.close(fd)
 
@@ -104,8 +104,8 @@ def test_native_and_reference_agree(tmp_path):
     blob = b"".join(n + b"\0" for n in names)
     fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        got = native.warm_names(fd, blob, native.StopFlag())
-        want = _reference.warm_names(fd, blob, _reference.StopFlag())
+        got = native.warm_names(fd, blob, native.StopFlag())[0]
+        want = _reference.warm_names(fd, blob, _reference.StopFlag())[0]
         assert got == want
         assert got > 0
     finally:
@@ -116,7 +116,8 @@ def names(n, prefix="d"):
     return [types.SimpleNamespace(name=f"{prefix}{i // 100}/f{i}".encode()) for i in range(n)]
 
 
-def test_warmer_finds_the_names_then_ends(tmp_path):
+def test_warmer_finds_the_names_then_ends(tmp_path, monkeypatch):
+    monkeypatch.setattr(prefetch, "WARM_CACHED_RUNS", 10**6)    # never judged cached
     for i in range(1200):
         p = tmp_path / f"d{i // 100}"
         p.mkdir(exist_ok=True)
@@ -136,6 +137,29 @@ def test_warmer_finds_the_names_then_ends(tmp_path):
     assert w.warmed <= 1200
     assert not warmer_threads()
     assert open_fds() == before   # the root fd and every directory fd closed
+
+
+def test_warmer_ends_itself_on_a_cached_destination(tmp_path):
+    for i in range(3000):
+        p = tmp_path / f"d{i // 100}"
+        p.mkdir(exist_ok=True)
+        (p / f"f{i}").write_bytes(b"")
+    for _ in os.walk(tmp_path):     # every inode cached
+        pass
+    before = open_fds()
+    w = start_warmer(os.fsencode(tmp_path))
+    batch = names(3000)
+    for i in range(0, 3000, 300):
+        w.feed(batch[i:i + 300])
+        if w._thread is not None:
+            w._thread.join(0.2)     # let it judge each batch as it comes
+    assert w.cached
+    assert not w.running
+    # Two cached batches were enough (a third may have been under way).
+    assert w.warmed <= 512 + 300 * prefetch.WARM_CACHED_RUNS + 300
+    w.feed(names(300))          # taken no more
+    w.stop()
+    assert open_fds() == before
 
 
 def test_warmer_never_starts_for_a_short_list(tmp_path):
@@ -199,6 +223,78 @@ def test_recv_flist_error_stops_the_warmer(tmp_path):
     assert sess.warmer is None
     assert not warmer_threads()
     assert open_fds() == before
+
+
+# ---- the sender's scan-ahead ----------------------------------------------------------
+
+@pytest.mark.parametrize("warm, Flag", [pytest.param(_reference.warm_dir, _reference.StopFlag, id="ref")]
+                         + ([pytest.param(native.warm_dir, native.StopFlag, id="native")]
+                            if len(WARMERS) > 1 else []))
+def test_warm_dir(tmp_path, warm, Flag):
+    for i in range(7):
+        (tmp_path / f"f{i}").write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    os.symlink("/nonexistent", tmp_path / "dangling")
+    assert warm(os.fsencode(tmp_path), Flag())[0] == 9
+    assert warm(os.fsencode(tmp_path / "missing"), Flag()) == (0, 0.0)
+    flag = Flag()
+    flag.set()
+    assert warm(os.fsencode(tmp_path), flag)[0] == 0
+
+
+def scan_threads():
+    return [t for t in threading.enumerate() if t.name == "scan-ahead" and t.is_alive()]
+
+
+def test_scan_ahead_lists_then_ends_on_a_cached_tree(tmp_path, monkeypatch):
+    dirs = []
+    for d in range(30):
+        p = tmp_path / f"d{d}"
+        p.mkdir()
+        for i in range(20):
+            (p / f"f{i}").write_bytes(b"")
+        dirs.append(os.fsencode(p))
+    sa = prefetch.ScanAhead()
+    sa.push(dirs)
+    for _ in range(100):
+        if not sa._thread.is_alive():
+            break
+        sa._thread.join(0.05)
+    assert sa.cached           # all in the cache: it stopped early by itself
+    assert sa.listed == prefetch.SCAN_CACHED_RUNS
+    sa.push(dirs)              # taken no more
+    sa.stop()
+    assert not scan_threads()
+
+
+def test_scan_ahead_stopped_when_the_scan_fails(tmp_path, monkeypatch):
+    """The scanner raising (here: its emit callback failing, as a broken
+    connection would) still stops and joins the scan-ahead thread."""
+    from pysync.engine.scan import Scanner
+    from pysync.config import SessionConfig
+    monkeypatch.setattr(prefetch, "SCAN_CACHED_RUNS", 10**6)
+    for d in range(5):
+        for i in range(300):
+            roles.put(tmp_path / "src", f"d{d}/f{i}", b"", T)
+    cfg = SessionConfig()
+    cfg.recursive = True
+    seen = []
+
+    class Broken(Exception):
+        pass
+
+    def emit(batch):
+        seen.append(len(batch))
+        raise Broken
+    import pysync.sending as sending
+    sess = types.SimpleNamespace(cfg=cfg, report=types.SimpleNamespace(
+        log_line=lambda *a: None, flist_start=lambda **k: None, counting_flist=lambda: False),
+        log=None, opts=types.SimpleNamespace(verbose=0),
+        wire=types.SimpleNamespace(bytes_written=0, write=lambda b: emit(b)))
+    with pytest.raises(Broken):
+        sending.run_sender(sess, [os.fsencode(tmp_path / "src") + b"/"])
+    assert seen
+    assert not scan_threads()
 
 
 # ---- the sender's read-ahead ----------------------------------------------------------
