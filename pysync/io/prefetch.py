@@ -1,7 +1,11 @@
 """Cache hints that let the disk work ahead of the transfer.
 
-Both are hints only: nothing depends on them having run and every error
-is ignored (the transfer then meets it again and reports it as always).
+All three are hints only: nothing depends on them having run and every
+error is ignored (the transfer then meets it again and reports it as
+always).  The lookups run in C without the GIL (native/prefetch.c; Python
+twins in _reference.py when the extension lacks them), and the two
+lookup threads end by themselves once they find everything cached, so a
+warm run pays for a few batches only.
 
 ``DestWarmer`` (receiving side): while the file list arrives, a thread
 looks up the received names in the destination, so that their dentries
@@ -11,11 +15,14 @@ it.  Names are resolved as ``io/tree.py`` resolves them: beneath a
 directory fd held on the destination root, one O_NOFOLLOW|O_DIRECTORY
 open per parent component, an lstat (fstatat without following) for the
 last; a name with an empty, "." or ".." component or a leading "/" is
-skipped, so nothing outside the destination is ever looked at.  The
-lookups run in C without the GIL (native/prefetch.c; a Python twin when
-the extension lacks it).  Once the generator starts, the warmer takes no
-more names, looks up those it has queued, and is joined when the
-receiving side ends (or told to stop at once on an error).
+skipped, so nothing outside the destination is ever looked at.  Once
+the generator starts, the warmer takes no more names, looks up those it
+has queued, and is joined when the receiving side ends (or told to stop
+at once on an error).
+
+``ScanAhead`` (sending side): the walk hands the directories it will
+enter next to a thread that lists them and lstats their entries, so two
+directories are read from the disk at a time.
 
 ``ReadAhead`` (sending side): the generator asks for files in list order;
 after each request the next few regular files of the list get
