@@ -1,6 +1,6 @@
 /*
- * prefetch.c - destination lookups for the cache warmer of
- * pysync/io/prefetch.py, run without the GIL.
+ * prefetch.c - the lookups of the cache hints of pysync/io/prefetch.py
+ * (the destination warmer, the sender's scan-ahead), run without the GIL.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
