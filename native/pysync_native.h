@@ -148,6 +148,29 @@ int pysync_sync_file_range(int fd, int64_t offset, int64_t nbytes,
 int pysync_fallocate(int fd, int mode, int64_t offset, int64_t length);
 
 /* ------------------------------------------------------------------ */
+/* prefetch.c: the destination cache warmer (pysync/io/prefetch.py)   */
+/* ------------------------------------------------------------------ */
+
+/* Looks up each of the names in names[0..len) (relative names, each ended
+ * by a NUL) beneath the directory root_fd: the components of its parent
+ * opened one at a time with O_DIRECTORY|O_NOFOLLOW, the last fstatat'ed
+ * with AT_SYMLINK_NOFOLLOW.  A name with a leading '/' or an empty, "."
+ * or ".." component is skipped; errors are ignored (a cache hint).  Stops
+ * before the next name once *stop is non-zero.  Returns how many names
+ * were found (their fstatat succeeded); *ns is set to the time it took
+ * (CLOCK_MONOTONIC nanoseconds).  Looked up by name (no version number): an older
+ * extension without it makes pysync/native.py use the Python loop. */
+int64_t pysync_warm_names(int root_fd, const char *names, size_t len, volatile int *stop,
+                          int64_t *ns);
+
+/* Lists the directory at path (a NUL-ended path, opened as given) and
+ * fstatat's each entry with AT_SYMLINK_NOFOLLOW, for the sender's
+ * scan-ahead.  Stops early once *stop is non-zero; errors are ignored.
+ * Returns how many entries were found; *ns as above (0 when the directory
+ * could not be opened).  Looked up by name, as above. */
+int64_t pysync_warm_dir(const char *path, volatile int *stop, int64_t *ns);
+
+/* ------------------------------------------------------------------ */
 /* malloc.c: allocator tuning at start-up (pysync/cli.py)             */
 /* ------------------------------------------------------------------ */
 

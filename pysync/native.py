@@ -494,3 +494,41 @@ class ZstdDecompress:
         if not self._more:
             self._src = None
         return _ffi.buffer(self._buf, w)[:] if w else b""
+
+# ---- the destination cache warmer (native/prefetch.c, io/prefetch.py) -------------------
+#
+# - ``StopFlag()``: ``set()`` / ``is_set()``, read by a running warm_names.
+# - ``warm_names(root_fd, blob, flag) -> (found, seconds)``: lstat each NUL-ended name of
+#   ``blob`` beneath ``root_fd`` without following symlinks (see
+#   _reference.warm_names); the C loop runs without the GIL.
+# - ``warm_dir(path, flag) -> (found, seconds)``: list a directory and lstat its entries
+#   (see _reference.warm_dir), also without the GIL.  Found by name,
+#   as mallopt: an older extension without it uses the Python twin.
+
+__all__ += ["StopFlag", "warm_names", "warm_dir"]
+
+if BACKEND == "native" and hasattr(_lib, "pysync_warm_names") and hasattr(_lib, "pysync_warm_dir"):
+    class StopFlag:
+        __slots__ = ("cell", "ns")
+
+        def __init__(self):
+            self.cell = _ffi.new("int[1]")
+            self.ns = _ffi.new("int64_t[1]")      # the time the last call took
+
+        def set(self):
+            self.cell[0] = 1
+
+        def is_set(self):
+            return bool(self.cell[0])
+
+    def warm_names(root_fd, blob, flag):
+        """See _reference.warm_names."""
+        found = _lib.pysync_warm_names(root_fd, blob, len(blob), flag.cell, flag.ns)
+        return found, flag.ns[0] / 1e9
+
+    def warm_dir(path, flag):
+        """See _reference.warm_dir."""
+        found = _lib.pysync_warm_dir(path, flag.cell, flag.ns)
+        return found, flag.ns[0] / 1e9
+else:
+    from pysync._reference import StopFlag, warm_dir, warm_names  # noqa: E402,F811

@@ -12,6 +12,7 @@ import time
 
 from .errors import PysyncError, UnsupportedError, exit_code_for
 from .io.attrs import AttrPolicy
+from .io.prefetch import start_warmer
 from .io.tree import DestTree
 from .protocol.constants import IOERR_DEL_LIMIT, IOERR_GENERAL
 from .protocol.flist import EndOfList, FlistDecoder, decode_id_list
@@ -26,7 +27,29 @@ from .engine.idmap import IdMapper
 __all__ = ["recv_flist", "run_listing", "run_receiver"]
 
 
-def recv_flist(sess):
+def recv_flist(sess, dest: bytes | None = None):
+    """The file list; ``dest``: the destination, whose names are looked up
+    while the list arrives (io/prefetch.py; run_receiver stops that)."""
+    warmer = None if dest is None or sess.cfg.list_only else start_warmer(dest)
+    sess.warmer = warmer
+    try:
+        out = _recv_flist(sess, warmer)
+    except BaseException:
+        _stop_warmer(sess)
+        raise
+    if warmer is not None and not warmer.running:
+        _stop_warmer(sess)      # a short list: nothing was started
+    return out
+
+
+def _stop_warmer(sess) -> None:
+    warmer = getattr(sess, "warmer", None)
+    if warmer is not None:
+        sess.warmer = None
+        warmer.stop()
+
+
+def _recv_flist(sess, warmer):
     sess.report.log_line("receiving file list")
     sess.report.flist_start(receiving=True)
     counting = sess.report.counting_flist()
@@ -36,7 +59,10 @@ def recv_flist(sess):
     before = sess.wire.bytes_read
     done = False
     while not done:
-        for item in sess.wire.read(dec.decode_batch):
+        batch = sess.wire.read(dec.decode_batch)
+        if warmer is not None:
+            warmer.feed(batch)
+        for item in batch:
             if item.__class__ is EndOfList:
                 if not sess.cfg.ignore_errors:
                     sess.io_error |= item.io_error
@@ -144,6 +170,13 @@ def _open_temp_dir(tdir: str, root) -> int:
 
 
 def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
+    try:
+        return _run_receiver(sess, dest, flist, uid_names, gid_names)
+    finally:
+        _stop_warmer(sess)
+
+
+def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     cfg, o = sess.cfg, sess.opts
     stats = sess.report.stats
     stats.count_flist(flist)
@@ -227,6 +260,10 @@ def run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
             fail(e)
     sess.wire.flush_on_wait = False
     t = threading.Thread(target=gen_main, name="generator", daemon=True)
+    if getattr(sess, "warmer", None) is not None:
+        # No more names; the generator's own lookups take over once the
+        # names already queued are looked up (run_receiver joins it).
+        sess.warmer.finish()
     t.start()
     try:
         recv.run()

@@ -15,6 +15,7 @@ from .engine.idmap import IdMapper
 from .engine.remove import SourceRemover
 from .engine.scan import Scanner
 from .engine.sender import Sender
+from .io.prefetch import ScanAhead
 
 __all__ = ["run_sender", "acl_ids"]
 
@@ -36,7 +37,13 @@ def run_sender(sess, sources) -> int:
     # as it makes it): the receiver decodes while we still walk.
     enc = FlistEncoder(cfg.flist_opts)
     scanner.emit = lambda batch: sess.wire.write(enc.encode_batch(batch))
-    entries = scanner.scan(sources)
+    if cfg.recursive:
+        scanner.ahead = ScanAhead()     # the walk's next directories, read early
+    try:
+        entries = scanner.scan(sources)
+    finally:
+        if scanner.ahead is not None:
+            scanner.ahead.stop()
     stats = sess.report.stats
     stats.flist_buildtime = max(1, int((time.monotonic() - t0) * 1000))
     t1 = time.monotonic()
@@ -77,7 +84,11 @@ def run_sender(sess, sources) -> int:
         sender.offload = SourceTable(sess.offload)
         sender.offload.send(flist)
     sender.io_error = sess.io_error
-    sender.run()
+    try:
+        sender.run()
+    finally:
+        if sender.ahead is not None:
+            sender.ahead.close()
     sess.io_error |= sender.io_error
     if sender.del_stats is not None:
         stats.deleted = sender.del_stats

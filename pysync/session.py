@@ -209,8 +209,8 @@ def run_server(opts, stream) -> int:
                 # The sending client asked for our list: forward it.
                 sess.forward_files_from(encode_files_from(ff_data, opts.from0))
             from .receiving import recv_flist, run_receiver
-            flist, un, gn = recv_flist(sess)
             dest = args[0] if args else b"."
+            flist, un, gn = recv_flist(sess, dest)
             code = run_receiver(sess, dest, flist, un, gn)
         wire.flush()
         ended = True
@@ -279,7 +279,7 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
             if ff_forward is not None:
                 sess.forward_files_from(ff_forward)
             from .receiving import recv_flist, run_listing, run_receiver
-            flist, un, gn = recv_flist(sess)
+            flist, un, gn = recv_flist(sess, dest)
             if dest is None:
                 code = run_listing(sess, flist, un, gn)
             elif flist:

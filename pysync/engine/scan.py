@@ -67,6 +67,7 @@ class Scanner:
         self.acls = getattr(opts, "acls", False)
         self._ints = {}             # modes seen so far, one int object each
         self._last_sec = 0
+        self.ahead = None           # io.prefetch.ScanAhead: lists the next directories early
 
     def scan(self, sources) -> list:
         for arg in sources:
@@ -205,6 +206,8 @@ class Scanner:
                         self.entries[-1].xflags = XMIT_NO_CONTENT_DIR
                         continue
                     subdirs.append((full, name + b"/"))
+        if self.ahead is not None and len(subdirs) > 1:
+            self.ahead.push([full for full, _ in subdirs[1:]])
         for full, pfx in subdirs:
             self._walk(full, pfx, dev, self.filters.enter(ctx, full) if ctx is not None else None)
 

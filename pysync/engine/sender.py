@@ -12,6 +12,7 @@ import stat
 from ..text import show
 from ..errors import ProtocolViolation
 from ..protocol.buffer import NeedMore
+from ..io.prefetch import read_ahead_for
 from ..io.xattrs import read_value
 from ..protocol.constants import (FNAMECMP_FNAME, IOERR_GENERAL, IOERR_VANISHED, ITEM_BASIS_TYPE_FOLLOWS,
                                   ITEM_LOCAL_CHANGE, ITEM_REPORT_XATTR,
@@ -98,6 +99,7 @@ class Sender:
         self.del_stats = None
         self.offload = None         # local copy: engine.offload.SourceTable
         self._redo = False
+        self.ahead = read_ahead_for(cfg, flist)     # read-ahead of the files asked for next
 
     def _on_del_stats(self, d) -> None:
         self.del_stats = d
@@ -132,6 +134,8 @@ class Sender:
                 raise ProtocolViolation("got transfer request in phase 2", 2)
             if not entry.is_reg:
                 raise ProtocolViolation(f"transfer request for a non-regular file: {ndx}", 2)
+            if phase == 0 and self.ahead is not None:
+                self.ahead.requested(ndx)
             took = self.offload.copied(ndx) if self.offload is not None else None
             if took is not None:
                 self._copied_by_receiver(ndx, entry, iflags, basis, xname, took)
@@ -209,11 +213,14 @@ class Sender:
         """Send one file (after the xattr values the generator asked for);
         its whole-file checksum, or None if it could not be read."""
         wire = self.wire
-        try:
-            fd = os.open(entry.src, self.cfg.source_open_flags)
-        except OSError as e:
-            self._open_failed(ndx, entry, e)
-            return
+        # Opened already when the read-ahead advised it (io/prefetch.py).
+        fd = self.ahead.take(ndx) if self.ahead is not None and phase == 0 else None
+        if fd is None:
+            try:
+                fd = os.open(entry.src, self.cfg.source_open_flags)
+            except OSError as e:
+                self._open_failed(ndx, entry, e)
+                return
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
