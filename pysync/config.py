@@ -87,6 +87,7 @@ class SessionConfig:
     links: bool = False
     devices: bool = False
     specials: bool = False
+    am_root: int = 0                # --super 2, --fake-super -1 (io/fakesuper.py)
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False
@@ -216,6 +217,7 @@ def _finish_config(sess, compat: int) -> None:
     c.remove_source_files = o.remove_source_files
     c.one_file_system = o.one_file_system
     c.links, c.devices, c.specials = o.links, o.devices, o.specials
+    c.am_root = o.am_root
     c.relative, c.implied_dirs = bool(o.relative), o.implied_dirs
     c.xfer_dirs = o.xfer_dirs
     c.xattrs = o.xattrs

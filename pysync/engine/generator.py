@@ -201,6 +201,9 @@ class Generator:
                 st = self.tree.stat_entry(name, entry.is_dir)
             except FileNotFoundError:
                 st = None
+            if st is not None and self.policy.fake:
+                from ..io.fakesuper import fold_in_tree
+                st = fold_in_tree(self.tree, name, st)
         if not entry.mode:
             delete_missing(self, entry, st)     # --delete-missing-args
             return

@@ -114,7 +114,7 @@ def gen_link(gen, ndx, entry, st) -> None:
         return
     if st is not None and stat.S_ISLNK(st.st_mode):
         dfd, base = tree.locate(entry.name)
-        if os.readlink(base, dir_fd=dfd) == entry.link:
+        if _read_link(gen, dfd, base) == entry.link:
             flags = gen._attr_flags(entry, st)
             if flags and not gen.cfg.dry_run:
                 apply_name(dfd, base, entry, gen.policy, st, differs(entry, st, gen.policy, True))
@@ -134,7 +134,11 @@ def gen_link(gen, ndx, entry, st) -> None:
     if not gen.cfg.dry_run:
         dfd, base = tree.locate(entry.name)
         tmp = temp_name(base)
-        os.symlink(entry.link, tmp, dir_fd=dfd)
+        if gen.policy.fake:
+            from ..io.fakesuper import write_placeholder
+            write_placeholder(dfd, tmp, entry.link)   # --fake-super: a file
+        else:
+            os.symlink(entry.link, tmp, dir_fd=dfd)
         try:
             apply_name(dfd, tmp, entry, gen.policy, None)
             _backup_before_replace(gen, entry.name, st)
@@ -171,7 +175,11 @@ def gen_special(gen, ndx, entry, st) -> None:
         dfd, base = tree.locate(entry.name)
         tmp = temp_name(base)
         try:
-            os.mknod(tmp, stat.S_IFMT(entry.mode) | 0o600, want_dev, dir_fd=dfd)
+            if gen.policy.fake:
+                from ..io.fakesuper import write_placeholder
+                write_placeholder(dfd, tmp)     # --fake-super: an empty file
+            else:
+                os.mknod(tmp, stat.S_IFMT(entry.mode) | 0o600, want_dev, dir_fd=dfd)
         except PermissionError as e:
             gen._fail(f"rsync: [generator] mknod \"{show(tree.path(entry.name))}\" failed: "
                       f"{e.strerror} ({e.errno})")
@@ -187,6 +195,13 @@ def gen_special(gen, ndx, entry, st) -> None:
             raise
     gen._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
     gen._succeeded(ndx, entry)
+
+
+def _read_link(gen, dfd, base: bytes) -> bytes:
+    if gen.policy.fake:
+        from ..io.fakesuper import read_link
+        return read_link(dfd, base, sending=False)
+    return os.readlink(base, dir_fd=dfd)
 
 
 def _backup_before_replace(gen, name: bytes, st) -> None:

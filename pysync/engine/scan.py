@@ -67,6 +67,8 @@ class Scanner:
         self.acls = getattr(opts, "acls", False)
         self._ints = {}             # modes seen so far, one int object each
         self._last_sec = 0
+        # --fake-super: list what the %stat xattr says (io/fakesuper.py).
+        self.fake = getattr(opts, "am_root", 0) < 0
         self.ahead = None           # io.prefetch.ScanAhead: lists the next directories early
 
     def scan(self, sources) -> list:
@@ -215,6 +217,9 @@ class Scanner:
         """List the file at ``path`` as ``name``; ``src`` is the SourceDir
         that gives ``path`` back from the name, when there is one."""
         o = self.opts
+        if self.fake:
+            from ..io.fakesuper import fold_checked
+            st = fold_checked(st, path, _show(path))
         # Equal values share one int object (a mode and an mtime second
         # are usually those of the entries before).
         mode = self._ints.setdefault(st.st_mode, st.st_mode)
@@ -226,7 +231,7 @@ class Scanner:
             size = st.st_size
         elif stat.S_ISLNK(mode):
             try:
-                link = os.readlink(path)
+                link = os.readlink(path) if not self.fake else _fake_link(path)
             except OSError as e:
                 self._fail("readlink", path, e, vanished=e.errno == 2)
                 return False
@@ -398,6 +403,11 @@ def _dir_behind(path: bytes):
     except OSError:
         return None
     return st if stat.S_ISDIR(st.st_mode) else None
+
+
+def _fake_link(path: bytes) -> bytes:
+    from ..io.fakesuper import read_link
+    return read_link(None, path, sending=True)
 
 
 def _show(name: bytes) -> str:

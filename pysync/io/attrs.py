@@ -17,12 +17,16 @@ class AttrPolicy:
     """What to preserve (-p -o -g -t) and how to map ids."""
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
-                 "dir_times", "link_times", "executability", "modify_window")
+                 "dir_times", "link_times", "executability", "modify_window", "fake")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
-                 uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False):
+                 uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False,
+                 am_root: int = 0):
         self.perms = perms
-        self.owner = owner and _AM_ROOT
+        # --super (2) acts as root; --fake-super (-1) keeps what it cannot
+        # apply in the %stat xattr (io/fakesuper.py).
+        self.owner = owner and (_AM_ROOT or am_root != 0)
+        self.fake = am_root < 0
         self.group = group
         self.times = times
         # -O / -J: the times of directories / symlinks are neither compared
@@ -89,7 +93,24 @@ def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
     return out
 
 
+def _store_fake(target, st, entry, policy: AttrPolicy, existing_mode) -> None:
+    """--fake-super: owner, group, set-id bits and device numbers into the
+    %stat xattr instead of chown/chmod (``st`` the real stat)."""
+    from .fakesuper import fold, store
+    folded = fold(st, target)
+    uid, gid = _ids(entry, policy)
+    rdev = os.makedev(*entry.rdev) if entry.is_device else 0
+    mode = stat.S_IFMT(entry.mode) | wanted_mode(entry, policy, existing_mode)
+    store(target, st, mode, rdev, folded.st_uid if uid == -1 else uid,
+          folded.st_gid if gid == -1 else gid)
+
+
 def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
+    if policy.fake:
+        _store_fake(fd, os.fstat(fd), entry, policy, existing_mode)
+        if keeps_time(entry.mode, policy):
+            os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
+        return
     uid, gid = _ids(entry, policy)
     if uid != -1 or gid != -1:
         try:
@@ -105,6 +126,14 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
     """Fix attributes of an existing object by name (dirs, links, specials).
     ``st`` is its current lstat, ``what`` limits the changes (bits as differs())."""
     is_link = stat.S_ISLNK(entry.mode)
+    if policy.fake:
+        from .xattrs import at_path
+        real = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
+        if what & 14 or st is None:
+            existing = st.st_mode if st is not None else None
+            _store_fake(at_path(dir_fd, base), real, entry, policy, existing)
+        is_link = stat.S_ISLNK(real.st_mode)
+        what &= 1
     uid, gid = _ids(entry, policy)
     if (what & 12) and (uid != -1 or gid != -1):
         try:
