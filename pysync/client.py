@@ -278,7 +278,9 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
     remote = stream.wait()
     if remote == 255 and code in (0, 12):
         code = 255
-    elif remote != 255:
+    elif remote != 255 and not (local and code and remote == 12):
+        # (The half of a local copy that stopped first has the code; the
+        # other only saw the connection go, as rsync's killed child.)
         code = max(code, remote)
     elapsed = time.monotonic() - start
     report.summary(sess.sent, sess.received, elapsed, report.stats.deleted)

@@ -218,8 +218,8 @@ class Scanner:
         that gives ``path`` back from the name, when there is one."""
         o = self.opts
         if self.fake:
-            from ..io.fakesuper import fold_checked
-            st = fold_checked(st, path, _show(path))
+            from ..io.fakesuper import fold_checked, full_name
+            st = fold_checked(st, path, full_name(path))
         # Equal values share one int object (a mode and an mtime second
         # are usually those of the entries before).
         mode = self._ints.setdefault(st.st_mode, st.st_mode)

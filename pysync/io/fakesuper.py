@@ -23,7 +23,7 @@ import stat
 
 from .xattrs import at_path
 
-__all__ = ["XSTAT", "FoldedStat", "CorruptStat", "encode", "decode", "fold", "fold_checked", "fold_in_tree",
+__all__ = ["XSTAT", "FoldedStat", "CorruptStat", "encode", "decode", "fold", "fold_checked", "fold_in_tree", "full_name",
            "store", "read_link", "write_placeholder"]
 
 XSTAT = b"user.rsync.%stat"
@@ -102,10 +102,16 @@ def fold_checked(st, target, shown: str):
 
 def fold_in_tree(tree, name: bytes, st):
     """The receiver's view of the object at ``name`` of a destination tree."""
+    shown = full_name(tree.path(name))
     if name == b".":
-        return fold_checked(st, tree.root_fd, tree.path(name).decode("utf-8", "replace"))
+        return fold_checked(st, tree.root_fd, shown)
     dfd, base = tree.locate(name)
-    return fold_checked(st, at_path(dfd, base), tree.path(name).decode("utf-8", "replace"))
+    return fold_checked(st, at_path(dfd, base), shown)
+
+
+def full_name(path: bytes) -> str:
+    """rsync's full_fname: quoted, made absolute."""
+    return '"%s"' % os.path.abspath(path).decode("utf-8", "backslashreplace")
 
 
 def store(target, st, new_mode: int, rdev: int, uid: int, gid: int) -> None:
