@@ -31,7 +31,8 @@ def xattr_policy(cfg, sending: bool) -> XattrPolicy:
     if fl is not None and fl.has_xattr_rules:
         side = "sender" if sending else "receiver"
         name_ok = lambda name: not fl.xattr_excluded(name, side)   # noqa: E731
-    return XattrPolicy(sending, cfg.xattrs, name_ok=name_ok)
+    return XattrPolicy(sending, cfg.xattrs, name_ok=name_ok,
+                       fake=getattr(cfg, "am_root", 0) < 0)
 
 
 class GenXattrs:

@@ -18,6 +18,7 @@ __all__ = ["XattrPolicy", "XattrError", "read_pairs", "apply_xattrs", "at_path",
 AM_ROOT = os.geteuid() == 0
 
 _NOT_SUPPORTED = (errno.ENOTSUP, errno.EOPNOTSUPP)
+_DISGUISE = b"user.rsync."
 
 
 class XattrError(OSError):
@@ -34,13 +35,17 @@ class XattrPolicy:
     keeps all but system.*, any other only user.*.  user.rsync.%* names
     (rsync's own metadata) only with -XX.  ``name_ok`` adds filter rules."""
 
-    __slots__ = ("sending", "root", "level", "name_ok")
+    __slots__ = ("sending", "root", "level", "name_ok", "fake")
 
-    def __init__(self, sending: bool, level: int = 1, root: bool = AM_ROOT, name_ok=None):
+    def __init__(self, sending: bool, level: int = 1, root: bool = AM_ROOT, name_ok=None,
+                 fake: bool = False):
         self.sending = sending
-        self.root = root
+        # --fake-super: a receiver keeps only user.* names, the others
+        # disguised as user.rsync.NAME, which its sender lists as NAME.
+        self.root = root and not (fake and not sending)
         self.level = level
         self.name_ok = name_ok
+        self.fake = fake
 
     def wanted(self, name: bytes) -> bool:
         if self.name_ok is not None:
@@ -59,12 +64,17 @@ class XattrPolicy:
             return False
         return True
 
-    def storable(self, name: bytes) -> bool:
+    def storable(self, name: bytes):
         """May a name that came from the peer be written here?  Never
         system.* (ACLs are -A's business), and trusted.*/security.* only
-        as root, whatever the peer sends."""
+        as root, whatever the peer sends.  With --fake-super those are
+        kept as user.rsync.NAME: that name is returned."""
         if name.startswith(b"system."):
             return False
+        if self.fake and not name.startswith(b"user."):
+            if self.name_ok is not None and not self.name_ok(name):
+                return False
+            return _DISGUISE + name
         if not self.root and not name.startswith(b"user."):
             return False
         if self.name_ok is not None and not self.name_ok(name):
@@ -111,6 +121,9 @@ def read_pairs(target, policy: XattrPolicy) -> list:
             if e.errno == errno.ENODATA:
                 continue            # removed while we looked
             raise XattrError(f"get_xattr_data: lgetxattr(\"{n}\")", e) from None
+        if policy.fake and policy.sending and name.startswith(_DISGUISE) \
+                and name[len(_DISGUISE):len(_DISGUISE) + 1] != b"%":
+            name = name[len(_DISGUISE):]        # a --fake-super receiver's disguise
         out.append((name, value))
     return out
 

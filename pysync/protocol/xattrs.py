@@ -118,7 +118,8 @@ class XattrEncoder:
 class XattrDecoder:
     """Receiver side: the sets received so far.  ``keep(name)`` says which
     names this receiver may store (namespace rules, -XX, filters); the
-    others are read and dropped."""
+    others are read and dropped.  It may instead return the name to store
+    the item under (rsync's user.rsync.NAME disguise)."""
 
     __slots__ = ("sets", "keep")
 
@@ -158,8 +159,13 @@ class XattrDecoder:
                 item = XattrItem(name, datum_len, None, bytes(buf.take(XATTR_SUM_LEN)), num)
             else:
                 item = XattrItem(name, datum_len, bytes(buf.take(datum_len)), None, num)
-            if b"\0" in name or not self.keep(name):
+            if b"\0" in name:
                 continue
+            kept = self.keep(name)
+            if not kept:
+                continue
+            if kept is not True:
+                item.name = kept        # stored under another name (--fake-super)
             items.append(item)
         items.sort(key=lambda i: i.name)
         self.sets.append(tuple(items))

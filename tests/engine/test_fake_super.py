@@ -64,6 +64,7 @@ def make_src(root: Path) -> None:
     (root / "d" / "inner").write_bytes(b"inner\n")
     os.chmod(root / "d" / "inner", 0o400)
     os.setxattr(f, "user.note", b"kept with -X")
+    os.setxattr(g, "trusted.note", b"a root-only namespace")
     os.symlink("owned.txt", root / "link")
     os.lchown(root / "link", 123, 456)
     os.mkfifo(root / "fifo", 0o640)
@@ -173,7 +174,9 @@ def test_xattrs_beside_fake_super(tmp_path, role):
     src = tmp_path / "src"
     make_src(src)
     opts = ["-aiX"]
-    both(tmp_path, role, opts, lambda tool: src, receiver_side(role), "backup")
+    _, kept = both(tmp_path, role, opts, lambda tool: src, receiver_side(role), "backup")
+    # A name outside user.* is kept disguised as user.rsync.NAME.
+    assert tree(kept)["plain.txt"]["xattrs"] == {"user.rsync.trusted.note": b"a root-only namespace"}
     rback, pback = both(tmp_path, role, opts, lambda tool: tmp_path / tool / "backup",
                         sender_side(role), "restore")
     if role != "local":
