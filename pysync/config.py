@@ -87,7 +87,7 @@ class SessionConfig:
     links: bool = False
     devices: bool = False
     specials: bool = False
-    am_root: int = 0                # --super 2, --fake-super -1 (io/fakesuper.py)
+    am_root: int = 0                # --fake-super: -1 (io/fakesuper.py)
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False

@@ -43,7 +43,7 @@ class Options:
     acls: bool = False                 # -A (implies -p)
     xattrs: int = 0                    # -X (twice: also rsync's own user.rsync.%* names)
     numeric_ids: bool = False
-    am_root: int = 0                   # --super 2, --fake-super -1, --no-super 0 (options.c am_root)
+    am_root: int = 0                   # --fake-super: -1 (options.c am_root; --super is not implemented)
     dry_run: bool = False
     whole_file: bool | None = None     # None: on for local copies, off for remote
     checksum: bool = False
@@ -186,8 +186,6 @@ OPTION_TABLE = [
     (("omit-link-times",), "J", "flag", "omit_link_times", None, "omit symlinks from --times", False),
     (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
     (("specials",), None, "flag", "specials", None, "preserve special files", False),
-    (("super",), None, "const", "am_root", 2, "receiver attempts super-user activities", False),
-    (("no-super",), None, "const", "am_root", 0, "", True),
     (("fake-super",), None, "const", "am_root", -1, "store/recover privileged attrs using xattrs", False),
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
     (("acls",), "A", "flag", "acls", None, "preserve ACLs (implies --perms)", False),

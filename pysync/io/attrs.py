@@ -23,9 +23,9 @@ class AttrPolicy:
                  uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False,
                  am_root: int = 0):
         self.perms = perms
-        # --super (2) acts as root; --fake-super (-1) keeps what it cannot
-        # apply in the %stat xattr (io/fakesuper.py).
-        self.owner = owner and (_AM_ROOT or am_root != 0)
+        # --fake-super (-1) keeps what it cannot apply in the %stat xattr
+        # (io/fakesuper.py).
+        self.owner = owner and (_AM_ROOT or am_root < 0)
         self.fake = am_root < 0
         self.group = group
         self.times = times
