@@ -105,6 +105,23 @@ def _store_fake(target, st, entry, policy: AttrPolicy, existing_mode) -> None:
           folded.st_gid if gid == -1 else gid)
 
 
+def _store_fake_at(dir_fd, base: bytes, real, entry, policy: AttrPolicy, existing_mode) -> None:
+    """_store_fake by name: through an fd opened without following a
+    symlink; a file we may not open (not ours to read) by its no-follow
+    /proc path instead, whose xattr calls do not follow either."""
+    try:
+        fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
+    except PermissionError:
+        from .xattrs import at_path
+        _store_fake(at_path(dir_fd, base), real, entry, policy, existing_mode)
+        return
+    try:
+        _store_fake(fd, os.fstat(fd), entry, policy, existing_mode)
+    finally:
+        os.close(fd)
+
+
 def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
     if policy.fake:
         _store_fake(fd, os.fstat(fd), entry, policy, existing_mode)
@@ -127,11 +144,10 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
     ``st`` is its current lstat, ``what`` limits the changes (bits as differs())."""
     is_link = stat.S_ISLNK(entry.mode)
     if policy.fake:
-        from .xattrs import at_path
         real = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
-        if what & 14 or st is None:
-            existing = st.st_mode if st is not None else None
-            _store_fake(at_path(dir_fd, base), real, entry, policy, existing)
+        if (what & 14 or st is None) and not stat.S_ISLNK(real.st_mode):
+            _store_fake_at(dir_fd, base, real, entry, policy,
+                           st.st_mode if st is not None else None)
         is_link = stat.S_ISLNK(real.st_mode)
         what &= 1
     uid, gid = _ids(entry, policy)
