@@ -10,7 +10,7 @@ unknown option is a syntax error (exit 1), never silently ignored.
 from __future__ import annotations
 
 
-from .errors import SyntaxUsageError
+from .errors import SyntaxUsageError, UnsupportedError
 from .record import field, record
 from .sizes import bwlimit_kib
 
@@ -526,6 +526,9 @@ def finish_options(opts: Options) -> Options:
     _inplace_options(opts)
     if opts.am_root < 0 and opts.xattrs > 1:
         raise SyntaxUsageError("--fake-super conflicts with -XX")
+    if opts.am_root < 0 and opts.acls:
+        # rsync keeps ACLs in user.rsync.%aacl / %dacl then: not done here.
+        raise UnsupportedError("--fake-super with -A (--acls) is not supported by pysync")
     if opts.sparse and opts.direct_io:
         # O_DIRECT writes whole aligned chunks; leaving holes in them is
         # not implemented (see README).

@@ -199,6 +199,18 @@ def test_fake_super_conflicts_with_XX(tmp_path):
     assert out["pysync"] == out["rsync"] == (1, "--fake-super conflicts with -XX")
 
 
+def test_acls_are_refused_not_diverted(tmp_path):
+    """rsync would keep -A's ACLs in user.rsync.%aacl/%dacl; pysync does
+    not (yet), so it says so instead of writing real ACLs."""
+    src = tmp_path / "src"
+    src.mkdir()
+    r = subprocess.run(PYSYNC + ["-aA", "--fake-super", f"{src}/", f"{tmp_path / 'dst'}/"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 4
+    assert b"--fake-super with -A (--acls) is not supported" in r.stderr
+    assert not (tmp_path / "dst").exists()
+
+
 def test_corrupt_stat_xattr(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
