@@ -186,7 +186,7 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         copier = LocalCopier(sess.offload)
         copier.receive_table()
     idmap = IdMapper()
-    uid_map = {} if o.numeric_ids else idmap.map_uids(uid_names)
+    uid_map = {} if o.numeric_ids else idmap.map_uids(uid_names, o.am_root < 0)
     gid_map = {} if o.numeric_ids else idmap.map_gids(gid_names)
     if o.usermap or o.groupmap:
         uid_map, gid_map = _name_maps(sess, flist, uid_names, gid_names, uid_map, gid_map)

@@ -39,9 +39,11 @@ class IdMapper:
         return {g: self.group_name(g) for g in sorted(gids) if self.group_name(g)}
 
     @staticmethod
-    def map_uids(names: dict) -> dict:
+    def map_uids(names: dict, fake_super: bool = False) -> dict:
+        """Only a receiver that can own files (root, or --fake-super that
+        records owners) maps user names (uidlist.c: am_root)."""
         out = {}
-        if os.geteuid() != 0:
+        if os.geteuid() != 0 and not fake_super:
             return out
         for rid, name in names.items():
             try:

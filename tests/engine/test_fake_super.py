@@ -286,6 +286,17 @@ def test_unprivileged_backup_and_restore(tmp_path):
         assert kept == tree(store / "rsync")
         assert kept["owned.txt"]["uid"] == 65534
         assert kept["owned.txt"]["xattrs"][XSTAT] == b"104755 0,0 123:456"
+        # Names and maps apply as for root (uidlist.c: am_root is -1, not 0).
+        mapped = {}
+        for tool, client in (("rsync", ["rsync"]), ("pysync", py)):
+            r = subprocess.run(NOBODY + client + ["-ai", "--fake-super", "--usermap=123:777,root:daemon",
+                                                  "--groupmap=456:888", f"{src}/",
+                                                  f"{store / (tool + '-mapped')}/"],
+                               capture_output=True, env=env, timeout=120, cwd="/")
+            assert r.returncode == 0, r.stderr
+            mapped[tool] = tree(store / (tool + "-mapped"))
+        assert mapped["pysync"] == mapped["rsync"]
+        assert mapped["pysync"]["d"]["xattrs"][XSTAT] == b"42750 0,0 777:888"
         # The restore, as root, from a server run by the unprivileged account.
         (work / "back").mkdir()
         rsh = f"{sys.executable} {REPO / 'interop' / 'fake_rsh.py'}"
