@@ -296,7 +296,7 @@ def test_unprivileged_backup_and_restore(tmp_path):
             assert r.returncode == 0, r.stderr
             mapped[tool] = tree(store / (tool + "-mapped"))
         assert mapped["pysync"] == mapped["rsync"]
-        assert mapped["pysync"]["d"]["xattrs"][XSTAT] == b"42750 0,0 777:888"
+        assert mapped["pysync"]["d"]["xattrs"][XSTAT] == b"42755 0,0 777:888"
         # The restore, as root, from a server run by the unprivileged account.
         (work / "back").mkdir()
         rsh = f"{sys.executable} {REPO / 'interop' / 'fake_rsh.py'}"
