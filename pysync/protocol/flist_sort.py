@@ -50,11 +50,6 @@ def _dir_key(d) -> bytes:
     return b"\x01" + d.replace(b"/", b"/\x00\x01") + b"/\x00"
 
 
-def _base(e) -> bytes:
-    name = e.name
-    return name[name.rfind(b"/") + 1:]
-
-
 def sort_in_order(entries: list) -> list:
     """The entries stably sorted by ``sort_key``, without a key per entry.
 
@@ -66,27 +61,31 @@ def sort_in_order(entries: list) -> list:
     non-directories by base name.  Only the groups (one per directory) and
     the names within one group get keys; a list of 20,000 entries held
     ~1.2 MiB of keys at once the other way."""
-    groups = {}       # directory name (None for the top) -> (directory entries, others)
+    groups = {}       # directory name (None for the top) -> (directory entries, others, their base names)
     for e in entries:
         name = e.name
         if e.mode & 0o170000 == 0o040000 or name == b".":
-            d = None if name == b"." else name
-            part = 0
+            group = groups.get(None if name == b"." else name)
+            if group is None:
+                group = groups[None if name == b"." else name] = ([], [], [])
+            group[0].append(e)
         else:
             i = name.rfind(b"/")
             d = name[:i] if i >= 0 else None
-            part = 1
-        group = groups.get(d)
-        if group is None:
-            group = groups[d] = ([], [])
-        group[part].append(e)
+            group = groups.get(d)
+            if group is None:
+                group = groups[d] = ([], [], [])
+            group[1].append(e)
+            group[2].append(name[i + 1:])
     out = []
     for d in sorted(groups, key=_dir_key):
-        dirs, others = groups.pop(d)       # each group's list goes as it is copied
+        dirs, others, bases = groups.pop(d)   # each group's lists go as they are copied
         out += dirs
         if len(others) > 1:
-            others.sort(key=_base)
-        out += others
+            # By base name, stably: positions sorted by a C-level key.
+            out += [others[j] for j in sorted(range(len(others)), key=bases.__getitem__)]
+        else:
+            out += others
     return out
 
 
