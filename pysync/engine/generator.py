@@ -114,7 +114,9 @@ class Generator:
         no_implied = self.cfg.relative and not self.cfg.implied_dirs
         generate = self._generate
         plain = self._plain_quick_check()
-        lstat = self.tree.lstat
+        dir_fd = getattr(self.tree, "dir_fd", None)     # a DestTree (plain: no dry run)
+        plain = plain and dir_fd is not None
+        os_stat = os.stat
         policy = self.policy
         window = self.cfg.modify_window
         for ndx, entry in enumerate(self.flist):
@@ -132,8 +134,11 @@ class Generator:
                 # _gen_file ends for it); anything else takes the full path
                 # with the lstat made here.
                 try:
+                    name = entry.name
+                    i = name.rfind(b"/")      # tree.lstat, without its steps
                     try:
-                        st = lstat(entry.name)
+                        st = os_stat(name[i + 1:], dir_fd=dir_fd(name[:i] if i >= 0 else b""),
+                                     follow_symlinks=False)
                     except FileNotFoundError:
                         st = None
                     if (st is not None and st.st_mode & 0o170000 == 0o100000
