@@ -61,28 +61,29 @@ def sort_in_order(entries: list) -> list:
     non-directories by base name.  Only the groups (one per directory) and
     the names within one group get keys; a list of 20,000 entries held
     ~1.2 MiB of keys at once the other way."""
-    groups = {}       # directory name (None for the top) -> (directory entries, others, their base names)
+    groups = {}       # directory name (None for the top) -> (directory entries, others)
     for e in entries:
         name = e.name
         if e.mode & 0o170000 == 0o040000 or name == b".":
-            group = groups.get(None if name == b"." else name)
-            if group is None:
-                group = groups[None if name == b"." else name] = ([], [], [])
-            group[0].append(e)
+            d = None if name == b"." else name
+            part = 0
         else:
             i = name.rfind(b"/")
             d = name[:i] if i >= 0 else None
-            group = groups.get(d)
-            if group is None:
-                group = groups[d] = ([], [], [])
-            group[1].append(e)
-            group[2].append(name[i + 1:])
+            part = 1
+        group = groups.get(d)
+        if group is None:
+            group = groups[d] = ([], [])
+        group[part].append(e)
     out = []
     for d in sorted(groups, key=_dir_key):
-        dirs, others, bases = groups.pop(d)   # each group's lists go as they are copied
+        dirs, others = groups.pop(d)       # each group's list goes as it is copied
         out += dirs
         if len(others) > 1:
-            # By base name, stably: positions sorted by a C-level key.
+            # By base name, stably: the positions sorted by a C-level key
+            # over this group's base names (cut after its directory).
+            cut = 0 if d is None else len(d) + 1
+            bases = [e.name[cut:] for e in others]
             out += [others[j] for j in sorted(range(len(others)), key=bases.__getitem__)]
         else:
             out += others
