@@ -42,13 +42,15 @@ def check_parents(flist) -> None:
     """Every entry's parent must be a directory of the list (or the root):
     a hostile sender cannot make us write through a name that is a
     symlink or file in the same list."""
-    dirs = {e.name for e in flist if e.is_dir and not e.cleared}
+    dirs = {e.name for e in flist if e.mode & 0o170000 == 0o040000 and not e.cleared}
     # --delete-missing-args: a missing name may sit below another missing one.
     missing = {e.name for e in flist if e.mode == 0 and not e.cleared}
     for e in flist:
-        if e.cleared or b"/" not in e.name:
+        name = e.name
+        i = name.rfind(b"/")
+        if i < 0 or e.cleared:
             continue
-        parent = e.name.rsplit(b"/", 1)[0]
+        parent = name[:i]
         if parent not in dirs and not (e.mode == 0 and parent in missing):
             # rsync allows implied parents of the top-level arguments; ours
             # only come from the list itself.

@@ -113,6 +113,12 @@ class Generator:
         list_only = self.cfg.list_only
         no_implied = self.cfg.relative and not self.cfg.implied_dirs
         generate = self._generate
+        plain = self._plain_quick_check()
+        dir_fd = getattr(self.tree, "dir_fd", None)     # a DestTree (plain: no dry run)
+        plain = plain and dir_fd is not None
+        os_stat = os.stat
+        policy = self.policy
+        window = self.cfg.modify_window
         for ndx, entry in enumerate(self.flist):
             if entry.cleared or list_only:
                 continue
@@ -122,6 +128,30 @@ class Generator:
                 # buffer while we are slow (checksumming a large basis).
                 wire.flush()
                 last_flush = now
+            if plain and entry.mode & 0o170000 == 0o100000:
+                # The common case of a re-sync: a regular file that is up to
+                # date, attributes and all, needs only its MSG_SUCCESS (as
+                # _gen_file ends for it); anything else takes the full path
+                # with the lstat made here.
+                try:
+                    name = entry.name
+                    i = name.rfind(b"/")      # tree.lstat, without its steps
+                    try:
+                        st = os_stat(name[i + 1:], dir_fd=dir_fd(name[:i] if i >= 0 else b""),
+                                     follow_symlinks=False)
+                    except FileNotFoundError:
+                        st = None
+                    if (st is not None and st.st_mode & 0o170000 == 0o100000
+                            and st.st_size == entry.size
+                            and abs(st.st_mtime_ns // 1_000_000_000 - entry.mtime) <= window
+                            and not differs(entry, st, policy)):
+                        if self.success is not None:
+                            self.success(ndx, entry.name)
+                        continue
+                    self._gen_entry(ndx, entry, st)
+                except OSError as e:
+                    self._setup_failed(entry, e)
+                continue
             if (no_implied and entry.is_dir
                     and entry.xflags & XMIT_TOP_DIR and entry.xflags & XMIT_NO_CONTENT_DIR):
                 # --no-implied-dirs: the sender's implied directories are
@@ -134,8 +164,7 @@ class Generator:
                     make_parents(self, entry.name)
                 generate(ndx, entry)
             except OSError as e:
-                self._fail(f"rsync: [generator] failed to set up \"{show(self.tree.path(entry.name))}\": "
-                           f"{e.strerror} ({e.errno})")
+                self._setup_failed(entry, e)
         wire.write(self.ndx_out.encode(NDX_DONE))
         wire.flush()
         # Wait until the receiver has seen the end of phase 0, then redo.
@@ -180,6 +209,10 @@ class Generator:
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye
         wire.flush()
 
+    def _setup_failed(self, entry, e: OSError) -> None:
+        self._fail(f"rsync: [generator] failed to set up \"{show(self.tree.path(entry.name))}\": "
+                   f"{e.strerror} ({e.errno})")
+
     def _wait_for(self, pred, redo) -> None:
         while True:
             what, value = self.queue.get()
@@ -191,6 +224,19 @@ class Generator:
                 return
 
     # ---- one entry --------------------------------------------------------------------
+    def _plain_quick_check(self) -> bool:
+        """Whether a regular file's fate is the quick check and nothing
+        else: no option that skips, finds another basis, compares sums or
+        more attributes, or itemizes unchanged files (run's fast path)."""
+        c = self.cfg
+        return not (c.dry_run or c.existing or c.ignore_existing or c.update or c.ignore_times
+                    or c.checksum_files or c.size_only or c.itemize_unchanged or c.hard_links
+                    or c.alt_dests or c.max_size is not None or c.min_size is not None
+                    or c.partial_dir is not None or c.modify_window < 0
+                    or self.policy.modify_window != c.modify_window
+                    or self.fuzzy is not None or self.acls is not None or self.xattrs is not None
+                    or (c.relative and not c.implied_dirs) or self.policy.fake)
+
     def _generate(self, ndx: int, entry) -> None:
         name = entry.name
         if self.cfg.dry_run and (name.rsplit(b"/", 1)[0] if b"/" in name else b"") \
@@ -204,6 +250,10 @@ class Generator:
             if st is not None and self.policy.fake:
                 from ..io.fakesuper import fold_in_tree
                 st = fold_in_tree(self.tree, name, st)
+        self._gen_entry(ndx, entry, st)
+
+    def _gen_entry(self, ndx: int, entry, st) -> None:
+        """One entry against ``st``, what is at its name now (None: nothing)."""
         if not entry.mode:
             delete_missing(self, entry, st)     # --delete-missing-args
             return

@@ -184,16 +184,26 @@ class Scanner:
         subdirs = []
         # The entries' source paths: this directory's, shared, plus the name.
         src = SourceDir(dirpath, prefix)
+        # A regular file with nothing to read but its stat (no -c, -A, -X,
+        # -H, --chmod, --progress count, --fake-super's folded stat) is listed
+        # right here (_add_plain).
+        plain = not (self.checksum is not None or self.acls or self.xattr_policy is not None
+                     or self.chmod or self.counter is not None or self.fake
+                     or getattr(self.opts, "hard_links", False))
         with it:
             for de in it:
                 name = prefix + de.name
-                full = dirpath + b"/" + de.name
                 try:
                     st = de.stat(follow_symlinks=False)
                 except OSError as e:
-                    self._fail("readlink_stat" if de.is_symlink() else "link_stat", full, e,
-                               vanished=e.errno == 2)
+                    self._fail("readlink_stat" if de.is_symlink() else "link_stat",
+                               dirpath + b"/" + de.name, e, vanished=e.errno == 2)
                     continue
+                if plain and st.st_mode & 0o170000 == 0o100000:
+                    if self.filters is None or not self.filters.excluded(name, False, ctx):
+                        self._add_plain(name, st, src)
+                    continue
+                full = dirpath + b"/" + de.name
                 if self.follow_links and stat.S_ISLNK(st.st_mode):
                     st = self._follow(full, name, st)
                     if st is None:
@@ -282,6 +292,25 @@ class Scanner:
                     return False
         self._append(e)
         return True
+
+    def _add_plain(self, name: bytes, st, src) -> None:
+        """``_add`` for a regular file when no option reads more than its
+        stat: the same entry, with fewer steps."""
+        mode = st.st_mode
+        mode = self._ints.setdefault(mode, mode)
+        sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+        if sec == self._last_sec:
+            sec = self._last_sec
+        else:
+            self._last_sec = sec
+        e = FileEntry(name, mode, st.st_size, sec, nsec, st.st_uid, st.st_gid)
+        e.src = src
+        entries = self.entries
+        entries.append(e)
+        if self.emit is not None and len(entries) - self._emitted > EMIT_BATCH:
+            last = len(entries) - 1
+            self.emit(entries[self._emitted:last])
+            self._emitted = last
 
     def _append(self, e: FileEntry) -> None:
         if self.counter is not None and len(self.entries) % 100 == 0:

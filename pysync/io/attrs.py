@@ -80,16 +80,36 @@ def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
     """Which attributes of ``st`` differ from the entry: bits of
     1=time 2=perms 4=owner 8=group.  A symlink's time counts (Linux can
     set it), its permission bits do not."""
+    # Called for every entry of a re-sync: keeps_time, time_differs and
+    # _ids written out.
     out = 0
-    if keeps_time(entry.mode, policy) and time_differs(st, entry, policy.modify_window):
-        out |= 1
-    if policy.perms and not is_link and stat.S_IMODE(st.st_mode) != stat.S_IMODE(entry.mode):
+    mode = entry.mode
+    fmt = mode & 0o170000
+    if fmt == 0o040000:
+        keep = policy.dir_times
+    elif fmt == 0o120000:
+        keep = policy.link_times
+    else:
+        keep = policy.times
+    if keep:
+        window = policy.modify_window
+        if window < 0:
+            if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.nsec:
+                out = 1
+        elif abs(st.st_mtime_ns // 1_000_000_000 - entry.mtime) > window:
+            out = 1
+    if policy.perms and not is_link and (st.st_mode ^ mode) & 0o7777:
         out |= 2
-    uid, gid = _ids(entry, policy)
-    if uid != -1 and st.st_uid != uid:
-        out |= 4
-    if gid != -1 and st.st_gid != gid:
-        out |= 8
+    if policy.owner:
+        uid = entry.uid
+        uid = policy.uid_map.get(uid, uid)
+        if uid != -1 and st.st_uid != uid:
+            out |= 4
+    if policy.group:
+        gid = entry.gid
+        gid = policy.gid_map.get(gid, gid)
+        if gid != -1 and st.st_gid != gid:
+            out |= 8
     return out
 
 

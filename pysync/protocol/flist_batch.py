@@ -18,6 +18,9 @@ from .flist import EndOfList, FileEntry, clean_name
 
 __all__ = ["encode_batch", "decode_batch"]
 
+# The varint of each extended xflags value met so far (a handful of them).
+_XFLAGS_VARINT: dict = {}
+
 
 def encode_batch(enc, entries) -> bytes:
     """The wire form of several entries for FlistEncoder ``enc``, as
@@ -77,7 +80,10 @@ def encode_batch(enc, entries) -> bytes:
         if xflags < 0x80:
             out.append(xflags or XMIT_EXTENDED_FLAGS)
         else:
-            out += encode_varint(xflags)
+            b = _XFLAGS_VARINT.get(xflags)
+            if b is None:
+                b = _XFLAGS_VARINT[xflags] = encode_varint(xflags)
+            out += b
         if l1:
             out.append(l1)
         out.append(l2)
@@ -87,7 +93,11 @@ def encode_batch(enc, entries) -> bytes:
         if not xflags & XMIT_SAME_TIME:
             out += bytes((mtime >> 24, mtime & 0xFF, (mtime >> 8) & 0xFF, (mtime >> 16) & 0xFF))
         if nsec:
-            out += encode_varint(nsec)
+            if nsec >= 0x10000000:       # a varint's five-byte form (nsec < 2**32)
+                out.append(0xF0)
+                out += nsec.to_bytes(4, "little")
+            else:
+                out += encode_varint(nsec)
         if not xflags & XMIT_SAME_MODE:
             out += mode.to_bytes(4, "little")
         if o.uid and not xflags & XMIT_SAME_UID:
@@ -149,10 +159,13 @@ def _decode_fast(dec, data, pos: int, buf):
     there; returns None to send the entry to ``_decode``."""
     o = dec.opts
     xflags = data[pos]
-    if xflags >= 0x80:
-        xflags, p = _varint_at(data, pos)
-    else:
+    if xflags < 0x80:
         p = pos + 1
+    elif xflags < 0xC0:         # a two-byte varint (XMIT_MOD_NSEC and the like)
+        xflags = (xflags & 0x3F) << 8 | data[pos + 1]
+        p = pos + 2
+    else:
+        xflags, p = _varint_at(data, pos)
     if xflags == 0 or xflags & (XMIT_LONG_NAME | XMIT_HLINKED | XMIT_USER_NAME_FOLLOWS
                                 | XMIT_GROUP_NAME_FOLLOWS):
         return None
@@ -192,7 +205,14 @@ def _decode_fast(dec, data, pos: int, buf):
         p = e
     nsec = 0
     if xflags & XMIT_MOD_NSEC:
-        nsec, p = _varint_at(data, p)
+        if data[p] == 0xF0:     # the five-byte varint: four value bytes follow
+            e = p + 5
+            if e > len(data):
+                raise NeedMore
+            nsec = int.from_bytes(data[p + 1:e], "little")
+            p = e
+        else:
+            nsec, p = _varint_at(data, p)
         if not 0 <= nsec <= MAX_WIRE_NSEC:
             return None
     mode = dec.mode

@@ -50,11 +50,6 @@ def _dir_key(d) -> bytes:
     return b"\x01" + d.replace(b"/", b"/\x00\x01") + b"/\x00"
 
 
-def _base(e) -> bytes:
-    name = e.name
-    return name[name.rfind(b"/") + 1:]
-
-
 def sort_in_order(entries: list) -> list:
     """The entries stably sorted by ``sort_key``, without a key per entry.
 
@@ -85,8 +80,13 @@ def sort_in_order(entries: list) -> list:
         dirs, others = groups.pop(d)       # each group's list goes as it is copied
         out += dirs
         if len(others) > 1:
-            others.sort(key=_base)
-        out += others
+            # By base name, stably: the positions sorted by a C-level key
+            # over this group's base names (cut after its directory).
+            cut = 0 if d is None else len(d) + 1
+            bases = [e.name[cut:] for e in others]
+            out += [others[j] for j in sorted(range(len(others)), key=bases.__getitem__)]
+        else:
+            out += others
     return out
 
 

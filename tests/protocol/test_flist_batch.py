@@ -32,7 +32,9 @@ def _random_entries(rng, n):
             base = b"n" + base
         name = base if parent == b"." else parent + b"/" + base
         mtime = rng.choice((0, 1_700_000_000, 1_700_000_000 + i, -86400 * 400, 1 << 33))
-        nsec = rng.choice((0, 0, 123456789))
+        # nsec in every varint length (1 to 5 bytes, the fast paths' edges)
+        nsec = rng.choice((0, 0, 123456789, 1, 0x7F, 0x80, 0xFF, 0x3FFF, 0x4000, 0x1FFFFF,
+                           0x200000, 0xFFFFFFF, 0x10000000, 999_999_999))
         size = rng.choice((0, 5, 4096, 0x7FFFFF, 0x800000, 1 << 40))
         uid = rng.choice((0, 1000, 1000, 70000))
         gid = rng.choice((0, 100, 100, 1 << 31))
@@ -138,6 +140,24 @@ def test_batch_refuses_bad_mode_and_nonexistent_hlink_like_single():
         for fn in ("decode", "decode_batch"):
             with pytest.raises(ProtocolError):
                 ReadBuffer(wire).attempt(getattr(FlistDecoder(o), fn))
+
+
+@pytest.mark.parametrize("nsec_bytes", [b"\xf0\xff\xff\xff\xff", b"\xf0\x00\xca\x9a\x3b",
+                                        b"\xf0\xff\xc9\x9a\x3b", b"\xe0\x00\x00\x00"])
+def test_batch_reads_nsec_like_single(nsec_bytes):
+    # A regular file with XMIT_MOD_NSEC (a two-byte xflags varint) and the
+    # nsec varint given, out of range (negative, 10**9) or not: the batch
+    # decoder gives what the one-by-one decoder gives, or refuses alike.
+    o = FlistOptions()
+    wire = (b"\xa0\x00" + b"\x01f" + b"\x00\x05\x00" + b"\x00\x00\x00\x00" + nsec_bytes
+            + (stat.S_IFREG | 0o644).to_bytes(4, "little") + encode_end(0))
+    outcomes = []
+    for decode in (lambda d, b: d.decode(b), lambda d, b: d.decode_batch(b)[0]):
+        try:
+            outcomes.append(_fields(decode(FlistDecoder(o), ReadBuffer(wire))))
+        except ProtocolError as e:
+            outcomes.append(("error", str(e)))
+    assert outcomes[0] == outcomes[1]
 
 
 def test_sort_key_orders_like_component_tuples():
