@@ -265,13 +265,18 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         # No more names; the generator's own lookups take over once the
         # names already queued are looked up (run_receiver joins it).
         sess.warmer.finish()
-    t.start()
     try:
+        # Started inside the try: a signal that lands while start() waits
+        # for the thread must still reach the join below, or the process
+        # could end while the generator holds a temp file (an offloaded
+        # copy) that its cleanup would have removed.
+        t.start()
         recv.run()
     except BaseException as e:
         to_gen.put(("abort", e))
         fail(e)
-    t.join()
+    if t.ident is not None:
+        t.join()
     if root_tree is not None:
         root_tree.close()
     if cfg.temp_dir_fd is not None:
