@@ -105,7 +105,6 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
     args.append("-" + c)
     # Long options in options.c server_options' order (a remote parses them
     # in any order; -s sends them on the wire, where the order is visible).
-    push = not remote_is_sender
     if opts.list_only:
         args.append("--list-only")
     if opts.xfer_dirs and not opts.recursive and opts.delete and push:

@@ -77,18 +77,23 @@ def delete_extraneous(gen, entry) -> None:
                           f"failed: {e.strerror} ({e.errno})")
 
 
+def _protected(gen, name: bytes, isdir: bool, perishable: bool = True) -> bool:
+    """Does a filter rule keep ``name`` (relative to the destination) from
+    deletion, with the rules in effect in its directory?"""
+    filters = gen.cfg.filters
+    if filters is None or gen.cfg.delete_excluded:
+        return False
+    parent = name.rsplit(b"/", 1)[0] if b"/" in name else b"."
+    ctx = _context(gen, parent) if filters.merges else None
+    return filters.protected(name, isdir, ctx, perishable=perishable)
+
+
 def _keeper(gen):
     """What protects an entry inside a directory being deleted: the filter
     rules, where perishable ones (-C's defaults) do not count (delete.c)."""
-    filters = gen.cfg.filters
-    if filters is None or gen.cfg.delete_excluded:
+    if gen.cfg.filters is None or gen.cfg.delete_excluded:
         return None
-
-    def keep(n, d):
-        parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
-        c = _context(gen, parent) if filters.merges else None
-        return filters.protected(n, d, c, perishable=False)
-    return keep
+    return lambda n, d: _protected(gen, n, d, perishable=False)
 
 
 def delete_missing(gen, entry, st) -> None:
@@ -98,13 +103,9 @@ def delete_missing(gen, entry, st) -> None:
     directory with its contents only under --delete or --force, within
     --max-delete, into the backups with -b."""
     cfg = gen.cfg
-    filters = cfg.filters
     name = entry.name
-    if filters is not None and not cfg.delete_excluded:
-        parent = name.rsplit(b"/", 1)[0] if b"/" in name else b"."
-        ctx = _context(gen, parent) if filters.merges else None
-        if filters.protected(name, False, ctx):
-            return
+    if _protected(gen, name, False):
+        return
     if st is None:
         return
     if cfg.max_delete is not None and gen.del_stats.total >= cfg.max_delete:
@@ -117,7 +118,7 @@ def delete_missing(gen, entry, st) -> None:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), cfg.dry_run,
                             cfg.backups, _keeper(gen), gen.report, st.st_mode)
                 return
-            if _listing(tree.dir_fd(name)):
+            if os.listdir(tree.dir_fd(name)):      # only its emptiness matters here
                 gen.log.info(f"cannot delete non-empty directory: {show(name)}")
                 return
             if not cfg.dry_run:

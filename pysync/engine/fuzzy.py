@@ -115,7 +115,7 @@ class FuzzyFinder:
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_size:
-                out.append((b, st.st_size, st.st_mtime))
+                out.append((b, st.st_size, int(st.st_mtime), reldir + b"/" + b if reldir else b))
         if len(self._lists) > 64:
             self._lists.clear()
         self._lists[key] = out
@@ -125,32 +125,27 @@ class FuzzyFinder:
         """(path of the basis: a name relative to the destination, or an
         absolute one in an alternate dir; the place: 0 for the destination,
         i for the i-th alternate dir; its base name), or None."""
-        name = entry.name
-        reldir, _, base = name.rpartition(b"/")
-        places = [None] + self.alt_dirs
-        lists = [(i, w, self._listing(w, reldir)) for i, w in enumerate(places)]
+        reldir, _, base = entry.name.rpartition(b"/")
+        taken = self.taken
+        cands = [(i, where, cand, size, mtime, rel)
+                 for i, where in enumerate([None] + self.alt_dirs)
+                 for cand, size, mtime, rel in self._listing(where, reldir)
+                 if where is not None or rel not in taken]
 
-        def path(i, where, cand):
-            rel = reldir + b"/" + cand if reldir else cand
+        def found(i, where, cand, rel):
             return (rel if where is None else os.path.join(where, rel)), i, cand
 
-        for i, where, files in lists:
-            for cand, size, mtime in files:
-                if where is None and (reldir + b"/" + cand if reldir else cand) in self.taken:
-                    continue
-                if size == entry.size and int(mtime) == entry.mtime:
-                    return path(i, where, cand)
+        for i, where, cand, size, mtime, rel in cands:
+            if size == entry.size and mtime == entry.mtime:
+                return found(i, where, cand, rel)
         suffix = name_suffix(base)
         best = None
         lowest = float(LIMIT)
-        for i, where, files in lists:
-            for cand, size, mtime in files:
-                if where is None and (reldir + b"/" + cand if reldir else cand) in self.taken:
-                    continue
-                d = name_distance(cand, base, lowest)
-                if d > lowest:
-                    continue
-                d += _SUFFIX_WEIGHT * name_distance(name_suffix(cand), suffix, 1e9)
-                if d <= lowest:
-                    lowest, best = d, path(i, where, cand)
+        for i, where, cand, size, mtime, rel in cands:
+            d = name_distance(cand, base, lowest)
+            if d > lowest:
+                continue
+            d += _SUFFIX_WEIGHT * name_distance(name_suffix(cand), suffix, 1e9)
+            if d <= lowest:
+                lowest, best = d, found(i, where, cand, rel)
         return best
