@@ -11,7 +11,8 @@ import os
 import stat
 
 from ..io.replace import temp_name
-from ..protocol.constants import ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_SIZE, ITEM_XNAME_FOLLOWS
+from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_SIZE, ITEM_REPORT_XATTR,
+                                  ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
 from .objects import remove_in_way
@@ -113,6 +114,10 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
             ldfd, lbase = tree.locate(lname)
             lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
             if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
+                # Already the leader's inode: itemized, with no name after
+                # it, only when an attribute still differs (maybe_hard_link).
+                if itemize and changed & SIGNIFICANT_ITEM_FLAGS:
+                    _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
                 gen._succeeded(ndx, entry)
                 return
             if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
@@ -120,13 +125,24 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
             tmp = temp_name(base)
             os.link(lbase, tmp, src_dir_fd=ldfd, dst_dir_fd=dfd, follow_symlinks=False)
             os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+            if st is not None and gen.xattrs is not None:
+                # rsync reads the follower's xattrs once it is linked: the
+                # leader's, not those of the inode it replaced.
+                changed = (changed & ~ITEM_REPORT_XATTR) | gen.xattrs.flags(entry, lst, probe=True)
     except OSError as e:
         gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
                   f"{show(lname)} failed: {e.strerror} ({e.errno})")
         return
     iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else changed)
     if itemize:
-        gen.wire.write(gen.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(lname))
+        _send_item(gen, ndx, entry, iflags, lname)
     else:
         gen.report.item(entry, iflags, lname)
     gen._succeeded(ndx, entry)
+
+
+def _send_item(gen, ndx, entry, iflags: int, xname: bytes) -> None:
+    """The follower's itemize record, with the xattr request that follows
+    it when the record reports xattrs (the sender reads one then)."""
+    tail = gen.xattrs.tail(entry, iflags) if gen.xattrs is not None else b""
+    gen.wire.write(gen.ndx_out.encode(ndx) + encode_shortint(iflags) + encode_vstring(xname) + tail)

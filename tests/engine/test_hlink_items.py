@@ -60,3 +60,42 @@ def test_follower_lines_as_rsync(tmp_path, role, kind):
         got[tool] = ([ln for ln in out if ln.startswith("hf")], sorted(out), linked)
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][2]
+
+
+def _xattr_scenario(top):
+    """A group whose data is unchanged but whose time and xattrs are new:
+    the leader is sent with its xattrs, the follower relinked to it."""
+    src, dst = top / "src", top / "dst"
+    _group(dst, ["a", "b"], b"same data\n", OLD)
+    _group(src, ["a", "b"], b"same data\n", OLD + 100)
+    os.setxattr(src / "a", "user.pysync.test", b"new value")
+    os.utime(dst, (OLD, OLD))
+    os.utime(src, (OLD, OLD))
+    return src, dst
+
+
+@pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "push-rsync2pysync",
+                                  "pull-pysync2rsync", "pull-rsync2pysync"])
+def test_follower_with_xattrs_as_rsync(tmp_path, role):
+    """-HX: the follower's record reports xattrs against the leader it is
+    now linked to ("hf..t...... b => a"), and when a record does report
+    them the xattr request follows it on the wire (a record without it
+    left the sender waiting: the run hung)."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.pysync.probe", b"1")
+    except OSError as e:
+        pytest.skip(f"no user xattrs on {tmp_path}: {e}")
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = _xattr_scenario(tmp_path / tool)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHXi"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        sa, sb = os.stat(dst / "a"), os.stat(dst / "b")
+        got[tool] = (sorted(lines(r.stdout)), sa.st_ino == sb.st_ino,
+                     os.getxattr(dst / "b", "user.pysync.test"))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][1:] == (True, b"new value")
