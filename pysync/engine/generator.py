@@ -21,7 +21,7 @@ import time
 from ..text import show
 from ..io.attrs import apply_name, differs, time_differs
 from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
-                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
+                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL, ITEM_REPORT_ATIME,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, NDX_DEL_STATS, NDX_DONE,
@@ -40,7 +40,7 @@ __all__ = ["Generator"]
 FLUSH_INTERVAL = 0.05
 
 _DIFF_TO_ITEM = ((1, ITEM_REPORT_TIME), (2, ITEM_REPORT_PERMS), (4, ITEM_REPORT_OWNER),
-                 (8, ITEM_REPORT_GROUP))
+                 (8, ITEM_REPORT_GROUP), (16, ITEM_REPORT_ATIME))
 
 
 class Generator:
@@ -279,7 +279,7 @@ class Generator:
         if entry.is_link:
             return c.links
         if entry.is_device:
-            return c.devices
+            return c.devices and c.am_root != 0    # generator.c: devices need am_root
         return c.specials
 
     def _skip_nonregular(self, entry) -> None:

@@ -14,19 +14,27 @@ _AM_ROOT = os.geteuid() == 0
 
 
 class AttrPolicy:
-    """What to preserve (-p -o -g -t) and how to map ids."""
+    """What to preserve (-p -o -g -t -U -E) and how to map ids."""
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
-                 "dir_times", "link_times", "executability", "modify_window", "fake")
+                 "dir_times", "link_times", "executability", "modify_window", "fake", "atimes")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
                  uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False,
-                 am_root: int = 0):
+                 am_root: int | None = None, atimes=False, executability=False):
         self.perms = perms
-        # --fake-super (-1) keeps what it cannot apply in the %stat xattr
-        # (io/fakesuper.py).
-        self.owner = owner and (_AM_ROOT or am_root < 0)
+        # rsync's am_root (None: as our uid says): owners are set by root
+        # and with --super (2); --no-super (0) leaves them.  --fake-super
+        # (-1) keeps what it cannot apply in the %stat xattr (io/fakesuper.py).
+        if am_root is None:
+            am_root = int(_AM_ROOT)
+        self.owner = owner and am_root != 0
         self.fake = am_root < 0
+        # -U: access times of non-directories (whole seconds, flist.c).
+        self.atimes = atimes
+        # -E without -p: an existing file keeps its mode but for the
+        # execute bits (rsync.c dest_mode).
+        self.executability = executability and not perms
         self.group = group
         self.times = times
         # -O / -J: the times of directories / symlinks are neither compared
@@ -47,7 +55,13 @@ def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
     if policy.perms:
         return perm
     if existing_mode is not None:
-        return stat.S_IMODE(existing_mode)
+        mode = stat.S_IMODE(existing_mode)
+        if policy.executability and stat.S_ISREG(entry.mode):
+            if not perm & 0o111:
+                mode &= ~0o111
+            elif not mode & 0o111:
+                mode |= (mode & 0o444) >> 2      # execute for whoever may read
+        return mode
     # New file without -p: the sender's bits less our umask, and no
     # set-id bits (rsync does the same).
     return perm & ~policy.umask & 0o777
@@ -78,8 +92,9 @@ def keeps_time(mode: int, policy: AttrPolicy) -> bool:
 
 def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
     """Which attributes of ``st`` differ from the entry: bits of
-    1=time 2=perms 4=owner 8=group.  A symlink's time counts (Linux can
-    set it), its permission bits do not."""
+    1=time 2=perms 4=owner 8=group 16=atime.  A symlink's time counts
+    (Linux can set it), its permission bits and access time do not
+    (generator.c itemize)."""
     # Called for every entry of a re-sync: keeps_time, time_differs and
     # _ids written out.
     out = 0
@@ -100,6 +115,12 @@ def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
             out = 1
     if policy.perms and not is_link and (st.st_mode ^ mode) & 0o7777:
         out |= 2
+    if policy.executability and fmt == 0o100000 \
+            and bool(st.st_mode & 0o111) != bool(mode & 0o111):
+        out |= 2
+    if policy.atimes and fmt != 0o040000 and fmt != 0o120000 \
+            and st.st_atime_ns // 1_000_000_000 != entry.atime:
+        out |= 16
     if policy.owner:
         uid = entry.uid
         uid = policy.uid_map.get(uid, uid)
@@ -142,11 +163,24 @@ def _store_fake_at(dir_fd, base: bytes, real, entry, policy: AttrPolicy, existin
         os.close(fd)
 
 
+def _times_ns(entry, policy: AttrPolicy, current):
+    """The (atime, mtime) to set in nanoseconds, or None: the sender's
+    mtime where kept (else ``current()``'s, the object's own); with -U
+    the sender's atime on a non-directory, else the mtime again."""
+    keep = keeps_time(entry.mode, policy)
+    atime = policy.atimes and not stat.S_ISDIR(entry.mode)
+    if not (keep or atime):
+        return None
+    mtime = entry.mtime * 1_000_000_000 + entry.nsec if keep else current().st_mtime_ns
+    return (entry.atime * 1_000_000_000 if atime else mtime), mtime
+
+
 def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
     if policy.fake:
         _store_fake(fd, os.fstat(fd), entry, policy, existing_mode)
-        if keeps_time(entry.mode, policy):
-            os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
+        times = _times_ns(entry, policy, lambda: os.fstat(fd))
+        if times is not None:
+            os.utime(fd, ns=times)
         return
     uid, gid = _ids(entry, policy)
     if uid != -1 or gid != -1:
@@ -155,11 +189,12 @@ def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
         except PermissionError:
             pass
     os.fchmod(fd, wanted_mode(entry, policy, existing_mode))
-    if keeps_time(entry.mode, policy):
-        os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
+    times = _times_ns(entry, policy, lambda: os.fstat(fd))
+    if times is not None:
+        os.utime(fd, ns=times)
 
 
-def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: int = 0xF) -> None:
+def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: int = 0x1F) -> None:
     """Fix attributes of an existing object by name (dirs, links, specials).
     ``st`` is its current lstat, ``what`` limits the changes (bits as differs())."""
     is_link = stat.S_ISLNK(entry.mode)
@@ -169,7 +204,7 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
             _store_fake_at(dir_fd, base, real, entry, policy,
                            st.st_mode if st is not None else None)
         is_link = stat.S_ISLNK(real.st_mode)
-        what &= 1
+        what &= 17
     uid, gid = _ids(entry, policy)
     if (what & 12) and (uid != -1 or gid != -1):
         try:
@@ -179,10 +214,11 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
     if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
         existing = st.st_mode if st is not None else None
         os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)
-    if what & 1 and keeps_time(entry.mode, policy):
+    times = _times_ns(entry, policy, lambda: os.stat(base, dir_fd=dir_fd, follow_symlinks=False)) \
+        if what & 17 else None
+    if times is not None:
         try:
-            os.utime(base, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2,
-                     dir_fd=dir_fd, follow_symlinks=False)
+            os.utime(base, ns=times, dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
             if not is_link:
                 raise
