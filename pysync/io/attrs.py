@@ -46,7 +46,25 @@ class AttrPolicy:
         self.umask = old
         self.uid_map = uid_map or {}
         self.gid_map = gid_map or {}
+        if am_root == 0 and group:
+            # Not root (or --no-super): only our own groups are given
+            # (uidlist.c: the others are skipped, not tried).
+            self.gid_map = _OwnGroups(self.gid_map)
         self.modify_window = 0
+
+
+class _OwnGroups(dict):
+    """A gid map that gives -1 (leave the group) for a group we are not in."""
+
+    __slots__ = ("have",)
+
+    def __init__(self, mapping):
+        super().__init__(mapping)
+        self.have = frozenset(os.getgroups()) | {os.getegid()}
+
+    def get(self, key, default=None):
+        gid = dict.get(self, key, default)
+        return gid if gid in self.have else -1
 
 
 def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
@@ -165,14 +183,19 @@ def _store_fake_at(dir_fd, base: bytes, real, entry, policy: AttrPolicy, existin
 
 def _times_ns(entry, policy: AttrPolicy, current):
     """The (atime, mtime) to set in nanoseconds, or None: the sender's
-    mtime where kept (else ``current()``'s, the object's own); with -U
-    the sender's atime on a non-directory, else the mtime again."""
+    mtime where kept, with -U the sender's atime on a non-directory; the
+    other one stays what ``current()`` (the object's stat) has, as rsync's
+    set_file_attrs keeps it."""
     keep = keeps_time(entry.mode, policy)
     atime = policy.atimes and not stat.S_ISDIR(entry.mode)
     if not (keep or atime):
         return None
-    mtime = entry.mtime * 1_000_000_000 + entry.nsec if keep else current().st_mtime_ns
-    return (entry.atime * 1_000_000_000 if atime else mtime), mtime
+    if keep and atime:
+        return entry.atime * 1_000_000_000, entry.mtime * 1_000_000_000 + entry.nsec
+    st = current()
+    if keep:
+        return st.st_atime_ns, entry.mtime * 1_000_000_000 + entry.nsec
+    return entry.atime * 1_000_000_000, st.st_mtime_ns
 
 
 def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
