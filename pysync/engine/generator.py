@@ -342,9 +342,13 @@ class Generator:
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg
         if st is not None and not stat.S_ISREG(st.st_mode):
-            if not remove_in_way(self, entry, st):
-                return
-            st = None
+            if cfg.write_devices and (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+                from ..io.inplace import DeviceStat    # written into, as a file
+                st = DeviceStat.at(*self.tree.locate(entry.name), st)
+            else:
+                if not remove_in_way(self, entry, st):
+                    return
+                st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:
             member_basis(self, ndx, entry)
         if st is None and cfg.alt_dests:

@@ -165,13 +165,17 @@ class Receiver:
             else:
                 head = wire.read(decode_sum_head, digest_len)
                 data = None
-            self.report.item(entry, iflags, xname)
+            shown = entry
+            if self.cfg.write_devices:
+                from .inplace import as_logged   # a device written into logs as one
+                shown = as_logged(self.tree, entry)
+            self.report.item(shown, iflags, xname)
             self.last_sum = None
             if data is not None:
                 receive_small(self, ndx, entry, iflags, phase, data, theirs)
             else:
                 self._receive_file(ndx, entry, iflags, head, phase)
-            self.report.item_done(entry, iflags, xname, 0, wire.data_read - mark,
+            self.report.item_done(shown, iflags, xname, 0, wire.data_read - mark,
                                   self.last_sum)
         if not self.cfg.am_server:
             self.remote_stats = wire.read(decode_stats)

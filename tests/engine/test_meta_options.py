@@ -7,7 +7,6 @@ shell in every role (pysync client <-> rsync server, rsync client <->
 pysync server)."""
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -233,3 +232,117 @@ def test_crtimes_refused_by_a_pysync_server(tmp_path):
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 1
     assert "The server does not support --crtimes (-N)" in r.stderr.decode()
+
+
+# ---- devices ---------------------------------------------------------------------------
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """A loop device over a 64 KiB file of random bytes: (device path,
+    backing file)."""
+    if not ROOT or shutil_which("losetup") is None:
+        pytest.skip("needs root and losetup for a loop device")
+    img = tmp_path / "img"
+    img.write_bytes(os.urandom(65536))
+    r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device: {r.stderr.strip()}")
+    dev = r.stdout.strip()
+    yield dev, img
+    subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)
+
+
+def _device_node(path: Path, dev: str, mode: int = 0o600):
+    st = os.stat(dev)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mknod(path, stat.S_IFBLK | mode, st.st_rdev)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("opts", [["-ai", "--copy-devices"], ["-ri", "--copy-devices"]],
+                         ids=["a", "r"])
+def test_copy_devices_matches_rsync(tmp_path, loop_device, opts, role):
+    """--copy-devices: a device in the source arrives as a regular file
+    holding the device's contents."""
+    dev, img = loop_device
+    results = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        put(src, "f.txt", b"a file\n", T_OLD)
+        _device_node(src / "disk", dev, 0o640)
+        dst.mkdir(parents=True)
+        results[tool] = (run_tool(tool, role, opts, src, dst, top), top)
+    (rr, rtop), (pr, ptop) = results["rsync"], results["pysync"]
+    assert rr.returncode == 0, rr.stderr.decode()
+    assert pr.returncode == rr.returncode, pr.stderr.decode()
+    for top in (rtop, ptop):
+        st = os.lstat(top / "dst" / "disk")
+        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640
+        assert (top / "dst" / "disk").read_bytes() == img.read_bytes()
+    # The device's mtime is "now" on each run: not compared.
+    assert compare_trees(ptop / "dst", rtop / "dst", times=False) == []
+    assert lines(pr.stdout) == lines(rr.stdout)
+
+
+def _attach(img: Path) -> str:
+    r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("opts", [["-ai", "--write-devices"], ["-rtI", "--write-devices", "-i"],
+                                  ["-ai", "--write-devices", "--no-W"]],
+                         ids=["a", "rtI", "delta"])
+def test_write_devices_matches_rsync(tmp_path, opts, role):
+    """--write-devices: a regular file whose destination is a device node
+    is written into the device (which stays a device node)."""
+    if not ROOT or shutil_which("losetup") is None:
+        pytest.skip("needs root and losetup for a loop device")
+    old = os.urandom(65536)
+    new = old[:32768] + os.urandom(32768)     # half the blocks match (delta)
+    results, devs = {}, []
+    try:
+        for tool in ("rsync", "pysync"):
+            top = tmp_path / tool
+            src, dst = top / "src", top / "dst"
+            put(src, "disk", new, T_NEW)
+            put(src, "f.txt", b"a file\n", T_OLD)
+            img = top / "img"
+            img.write_bytes(old)
+            devs.append(_attach(img))
+            _device_node(dst / "disk", devs[-1])
+            os.utime(dst / "disk", (T_OLD, T_OLD))
+            fix_dirs(dst, T_OLD)
+            r = run_tool(tool, role, opts, src, dst, top)
+            subprocess.run(["blockdev", "--flushbufs", devs[-1]], capture_output=True)
+            results[tool] = (r, top)
+    finally:
+        for d in devs:
+            subprocess.run(["losetup", "-d", d], capture_output=True)
+    (rr, rtop), (pr, ptop) = results["rsync"], results["pysync"]
+    assert rr.returncode == 0, rr.stderr.decode()
+    assert pr.returncode == rr.returncode, pr.stderr.decode()
+    for top in (rtop, ptop):
+        assert stat.S_ISBLK(os.lstat(top / "dst" / "disk").st_mode)
+        assert (top / "img").read_bytes() == new
+    # The device numbers differ (one loop device each).
+    assert _modes(ptop / "dst") == _modes(rtop / "dst")
+    assert lines(pr.stdout) == lines(rr.stdout)
+
+
+def _modes(root: Path) -> dict:
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_mtime_ns if not stat.S_ISDIR(st.st_mode) else 0, st.st_size)
+    return out
