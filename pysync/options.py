@@ -190,7 +190,8 @@ OPTION_TABLE = [
     (("times",), "t", "flag", "times", None, "preserve modification times", False),
     (("atimes",), "U", "count", "atimes", None, "preserve access (use) times", False),
     (("open-noatime",), None, "flag", "open_noatime", None, "avoid changing the atime on opened files", False),
-    (("crtimes",), "N", "flag", "crtimes", None, "preserve create times (newness)", False),
+    # Refused as a Linux rsync refuses it, so not offered in --help.
+    (("crtimes",), "N", "flag", "crtimes", None, "preserve create times (newness)", True),
     (("group",), "g", "flag", "group", None, "preserve group", False),
     (("owner",), "o", "flag", "owner", None, "preserve owner (super-user only)", False),
     ((), "D", "alias", None, ("devices", "specials"), "same as --devices --specials", False),
