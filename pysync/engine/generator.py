@@ -96,6 +96,7 @@ class Generator:
             from .acls import Acls
             self.acls = Acls(cfg, tree, self._fail)
         # -y: a similar file as the basis of a new one (not with -W: no delta).
+        policy.owner_refused = self._owner_refused
         self.fuzzy = None
         self.fuzzy_basis = {}            # ndx -> (FNAMECMP_FUZZY + place, base name)
         if cfg.fuzzy and not cfg.whole_file:
@@ -502,5 +503,9 @@ class Generator:
     def _fail(self, text: str) -> None:
         self.failed |= IOERR_GENERAL
         self.log.error(text)
+
+    def _owner_refused(self, entry, op: str, e: OSError) -> None:
+        self._fail(f"rsync: [generator] {op} \"{show(os.path.abspath(self.tree.path(entry.name)))}\" "
+                   f"failed: {e.strerror} ({e.errno})")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs",
+__all__ = ["AttrPolicy", "OwnerError", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs",
            "keeps_time"]
 
 _AM_ROOT = os.geteuid() == 0
@@ -17,7 +17,8 @@ class AttrPolicy:
     """What to preserve (-p -o -g -t -U -E) and how to map ids."""
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
-                 "dir_times", "link_times", "executability", "modify_window", "fake", "atimes")
+                 "dir_times", "link_times", "executability", "modify_window", "fake", "atimes",
+                 "owner_refused")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
                  uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False,
@@ -35,6 +36,9 @@ class AttrPolicy:
         # -E without -p: an existing file keeps its mode but for the
         # execute bits (rsync.c dest_mode).
         self.executability = executability and not perms
+        # Called as (entry, op, error) when apply_name's chown is refused
+        # (root without CAP_CHOWN, --super as a user); None: ignored.
+        self.owner_refused = None
         self.group = group
         self.times = times
         # -O / -J: the times of directories / symlinks are neither compared
@@ -51,6 +55,16 @@ class AttrPolicy:
             # (uidlist.c: the others are skipped, not tried).
             self.gid_map = _OwnGroups(self.gid_map)
         self.modify_window = 0
+
+
+class OwnerError(PermissionError):
+    """A receiver that may set owners (root, --super) was refused the
+    chown: rsync logs "chown NAME failed" (``op`` "chgrp" when only the
+    group changes) and leaves the file's other attributes alone."""
+
+    def __init__(self, op: str, e: OSError):
+        super().__init__(e.errno, e.strerror)
+        self.op = op
 
 
 class _OwnGroups(dict):
@@ -209,8 +223,10 @@ def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
     if uid != -1 or gid != -1:
         try:
             os.fchown(fd, uid, gid)
-        except PermissionError:
-            pass
+        except PermissionError as e:
+            if policy.owner:
+                st = os.fstat(fd)
+                raise OwnerError("chown" if uid not in (-1, st.st_uid) else "chgrp", e) from None
     os.fchmod(fd, wanted_mode(entry, policy, existing_mode))
     times = _times_ns(entry, policy, lambda: os.fstat(fd))
     if times is not None:
@@ -232,8 +248,13 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
     if (what & 12) and (uid != -1 or gid != -1):
         try:
             os.chown(base, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
-        except PermissionError:
-            pass
+        except PermissionError as e:
+            if policy.owner and policy.owner_refused is not None:
+                # As rsync.c set_file_attrs: logged, and the mode left as
+                # it is (the times are set: its directory pass does that).
+                cur = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_uid
+                policy.owner_refused(entry, "chown" if uid not in (-1, cur) else "chgrp", e)
+                what &= 17
     if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
         existing = st.st_mode if st is not None else None
         os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)

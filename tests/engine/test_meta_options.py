@@ -67,7 +67,7 @@ def make_dst(root: Path):
     fix_dirs(root, T_OLD)
 
 
-def run_tool(tool: str, role: str, opts, src: Path, dst: Path, cwd: Path, as_user=None):
+def run_tool(tool: str, role: str, opts, src: Path, dst: Path, cwd: Path, wrap=()):
     if role == "local":
         client = PYSYNC if tool == "pysync" else ["rsync"]
         cmd = client + opts + [f"{src}/", f"{dst}/"]
@@ -83,7 +83,7 @@ def run_tool(tool: str, role: str, opts, src: Path, dst: Path, cwd: Path, as_use
             cmd = client + opts + remote + [f"{src}/", f"localhost:{dst}/"]
         else:
             cmd = client + opts + remote + [f"localhost:{src}/", f"{dst}/"]
-    return subprocess.run(cmd, capture_output=True, timeout=120, cwd=cwd)
+    return subprocess.run([*wrap, *cmd], capture_output=True, timeout=120, cwd=cwd)
 
 
 def lines(out: bytes):
@@ -346,3 +346,47 @@ def _modes(root: Path) -> dict:
             st = os.lstat(p)
             out[os.path.relpath(p, root)] = (st.st_mode, st.st_mtime_ns if not stat.S_ISDIR(st.st_mode) else 0, st.st_size)
     return out
+
+
+# ---- a receiver refused its chown --------------------------------------------------------
+
+NO_CHOWN = ["setpriv", "--bounding-set", "-chown", "--inh-caps", "-chown", "--"]
+
+
+def _errors(err: bytes, top: Path):
+    """stderr lines, with the run's directory and temp-file names made
+    comparable."""
+    import re
+    out = []
+    for line in err.decode().splitlines():
+        line = line.replace(str(top), "TOP")
+        line = re.sub(r"/\.([^/\"]+)\.[A-Za-z0-9]{6}\"", r"/.\1.XXXXXX\"", line)
+        # The closing line's place and role tag are each program's own.
+        line = re.sub(r" at \S+ \[\w+=[^]]*\]$", "", line)
+        out.append(line)
+    return out
+
+
+@pytest.mark.skipif(not ROOT or shutil_which("setpriv") is None, reason="needs root and setpriv")
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+@pytest.mark.parametrize("extra", [[], ["--super"], ["--no-super"]], ids=["root", "super", "no-super"])
+def test_refused_chown_is_reported_as_rsync_does(tmp_path, extra, role):
+    """Root without CAP_CHOWN (as --super is for a user): rsync tries the
+    chown, logs "chown ... failed", leaves the file's mode and time and
+    exits 23; --no-super does not try."""
+    results = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        make_src(src, owner=4321)
+        dst.mkdir(parents=True)
+        r = run_tool(tool, role, ["-ai", *extra], src, dst, top, wrap=NO_CHOWN)
+        results[tool] = (r, top)
+    (rr, rtop), (pr, ptop) = results["rsync"], results["pysync"]
+    # --no-super is not sent: a pushing rsync's server tries the chown.
+    refused = extra != ["--no-super"] or role == "push-rsync2pysync"
+    assert rr.returncode == (23 if refused else 0), rr.stderr.decode()
+    assert pr.returncode == rr.returncode, pr.stderr.decode()
+    assert sorted(_errors(pr.stderr, ptop)) == sorted(_errors(rr.stderr, rtop))
+    assert compare_trees(ptop / "dst", rtop / "dst", times=False, owners=True) == []
+    assert lines(pr.stdout) == lines(rr.stdout)
