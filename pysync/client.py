@@ -129,9 +129,9 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     # A local rsync's child shares the parent's parsed options; ours is
     # told the one that changes what it says: --progress naming items.
     names = ["--progress"] if progress_names(opts) else []
-    # --fake-super is never sent to a remote side, but both halves of a
-    # local rsync have it.
-    names += ["--fake-super"] if opts.am_root < 0 else []
+    # --fake-super and --no-super are never sent to a remote side (--super
+    # is, in server_args), but both halves of a local rsync have them.
+    names += ["--fake-super"] if opts.am_root < 0 else ["--no-super"] if opts.am_root == 0 else []
     child_argv = (server_args(opts, False, CLIENT_CAPABILITIES, shell=False) + _local_xattr_rules(opts) + names
                   + ["--local-server", ".", dest])
     if spawn:

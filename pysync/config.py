@@ -87,7 +87,11 @@ class SessionConfig:
     links: bool = False
     devices: bool = False
     specials: bool = False
-    am_root: int = 0                # --fake-super: -1 (io/fakesuper.py)
+    am_root: int = 0                # options.c am_root: 1 root, 2 --super, -1 --fake-super
+    atimes: bool = False            # -U: access times listed and set
+    executability: bool = False     # -E without -p: the execute bits follow the sender
+    copy_devices: bool = False      # the sender reads devices as regular files
+    write_devices: bool = False     # the receiver writes into existing devices
     relative: bool = False
     implied_dirs: bool = True
     xfer_dirs: bool = False
@@ -199,6 +203,11 @@ def _finish_config(sess, compat: int) -> None:
     c.sparse = o.sparse
     if c.copy_links or c.copy_dirlinks or c.copy_unsafe_links:
         c.source_open_flags = os.O_RDONLY | os.O_CLOEXEC
+    if o.open_noatime:
+        c.source_open_flags |= getattr(os, "O_NOATIME", 0)   # engine/sender.py open_source
+    c.copy_devices, c.write_devices = o.copy_devices, o.write_devices
+    c.atimes = bool(o.atimes)
+    c.executability = o.executability and not o.perms
     c.recursive = o.recursive
     c.times = o.times
     c.ignore_times = o.ignore_times
@@ -232,7 +241,8 @@ def _finish_config(sess, compat: int) -> None:
         uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
         hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,
         relative=o.relative, id0_names=bool(compat & CF_ID0_NAMES), numeric_ids=o.numeric_ids,
-        xattrs=bool(o.xattrs), acls=o.acls, missing=o.delete_missing_args)
+        xattrs=bool(o.xattrs), acls=o.acls, missing=o.delete_missing_args,
+        atimes=bool(o.atimes))
 
 
 def _negotiate_version(ours: int, theirs: int) -> int:

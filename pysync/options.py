@@ -32,18 +32,26 @@ class Options:
     copy_unsafe_links: bool = False
     safe_links: bool = False
     perms: bool = False
+    executability: bool = False        # -E: without -p, only the execute bits follow the sender
     times: bool = False
+    atimes: int = 0                    # -U (twice: also --open-noatime)
+    open_noatime: bool = False         # the sender opens files with O_NOATIME
+    crtimes: bool = False              # -N: refused, as a Linux rsync does
     omit_dir_times: int = 0            # -O (-1: implied by -b without --backup-dir)
     omit_link_times: bool = False      # -J
     group: bool = False
     owner: bool = False
     devices: bool = False
+    copy_devices: bool = False         # the sender sends a device's contents as a regular file
+    write_devices: bool = False        # the receiver writes into an existing device (implies --inplace)
     specials: bool = False
     hard_links: bool = False
     acls: bool = False                 # -A (implies -p)
     xattrs: int = 0                    # -X (twice: also rsync's own user.rsync.%* names)
     numeric_ids: bool = False
-    am_root: int = 0                   # --fake-super: -1 (options.c am_root; --super is not implemented)
+    # options.c am_root: 1 as root, else 0 (settled by finish_options);
+    # --super 2, --no-super 0, --fake-super -1.
+    am_root: int = 0
     dry_run: bool = False
     whole_file: bool | None = None     # None: on for local copies, off for remote
     checksum: bool = False
@@ -178,14 +186,23 @@ OPTION_TABLE = [
     (("copy-dirlinks",), "k", "flag", "copy_dirlinks", None, "transform symlink to dir into referent dir", False),
     (("keep-dirlinks",), "K", "flag", "keep_dirlinks", None, "treat symlinked dir on receiver as dir", False),
     (("perms",), "p", "flag", "perms", None, "preserve permissions", False),
+    (("executability",), "E", "flag", "executability", None, "preserve executability", False),
     (("times",), "t", "flag", "times", None, "preserve modification times", False),
+    (("atimes",), "U", "count", "atimes", None, "preserve access (use) times", False),
+    (("open-noatime",), None, "flag", "open_noatime", None, "avoid changing the atime on opened files", False),
+    # Refused as a Linux rsync refuses it, so not offered in --help.
+    (("crtimes",), "N", "flag", "crtimes", None, "preserve create times (newness)", True),
     (("group",), "g", "flag", "group", None, "preserve group", False),
     (("owner",), "o", "flag", "owner", None, "preserve owner (super-user only)", False),
     ((), "D", "alias", None, ("devices", "specials"), "same as --devices --specials", False),
     (("omit-dir-times",), "O", "flag", "omit_dir_times", None, "omit directories from --times", False),
     (("omit-link-times",), "J", "flag", "omit_link_times", None, "omit symlinks from --times", False),
     (("devices",), None, "flag", "devices", None, "preserve device files (super-user only)", False),
+    (("copy-devices",), None, "flag", "copy_devices", None, "copy device contents as a regular file", False),
+    (("write-devices",), None, "flag", "write_devices", None, "write to devices as files (implies --inplace)", False),
     (("specials",), None, "flag", "specials", None, "preserve special files", False),
+    (("super",), None, "const", "am_root", 2, "receiver attempts super-user activities", False),
+    (("no-super",), None, "const", "am_root", 0, "", True),
     (("fake-super",), None, "const", "am_root", -1, "store/recover privileged attrs using xattrs", False),
     (("hard-links",), "H", "flag", "hard_links", None, "preserve hard links", False),
     (("acls",), "A", "flag", "acls", None, "preserve ACLs (implies --perms)", False),
@@ -297,6 +314,11 @@ for _row in OPTION_TABLE:
 def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
     _names, _short, kind, dest, const, _help, _hidden = row
     if kind == "flag":
+        if dest == "crtimes" and not negate:
+            # Linux has no settable create time: rsync is built without
+            # SUPPORT_CRTIMES and refuses the option (options.c).
+            who = "The server" if opts.server else "This rsync"
+            raise SyntaxUsageError(f"{who} does not support --crtimes (-N)")
         setattr(opts, dest, not negate)
         if dest == "recursive" and name:
             opts.explicit_recursive = not negate     # -r itself, not -a's
@@ -308,6 +330,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
         if dest == "append" and not opts.server and not negate:
             opts.append = 1      # only a server counts: "--append --append" is -verify
+        if dest == "atimes" and opts.atimes > 1:
+            opts.open_noatime = True        # -UU (options.c)
     elif kind == "value" and dest in ("usermap", "groupmap", "chown"):
         _id_map_option(opts, dest, value)
     elif kind == "value":
@@ -318,6 +342,8 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         setattr(opts, dest, const)
         if dest == "delete_mode":
             opts.delete = True
+        if dest == "am_root":
+            opts.__dict__["_am_root_given"] = True
     elif kind == "filter":
         opts.filters.append(const + value)
     elif kind == "fshort":
@@ -523,7 +549,12 @@ def finish_options(opts: Options) -> Options:
         opts.omit_dir_times = -1
     if opts.partial_dir is not None:
         opts.partial = True
+    if opts.write_devices:
+        opts.inplace = True          # options.c: --write-devices implies --inplace
     _inplace_options(opts)
+    if opts.am_root == 0 and not opts.__dict__.get("_am_root_given"):
+        import os
+        opts.am_root = int(os.geteuid() == 0)
     if opts.am_root < 0 and opts.xattrs > 1:
         raise SyntaxUsageError("--fake-super conflicts with -XX")
     if opts.am_root < 0 and opts.acls:

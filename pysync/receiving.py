@@ -193,7 +193,7 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
     policy = AttrPolicy(perms=o.perms, owner=o.owner, group=o.group, times=o.times,
                         uid_map=uid_map, gid_map=gid_map,
                         omit_dir_times=bool(o.omit_dir_times), omit_link_times=o.omit_link_times,
-                        am_root=o.am_root)
+                        am_root=o.am_root, atimes=bool(o.atimes), executability=o.executability)
     policy.modify_window = o.modify_window
     if cfg.acls and not o.numeric_ids and getattr(sess, "acl_decoder", None) is not None:
         sess.acl_decoder.map_ids(idmap.map_uids(uid_names), idmap.map_gids(gid_names))

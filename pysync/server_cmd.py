@@ -79,8 +79,11 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         c += "D"
     if opts.times:
         c += "t"
+    c += "U" * min(opts.atimes, 2)
     if opts.perms:
         c += "p"
+    elif opts.executability and push:
+        c += "E"
     if opts.acls:
         c += "A"
     if opts.xattrs:
@@ -156,6 +159,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             args.append("--delete-excluded")
         if opts.force:
             args.append("--force")
+        if opts.am_root > 1:
+            args.append("--super")
         if opts.size_only:
             args.append("--size-only")
         if opts.stats:
@@ -216,10 +221,16 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             args.append("--no-relative")
     if opts.relative and not opts.implied_dirs:
         args.append("--no-implied-dirs")
+    if opts.write_devices and push:
+        args.append("--write-devices")
     if opts.remove_source_files:
         args.append("--remove-source-files")
+    if opts.copy_devices and remote_is_sender:
+        args.append("--copy-devices")
     if opts.preallocate and push:
         args.append("--preallocate")
+    if opts.open_noatime and opts.atimes <= 1:
+        args.append("--open-noatime")
     if opts.mkpath and push:
         args.append("--mkpath")
     # pysync-only: the write path goes to a receiving pysync; --drop-cache

@@ -76,6 +76,10 @@ CASES = [
      "--temp-dir=t", "--fsync", "--link-dest=l", "--numeric-ids", "--ignore-errors", "--safe-links"],
     ["-a", "--compress-choice=zstd", "--compress-level=4", "-B1024", "--timeout=9", "--bwlimit=5",
      "--existing", "--usermap=0:1", "--inplace", "--mkpath", "--preallocate", "--remove-source-files"],
+    ["-aU"], ["-aUU"], ["-rU"], ["-aU", "--open-noatime"], ["-a", "--open-noatime"], ["-aUU", "--no-open-noatime"],
+    ["-a", "--no-U"], ["-aUU", "--no-atimes"], ["-rE"], ["-aE"], ["-rtE", "--no-p"], ["-a", "--no-crtimes"],
+    ["-a", "--super"], ["-a", "--no-super"], ["-a", "--super", "--no-super"], ["-a", "--fake-super", "--super"],
+    ["-a", "--copy-devices"], ["-a", "--write-devices"], ["-r", "--write-devices", "--copy-devices", "-U"],
     ["-aK"], ["-aKmO"], ["-ay"], ["-ayy", "--link-dest=x"], ["-ay", "--no-fuzzy"], ["-aKmOJy"], ["-rK", "--delete"], ["-a", "-T", "/t d"], ["-a", "--temp-dir=../t", "--existing", "--link-dest=x"],
 ]
 

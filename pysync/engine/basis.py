@@ -56,6 +56,9 @@ def send_sums(gen, entry, redo: bool, basis_name: bytes) -> None:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
                 size = st.st_size
+            elif cfg.write_devices and (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+                from ..io.inplace import device_size
+                size = device_size(fd)      # the device is the basis
         except OSError:
             fd = -1
     if fd < 0 or size == 0 or (cfg.whole_file and not redo):

@@ -21,7 +21,7 @@ import time
 from ..text import show
 from ..io.attrs import apply_name, differs, time_differs
 from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS,
-                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
+                                  ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL, ITEM_REPORT_ATIME,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_GROUP, ITEM_REPORT_OWNER,
                                   ITEM_REPORT_PERMS, ITEM_REPORT_SIZE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS, NDX_DEL_STATS, NDX_DONE,
@@ -40,7 +40,7 @@ __all__ = ["Generator"]
 FLUSH_INTERVAL = 0.05
 
 _DIFF_TO_ITEM = ((1, ITEM_REPORT_TIME), (2, ITEM_REPORT_PERMS), (4, ITEM_REPORT_OWNER),
-                 (8, ITEM_REPORT_GROUP))
+                 (8, ITEM_REPORT_GROUP), (16, ITEM_REPORT_ATIME))
 
 
 class Generator:
@@ -96,6 +96,7 @@ class Generator:
             from .acls import Acls
             self.acls = Acls(cfg, tree, self._fail)
         # -y: a similar file as the basis of a new one (not with -W: no delta).
+        policy.owner_refused = self._owner_refused
         self.fuzzy = None
         self.fuzzy_basis = {}            # ndx -> (FNAMECMP_FUZZY + place, base name)
         if cfg.fuzzy and not cfg.whole_file:
@@ -279,7 +280,7 @@ class Generator:
         if entry.is_link:
             return c.links
         if entry.is_device:
-            return c.devices
+            return c.devices and c.am_root != 0    # generator.c: devices need am_root
         return c.specials
 
     def _skip_nonregular(self, entry) -> None:
@@ -342,9 +343,13 @@ class Generator:
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg
         if st is not None and not stat.S_ISREG(st.st_mode):
-            if not remove_in_way(self, entry, st):
-                return
-            st = None
+            if cfg.write_devices and (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+                from ..io.inplace import DeviceStat    # written into, as a file
+                st = DeviceStat.at(*self.tree.locate(entry.name), st)
+            else:
+                if not remove_in_way(self, entry, st):
+                    return
+                st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:
             member_basis(self, ndx, entry)
         if st is None and cfg.alt_dests:
@@ -498,5 +503,9 @@ class Generator:
     def _fail(self, text: str) -> None:
         self.failed |= IOERR_GENERAL
         self.log.error(text)
+
+    def _owner_refused(self, entry, op: str, e: OSError) -> None:
+        self._fail(f"rsync: [generator] {op} \"{show(os.path.abspath(self.tree.path(entry.name)))}\" "
+                   f"failed: {e.strerror} ({e.errno})")
 
 

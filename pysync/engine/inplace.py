@@ -5,12 +5,16 @@ its checksum keeps what arrived until the redo phase rewrites it."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 from ..errors import FileIOError
+from ..protocol.flist import FileEntry
 from ..io.attrs import apply_fd
 from ..io.inplace import InPlaceFile
 from ..text import show
 
-__all__ = ["receive_in_place", "hash_prefix"]
+__all__ = ["receive_in_place", "hash_prefix", "as_logged"]
 
 _CHUNK = 1 << 20
 
@@ -43,6 +47,8 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
                    f"{e.strerror} ({e.errno})")
         recv.discard_data(head, ndx, entry)
         return
+    if out.device:
+        existing_mode = os.fstat(out.fd).st_mode    # --write-devices: the node's own
     try:
         append = cfg.append if phase == 0 else 0
         ok = recv._read_tokens(head, basis, out, ndx, entry.size, name,
@@ -73,6 +79,21 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
         out.close()
         if basis is not None:
             basis.close()
+
+
+def as_logged(tree, entry):
+    """The entry as the receiver logs it: with --write-devices, a file
+    written into a device node shows as a device (rsync's receiver gives
+    the entry the device type while it writes)."""
+    try:
+        dfd, base = tree.locate(entry.name)
+        mode = os.stat(base, dir_fd=dfd, follow_symlinks=False).st_mode
+    except OSError:
+        return entry
+    if not (stat.S_ISBLK(mode) or stat.S_ISCHR(mode)):
+        return entry
+    return FileEntry(entry.name, stat.S_IFBLK | stat.S_IMODE(entry.mode), entry.size,
+                     entry.mtime, entry.nsec, entry.uid, entry.gid)
 
 
 def hash_prefix(basis, length: int, hasher) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ..io.attrs import apply_fd, apply_name, differs, time_differs
+from ..io.attrs import OwnerError, apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
 from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
@@ -218,7 +218,15 @@ def touch_up_dirs(gen) -> None:
             if entry.name == b".":
                 st = os.fstat(tree.root_fd)
                 if differs(entry, st, gen.policy):
-                    apply_fd(tree.root_fd, entry, gen.policy, st.st_mode)
+                    try:
+                        apply_fd(tree.root_fd, entry, gen.policy, st.st_mode)
+                    except OwnerError:
+                        # rsync 3.2.7 leaves the root's owner without a
+                        # word and sets the rest (seen with CAP_CHOWN gone).
+                        import copy
+                        unowned = copy.copy(gen.policy)
+                        unowned.owner = False
+                        apply_fd(tree.root_fd, entry, unowned, st.st_mode)
                 continue
             dfd, base = tree.locate(entry.name)
             st = os.stat(base, dir_fd=dfd, follow_symlinks=False)

@@ -11,7 +11,7 @@ import stat
 
 from ..text import show
 from ..errors import FileIOError, ProtocolViolation
-from ..io.attrs import apply_fd
+from ..io.attrs import OwnerError, apply_fd
 from ..io.cache import SourceReader
 from ..io.replace import TempFile
 from ..io.sink import WriteMode, make_sink
@@ -165,13 +165,17 @@ class Receiver:
             else:
                 head = wire.read(decode_sum_head, digest_len)
                 data = None
-            self.report.item(entry, iflags, xname)
+            shown = entry
+            if self.cfg.write_devices:
+                from .inplace import as_logged   # a device written into logs as one
+                shown = as_logged(self.tree, entry)
+            self.report.item(shown, iflags, xname)
             self.last_sum = None
             if data is not None:
                 receive_small(self, ndx, entry, iflags, phase, data, theirs)
             else:
                 self._receive_file(ndx, entry, iflags, head, phase)
-            self.report.item_done(entry, iflags, xname, 0, wire.data_read - mark,
+            self.report.item_done(shown, iflags, xname, 0, wire.data_read - mark,
                                   self.last_sum)
         if not self.cfg.am_server:
             self.remote_stats = wire.read(decode_stats)
@@ -203,7 +207,7 @@ class Receiver:
             if head.count:
                 basis = self._open_basis(ndx, name, dir_fd, base)
             existing_mode = self.old_mode(iflags, dir_fd, base)
-            tmp = self.make_temp(dir_fd, base, name)
+            tmp = self.make_temp(dir_fd, base, name, entry.mode)
             if tmp is not None:
                 try:
                     # The write path: buffered, --direct-io, --drop-cache,
@@ -247,10 +251,12 @@ class Receiver:
             if basis is not None:
                 basis.close()
 
-    def make_temp(self, dir_fd: int, base: bytes, name: bytes):
-        """The temp file for ``name``, or None (said) if it cannot be made."""
+    def make_temp(self, dir_fd: int, base: bytes, name: bytes, mode: int = 0o600):
+        """The temp file for ``name``, or None (said) if it cannot be made.
+        ``mode``: the entry's; the temp file has its owner bits (as
+        receiver.c's mkstemp), readable and writable by us."""
         try:
-            tmp = TempFile(dir_fd, base, temp_dir_fd=self.cfg.temp_dir_fd)
+            tmp = TempFile(dir_fd, base, (mode & 0o700) | 0o600, temp_dir_fd=self.cfg.temp_dir_fd)
             tmp.fsync = self.cfg.fsync
             return tmp
         except OSError as e:
@@ -277,7 +283,14 @@ class Receiver:
                                  basis_path(self.tree, name, self.basis.get(ndx)))
         if self.acls is not None:
             self.acls.apply_fd(tmp.fd, entry)
-        apply_fd(tmp.fd, entry, self.policy, existing_mode)
+        try:
+            apply_fd(tmp.fd, entry, self.policy, existing_mode)
+        except OwnerError as e:
+            # rsync.c set_file_attrs: logged, the rest of the attributes
+            # left, the file still put in place.
+            where = os.path.join(os.path.dirname(name), tmp.name)
+            self._fail(f"rsync: [receiver] {e.op} \"{_show(os.path.abspath(self.tree.path(where)))}\" failed: "
+                       f"{e.strerror} ({e.errno})")
         if self.delayed is not None:
             # --delay-updates: into the partial dir (over any partial
             # file there), renamed into place at the end.

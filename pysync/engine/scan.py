@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 
 from ..text import show
 from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
@@ -69,6 +70,8 @@ class Scanner:
         self._last_sec = 0
         # --fake-super: list what the %stat xattr says (io/fakesuper.py).
         self.fake = getattr(opts, "am_root", 0) < 0
+        self.atimes = bool(getattr(opts, "atimes", 0))      # -U: list access times
+        self.copy_devices = getattr(opts, "copy_devices", False)
         self.ahead = None           # io.prefetch.ScanAhead: lists the next directories early
 
     def scan(self, sources) -> list:
@@ -188,7 +191,7 @@ class Scanner:
         # -H, --chmod, --progress count, --fake-super's folded stat) is listed
         # right here (_add_plain).
         plain = not (self.checksum is not None or self.acls or self.xattr_policy is not None
-                     or self.chmod or self.counter is not None or self.fake
+                     or self.chmod or self.counter is not None or self.fake or self.atimes
                      or getattr(self.opts, "hard_links", False))
         with it:
             for de in it:
@@ -234,11 +237,22 @@ class Scanner:
         # are usually those of the entries before).
         mode = self._ints.setdefault(st.st_mode, st.st_mode)
         link = None
+        mtime_ns = st.st_mtime_ns
+        rdev = st.st_rdev
+        size = None
+        if self.copy_devices and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            # --copy-devices: listed as a regular file of the device's
+            # size, with "now" as its mtime (flist.c make_file).
+            size = _device_size(path)
+            mode = stat.S_IFREG | (mode & 0o777)
+            mtime_ns = time.time_ns() // 1_000_000_000 * 1_000_000_000
+            rdev = 0
         # As rsync's sender, symlinks, devices and specials are listed even
         # when they are not preserved (without target / device numbers);
         # the receiver skips them ("skipping non-regular file").
         if stat.S_ISREG(mode):
-            size = st.st_size
+            if size is None:
+                size = st.st_size
         elif stat.S_ISLNK(mode):
             try:
                 link = os.readlink(path) if not self.fake else _fake_link(path)
@@ -250,18 +264,19 @@ class Scanner:
             size = 0
         else:
             size = st.st_size
-        sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+        sec, nsec = divmod(mtime_ns, 1_000_000_000)
         if sec == self._last_sec:
             sec = self._last_sec
         else:
             self._last_sec = sec
         if self.chmod and mode and not stat.S_ISLNK(mode):
             mode = tweak_mode(mode, self.chmod)
-        rdev = st.st_rdev
         e = FileEntry(name, mode, size, sec, nsec, st.st_uid, st.st_gid,
                       (os.major(rdev), os.minor(rdev)) if rdev else _NO_RDEV, link)
         if stat.S_ISDIR(mode) and top:
             e.xflags = XMIT_TOP_DIR
+        elif self.atimes and not stat.S_ISDIR(mode):
+            e.atime = st.st_atime_ns // 1_000_000_000     # whole seconds (flist.c)
         e.src = path if src is None else src
         if o.hard_links and not stat.S_ISDIR(mode) and st.st_nlink > 1:
             e.dev, e.ino = st.st_dev, st.st_ino
@@ -423,6 +438,21 @@ class Scanner:
 
 
 _NO_RDEV = (0, 0)
+
+
+def _device_size(path: bytes) -> int:
+    """A device's size as its end offset (flist.c get_device_size); 0 when
+    it cannot be opened (rsync lists it so, and the read fails later)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return 0
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def _dir_behind(path: bytes):

@@ -217,17 +217,22 @@ class Sender:
         fd = self.ahead.take(ndx) if self.ahead is not None and phase == 0 else None
         if fd is None:
             try:
-                fd = os.open(entry.src, self.cfg.source_open_flags)
+                fd = open_source(entry.src, self.cfg.source_open_flags)
             except OSError as e:
                 self._open_failed(ndx, entry, e)
                 return
         try:
             st = os.fstat(fd)
+            size = st.st_size
             if not stat.S_ISREG(st.st_mode):
-                self._open_failed(ndx, entry, OSError(errno.EINVAL, "not a regular file"))
-                return
+                if not (self.cfg.copy_devices and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode))):
+                    self._open_failed(ndx, entry, OSError(errno.EINVAL, "not a regular file"))
+                    return
+                if not size:       # --copy-devices: the size is the end offset
+                    size = os.lseek(fd, 0, os.SEEK_END)
+                    os.lseek(fd, 0, os.SEEK_SET)
             append = self.cfg.append if phase == 0 else 0
-            if append and st.st_size < entry.size:
+            if append and size < entry.size:
                 # Shrunk since the file list: appending would corrupt it.
                 self.log.warning(f"skipped diminished file: \"{_show(os.path.abspath(entry.src))}\"")
                 self.wire.send_msg(MSG_NO_SEND, encode_int32(ndx))
@@ -235,8 +240,8 @@ class Sender:
             self.report.item(entry, iflags, xname)
             first = encode_item(self.ndx_out, ndx, iflags, basis, xname) + xvalues \
                 + encode_sum_head(head)
-            if not (append or head.count or self.cfg.drop_cache) and st.st_size <= SMALL_FILE_MAX:
-                return send_small_whole(self, fd, st.st_size, ndx, entry, first)
+            if not (append or head.count or self.cfg.drop_cache) and size <= SMALL_FILE_MAX:
+                return send_small_whole(self, fd, size, ndx, entry, first)
             wire.write(first)
             enc = self.tokens
             wire.write(enc.begin_file())
@@ -313,6 +318,20 @@ class Sender:
             self.log.error(f"rsync: [sender] send_files failed to open \"{_show(os.path.abspath(entry.src))}\": "
                            f"{e.strerror} ({e.errno})")
         self.wire.send_msg(MSG_NO_SEND, encode_int32(ndx))
+
+
+def open_source(path: bytes, flags: int) -> int:
+    """Open a file to send.  With --open-noatime's O_NOATIME, a file we do
+    not own (EPERM) is opened again without it, as rsync does."""
+    try:
+        return os.open(path, flags)
+    except PermissionError:
+        if not flags & _O_NOATIME:
+            raise
+        return os.open(path, flags & ~_O_NOATIME)
+
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
 
 
 def _show(name: bytes) -> str:

@@ -90,7 +90,7 @@ def receive_small(recv, ndx, entry, iflags, phase, data, theirs) -> None:
                    f"{e.strerror} ({e.errno})")
         return
     existing_mode = recv.old_mode(iflags, dir_fd, base)
-    tmp = recv.make_temp(dir_fd, base, name)
+    tmp = recv.make_temp(dir_fd, base, name, entry.mode)
     if tmp is None:
         return
     try:

@@ -7,26 +7,38 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["AttrPolicy", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs",
+__all__ = ["AttrPolicy", "OwnerError", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs",
            "keeps_time"]
 
 _AM_ROOT = os.geteuid() == 0
 
 
 class AttrPolicy:
-    """What to preserve (-p -o -g -t) and how to map ids."""
+    """What to preserve (-p -o -g -t -U -E) and how to map ids."""
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
-                 "dir_times", "link_times", "executability", "modify_window", "fake")
+                 "dir_times", "link_times", "executability", "modify_window", "fake", "atimes",
+                 "owner_refused")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
                  uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False,
-                 am_root: int = 0):
+                 am_root: int | None = None, atimes=False, executability=False):
         self.perms = perms
-        # --fake-super (-1) keeps what it cannot apply in the %stat xattr
-        # (io/fakesuper.py).
-        self.owner = owner and (_AM_ROOT or am_root < 0)
+        # rsync's am_root (None: as our uid says): owners are set by root
+        # and with --super (2); --no-super (0) leaves them.  --fake-super
+        # (-1) keeps what it cannot apply in the %stat xattr (io/fakesuper.py).
+        if am_root is None:
+            am_root = int(_AM_ROOT)
+        self.owner = owner and am_root != 0
         self.fake = am_root < 0
+        # -U: access times of non-directories (whole seconds, flist.c).
+        self.atimes = atimes
+        # -E without -p: an existing file keeps its mode but for the
+        # execute bits (rsync.c dest_mode).
+        self.executability = executability and not perms
+        # Called as (entry, op, error) when apply_name's chown is refused
+        # (root without CAP_CHOWN, --super as a user); None: ignored.
+        self.owner_refused = None
         self.group = group
         self.times = times
         # -O / -J: the times of directories / symlinks are neither compared
@@ -38,7 +50,35 @@ class AttrPolicy:
         self.umask = old
         self.uid_map = uid_map or {}
         self.gid_map = gid_map or {}
+        if am_root == 0 and group:
+            # Not root (or --no-super): only our own groups are given
+            # (uidlist.c: the others are skipped, not tried).
+            self.gid_map = _OwnGroups(self.gid_map)
         self.modify_window = 0
+
+
+class OwnerError(PermissionError):
+    """A receiver that may set owners (root, --super) was refused the
+    chown: rsync logs "chown NAME failed" (``op`` "chgrp" when only the
+    group changes) and leaves the file's other attributes alone."""
+
+    def __init__(self, op: str, e: OSError):
+        super().__init__(e.errno, e.strerror)
+        self.op = op
+
+
+class _OwnGroups(dict):
+    """A gid map that gives -1 (leave the group) for a group we are not in."""
+
+    __slots__ = ("have",)
+
+    def __init__(self, mapping):
+        super().__init__(mapping)
+        self.have = frozenset(os.getgroups()) | {os.getegid()}
+
+    def get(self, key, default=None):
+        gid = dict.get(self, key, default)
+        return gid if gid in self.have else -1
 
 
 def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
@@ -47,7 +87,13 @@ def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
     if policy.perms:
         return perm
     if existing_mode is not None:
-        return stat.S_IMODE(existing_mode)
+        mode = stat.S_IMODE(existing_mode)
+        if policy.executability and stat.S_ISREG(entry.mode):
+            if not perm & 0o111:
+                mode &= ~0o111
+            elif not mode & 0o111:
+                mode |= (mode & 0o444) >> 2      # execute for whoever may read
+        return mode
     # New file without -p: the sender's bits less our umask, and no
     # set-id bits (rsync does the same).
     return perm & ~policy.umask & 0o777
@@ -78,8 +124,9 @@ def keeps_time(mode: int, policy: AttrPolicy) -> bool:
 
 def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
     """Which attributes of ``st`` differ from the entry: bits of
-    1=time 2=perms 4=owner 8=group.  A symlink's time counts (Linux can
-    set it), its permission bits do not."""
+    1=time 2=perms 4=owner 8=group 16=atime.  A symlink's time counts
+    (Linux can set it), its permission bits and access time do not
+    (generator.c itemize)."""
     # Called for every entry of a re-sync: keeps_time, time_differs and
     # _ids written out.
     out = 0
@@ -100,6 +147,12 @@ def differs(entry, st, policy: AttrPolicy, is_link: bool = False) -> int:
             out = 1
     if policy.perms and not is_link and (st.st_mode ^ mode) & 0o7777:
         out |= 2
+    if policy.executability and fmt == 0o100000 \
+            and bool(st.st_mode & 0o111) != bool(mode & 0o111):
+        out |= 2
+    if policy.atimes and fmt != 0o040000 and fmt != 0o120000 \
+            and st.st_atime_ns // 1_000_000_000 != entry.atime:
+        out |= 16
     if policy.owner:
         uid = entry.uid
         uid = policy.uid_map.get(uid, uid)
@@ -142,24 +195,45 @@ def _store_fake_at(dir_fd, base: bytes, real, entry, policy: AttrPolicy, existin
         os.close(fd)
 
 
+def _times_ns(entry, policy: AttrPolicy, current):
+    """The (atime, mtime) to set in nanoseconds, or None: the sender's
+    mtime where kept, with -U the sender's atime on a non-directory; the
+    other one stays what ``current()`` (the object's stat) has, as rsync's
+    set_file_attrs keeps it."""
+    keep = keeps_time(entry.mode, policy)
+    atime = policy.atimes and not stat.S_ISDIR(entry.mode)
+    if not (keep or atime):
+        return None
+    if keep and atime:
+        return entry.atime * 1_000_000_000, entry.mtime * 1_000_000_000 + entry.nsec
+    st = current()
+    if keep:
+        return st.st_atime_ns, entry.mtime * 1_000_000_000 + entry.nsec
+    return entry.atime * 1_000_000_000, st.st_mtime_ns
+
+
 def apply_fd(fd: int, entry, policy: AttrPolicy, existing_mode=None) -> None:
     if policy.fake:
         _store_fake(fd, os.fstat(fd), entry, policy, existing_mode)
-        if keeps_time(entry.mode, policy):
-            os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
+        times = _times_ns(entry, policy, lambda: os.fstat(fd))
+        if times is not None:
+            os.utime(fd, ns=times)
         return
     uid, gid = _ids(entry, policy)
     if uid != -1 or gid != -1:
         try:
             os.fchown(fd, uid, gid)
-        except PermissionError:
-            pass
+        except PermissionError as e:
+            if policy.owner:
+                st = os.fstat(fd)
+                raise OwnerError("chown" if uid not in (-1, st.st_uid) else "chgrp", e) from None
     os.fchmod(fd, wanted_mode(entry, policy, existing_mode))
-    if keeps_time(entry.mode, policy):
-        os.utime(fd, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2)
+    times = _times_ns(entry, policy, lambda: os.fstat(fd))
+    if times is not None:
+        os.utime(fd, ns=times)
 
 
-def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: int = 0xF) -> None:
+def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: int = 0x1F) -> None:
     """Fix attributes of an existing object by name (dirs, links, specials).
     ``st`` is its current lstat, ``what`` limits the changes (bits as differs())."""
     is_link = stat.S_ISLNK(entry.mode)
@@ -169,20 +243,26 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
             _store_fake_at(dir_fd, base, real, entry, policy,
                            st.st_mode if st is not None else None)
         is_link = stat.S_ISLNK(real.st_mode)
-        what &= 1
+        what &= 17
     uid, gid = _ids(entry, policy)
     if (what & 12) and (uid != -1 or gid != -1):
         try:
             os.chown(base, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
-        except PermissionError:
-            pass
+        except PermissionError as e:
+            if policy.owner and policy.owner_refused is not None:
+                # As rsync.c set_file_attrs: logged, and the mode left as
+                # it is (the times are set: its directory pass does that).
+                cur = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_uid
+                policy.owner_refused(entry, "chown" if uid not in (-1, cur) else "chgrp", e)
+                what &= 17
     if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
         existing = st.st_mode if st is not None else None
         os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)
-    if what & 1 and keeps_time(entry.mode, policy):
+    times = _times_ns(entry, policy, lambda: os.stat(base, dir_fd=dir_fd, follow_symlinks=False)) \
+        if what & 17 else None
+    if times is not None:
         try:
-            os.utime(base, ns=(entry.mtime * 1_000_000_000 + entry.nsec,) * 2,
-                     dir_fd=dir_fd, follow_symlinks=False)
+            os.utime(base, ns=times, dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
             if not is_link:
                 raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["InPlaceFile"]
+__all__ = ["InPlaceFile", "DeviceStat", "device_size"]
 
 _OPEN = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -33,6 +33,10 @@ class InPlaceFile:
     def __init__(self, dir_fd: int, base: bytes, updating: bool, *, fsync: bool = False,
                  preallocate: bool = False, drop_cache: bool = False, size: int = 0):
         self.fd = _open_writable(dir_fd, base)
+        # --write-devices: an existing device node is written into, never
+        # cut to length.
+        mode = os.fstat(self.fd).st_mode
+        self.device = stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
         self.updating = updating
         self.offset = 0
         self._fsync = fsync
@@ -67,7 +71,8 @@ class InPlaceFile:
     def finish(self) -> int:
         """Cut the file to what was written; fsync / drop from the cache if
         asked.  Returns the file's size."""
-        os.ftruncate(self.fd, self.offset)
+        if not self.device:
+            os.ftruncate(self.fd, self.offset)
         if self._fsync or self._drop_cache:
             os.fsync(self.fd)
         if self._drop_cache:
@@ -80,6 +85,42 @@ class InPlaceFile:
     def close(self) -> None:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+def device_size(fd: int) -> int:
+    """A device's size: its end offset (flist.c get_device_size)."""
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return size
+    except OSError:
+        return 0
+
+
+class DeviceStat:
+    """The stat of a device node that --write-devices treats as a regular
+    file: its size is the device's (a device's own st_size is 0)."""
+
+    __slots__ = ("_st", "st_size")
+
+    def __init__(self, st, size: int):
+        self._st = st
+        self.st_size = size
+
+    def __getattr__(self, name):
+        return getattr(self._st, name)
+
+    @classmethod
+    def at(cls, dir_fd: int, base: bytes, st):
+        try:
+            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                         dir_fd=dir_fd)
+        except OSError:
+            return cls(st, 0)
+        try:
+            return cls(st, device_size(fd))
+        finally:
             os.close(fd)
 
 

@@ -15,7 +15,7 @@ from .buffer import ProtocolError, ReadBuffer
 from .constants import (IOERR_MASK, MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLAGS,
                         XMIT_GROUP_NAME_FOLLOWS, XMIT_HLINK_FIRST, XMIT_HLINKED,
                         XMIT_LONG_NAME, XMIT_MOD_NSEC, XMIT_NO_CONTENT_DIR,
-                        XMIT_SAME_GID, XMIT_SAME_MODE, XMIT_SAME_NAME,
+                        XMIT_SAME_ATIME, XMIT_SAME_GID, XMIT_SAME_MODE, XMIT_SAME_NAME,
                         XMIT_SAME_RDEV_MAJOR, XMIT_SAME_TIME, XMIT_SAME_UID,
                         XMIT_TOP_DIR, XMIT_USER_NAME_FOLLOWS)
 from ..record import record
@@ -41,7 +41,8 @@ class FileEntry:
     ``src`` / ``dev`` / ``ino`` are sender-local (never on the wire).
     ``xattrs`` is the entry's xattr item tuple with -X (protocol/xattrs.py)
     and ``xattr_ndx`` the index of that set on the wire; ``acl`` /
-    ``def_acl`` the access and (directories) default ACL with -A.
+    ``def_acl`` the access and (directories) default ACL with -A;
+    ``atime`` the access time in seconds with -U (never for directories).
 
     A list holds one of these per file, so it is kept small (as rsync's
     file_struct keeps its optional fields out of the common part): the
@@ -119,7 +120,7 @@ class _Extra:
     """The optional fields of a FileEntry (see there)."""
 
     __slots__ = ("rdev", "link", "sum", "hlink", "dev", "ino", "xattrs", "xattr_ndx",
-                 "acl", "def_acl")
+                 "acl", "def_acl", "atime")
 
     def __init__(self):
         self.rdev = _NO_RDEV
@@ -132,6 +133,7 @@ class _Extra:
         self.xattr_ndx = -1
         self.acl = None
         self.def_acl = None
+        self.atime = 0
 
 
 _NO_RDEV = (0, 0)
@@ -159,7 +161,7 @@ def _optional(field: str, default):
 
 for _field, _default in (("rdev", _NO_RDEV), ("link", None), ("sum", None), ("hlink", None),
                          ("dev", None), ("ino", None), ("xattrs", None), ("xattr_ndx", -1),
-                         ("acl", None), ("def_acl", None)):
+                         ("acl", None), ("def_acl", None), ("atime", 0)):
     setattr(FileEntry, _field, _optional(_field, _default))
 del _field, _default
 
@@ -195,6 +197,7 @@ class FlistOptions:
     xattrs: bool = False       # -X: an xattr set after each entry
     acls: bool = False         # -A: ACLs after each entry but symlinks
     missing: bool = False      # --delete-missing-args: mode 0 names a missing argument
+    atimes: bool = False       # -U: an access time for every non-directory
 
 
 class EndOfList:
@@ -216,7 +219,7 @@ class FlistEncoder:
     """Sender side of the file list."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "uid", "gid", "rdev_major",
-                 "_hlink_first", "count", "xattrs", "acls")
+                 "_hlink_first", "count", "xattrs", "acls", "atime")
 
     def __init__(self, opts: FlistOptions):
         self.opts = opts
@@ -228,6 +231,7 @@ class FlistEncoder:
         self.uid = 0
         self.gid = 0
         self.rdev_major = 0
+        self.atime = 0
         self._hlink_first = {}  # (dev, ino) -> transmit index of the first member
         self.count = 0
 
@@ -270,6 +274,11 @@ class FlistEncoder:
             self.mtime = f.mtime
         if f.nsec:
             xflags |= XMIT_MOD_NSEC
+        if o.atimes and not stat.S_ISDIR(mode):
+            if f.atime == self.atime:
+                xflags |= XMIT_SAME_ATIME
+            else:
+                self.atime = f.atime
         first_hlink = -1
         if o.hard_links and f.dev is not None and not stat.S_ISDIR(mode):
             key = (f.dev, f.ino)
@@ -307,6 +316,8 @@ class FlistEncoder:
             out += encode_varint(f.nsec)
         if not xflags & XMIT_SAME_MODE:
             out += encode_int32(_to_wire_mode(mode))
+        if o.atimes and not stat.S_ISDIR(mode) and not xflags & XMIT_SAME_ATIME:
+            out += encode_varlong(f.atime, 4)
         if o.uid and not xflags & XMIT_SAME_UID:
             out += encode_varint(f.uid)
         if o.gid and not xflags & XMIT_SAME_GID:
@@ -369,7 +380,7 @@ class FlistDecoder:
     short buffer leaves the state untouched."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "nsec", "uid", "gid", "rdev_major",
-                 "entries", "xattrs", "acls")
+                 "entries", "xattrs", "acls", "atime")
 
     def __init__(self, opts: FlistOptions, xattr_keep=None):
         self.opts = opts
@@ -384,16 +395,19 @@ class FlistDecoder:
         self.uid = 0
         self.gid = 0
         self.rdev_major = 0
+        self.atime = 0
         self.entries = []  # -H: in transmit order, for hard-link references
 
     def decode(self, buf: ReadBuffer):
-        snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major)
+        snapshot = (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major,
+                    self.atime)
         nsets = len(self.xattrs.sets) if self.xattrs is not None else 0
         nacls = self.acls.mark() if self.acls is not None else None
         try:
             return self._decode(buf)
         except Exception:
-            (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major) = snapshot
+            (self.lastname, self.mode, self.mtime, self.uid, self.gid, self.rdev_major,
+             self.atime) = snapshot
             if self.xattrs is not None:
                 del self.xattrs.sets[nsets:]
             if self.acls is not None:
@@ -439,6 +453,8 @@ class FlistDecoder:
                     self.gid = first.gid
                 if o.devices and first.is_device:
                     self.rdev_major = first.rdev[0]
+                if o.atimes and not first.is_dir:
+                    e.atime = self.atime = first.atime
                 return self._finish(e, buf)
         size = decode_varlong(buf, 3)
         if not xflags & XMIT_SAME_TIME:
@@ -453,6 +469,9 @@ class FlistDecoder:
             if stat.S_IFMT(self.mode) not in _VALID_TYPES and self.mode:
                 raise ProtocolError(f"invalid file mode 0{self.mode:o} for {_show(name)}", 2)
         mode = self.mode
+        atimed = o.atimes and not stat.S_ISDIR(mode)
+        if atimed and not xflags & XMIT_SAME_ATIME:
+            self.atime = decode_varlong(buf, 4)
         if not mode and not o.missing:
             # Mode 0 (also as the "same mode" of the very first entry) is a
             # missing argument, which only --delete-missing-args allows.
@@ -494,6 +513,8 @@ class FlistDecoder:
         e = FileEntry(name, mode, size, self.mtime, nsec,
                       self.uid if o.uid else 0, self.gid if o.gid else 0, rdev, link, csum, keep)
         e.hlink = hlink
+        if atimed:
+            e.atime = self.atime
         return self._finish(e, buf)
 
     def _finish(self, e: FileEntry, buf: ReadBuffer) -> FileEntry:

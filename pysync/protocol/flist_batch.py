@@ -26,8 +26,9 @@ def encode_batch(enc, entries) -> bytes:
     """The wire form of several entries for FlistEncoder ``enc``, as
     ``enc.encode`` gives them one by one."""
     o = enc.opts
-    if o.xattrs or o.acls:
-        # -X / -A fields follow every entry: the one-by-one encoder.
+    if o.xattrs or o.acls or o.atimes:
+        # -X / -A fields follow every entry, -U's atime sits in the
+        # middle of it: the one-by-one encoder.
         return b"".join([enc.encode(f) for f in entries])
     out = bytearray()
     slow = enc.encode
@@ -150,7 +151,7 @@ def decode_batch(dec, buf, limit: int = 2048) -> list:
 
 
 def _fast_ok(dec) -> bool:
-    return not (dec.opts.xattrs or dec.opts.acls)   # their fields: dec.decode
+    return not (dec.opts.xattrs or dec.opts.acls or dec.opts.atimes)   # their fields: dec.decode
 
 
 def _decode_fast(dec, data, pos: int, buf):

@@ -9,9 +9,9 @@ import pytest
 from pysync.protocol.flist import FileEntry, SourceDir
 
 OPTIONAL = {"rdev": (0, 0), "link": None, "sum": None, "hlink": None, "dev": None,
-            "ino": None, "xattrs": None, "xattr_ndx": -1, "acl": None, "def_acl": None}
+            "ino": None, "xattrs": None, "xattr_ndx": -1, "acl": None, "def_acl": None, "atime": 0}
 VALUES = {"rdev": (8, 3), "link": b"target", "sum": b"\x01" * 16, "hlink": 0, "dev": 2049,
-          "ino": 12, "xattrs": (), "xattr_ndx": 4, "acl": object(), "def_acl": object()}
+          "ino": 12, "xattrs": (), "xattr_ndx": 4, "acl": object(), "def_acl": object(), "atime": 1_500_000_000}
 
 
 def test_plain_entry_has_no_extra_and_the_defaults():
