@@ -102,7 +102,7 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
                           io_timeout=opts.timeout or None,
                           stderr=stderr or sys.stderr)
     try:
-        return RshChild(rsh, user, host, command)
+        return RshChild(rsh, user, host, command, opts.address_family)
     except OSError as e:
         log.error(f"rsync: Failed to exec {rsh.split()[0]}: {e.strerror} ({e.errno})")
         return None
@@ -142,7 +142,13 @@ def _open_local(opts: Options, dest: str, spawn: bool):
                             side=offload_allowed(opts))
 
     def child_main(stream):
-        return run_server(parse_args(child_argv), stream)
+        try:
+            child_opts = parse_args(child_argv)
+        except SyntaxUsageError as e:       # a -M word the receiving half refuses
+            from .cli import error_line
+            sys.stderr.write(f"pysync: {e}\n{error_line(e.code, 'Receiver')}\n")
+            return e.code
+        return run_server(child_opts, stream)
     return LocalChild(child_main, side=offload_allowed(opts))
 
 
@@ -242,7 +248,8 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
                                                               for p in rpaths])
             cmd = shlex.split(program or "rsync") + sargs[:k + 1]
         else:
-            cmd = remote_command(program or "rsync", sargs, rpaths, bool(opts.relative), checked)
+            cmd = remote_command(program or "rsync", sargs, rpaths, bool(opts.relative), checked,
+                                 escape=not opts.old_args)
         stream = _open_remote(opts, user, host, cmd, log, stderr)
         if stream is not None and protected is not None:
             stream.write(protected)
