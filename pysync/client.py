@@ -132,6 +132,8 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     # --fake-super is never sent to a remote side, but both halves of a
     # local rsync have it.
     names += ["--fake-super"] if opts.am_root < 0 else []
+    # --copy-as too (never sent to a remote side): both halves switch.
+    names += [f"--copy-as={opts.copy_as}"] if opts.copy_as else []
     child_argv = (server_args(opts, False, CLIENT_CAPABILITIES, shell=False) + _local_xattr_rules(opts) + names
                   + ["--local-server", ".", dest])
     if spawn:

@@ -187,6 +187,9 @@ def run_server(opts, stream) -> int:
     try:
         server_handshake(sess)
         wire.start_mux(local_server=opts.local_server)
+        if opts.copy_as:
+            from .copyas import become_copy_as
+            become_copy_as(opts.copy_as, opts.sender)
         route_server_messages(log, report, wire, opts.msgs2stderr)     # --stderr
         if opts.sender:
             sess.recv_filters()
@@ -267,6 +270,9 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
     try:
         client_handshake(sess)
         wire.start_mux(local_server=local)
+        if opts.copy_as:
+            from .copyas import become_copy_as
+            become_copy_as(opts.copy_as, am_sender)
         if am_sender:
             sess.cvs_rules_before_send()
             if opts.delete or opts.prune_empty_dirs:     # exclude.c receiver_wants_list

@@ -431,3 +431,51 @@ def test_debug_help_and_bad_words(tmp_path):
         r = subprocess.run(["rsync", f"--debug={bad}", f"{tmp_path}/", f"{tmp_path}/d/"], capture_output=True)
         assert p.returncode == r.returncode == 1
         assert p.stderr.splitlines()[0] == r.stderr.splitlines()[0]
+
+
+# ---- --copy-as ---------------------------------------------------------------------------
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def world_dir():
+    """A directory the other user can reach (pytest's tmp_path is 0700)."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="pysync-copyas-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--copy-as switches ids: needs root")
+@pytest.mark.parametrize("role", ["local", "pull-pysync2rsync", "push-pysync2rsync"])
+@pytest.mark.parametrize("spec,owned", [("nobody", True), ("nobody", False), ("nobody:nogroup", True),
+                                        ("nosuch", True), ("nobody:nosuch", True), ("65534", True)])
+def test_copy_as(world_dir, role, spec, owned):
+    """The side that runs the client (and a local copy's other half) reads
+    and writes as the user: a destination only root may write is refused
+    where the client receives; what it creates belongs to the user."""
+    tmp_path = world_dir
+    src = tmp_path / "src"
+    make_src(src)
+    out = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        top.mkdir()
+        if owned:
+            os.chown(top, NOBODY, NOBODY)
+        dst = top / "dst"
+        r = subprocess.run(command(tool, role, ["-rtv", f"--copy-as={spec}"], src, dst),
+                           capture_output=True, timeout=60)
+        out[tool] = (r, dst)
+    (rr, rdst), (pr, pdst) = out["rsync"], out["pysync"]
+    assert pr.returncode == rr.returncode, (pr.stderr, rr.stderr)
+    def first(b):       # the first message, the tool's own directory name aside
+        line = b.decode().splitlines()[0] if b else ""
+        return line.replace("pysync: ", "rsync: ", 1).replace("/pysync/", "/TOOL/").replace("/rsync/", "/TOOL/")
+    assert first(pr.stderr) == first(rr.stderr)
+    if rr.returncode == 0:
+        assert compare_trees(pdst, rdst) == []
+        assert os.stat(pdst / "small.txt").st_uid == os.stat(rdst / "small.txt").st_uid
