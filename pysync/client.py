@@ -100,7 +100,7 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
         return SshChannel(host, user, None, " ".join(command),
                           connect_timeout=opts.contimeout or None,
                           io_timeout=opts.timeout or None,
-                          stderr=stderr or sys.stderr)
+                          stderr=stderr or sys.stderr, family=opts.address_family)
     try:
         return RshChild(rsh, user, host, command, opts.address_family)
     except OSError as e:

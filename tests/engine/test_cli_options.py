@@ -68,10 +68,12 @@ def assert_same(out, stdout=True, stderr=False, dir_times=True):
 # ---- -M / --remote-option -------------------------------------------------------------
 
 @pytest.mark.parametrize("role", REMOTE_ROLES)
-def test_remote_option_reaches_the_server_only(tmp_path, role):
+@pytest.mark.parametrize("secluded", [[], ["-s"]])
+def test_remote_option_reaches_the_server_only(tmp_path, role, secluded):
     # --max-size limits the receiving side: a push's server skips big.bin
-    # and d/inner.txt; a pull's server (the sender) ignores it.
-    assert_same(both(tmp_path, role, ["-ai", "-M--max-size=1k"]))
+    # and d/inner.txt; a pull's server (the sender) ignores it.  With -s
+    # the words travel in the connection with the other arguments.
+    assert_same(both(tmp_path, role, ["-ai", *secluded, "-M--max-size=1k"]))
 
 
 def test_remote_option_in_a_local_copy(tmp_path):
@@ -479,3 +481,24 @@ def test_copy_as(world_dir, role, spec, owned):
     if rr.returncode == 0:
         assert compare_trees(pdst, rdst) == []
         assert os.stat(pdst / "small.txt").st_uid == os.stat(rdst / "small.txt").st_uid
+
+
+def test_address_family_for_the_built_in_ssh():
+    """Without -e, -4 / -6 limit the built-in SSH client's addresses, as
+    ssh -4 / -6 do: an IPv4 server is reached with -4; with -6 its IPv4
+    address does not resolve (ssh: "Could not resolve hostname")."""
+    import socket
+    from pysync.errors import PysyncError
+    from pysync.transport.sshconfig import HostConfig
+    from pysync.transport.sshconnect import _Connector
+    srv = socket.socket(socket.AF_INET)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    cfg = HostConfig(host="127.0.0.1", hostname="127.0.0.1", port=srv.getsockname()[1])
+    conn = _Connector("/nonexistent", None, None, 5, sys.stderr)
+    conn.family = socket.AF_INET
+    conn._tcp(cfg, 5).close()
+    conn.family = socket.AF_INET6
+    with pytest.raises(PysyncError, match="Could not resolve hostname 127.0.0.1"):
+        conn._tcp(cfg, 5)
+    srv.close()
