@@ -27,10 +27,9 @@ def run(argv, stdout=None, stderr=None) -> int:
     try:
         opts = parse_args(argv)
     except PysyncError as e:
-        if type(e).__name__ != "DebugHelp":
+        if getattr(e, "output", None) is None:
             raise
-        from .optvalues import debug_help       # --debug=help
-        (stdout or sys.stdout).write(debug_help())
+        (stdout or sys.stdout).write(e.output)      # --debug=help: print, exit 0
         return 0
     if opts.server and opts.protect_args and not opts.local_server:
         from .secluded import read_protected_args

@@ -87,7 +87,7 @@ class Options:
     remote_options: list = field(default_factory=list)   # -M: for the remote side only
     old_args: int = -1                 # --old-args count (-1: not given, $RSYNC_OLD_ARGS decides)
     blocking_io: bool | None = None    # --blocking-io (pysync's streams always block)
-    address_family: int = 0            # -4 / -6: passed to an ssh remote shell
+    address_family: int = 0            # -4 / -6: for an ssh remote shell or the built-in SSH client
     no_motd: bool = False              # --no-motd (daemon only)
     early_input: str | None = None     # --early-input (daemon only)
     copy_as: str | None = None         # --copy-as=USER[:GROUP]
@@ -535,6 +535,7 @@ def finish_options(opts: Options) -> Options:
     if opts.max_delete is not None and opts.max_delete < 0:
         opts.max_delete = 0         # negative: no deletions (as options.c)
     _old_args(opts)
+    _max_alloc(opts)
     if opts.protect_args is None:
         # A client's default comes from $RSYNC_PROTECT_ARGS (read as atoi).
         import os
@@ -592,8 +593,7 @@ def finish_options(opts: Options) -> Options:
 
 def _old_args(opts: Options) -> None:
     """--old-args (or $RSYNC_OLD_ARGS when neither it nor -s is given)
-    turns off -s and the escaping of remote arguments; --max-alloc (or
-    $RSYNC_MAX_ALLOC) is read in rsync's size syntax (options.c)."""
+    turns off -s and the escaping of remote arguments (options.c)."""
     import os
     if opts.old_args < 0:
         env = os.environ.get("RSYNC_OLD_ARGS", "")
@@ -606,6 +606,12 @@ def _old_args(opts: Options) -> None:
         if opts.protect_args:
             raise SyntaxUsageError("--secluded-args conflicts with --old-args.")
         opts.protect_args = False
+
+
+def _max_alloc(opts: Options) -> None:
+    """--max-alloc (or $RSYNC_MAX_ALLOC) in rsync's size syntax: at least
+    1 MiB, or 0 for no limit."""
+    import os
     if opts.max_alloc_arg is None:
         opts.max_alloc_arg = os.environ.get("RSYNC_MAX_ALLOC") or None
     if opts.max_alloc_arg is not None:

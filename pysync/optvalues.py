@@ -210,9 +210,13 @@ DEBUG_BY_VERBOSITY = (
 
 
 class DebugHelp(PysyncError):
-    """--debug=help: print debug_help() and exit 0 (raised while parsing,
-    as rsync prints it when it meets the word)."""
+    """--debug=help: the parse ends with ``output`` printed and exit 0 (as
+    rsync prints it when it meets the word)."""
     code = 0
+
+    def __init__(self):
+        super().__init__("--debug=help")
+        self.output = debug_help()
 
 
 def debug_flags(arg: str) -> str:
@@ -225,7 +229,7 @@ def debug_flags(arg: str) -> str:
         word = item if item[0].isdigit() else item.rstrip("0123456789")
         upper = word.upper()
         if upper == "HELP":
-            raise DebugHelp()
+            raise DebugHelp
         if upper not in names and upper not in ("ALL", "NONE"):
             err = SyntaxUsageError(f'Unknown --debug item: "{word}"')
             err.bare = True          # rsync prints this one without its name

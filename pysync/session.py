@@ -160,6 +160,8 @@ def run_server(opts, stream) -> int:
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
     sess.cfg.local_server = opts.local_server
+    if opts.stop_at is not None:            # -M--stop-after / -M--stop-at
+        wire.set_stop_at(opts.stop_at)
     if opts.verbose or opts.log_format:
         report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]

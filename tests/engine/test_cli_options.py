@@ -376,19 +376,27 @@ def test_old_args_lets_the_remote_shell_expand(tmp_path, role):
 
 # ---- -8 --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("role", ["local", "pull-pysync2rsync", "push-pysync2rsync"])
+def _extra_high_bit(dst):
+    with open(os.path.join(os.fsencode(dst), b"gone\xe9"), "wb") as f:
+        f.write(b"q")
+
+
+@pytest.mark.parametrize("role", ["local", "pull-pysync2rsync", "push-pysync2rsync", "push-rsync2pysync"])
 @pytest.mark.parametrize("eight", [[], ["-8"], ["--8-bit-output", "--no-8"]])
 def test_eight_bit_output(tmp_path, role, eight):
+    """Item names and the receiver's "deleting" lines (which a server
+    sends to the client)."""
     src = tmp_path / "src"
     src.mkdir()
     for name in (b"caf\xe9.txt", b"ok\xc3\xa9.txt", b"tab\tx", b"ctl\x01y", b"lit\\#101"):
         with open(os.path.join(os.fsencode(src), name), "wb") as f:
             f.write(b"x")
     env = dict(os.environ, LC_ALL="C.UTF-8")
-    out = both(tmp_path, role, ["-rv", *eight], src=src, dst_setup=None, env=env)
+    out = both(tmp_path, role, ["-rv", "--delete", *eight], src=src, dst_setup=_extra_high_bit, env=env)
     (rr, _), (pr, _) = out["rsync"], out["pysync"]
     assert pr.returncode == rr.returncode == 0
-    names = lambda b: sorted(ln for ln in b.split(b"\n") if ln.startswith((b"caf", b"ok", b"tab", b"ctl", b"lit")))
+    names = lambda b: sorted(ln for ln in b.split(b"\n")
+                             if ln.startswith((b"caf", b"ok", b"tab", b"ctl", b"lit", b"deleting")))
     assert names(pr.stdout) == names(rr.stdout)
     assert (b"caf\xe9.txt" in pr.stdout) == (eight == ["-8"])
 
