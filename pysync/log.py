@@ -72,6 +72,8 @@ def route_server_messages(log: Log, report, wire, msgs2stderr: int) -> None:
     (rsync's log.c rwrite): errors (2, the default) keeps errors on the
     server's stderr and sends info to the client; all (1) writes both to
     the server's stderr; client (0) sends both to the client."""
+    from .errors import PysyncError
+
     def send(tag, text):
         wire.send_msg(tag, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
     if msgs2stderr == 1:
@@ -80,4 +82,9 @@ def route_server_messages(log: Log, report, wire, msgs2stderr: int) -> None:
         return
     log.remote = lambda text: send(MSG_INFO, text)
     if msgs2stderr == 0:
-        log.remote_error = send
+        def send_error(tag, text):
+            try:
+                send(tag, text)
+            except (OSError, PysyncError):    # the connection is gone: say it here, as rsync
+                log._write(log.err, text)
+        log.remote_error = send_error
