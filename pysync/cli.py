@@ -24,7 +24,13 @@ def error_line(code: int, role: str) -> str:
 
 
 def run(argv, stdout=None, stderr=None) -> int:
-    opts = parse_args(argv)
+    try:
+        opts = parse_args(argv)
+    except PysyncError as e:
+        if getattr(e, "output", None) is None:
+            raise
+        (stdout or sys.stdout).write(e.output)      # --debug=help: print, exit 0
+        return 0
     if opts.server and opts.protect_args and not opts.local_server:
         from .secluded import read_protected_args
         opts = parse_args(list(argv) + read_protected_args(0))
@@ -36,6 +42,9 @@ def run(argv, stdout=None, stderr=None) -> int:
         stream.side = inherited_side()
         sys.stdout = sys.stderr  # stdout is the protocol stream now
         return run_server(opts, stream)
+    if opts.msgs2stderr == 1 or opts.outbuf or opts.eight_bit:
+        from .output import setup_stdout
+        stdout = setup_stdout(opts, stdout)
     if opts.help:
         (stdout or sys.stdout).write(help_text(VERSION_LINE))
         return 0
@@ -88,8 +97,8 @@ def main(argv=None) -> int:
     try:
         code = run(argv)
     except SyntaxUsageError as e:
-        sys.stderr.write(f"pysync: {e}\n")
-        sys.stderr.write(error_line(RERR_SYNTAX, "client") + "\n")
+        sys.stderr.write(f"{e}\n" if getattr(e, "bare", False) else f"pysync: {e}\n")
+        sys.stderr.write(error_line(RERR_SYNTAX, "server" if argv[:1] == ["--server"] else "client") + "\n")
         code = RERR_SYNTAX
     except PysyncError as e:
         sys.stderr.write(f"{e}\n")

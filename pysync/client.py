@@ -100,9 +100,9 @@ def _open_remote(opts: Options, user, host, command, log, stderr=None):
         return SshChannel(host, user, None, " ".join(command),
                           connect_timeout=opts.contimeout or None,
                           io_timeout=opts.timeout or None,
-                          stderr=stderr or sys.stderr)
+                          stderr=stderr or sys.stderr, family=opts.address_family)
     try:
-        return RshChild(rsh, user, host, command)
+        return RshChild(rsh, user, host, command, opts.address_family)
     except OSError as e:
         log.error(f"rsync: Failed to exec {rsh.split()[0]}: {e.strerror} ({e.errno})")
         return None
@@ -132,6 +132,8 @@ def _open_local(opts: Options, dest: str, spawn: bool):
     # --fake-super and --no-super are never sent to a remote side (--super
     # is, in server_args), but both halves of a local rsync have them.
     names += ["--fake-super"] if opts.am_root < 0 else ["--no-super"] if opts.am_root == 0 else []
+    # --copy-as too (never sent to a remote side): both halves switch.
+    names += [f"--copy-as={opts.copy_as}"] if opts.copy_as else []
     child_argv = (server_args(opts, False, CLIENT_CAPABILITIES, shell=False) + _local_xattr_rules(opts) + names
                   + ["--local-server", ".", dest])
     if spawn:
@@ -142,7 +144,13 @@ def _open_local(opts: Options, dest: str, spawn: bool):
                             side=offload_allowed(opts))
 
     def child_main(stream):
-        return run_server(parse_args(child_argv), stream)
+        try:
+            child_opts = parse_args(child_argv)
+        except SyntaxUsageError as e:       # a -M word the receiving half refuses
+            from .cli import error_line
+            sys.stderr.write(f"pysync: {e}\n{error_line(e.code, 'Receiver')}\n")
+            return e.code
+        return run_server(child_opts, stream)
     return LocalChild(child_main, side=offload_allowed(opts))
 
 
@@ -242,7 +250,8 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
                                                               for p in rpaths])
             cmd = shlex.split(program or "rsync") + sargs[:k + 1]
         else:
-            cmd = remote_command(program or "rsync", sargs, rpaths, bool(opts.relative), checked)
+            cmd = remote_command(program or "rsync", sargs, rpaths, bool(opts.relative), checked,
+                                 escape=not opts.old_args)
         stream = _open_remote(opts, user, host, cmd, log, stderr)
         if stream is not None and protected is not None:
             stream.write(protected)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import sys
 import threading
 
-__all__ = ["Log"]
+from .protocol.constants import MSG_ERROR, MSG_INFO, MSG_WARNING
+
+__all__ = ["Log", "route_server_messages"]
 
 
 class Log:
@@ -26,6 +28,9 @@ class Log:
         # A server's info lines go to the client (MSG_INFO), as rsync's do,
         # once the connection is multiplexed.
         self.remote = None
+        # --stderr=client: a server's errors and warnings go to the client
+        # too (tag, text), instead of to the server's stderr.
+        self.remote_error = None
         self.line_breaker = None    # () -> True if stdout's last line is unfinished
 
     def _write(self, stream, text):
@@ -39,10 +44,18 @@ class Log:
 
     def error(self, text: str) -> None:
         self.errors += 1
-        self._write(self.err, text)
+        self._problem(MSG_ERROR, text)
 
     def warning(self, text: str) -> None:
-        self._write(self.err, text)
+        self._problem(MSG_WARNING, text)
+
+    def _problem(self, tag: int, text: str) -> None:
+        if self.remote_error is None:
+            self._write(self.err, text)
+            return
+        if self.logfile is not None:
+            self.logfile.write(text)
+        self.remote_error(tag, text)
 
     def info(self, text: str) -> None:
         if self.quiet or self.remote is not None:
@@ -52,3 +65,26 @@ class Log:
                 self.remote(text)
             return
         self._write(self.out, text)
+
+
+def route_server_messages(log: Log, report, wire, msgs2stderr: int) -> None:
+    """A server's messages once the connection is multiplexed, by --stderr
+    (rsync's log.c rwrite): errors (2, the default) keeps errors on the
+    server's stderr and sends info to the client; all (1) writes both to
+    the server's stderr; client (0) sends both to the client."""
+    from .errors import PysyncError
+
+    def send(tag, text):
+        wire.send_msg(tag, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
+    if msgs2stderr == 1:
+        if report.remote_info is not None:      # -v / --log-format: it has lines to say
+            report.remote_info = lambda text: log._write(log.err, text)
+        return
+    log.remote = lambda text: send(MSG_INFO, text)
+    if msgs2stderr == 0:
+        def send_error(tag, text):
+            try:
+                send(tag, text)
+            except (OSError, PysyncError):    # the connection is gone: say it here, as rsync
+                log._write(log.err, text)
+        log.remote_error = send_error

@@ -62,6 +62,9 @@ class Options:
     compress: bool = False
     compress_choice: str | None = None
     compress_level: int | None = None
+    skip_compress: str | None = None   # --skip-compress (accepted and passed on, as 3.2.7)
+    max_alloc: int | None = None       # --max-alloc in bytes (0: no limit; None: rsync's 1 GiB)
+    max_alloc_arg: str | None = None   # ... as given (passed on as given)
     checksum_choice: str | None = None
     checksum_seed: int | None = None
     block_size: int = 0
@@ -80,10 +83,22 @@ class Options:
     stats: bool = False
     progress: bool = False
     info: str | None = None
+    debug: str | None = None           # --debug flags (validated; see DEBUG_WORDS)
+    msgs2stderr: int = 2               # --stderr: 2 errors, 1 all, 0 client (options.c msgs2stderr)
+    outbuf: str | None = None          # --outbuf: N, L or B (stdout buffering, client only)
+    eight_bit: bool = False            # -8: high-bit bytes in names printed as they are
+    stop_at: float | None = None       # --stop-after / --stop-at: the run ends then (exit 30)
     progress2: bool = False
     human_readable: int = 1
     rsh: str | None = None
     rsync_path: str | None = None
+    remote_options: list = field(default_factory=list)   # -M: for the remote side only
+    old_args: int = -1                 # --old-args count (-1: not given, $RSYNC_OLD_ARGS decides)
+    blocking_io: bool | None = None    # --blocking-io (pysync's streams always block)
+    address_family: int = 0            # -4 / -6: for an ssh remote shell or the built-in SSH client
+    no_motd: bool = False              # --no-motd (daemon only)
+    early_input: str | None = None     # --early-input (daemon only)
+    copy_as: str | None = None         # --copy-as=USER[:GROUP]
     protocol: int | None = None
     filters: list = field(default_factory=list)   # ("-"/"+"/rule text) in order
     cvs_exclude: bool = False
@@ -169,6 +184,14 @@ def _size(v: str) -> int:
     return _int(s)
 
 
+def _late(name: str):
+    """A value parser from optvalues.py, loaded when its option is used."""
+    def parse(v):
+        from . import optvalues
+        return getattr(optvalues, name)(v)
+    return parse
+
+
 # Each row: (long names, short letter or None, kind, dest, value, help, hidden)
 # kind: flag (True/--no-), count, value (takes an argument, with a type),
 # const (sets dest to value), alias (expands to other options), filter.
@@ -223,6 +246,7 @@ OPTION_TABLE = [
     (("compress",), "z", "flag", "compress", None, "compress file data during the transfer", False),
     (("compress-choice", "zc"), None, "value", "compress_choice", str, "choose the compression algorithm (zstd, zlibx, zlib, none)", False),
     (("compress-level", "zl"), None, "value", "compress_level", _int, "explicitly set compression level", False),
+    (("skip-compress",), None, "value", "skip_compress", str, "skip compressing files with suffix in LIST", False),
     (("old-compress",), None, "const", "compress_choice", "zlib", "use old-style compression (zlib)", True),
     (("new-compress",), None, "const", "compress_choice", "zlibx", "use new-style compression (zlibx)", True),
     (("checksum-choice", "cc"), None, "value", "checksum_choice", str, "choose the checksum algorithm (xxh128, xxh3, xxh64, md5, md4)", False),
@@ -244,6 +268,7 @@ OPTION_TABLE = [
     (("delete-missing-args",), None, "flag", "delete_missing_args", None, "delete missing source args from destination", False),
     (("max-size",), None, "value", "max_size", _size, "don't transfer any file larger than SIZE", False),
     (("min-size",), None, "value", "min_size", _size, "don't transfer any file smaller than SIZE", False),
+    (("max-alloc",), None, "value", "max_alloc_arg", str, "change a limit relating to memory alloc", False),
     (("backup",), "b", "flag", "backup", None, "make backups (see --suffix & --backup-dir)", False),
     (("backup-dir",), None, "value", "backup_dir", str, "make backups into hierarchy based in DIR", False),
     (("suffix",), None, "value", "suffix", str, "backup suffix (default ~ w/o --backup-dir)", False),
@@ -278,12 +303,20 @@ OPTION_TABLE = [
     (("bwlimit",), None, "value", "bwlimit", bwlimit_kib, "limit socket I/O bandwidth", False),
     (("no-bwlimit",), None, "const", "bwlimit", 0, "no limit on socket I/O bandwidth", True),
     (("contimeout",), None, "value", "contimeout", _int, "set daemon connection timeout in seconds", False),
+    (("stop-after", "time-limit"), None, "value", "stop_at", _late("stop_after"), "Stop rsync after MINS minutes have elapsed", False),
+    (("stop-at",), None, "value", "stop_at", _late("stop_at"), "Stop rsync at the specified point in time", False),
     (("list-only",), None, "flag", "list_only", None, "list the files instead of copying them", False),
     (("itemize-changes",), "i", "count", "itemize", None, "output a change-summary for all updates", False),
     (("stats",), None, "flag", "stats", None, "give some file-transfer stats", False),
     (("progress",), None, "flag", "progress", None, "show progress during transfer", False),
     ((), "P", "alias", None, ("partial", "progress"), "same as --partial --progress", False),
     (("info",), None, "value", "info", _info, "fine-grained informational verbosity (progress0/1/2)", False),
+    (("debug",), None, "value", "debug", _late("debug_flags"), "fine-grained debug verbosity", False),
+    (("stderr",), None, "value", "msgs2stderr", _late("stderr_mode"), "change stderr output mode (default: errors)", False),
+    (("msgs2stderr",), None, "const", "msgs2stderr", 1, "", True),
+    (("no-msgs2stderr",), None, "const", "msgs2stderr", 0, "", True),
+    (("outbuf",), None, "value", "outbuf", _late("outbuf_mode"), "set out buffering to None, Line, or Block", False),
+    (("8-bit-output",), "8", "flag", "eight_bit", None, "leave high-bit chars unescaped in output", False),
     (("human-readable",), "h", "count", "human_readable", None, "output numbers in a human-readable format", True),
     (("fsync",), None, "flag", "fsync", None, "fsync every written file", False),
     (("preallocate",), None, "flag", "preallocate", None, "allocate dest files before writing them", False),
@@ -291,6 +324,14 @@ OPTION_TABLE = [
     (("drop-cache",), None, "flag", "drop_cache", None, "keep the transfer out of the page cache on both sides (pysync)", False),
     (("rsh",), "e", "value", "rsh", str, "specify the remote shell to use", False),
     (("rsync-path",), None, "value", "rsync_path", str, "specify the rsync to run on remote machine", False),
+    (("remote-option",), "M", "append", "remote_options", _late("remote_option"), "send OPTION to the remote side only", False),
+    (("old-args",), None, "count", "old_args", None, "disable the modern arg-protection idiom", False),
+    (("blocking-io",), None, "flag", "blocking_io", None, "use blocking I/O for the remote shell", False),
+    (("ipv4",), "4", "const", "address_family", 4, "prefer IPv4", False),
+    (("ipv6",), "6", "const", "address_family", 6, "prefer IPv6", False),
+    (("no-motd",), None, "flag", "no_motd", None, "suppress daemon-mode MOTD", False),
+    (("early-input",), None, "value", "early_input", str, "use FILE for daemon's early exec input", False),
+    (("copy-as",), None, "value", "copy_as", str, "specify user & optional group for the copy", False),
     (("protocol",), None, "value", "protocol", _int, "force an older protocol version to be used", False),
     (("out-format", "log-format"), None, "value", "log_format", str, "output updates using the specified FORMAT", False),
     (("log-file",), None, "value", "log_file", str, "log what we're doing to the specified FILE", False),
@@ -327,7 +368,7 @@ def _apply(opts: Options, row, value=None, negate=False, name="") -> None:
         if dest == "acls" and not negate:
             opts.perms = True           # as rsync: -A implies -p
     elif kind == "count":
-        setattr(opts, dest, 0 if negate else getattr(opts, dest) + 1)
+        setattr(opts, dest, 0 if negate else max(getattr(opts, dest), 0) + 1)
         if dest == "append" and not opts.server and not negate:
             opts.append = 1      # only a server counts: "--append --append" is -verify
         if dest == "atimes" and opts.atimes > 1:
@@ -428,6 +469,11 @@ def _read_pattern_file(path: str) -> list:
     return out
 
 
+def _where(opts: Options) -> str:
+    """A server names itself in option errors (a -M word, say)."""
+    return "on remote machine: " if opts.server else ""
+
+
 def parse_args(argv) -> Options:
     """Parse rsync-style arguments (without the program name)."""
     opts = Options()
@@ -452,7 +498,7 @@ def parse_args(argv) -> Options:
                 if row is not None and (_takes_value(row) or row[2] == "const"):
                     raise SyntaxUsageError(f"--{name}: unknown option")
             if row is None:
-                raise SyntaxUsageError(f"--{name}: unknown option")
+                raise SyntaxUsageError(f"{_where(opts)}--{name}: unknown option")
             if _takes_value(row):
                 if not eq:
                     if i >= len(argv):
@@ -472,7 +518,7 @@ def parse_args(argv) -> Options:
                 j += 1
                 row = _SHORT.get(ch)
                 if row is None:
-                    raise SyntaxUsageError(f"-{ch}: unknown option")
+                    raise SyntaxUsageError(f"{_where(opts)}-{ch}: unknown option")
                 if _takes_value(row):
                     value = a[j:]
                     if not value:
@@ -514,6 +560,8 @@ def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
     if opts.max_delete is not None and opts.max_delete < 0:
         opts.max_delete = 0         # negative: no deletions (as options.c)
+    _old_args(opts)
+    _max_alloc(opts)
     if opts.protect_args is None:
         # A client's default comes from $RSYNC_PROTECT_ARGS (read as atoi).
         import os
@@ -574,6 +622,34 @@ def finish_options(opts: Options) -> Options:
     return opts
 
 
+def _old_args(opts: Options) -> None:
+    """--old-args (or $RSYNC_OLD_ARGS when neither it nor -s is given)
+    turns off -s and the escaping of remote arguments (options.c)."""
+    import os
+    if opts.old_args < 0:
+        env = os.environ.get("RSYNC_OLD_ARGS", "")
+        if not opts.server and not opts.protect_args and env:
+            opts.protect_args = False
+            opts.old_args = _atoi(env)
+        else:
+            opts.old_args = 0
+    elif opts.old_args:
+        if opts.protect_args:
+            raise SyntaxUsageError("--secluded-args conflicts with --old-args.")
+        opts.protect_args = False
+
+
+def _max_alloc(opts: Options) -> None:
+    """--max-alloc (or $RSYNC_MAX_ALLOC) in rsync's size syntax: at least
+    1 MiB, or 0 for no limit."""
+    import os
+    if opts.max_alloc_arg is None:
+        opts.max_alloc_arg = os.environ.get("RSYNC_MAX_ALLOC") or None
+    if opts.max_alloc_arg is not None:
+        from .sizes import parse_size_arg
+        opts.max_alloc = parse_size_arg(opts.max_alloc_arg, "B", "max-alloc", 1 << 20, True)
+
+
 def _remote_list(spec: str):
     """The path of a --files-from list on the remote side ("host:path",
     ":path"), or None for a local one."""
@@ -604,6 +680,12 @@ def _inplace_options(opts: Options) -> None:
     opts.partial = False
 
 
+# --help's placeholder for a value, where rsync's names one.
+_METAVAR = {"stderr": "e|a|c", "outbuf": "N|L|B", "stop-after": "MINS", "stop-at": "y-m-dTh:m",
+            "skip-compress": "LIST", "max-alloc": "SIZE", "remote-option": "OPT",
+            "early-input": "FILE", "copy-as": "USER[:GROUP]", "debug": "FLAGS"}
+
+
 def help_text(version_line: str) -> str:
     lines = [version_line, "", "Usage: pysync [OPTION]... SRC [SRC]... DEST",
              "  or   pysync [OPTION]... SRC [SRC]... [USER@]HOST:DEST",
@@ -616,6 +698,7 @@ def help_text(version_line: str) -> str:
         if not names:
             left = f"-{short}"
         if kind in ("value", "append", "filter", "filter_file", "altdest"):
-            left += "=VALUE" if names else " VALUE"
+            meta = _METAVAR.get(names[0], "VALUE") if names else "VALUE"
+            left += f"={meta}" if names else f" {meta}"
         lines.append(f" {left:<28} {help_}")
     return "\n".join(lines) + "\n"

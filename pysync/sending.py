@@ -79,6 +79,8 @@ def run_sender(sess, sources) -> int:
     if not flist and sess.am_server:
         return exit_code_for(sess.io_error, RERR_PARTIAL if scanner.xfer_failed else 0)
     sender = Sender(sess.wire, flist, cfg, sess.log, sess.report, stats)
+    if sess.opts.max_alloc is not None:         # 0: no limit
+        sender.max_alloc = sess.opts.max_alloc or 1 << 62
     if sess.offload is not None:
         from .engine.offload import SourceTable  # local copies only
         sender.offload = SourceTable(sess.offload)

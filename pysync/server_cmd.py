@@ -29,7 +29,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
     order), without the program name, the "." and the paths.  ``shell``:
     values are escaped for the remote shell that will split the line (not
     for a local copy's child, which gets the words as they are)."""
-    _q = _shell_quote if shell else str
+    # Option values are escaped unless --old-args was given twice; -M's
+    # words unless it was given at all (options.c safe_arg).
+    _q = _shell_quote if shell and opts.old_args < 2 else str
+    _qm = _shell_quote if shell and opts.old_args < 1 else str
     args = ["--server"]
     if remote_is_sender:
         args.append("--sender")
@@ -37,7 +40,7 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
     # sends the rest on the wire); a local child gets all of it as words.
     c = "s" if opts.protect_args and shell else ""
     c += "v" * opts.verbose
-    if opts.quiet:
+    if opts.quiet and opts.msgs2stderr:     # --stderr=client: the client filters
         c += "q"
     if opts.backup:
         c += "b"
@@ -124,6 +127,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         lf = _out_format_arg(opts)
         if lf:
             args.append(lf)
+    if opts.msgs2stderr == 1:
+        args.append("--msgs2stderr")
+    elif opts.msgs2stderr == 0:
+        args.append("--no-msgs2stderr")
     if opts.block_size:
         args.append(f"-B{opts.block_size}")
     if opts.timeout:
@@ -165,6 +172,10 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
             args.append("--size-only")
         if opts.stats:
             args.append("--stats")
+    elif opts.skip_compress is not None:
+        args.append(f"--skip-compress={_q(opts.skip_compress)}")
+    if opts.max_alloc_arg is not None and opts.max_alloc != _default_max_alloc():
+        args.append(f"--max-alloc={_q(opts.max_alloc_arg)}")
     # --delete-missing-args needs both sides (the receiver accepts the
     # sender's mode-0 entries); --ignore-missing-args only a remote sender.
     if opts.delete_missing_args:
@@ -239,6 +250,8 @@ def server_args(opts: Options, remote_is_sender: bool, capabilities: str,
         args.append("--direct-io")
     if opts.drop_cache:
         args.append("--drop-cache")
+    # -M: the user's words for the remote side, last (as rsync sends them).
+    args += [_qm(o) for o in opts.remote_options]
     return args
 
 
@@ -249,6 +262,11 @@ _SHELL_OR_WILD = frozenset("!#$&;|<>(){}\"' \t\n\r\\`*?[]")
 
 def _shell_quote(value: str) -> str:
     return "".join("\\" + c if c in _SHELL_OR_WILD else c for c in value)
+
+
+def _default_max_alloc() -> int:
+    from .protocol.sums import DEFAULT_MAX_ALLOC
+    return DEFAULT_MAX_ALLOC
 
 
 def _out_format_arg(opts: Options) -> str | None:

@@ -23,7 +23,7 @@ from .protocol.mux import decode_success
 from .report import Report
 from .text import show
 from .config import SessionConfig, client_handshake, server_handshake
-from .log import Log
+from .log import Log, route_server_messages
 from .engine.filters import FilterList
 from .engine.wire import Wire
 
@@ -160,6 +160,8 @@ def run_server(opts, stream) -> int:
                 role="sender" if opts.sender else "receiver")
     sess.wire = wire
     sess.cfg.local_server = opts.local_server
+    if opts.stop_at is not None:            # -M--stop-after / -M--stop-at
+        wire.set_stop_at(opts.stop_at)
     if opts.verbose or opts.log_format:
         report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
@@ -187,8 +189,10 @@ def run_server(opts, stream) -> int:
     try:
         server_handshake(sess)
         wire.start_mux(local_server=opts.local_server)
-        log.remote = lambda text: wire.send_msg(
-            MSG_INFO, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
+        if opts.copy_as:
+            from .copyas import become_copy_as
+            become_copy_as(opts.copy_as, opts.sender)
+        route_server_messages(log, report, wire, opts.msgs2stderr)     # --stderr
         if opts.sender:
             sess.recv_filters()
             base = args[0] if args else b"."
@@ -262,10 +266,15 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
     wire = Wire(stream, on_message=sess.on_message, timeout=opts.timeout, bwlimit=opts.bwlimit,
                 role="sender" if am_sender else "receiver")
     sess.wire = wire
+    if opts.stop_at is not None:
+        wire.set_stop_at(opts.stop_at)
     code = 0
     try:
         client_handshake(sess)
         wire.start_mux(local_server=local)
+        if opts.copy_as:
+            from .copyas import become_copy_as
+            become_copy_as(opts.copy_as, am_sender)
         if am_sender:
             sess.cvs_rules_before_send()
             if opts.delete or opts.prune_empty_dirs:     # exclude.c receiver_wants_list

@@ -54,8 +54,20 @@ def parse_size_arg(arg: str, def_suffix: str, name: str, min_value: int = 0,
     size = int(dsize * size) + adjust
     if size < min_value and not (unlimited_0 and size == 0):
         extra = " or 0 for unlimited" if unlimited_0 else ""
-        raise SyntaxUsageError(f"--{name}={arg} is too small (min: {min_value:,}{extra})")
+        raise SyntaxUsageError(f"--{name}={arg} is too small (min: {_big_num(min_value)}{extra})")
     return size
+
+
+def _big_num(n: int) -> str:
+    """A limit as rsync's messages show it (do_big_num, 1024-based units)."""
+    if n < 1024:
+        return str(n)
+    value = n / 1024
+    for unit in "KMGT":
+        if value < 1024:
+            return f"{value:.2f}{unit}"
+        value /= 1024
+    return f"{value:.2f}P"
 
 
 def bwlimit_kib(v: str) -> int:

@@ -6,9 +6,13 @@ gets its backslash escaped so the output stays unambiguous."""
 
 from __future__ import annotations
 
-__all__ = ["show"]
+__all__ = ["show", "EIGHT_BIT"]
 
 _UTF8 = None
+# -8/--8-bit-output (set once by the command line): bytes with the high bit
+# set are shown as they are (surrogate-escaped, for a stream that writes
+# them back as the raw bytes); control characters are still escaped.
+EIGHT_BIT = False
 
 
 def _utf8_locale() -> bool:
@@ -49,6 +53,9 @@ def show(name) -> str:
             i += 1
         elif c < 0x80:
             out.append(chr(c))
+            i += 1
+        elif EIGHT_BIT:
+            out.append(chr(0xDC00 + c))
             i += 1
         else:
             k = _seq_len(c) if utf8 else 0

@@ -119,7 +119,8 @@ SAMPLE_VALUES = {
     "--block-size": "2048", "--protocol": "31", "--modify-window": "2",
     "-e": "ssh", "-f": "- *.tmp", "-B": "2048", "-@": "2", "--info": "progress2",
     "--zc": "zlib", "--cc": "md5", "--usermap": "1:0", "--groupmap": "1:0", "--chown": "root:root",
-    "--chmod": "u+x",
+    "--chmod": "u+x", "--max-alloc": "2g", "--stderr": "all", "--outbuf": "L", "-M": "--foo",
+    "--remote-option": "--foo", "--stop-at": "23:59", "--debug": "flist2",
 }
 
 

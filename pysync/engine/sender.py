@@ -21,7 +21,7 @@ from ..protocol.constants import (FNAMECMP_FNAME, IOERR_GENERAL, IOERR_VANISHED,
 from ..protocol.ints import decode_shortint, decode_vstring, encode_int32, encode_shortint, encode_vstring
 from ..protocol.ndx import NdxDecoder, NdxEncoder
 from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
-from ..protocol.sums import SumHead, decode_block_sums, decode_sum_head, encode_sum_head
+from ..protocol.sums import DEFAULT_MAX_ALLOC, SumHead, decode_block_sums, decode_sum_head, encode_sum_head
 from ..protocol.tokens import TokenEncoder
 from ..protocol.xattrs import decode_request, encode_values
 from .matcher import MatchStats, send_append, send_delta, send_whole
@@ -84,6 +84,10 @@ def xattr_request_follows(cfg, iflags: int) -> bool:
     return not (cfg.xattr_optim and iflags & both == both)
 
 
+def _sum_head(buf, digest_len: int, max_alloc: int):
+    return decode_sum_head(buf, digest_len, max_alloc=max_alloc)
+
+
 class Sender:
     def __init__(self, wire, flist, cfg, log, report, stats):
         self.wire = wire
@@ -100,6 +104,7 @@ class Sender:
         self.offload = None         # local copy: engine.offload.SourceTable
         self._redo = False
         self.ahead = read_ahead_for(cfg, flist)     # read-ahead of the files asked for next
+        self.max_alloc = DEFAULT_MAX_ALLOC   # --max-alloc: the cap on a peer's sum list
 
     def _on_del_stats(self, d) -> None:
         self.del_stats = d
@@ -147,7 +152,7 @@ class Sender:
                 self.stats.transferred_size += entry.size
                 continue
             mark = (wire.data_written, wire.data_read)     # %b / %c count from here
-            head = wire.read(decode_sum_head, digest_len)
+            head = wire.read(_sum_head, digest_len, self.max_alloc)
             self._redo = phase > 0
             sums = self._read_sums(head)
             digest = self._send_file(ndx, entry, iflags, basis, xname, head, sums, phase, xvalues)

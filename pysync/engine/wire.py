@@ -95,6 +95,7 @@ class Wire:
         # the peer; on the receiving side the generator flushes its own
         # writes, so the receiver thread leaves them alone.
         self.flush_on_wait = True
+        self.stop_at = None         # --stop-at / --stop-after (wall clock), see set_stop_at
         if timeout > 0:
             threading.Thread(target=self._watchdog, name="wire-timeout", daemon=True).start()
 
@@ -122,6 +123,38 @@ class Wire:
                         pass
                     finally:
                         self._wlock.release()
+
+    def set_stop_at(self, when: float) -> None:
+        """--stop-at / --stop-after: at ``when`` (time.time()) the run ends
+        with exit 30, as rsync's I/O loop checks (io.c): every write checks
+        the clock, and a role waiting to read is woken with the error."""
+        self.stop_at = when
+
+        def alarm():
+            while not self._done:
+                left = when - time.time()
+                if left <= 0:
+                    # As rsync's exit: the peer learns it from the closed
+                    # connection (a role blocked in a write gets the error).
+                    self._fail(self._stop_error())
+                    try:
+                        self.stream.abort()
+                    except (OSError, AttributeError):
+                        pass
+                    return
+                time.sleep(min(left, 1.0))
+        threading.Thread(target=alarm, name="wire-stop-at", daemon=True).start()
+
+    @staticmethod
+    def _stop_error() -> BaseException:
+        return TimeoutError_("stopping at requested limit")
+
+    def _check_stop(self) -> None:
+        if self.stop_at is not None and time.time() >= self.stop_at:
+            self.stop_at = None          # raised once; the error exit still goes out
+            err = self._stop_error()
+            self._fail(err)
+            raise err
 
     # ---- raw phase (handshake) -------------------------------------------------
     def raw_read(self, decode, *args):
@@ -339,11 +372,14 @@ class Wire:
                     remaining -= k
             if self.peer_exit is not None and not self.error_exit_sent:
                 raise StreamError(f"the peer exited with code {self.peer_exit}")
+            self._check_stop()
             if self._pending:
                 self._send_pending()
             try:
                 writev(iov)
             except OSError as e:
+                if isinstance(self._error, TimeoutError_):
+                    raise self._error from None
                 raise StreamError(f"connection unexpectedly closed ({e.strerror or e})") from None
             self._last_send = time.monotonic()
             self.bytes_written += sent + 4 * ((sent + MAX_DATA_FRAME - 1) // MAX_DATA_FRAME)
@@ -352,14 +388,18 @@ class Wire:
         if self.peer_exit is not None and not self.error_exit_sent:
             # The peer is gone for good: stop feeding it.
             raise StreamError(f"the peer exited with code {self.peer_exit}")
+        self._check_stop()
         try:
             if self._bw is None:
                 self.stream.write(data)
             else:
                 for piece in self._bw.chunks(data):
+                    self._check_stop()
                     self.stream.write(piece)
                     self._bw.wrote(len(piece))
         except OSError as e:
+            if isinstance(self._error, TimeoutError_):
+                raise self._error from None      # we closed it: --timeout, --stop-at
             raise StreamError(f"connection unexpectedly closed ({e.strerror or e})") from None
 
     def _send_pending(self) -> None:

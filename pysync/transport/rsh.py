@@ -18,10 +18,14 @@ __all__ = ["CommandChild", "RshChild", "escape_arg", "remote_command"]
 _SPECIAL = set("!#$&;|<>(){}\"' \t\r\n\\`")
 
 
-def escape_arg(arg: str, tilde: bool = False) -> str:
+def escape_arg(arg: str, tilde: bool = False, escape: bool = True) -> str:
     """``arg`` quoted for the remote shell.  ``tilde``: a leading "~" is
     quoted too, so the shell cannot expand it into a name the client did
-    not ask for (a checked pull, options.c safe_arg)."""
+    not ask for (a checked pull, options.c safe_arg).  ``escape=False``
+    (--old-args): the name goes as it is, for the remote shell to split
+    and expand; only a leading "-" still gets its "./"."""
+    if not escape:
+        return "./" + arg if arg.startswith("-") else arg
     out = "".join("\\" + c if c in _SPECIAL else c for c in arg)
     if out.startswith("-"):
         out = "./" + out
@@ -31,13 +35,14 @@ def escape_arg(arg: str, tilde: bool = False) -> str:
 
 
 def remote_command(rsync_path: str, server_args, paths, relative: bool = False,
-                   checked: bool = False) -> list:
+                   checked: bool = False, escape: bool = True) -> list:
     """``checked``: a pull that checks the names it gets (engine/implied.py):
-    a leading "~" of a path whose base name would be the request is quoted."""
+    a leading "~" of a path whose base name would be the request is quoted.
+    ``escape=False``: --old-args, the paths are not escaped."""
     def tilde(p):
         return checked and ((relative and "/./" not in p) or "/" not in p)
     return (shlex.split(rsync_path) + list(server_args) + ["."]
-            + [escape_arg(p, tilde(p)) for p in paths])
+            + [escape_arg(p, tilde(p), escape) for p in paths])
 
 
 class CommandChild(FdStream):
@@ -106,10 +111,13 @@ class CommandChild(FdStream):
 class RshChild(CommandChild):
     """``RSH [-l user] host command...`` (the -e remote shell)."""
 
-    def __init__(self, rsh: str, user: str | None, host: str, command: list):
+    def __init__(self, rsh: str, user: str | None, host: str, command: list,
+                 family: int = 0):
         argv = shlex.split(rsh)
         if user:
             argv += ["-l", user]
+        if family and os.path.basename(argv[0]) == "ssh":
+            argv.append(f"-{family}")      # -4 / -6, for ssh only (main.c do_cmd)
         argv += [host] + command
         try:
             super().__init__(argv)

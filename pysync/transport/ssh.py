@@ -60,7 +60,7 @@ class SshChannel:
     def __init__(self, host: str, user: str | None = None, port: int | None = None, command: str = "", *,
                  connect_timeout: float | None = None, io_timeout: float | None = None,
                  home: str | None = None, stderr=None, config_path: str | None = None,
-                 system_config: str | None = "/etc/ssh/ssh_config"):
+                 system_config: str | None = "/etc/ssh/ssh_config", family: int = 0):
         if not command:
             raise ValueError("SshChannel needs a remote command")
         self.host = host
@@ -69,6 +69,9 @@ class SshChannel:
         self.stderr = stderr if stderr is not None else sys.stderr
         home = home or os.environ.get("HOME") or os.path.expanduser("~")
         self._conn = _Connector(home, config_path, system_config, connect_timeout or None, self.stderr)
+        if family:                      # -4 / -6
+            import socket
+            self._conn.family = socket.AF_INET if family == 4 else socket.AF_INET6
         self._closed_w = False
         self._aborted = False
         self._dead: PysyncError | None = None

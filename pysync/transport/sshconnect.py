@@ -87,6 +87,7 @@ class _Connector(Authenticator):
         self.proxies: list = []
         self.agents: list = []
         self.prompter: _Prompter | None = None
+        self.family = 0             # -4 / -6: socket.AF_INET / AF_INET6 only, as ssh -4 / -6
 
     def close(self) -> None:
         for t in reversed(self.transports):
@@ -150,7 +151,7 @@ class _Connector(Authenticator):
 
     def _tcp(self, cfg: HostConfig, timeout):
         try:
-            infos = socket.getaddrinfo(cfg.hostname, cfg.port, 0, socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(cfg.hostname, cfg.port, self.family, socket.SOCK_STREAM)
         except socket.gaierror as e:
             raise _fail(f"pysync: ssh: Could not resolve hostname {cfg.hostname}: {e.strerror}") from None
         last = None

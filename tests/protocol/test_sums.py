@@ -92,18 +92,19 @@ def test_head_accepts_limits():
 
 
 def test_head_max_alloc():
-    wire = head_bytes(60_000_000, 700, 16, 0)  # 2.4 GB of 40-byte block entries
+    wire = head_bytes(60_000_000, 700, 16, 0)  # 1.44 GB of 24-byte block entries
     with pytest.raises(ProtocolError) as err:
         decode_sum_head(ReadBuffer(wire), 16)
     assert err.value.code == 22
     assert "max-alloc" in str(err.value)
     assert decode_sum_head(ReadBuffer(wire), 16, max_alloc=1 << 32).count == 60_000_000
     small = head_bytes(1000, 700, 2, 0)
-    # rsync's my_alloc() test on its 40-byte struct sum_buf, whatever the
-    # strong-sum length: fail when count >= max_alloc / 40.
+    # rsync's my_alloc() test on its 24-byte struct sum_buf (the strong
+    # sums are a separate, smaller array since the CVE-2024-12084 fix,
+    # which Debian's 3.2.7 carries): fail when count >= max_alloc / 24.
     with pytest.raises(ProtocolError):
-        decode_sum_head(ReadBuffer(small), 16, max_alloc=40_039)
-    assert decode_sum_head(ReadBuffer(small), 16, max_alloc=40_040).count == 1000
+        decode_sum_head(ReadBuffer(small), 16, max_alloc=24_023)
+    assert decode_sum_head(ReadBuffer(small), 16, max_alloc=24_024).count == 1000
 
 
 # --- block size and strong-sum length -------------------------------------------------
