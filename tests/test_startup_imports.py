@@ -150,3 +150,41 @@ def test_remote_shell_client_and_server(probe, tmp_path, direction):
     assert "pysync.session" in client and "pysync.session" in srv
     assert _offenders(client, RSH_CLIENT) == []
     assert _offenders(srv, SERVER if direction == "push" else SERVER_SENDER) == []
+
+
+# A no-op re-sync (nothing to send) is start-up and nothing else: no process
+# of it may load these.  re and enum (with shlex and the regex modules'
+# helpers) cost ~5 ms a process from a warm cache and twice that from a cold
+# disk; xxhash sums nothing when no file moves.
+NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg")
+
+
+@pytest.fixture
+def bare_probe(probe, tmp_path):
+    """The probe under ``python -S``: no site, so no .pth file (this
+    sandbox's loads re, hashlib, random ...) hides an import pysync makes.
+    The site-packages directories go on PYTHONPATH, which runs no .pth."""
+    import site
+    paths = [str(REPO)] + site.getsitepackages() + [site.getusersitepackages()]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    env.pop("RSYNC_RSH", None)
+
+    def run(out: Path, args: list) -> None:
+        r = subprocess.run([sys.executable, "-S", str(probe.script), str(out)] + args, env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    return run
+
+
+def test_local_no_op_loads_no_regex_or_hash(bare_probe, tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src)
+    bare_probe(tmp_path / "copy.txt", ["-a", f"{src}/", f"{dst}/"])      # the copy itself
+    out = tmp_path / "noop.txt"
+    bare_probe(out, ["-a", "--stats", f"{src}/", f"{dst}/"])
+    _same_tree(src, dst)
+    (parent,) = _loaded(out)
+    (child,) = _loaded(tmp_path / "noop.txt.child")
+    assert "pysync.session" in parent and "pysync.receiving" in child
+    for mods in (parent, child):
+        assert _offenders(mods, NO_OP_NEVER) == []
