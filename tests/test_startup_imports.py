@@ -155,8 +155,12 @@ def test_remote_shell_client_and_server(probe, tmp_path, direction):
 # A no-op re-sync (nothing to send) is start-up and nothing else: no process
 # of it may load these.  re and enum (with shlex and the regex modules'
 # helpers) cost ~5 ms a process from a warm cache and twice that from a cold
-# disk; xxhash sums nothing when no file moves.
-NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg")
+# disk; xxhash sums nothing when no file moves; the delta search and the
+# write path (sink, staging buffers, write-behind, cache rules, with fcntl
+# and mmap) load with the first file sent or received.
+NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg",
+               "pysync.engine.matcher", "pysync.io.sink", "pysync.io.buffers", "pysync.io.writebehind",
+               "pysync.io.cache", "pysync.io.geometry", "mmap", "fcntl")
 
 
 @pytest.fixture
