@@ -162,6 +162,12 @@ def _open_local(opts: Options, dest: str, spawn: bool):
         return CommandChild([sys.executable, "-m", "pysync"] + child_argv,
                             side=offload_allowed(opts))
 
+    # What both halves import (the list's order, ids and names, the item,
+    # sum and token codecs, xattr rules): loaded once, before the fork,
+    # rather than by each process after it.
+    for name in ("engine.idmap", "engine.remove", "engine.sender", "engine.xattrs", "protocol.flist_sort"):
+        __import__(f"{__package__}.{name}")
+
     def child_main(stream):
         return run_server(parse_args(child_argv), stream)
     return LocalChild(child_main, side=offload_allowed(opts))

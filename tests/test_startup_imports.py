@@ -62,8 +62,10 @@ SENDING_ONLY = ("pysync.sending", "pysync.engine.scan")
 RECEIVING_ONLY = ("pysync.receiving", "pysync.engine.generator", "pysync.engine.receiver",
                   "pysync.destination", "pysync.io.sink", "pysync.io.replace", "pysync.io.writebehind",
                   "pysync.io.attrs", "pysync.io.offload")
-BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.sender", "pysync.engine.matcher",
-                                                       "pysync.protocol.tokens", "zlib")
+BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.matcher", "zlib")
+# ... and what both need is in before it, so neither imports it again.
+BOTH_ROLES = ("pysync.engine.sender", "pysync.protocol.tokens", "pysync.protocol.flist_sort",
+              "pysync.engine.idmap", "pysync.engine.remove", "pysync.engine.xattrs", "queue")
 RSH_CLIENT = NEVER + ("socket", "_socket", "pysync.engine.offload", "pysync.io.offload")
 SERVER = NEVER + ("socket", "_socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
                   "pysync.engine.offload", "pysync.io.offload")
@@ -130,6 +132,7 @@ def test_local_copy_and_no_op(probe, tmp_path):
         assert "pysync.session" in pre and "pysync.sending" in parent_after
         assert "pysync.receiving" in child_after
         assert _offenders(pre, BEFORE_FORK) == []
+        assert _offenders(parent_after | child_after, BOTH_ROLES) == []
         assert _offenders(parent_after, LOCAL + RECEIVING_ONLY) == []
         # (the sender's scan reads ACLs with -A through io.acls; a receiver
         # loads it with -A only)
