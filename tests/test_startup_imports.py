@@ -163,7 +163,9 @@ def test_remote_shell_client_and_server(probe, tmp_path, direction):
 # and mmap) load with the first file sent or received.
 NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg",
                "pysync.engine.matcher", "pysync.io.sink", "pysync.io.buffers", "pysync.io.writebehind",
-               "pysync.io.cache", "pysync.io.geometry", "mmap", "fcntl")
+               "pysync.io.cache", "pysync.io.geometry", "mmap", "fcntl",
+               # an option's own: filter rules, --bwlimit, --files-from
+               "pysync.engine.filters", "pysync.engine.bwlimit", "pysync.protocol.filesfrom")
 
 
 @pytest.fixture
