@@ -23,13 +23,13 @@ import sys
 __all__ = ["start", "stop", "files"]
 
 # Standard-library modules every run imports after the interpreter's own
-# start-up (threads, the wire's struct, queues and heaps of the roles, the
+# start-up (threads, the wire's struct, the receiving side's queue, the
 # socket pair, user and group names), as (directory under the library,
 # module file stem); extension modules are in lib-dynload.
 _STDLIB = ((".", "__future__"), (".", "threading"), (".", "_weakrefset"), (".", "functools"),
            (".", "types"), ("collections", "__init__"), ("collections", "abc"), (".", "keyword"),
-           (".", "operator"), (".", "reprlib"), (".", "struct"), (".", "queue"), (".", "heapq"))
-_DYNLOAD = ("array", "_struct", "select", "_socket", "_heapq", "_queue", "grp")
+           (".", "operator"), (".", "reprlib"), (".", "struct"))
+_DYNLOAD = ("array", "_struct", "select", "_socket", "_queue", "grp")
 # Package directories, in about the order a run first needs them, and the
 # modules no local or remote-shell run loads (the SSH client, the script API).
 _PACKAGES = (".", "protocol", "engine", "io", "transport")

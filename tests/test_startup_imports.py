@@ -65,7 +65,7 @@ RECEIVING_ONLY = ("pysync.receiving", "pysync.engine.generator", "pysync.engine.
 BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.matcher", "zlib")
 # ... and what both need is in before it, so neither imports it again.
 BOTH_ROLES = ("pysync.engine.sender", "pysync.protocol.tokens", "pysync.protocol.flist_sort",
-              "pysync.engine.idmap", "pysync.engine.remove", "pysync.engine.xattrs", "queue")
+              "pysync.engine.idmap", "pysync.engine.remove", "pysync.engine.xattrs")
 RSH_CLIENT = NEVER + ("socket", "_socket", "pysync.engine.offload", "pysync.io.offload")
 SERVER = NEVER + ("socket", "_socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
                   "pysync.engine.offload", "pysync.io.offload")
@@ -165,7 +165,9 @@ NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg",
                "pysync.engine.matcher", "pysync.io.sink", "pysync.io.buffers", "pysync.io.writebehind",
                "pysync.io.cache", "pysync.io.geometry", "mmap", "fcntl",
                # an option's own: filter rules, --bwlimit, --files-from
-               "pysync.engine.filters", "pysync.engine.bwlimit", "pysync.protocol.filesfrom")
+               "pysync.engine.filters", "pysync.engine.bwlimit", "pysync.protocol.filesfrom",
+               # the destination warmer's batch queue (a long list only)
+               "queue", "heapq")
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ class Receiver:
         self.log = log
         self.report = report
         self.stats = stats
-        self.to_gen = to_generator       # queue.Queue of (what, value)
+        self.to_gen = to_generator       # a SimpleQueue of (what, value)
         self.requested = requested       # [ndx]: number of outstanding requests
         self.last_sum = None             # the sender's checksum of the last file (%C)
         self.basis = {}                  # ndx -> basis name the generator chose
