@@ -103,13 +103,17 @@ def _read_ahead(path: str) -> None:
 
 
 def _resident(path: str) -> bool:
-    """Whether the start of ``path`` is in the page cache (a read that
-    may not wait for the disk succeeds)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """Whether the start of ``path`` is in the page cache: a read that may
+    not wait for the disk succeeds.  False when it would wait, and when
+    there is no telling (no such file, a file system without such reads)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
     try:
         os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
         return True
-    except BlockingIOError:
+    except OSError:
         return False
     finally:
         os.close(fd)

@@ -109,3 +109,21 @@ def test_the_command_ends_as_before(args):
                              capture_output=True, text=True, timeout=60)
     assert (with_helper.returncode, with_helper.stdout, with_helper.stderr) == \
         (without.returncode, without.stdout, without.stderr)
+
+
+def test_a_warm_cache_is_recognised(tmp_path):
+    """A file just read is resident; one whose pages were dropped is not
+    (the helper then reads ahead); no file, no claim."""
+    f = tmp_path / "f"
+    f.write_bytes(os.urandom(1 << 16))
+    f.read_bytes()
+    assert warmup._resident(str(f))
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    if warmup._resident(str(f)):
+        pytest.skip("this file system keeps the pages (or reads without waiting)")
+    assert not warmup._resident(str(tmp_path / "missing"))
