@@ -167,7 +167,9 @@ NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg",
                # an option's own: filter rules, --bwlimit, --files-from
                "pysync.engine.filters", "pysync.engine.bwlimit", "pysync.protocol.filesfrom",
                # the destination warmer's batch queue (a long list only)
-               "queue", "heapq")
+               "queue", "heapq",
+               # the receiving side's --delete family and basis files (sums, --partial-dir)
+               "pysync.engine.delete", "pysync.engine.basis")
 
 
 @pytest.fixture
