@@ -88,7 +88,7 @@ TOOLS = {"rsync": [RSYNC], "pysync": PYSYNC}
 
 
 #: The files of the checkout a pip install builds from.
-INSTALL_FILES = ("pyproject.toml", "setup.py", "README.md")
+INSTALL_FILES = ("pyproject.toml", "setup.py", "README.md", "scripts/pysync")
 INSTALL_DIRS = ("pysync", "native")
 
 

@@ -120,6 +120,8 @@ def command() -> None:
     run first; when a flush fails or a non-daemon thread is still running,
     the interpreter ends the process the usual way (reporting the broken
     pipe, joining the thread) as before."""
+    from . import warmup
+    warmup.start()          # the files this run will import, read ahead
     code = main()
     try:
         sys.stdout.flush()

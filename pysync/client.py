@@ -5,7 +5,6 @@ line (cli.py) and the Python API (api.py)."""
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import threading
 import time
@@ -33,12 +32,11 @@ class Outcome:
 def parse_remote(arg: str):
     """(user, host, path) for "[user@]host:path" / "[user@][v6]:path", else None.
     A colon after the first slash is part of a local path (rsync's rule)."""
-    import re
     if arg.startswith("/") or arg.startswith("./"):
         return None
-    m = re.match(r"^(?:([^@/:]+)@)?\[([^\]/]+)\]:(.*)$", arg, re.S)
-    if m:
-        return m.group(1), m.group(2), m.group(3)
+    bracketed = _bracketed_host(arg)
+    if bracketed:
+        return bracketed
     colon = arg.find(":")
     slash = arg.find("/")
     if colon <= 0 or (0 <= slash < colon):
@@ -48,6 +46,29 @@ def parse_remote(arg: str):
         raise SyntaxUsageError("the rsync daemon protocol (host::module) is not supported yet")
     user, _, host = hostpart.rpartition("@")
     return user or None, host, path
+
+
+def _bracketed_host(arg: str):
+    """(user or None, host, path) of "[user@][host]:path", where user has no
+    "@", "/" or ":" and host is not empty and has no "]" or "/"; else None.
+    (By hand: a regex here would load re into every run.)"""
+    at = arg.find("@")
+    if at > 0 and "/" not in arg[:at] and ":" not in arg[:at]:
+        found = _bracketed(arg[at + 1:])
+        if found:
+            return (arg[:at],) + found
+    found = _bracketed(arg)
+    return (None,) + found if found else None
+
+
+def _bracketed(rest: str):
+    if not rest.startswith("["):
+        return None
+    close = rest.find("]")
+    host = rest[1:close]
+    if close < 2 or "/" in host or not rest.startswith(":", close + 1):
+        return None
+    return host, rest[close + 2:]
 
 
 def _list_only(opts: Options, sources, stdout, stderr) -> Outcome:
@@ -142,6 +163,12 @@ def _open_local(opts: Options, dest: str, spawn: bool):
         from .transport.rsh import CommandChild
         return CommandChild([sys.executable, "-m", "pysync"] + child_argv,
                             side=offload_allowed(opts))
+
+    # What both halves import (the list's order, ids and names, the item,
+    # sum and token codecs, xattr rules): loaded once, before the fork,
+    # rather than by each process after it.
+    for name in ("engine.idmap", "engine.remove", "engine.sender", "engine.xattrs", "protocol.flist_sort"):
+        __import__(f"{__package__}.{name}")
 
     def child_main(stream):
         try:
@@ -248,6 +275,7 @@ def _transfer(opts, sources, dest, remote_dest, remote_srcs, log, logfile, stdou
             # A path that starts with "-" still gets rsync's "./" (safe_arg).
             protected = encode_protected_args(rest + ["."] + ["./" + p if p.startswith("-") else p
                                                               for p in rpaths])
+            import shlex
             cmd = shlex.split(program or "rsync") + sargs[:k + 1]
         else:
             cmd = remote_command(program or "rsync", sargs, rpaths, bool(opts.relative), checked,

@@ -16,7 +16,6 @@ from .protocol.handshake import (choose_as_client, choose_as_server, decode_name
                                  encode_version, negotiate_version, server_compat_flags)
 from .protocol.ints import decode_varint, encode_varint
 from .protocol.checksums import get_checksum
-from .engine.filters import FilterList
 
 __all__ = ["SessionConfig", "client_handshake", "server_handshake"]
 
@@ -235,8 +234,11 @@ def _finish_config(sess, compat: int) -> None:
     if getattr(o, "filter_list", None) is not None:
         c.filters = o.filter_list
         o.filter_list = None        # a session's dir-merge state is its own
+    elif o.filters:
+        from .engine.filters import FilterList     # with the first rule only
+        c.filters = FilterList.from_options(o.filters)
     else:
-        c.filters = FilterList.from_options(o.filters) if o.filters else None
+        c.filters = None
     c.flist_opts = FlistOptions(
         uid=o.owner, gid=o.group, links=o.links, devices=o.devices, specials=o.specials,
         hard_links=o.hard_links, checksum_len=c.file_checksum.digest_len if o.checksum else 0,

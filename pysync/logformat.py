@@ -10,7 +10,6 @@ stay as written outside a daemon, and %m is empty."""
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
 
@@ -24,10 +23,32 @@ from .text import show
 __all__ = ["LogFormat", "LogItem", "big_num", "timestring", "itemize_code", "sum_as_hex",
            "ITEM_DELETED"]
 
-# "%", apostrophes, an optional "-", width digits, apostrophes, the letter
-_ESCAPE = r"%('*)(-?)(\d*)('*)(.?)"     # compiled on first use (re caches it)
 # The escapes outside a daemon; %h %a %P %u (daemon only) and %% stay as written.
 _KNOWN = "nfLlbciotBMUGpmC"
+
+
+def _find_escape(fmt: str, pos: int):
+    """The next escape at or after ``pos``: "%", apostrophes, an optional
+    "-", width digits, apostrophes, the letter (none at the end of the
+    string).  Returns (start, apostrophes, "-" or "", digits, apostrophes,
+    letter, end), or None when no "%" is left.  Scanned by hand: a regex
+    would load re into every run that prints a line."""
+    start = fmt.find("%", pos)
+    if start < 0:
+        return None
+    i = _skip(fmt, start + 1, "'".__eq__)
+    quotes = fmt[start + 1:i]
+    minus = "-" if fmt.startswith("-", i) else ""
+    j = _skip(fmt, i + len(minus), str.isdecimal)
+    k = _skip(fmt, j, "'".__eq__)
+    letter = fmt[k:k + 1]
+    return start, quotes, minus, fmt[i + len(minus):j], fmt[j:k], letter, k + len(letter)
+
+
+def _skip(text: str, i: int, accept) -> int:
+    while i < len(text) and accept(text[i]):
+        i += 1
+    return i
 
 
 def timestring(t: float) -> str:
@@ -175,22 +196,22 @@ class LogFormat:
         lit = []
         pos = 0
         while True:
-            m = re.compile(_ESCAPE, re.S).search(fmt, pos)
-            if m is None or not m.group(5):      # no more, or a lone "%" at the end
+            m = _find_escape(fmt, pos)
+            if m is None or not m[5]:      # no more, or a lone "%" at the end
                 lit.append(fmt[pos:])
                 break
-            lit.append(fmt[pos:m.start()])
-            if m.group(5) not in _KNOWN:
+            start, quotes, minus, width, quotes2, letter, end = m
+            lit.append(fmt[pos:start])
+            if letter not in _KNOWN:
                 # As rsync: the "%..." stays, and the scan goes on from the
                 # letter (so "%%n" is "%" and a name).
-                lit.append(fmt[m.start():m.start(5)])
-                pos = m.start(5)
+                lit.append(fmt[start:end - 1])
+                pos = end - 1
                 continue
             self.parts.append("".join(lit))
             lit = []
-            self.parts.append((len(m.group(1)) + len(m.group(4)), m.group(2) + m.group(3),
-                               m.group(5)))
-            pos = m.end()
+            self.parts.append((len(quotes) + len(quotes2), minus + width, letter))
+            pos = end
         self.parts.append("".join(lit))
 
     def has(self, letter: str) -> bool:

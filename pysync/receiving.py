@@ -6,8 +6,8 @@ into the exit code."""
 from __future__ import annotations
 
 import os
-import queue
 import threading
+from _queue import SimpleQueue     # queue.SimpleQueue, without queue.py and heapq
 import time
 
 from .errors import PysyncError, UnsupportedError, exit_code_for
@@ -215,7 +215,7 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         root_tree = None
     else:
         root_tree = DestTree(root, keep_dirlinks=cfg.keep_dirlinks)
-    to_gen: queue.Queue = queue.Queue()
+    to_gen = SimpleQueue()          # (what, value) from the receiver to the generator
     # Outstanding requests per ndx, written by the generator and taken back
     # by the receiver: a byte per entry (a dict held every ndx requested).
     requested = bytearray(len(flist))

@@ -17,14 +17,12 @@ import sys
 from .errors import PysyncError, ProtocolViolation, StreamError, exit_code_for, exit_text
 from .protocol.constants import (IOERR_MASK, MSG_DELETED, MSG_ERROR, MSG_ERROR_EXIT, MSG_ERROR_XFER,
                                  MSG_INFO, MSG_IO_ERROR, MSG_NO_SEND, MSG_SUCCESS, MSG_WARNING)
-from .protocol.filesfrom import decode_files_from_name, encode_files_from
 from .protocol.filters import decode_filter_rule, encode_filter_list
 from .protocol.mux import decode_success
 from .report import Report
 from .text import show
 from .config import SessionConfig, client_handshake, server_handshake
 from .log import Log, route_server_messages
-from .engine.filters import FilterList
 from .engine.wire import Wire
 
 __all__ = ["run_client_session", "run_server"]
@@ -93,6 +91,7 @@ class _Session:
     # ---- filter list ------------------------------------------------------------------
     def add_filter_texts(self, texts) -> None:
         if self.cfg.filters is None:
+            from .engine.filters import FilterList     # loads with the first rule
             self.cfg.filters = FilterList()
         self.cfg.filters.add_texts(texts)
 
@@ -120,6 +119,7 @@ class _Session:
             if len(rules) > 100_000:
                 raise ProtocolViolation("too many filter rules from the peer", 2)
         if rules:
+            from .engine.filters import FilterList
             fl = FilterList.from_wire(rules)
             if self.cfg.filters is None:
                 self.cfg.filters = fl
@@ -141,6 +141,7 @@ class _Session:
         """The names the receiving side forwards, as scanner arguments
         below the source directory ``base``."""
         from .filesfrom import anchored_sources
+        from .protocol.filesfrom import decode_files_from_name
         names = []
         while True:
             name = self.wire.read(decode_files_from_name)
@@ -211,6 +212,7 @@ def run_server(opts, stream) -> int:
                 sess.recv_filters()
             if ff_data is not None:
                 # The sending client asked for our list: forward it.
+                from .protocol.filesfrom import encode_files_from
                 sess.forward_files_from(encode_files_from(ff_data, opts.from0))
             from .receiving import recv_flist, run_receiver
             dest = args[0] if args else b"."

@@ -62,8 +62,10 @@ SENDING_ONLY = ("pysync.sending", "pysync.engine.scan")
 RECEIVING_ONLY = ("pysync.receiving", "pysync.engine.generator", "pysync.engine.receiver",
                   "pysync.destination", "pysync.io.sink", "pysync.io.replace", "pysync.io.writebehind",
                   "pysync.io.attrs", "pysync.io.offload")
-BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.sender", "pysync.engine.matcher",
-                                                       "pysync.protocol.tokens", "zlib")
+BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.matcher", "zlib")
+# ... and what both need is in before it, so neither imports it again.
+BOTH_ROLES = ("pysync.engine.sender", "pysync.protocol.tokens", "pysync.protocol.flist_sort",
+              "pysync.engine.idmap", "pysync.engine.remove", "pysync.engine.xattrs")
 RSH_CLIENT = NEVER + ("socket", "_socket", "pysync.engine.offload", "pysync.io.offload")
 SERVER = NEVER + ("socket", "_socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
                   "pysync.engine.offload", "pysync.io.offload")
@@ -130,6 +132,7 @@ def test_local_copy_and_no_op(probe, tmp_path):
         assert "pysync.session" in pre and "pysync.sending" in parent_after
         assert "pysync.receiving" in child_after
         assert _offenders(pre, BEFORE_FORK) == []
+        assert _offenders(parent_after | child_after, BOTH_ROLES) == []
         assert _offenders(parent_after, LOCAL + RECEIVING_ONLY) == []
         # (the sender's scan reads ACLs with -A through io.acls; a receiver
         # loads it with -A only)
@@ -150,3 +153,51 @@ def test_remote_shell_client_and_server(probe, tmp_path, direction):
     assert "pysync.session" in client and "pysync.session" in srv
     assert _offenders(client, RSH_CLIENT) == []
     assert _offenders(srv, SERVER if direction == "push" else SERVER_SENDER) == []
+
+
+# A no-op re-sync (nothing to send) is start-up and nothing else: no process
+# of it may load these.  re and enum (with shlex and the regex modules'
+# helpers) cost ~5 ms a process from a warm cache and twice that from a cold
+# disk; xxhash sums nothing when no file moves; the delta search and the
+# write path (sink, staging buffers, write-behind, cache rules, with fcntl
+# and mmap) load with the first file sent or received.
+NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg",
+               "pysync.engine.matcher", "pysync.io.sink", "pysync.io.buffers", "pysync.io.writebehind",
+               "pysync.io.cache", "pysync.io.geometry", "mmap", "fcntl",
+               # an option's own: filter rules, --bwlimit, --files-from
+               "pysync.engine.filters", "pysync.engine.bwlimit", "pysync.protocol.filesfrom",
+               # the destination warmer's batch queue (a long list only)
+               "queue", "heapq",
+               # the receiving side's --delete family and basis files (sums, --partial-dir)
+               "pysync.engine.delete", "pysync.engine.basis")
+
+
+@pytest.fixture
+def bare_probe(probe, tmp_path):
+    """The probe under ``python -S``: no site, so no .pth file (this
+    sandbox's loads re, hashlib, random ...) hides an import pysync makes.
+    The site-packages directories go on PYTHONPATH, which runs no .pth."""
+    import site
+    paths = [str(REPO)] + site.getsitepackages() + [site.getusersitepackages()]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    env.pop("RSYNC_RSH", None)
+
+    def run(out: Path, args: list) -> None:
+        r = subprocess.run([sys.executable, "-S", str(probe.script), str(out)] + args, env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    return run
+
+
+def test_local_no_op_loads_no_regex_or_hash(bare_probe, tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src)
+    bare_probe(tmp_path / "copy.txt", ["-a", f"{src}/", f"{dst}/"])      # the copy itself
+    out = tmp_path / "noop.txt"
+    bare_probe(out, ["-a", "--stats", f"{src}/", f"{dst}/"])
+    _same_tree(src, dst)
+    (parent,) = _loaded(out)
+    (child,) = _loaded(tmp_path / "noop.txt.child")
+    assert "pysync.session" in parent and "pysync.receiving" in child
+    for mods in (parent, child):
+        assert _offenders(mods, NO_OP_NEVER) == []

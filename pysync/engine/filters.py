@@ -22,7 +22,6 @@ directory from there down (``-F``'s ``/.rsync-filter``).  Modifiers
 from __future__ import annotations
 
 import os
-import re
 
 from ..errors import SyntaxUsageError
 
@@ -98,6 +97,7 @@ class FilterRule:
 
 
 def _compile(pat: bytes):
+    import re      # here: a run without filter rules loads no re
     anchored = pat.startswith(b"/")
     if anchored:
         pat = pat[1:]
@@ -190,6 +190,7 @@ _LONG_KIND = {b"exclude": "-", b"include": "+", b"hide": "H", b"show": "S", b"pr
 
 def _split_prefix(t: bytes):
     """(kind, modifiers, pattern) of a prefixed rule, or None."""
+    import re
     m = re.match(_PREFIX_RE, t)
     if not m:
         return None

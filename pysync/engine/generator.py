@@ -29,8 +29,6 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .basis import drop_stale_partial, partial_path, send_sums
-from .delete import delete_missing, delete_pass
 from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
 from .objects import gen_dir, gen_link, gen_special, make_parents, remove_in_way, touch_up_dirs
 from .sender import encode_item
@@ -108,6 +106,7 @@ class Generator:
         wire = self.wire
         mode = self.cfg.delete_mode
         if self.cfg.delete and mode == "before":
+            from .delete import delete_pass     # the --delete family loads its module
             delete_pass(self)
         last_flush = time.monotonic()
         monotonic = time.monotonic
@@ -199,6 +198,7 @@ class Generator:
             # follow the deletions (rsync's late delete-done message).
             wire.flush()
             self._wait_for(lambda what, v: what == "done" and v == 3, None)
+            from .delete import delete_pass
             delete_pass(self)
         if self.cfg.delete or self.cfg.force:     # as generator.c: delete_mode || force_delete
             wire.write(self.ndx_out.encode(NDX_DEL_STATS) + encode_del_stats(self.del_stats))
@@ -256,6 +256,7 @@ class Generator:
     def _gen_entry(self, ndx: int, entry, st) -> None:
         """One entry against ``st``, what is at its name now (None: nothing)."""
         if not entry.mode:
+            from .delete import delete_missing
             delete_missing(self, entry, st)     # --delete-missing-args
             return
         if self._skipped(entry, st):
@@ -358,6 +359,7 @@ class Generator:
                 self._succeeded(ndx, entry)
                 return
         if cfg.partial_dir is not None and ndx not in self.basis:
+            from .basis import partial_path     # --partial-dir
             ppath = partial_path(self, entry.name)
             try:
                 if stat.S_ISREG(os.lstat(ppath).st_mode):
@@ -381,9 +383,10 @@ class Generator:
                     self.acls.apply_by_name(entry)
             if flags or cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
-            if cfg.partial_dir is not None and not cfg.dry_run \
-                    and self.basis.get(ndx) == partial_path(self, entry.name):
-                drop_stale_partial(self, self.basis.pop(ndx))
+            if cfg.partial_dir is not None and not cfg.dry_run:
+                from .basis import drop_stale_partial, partial_path
+                if self.basis.get(ndx) == partial_path(self, entry.name):
+                    drop_stale_partial(self, self.basis.pop(ndx))
             self._succeeded(ndx, entry)
             return
         if cfg.append and st is not None and st.st_size >= entry.size:
@@ -476,6 +479,7 @@ class Generator:
             return
         self.wire.write(out)
         if not cfg.dry_run:
+            from .basis import send_sums       # loads with the first file asked for
             send_sums(self, entry, redo, self.basis.get(ndx, entry.name))
 
     def _copied_locally(self, ndx, entry, missing: bool, is_new: bool) -> bool:

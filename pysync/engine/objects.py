@@ -16,7 +16,6 @@ from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_AC
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
 from ..report import progress_names
 from ..text import show
-from .delete import content_dir, delete_in, note_deleted, remove_tree
 from .symlinks import unsafe_symlink
 
 __all__ = ["remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
@@ -37,6 +36,7 @@ def remove_in_way(gen, entry, st) -> bool:
                 return False
         else:
             # rsync reports the contents it removes, not the directory.
+            from .delete import note_deleted, remove_tree   # --delete / --force only
             top = entry.name
             remove_tree(gen.tree, top,
                         lambda n, m: None if n == top else note_deleted(gen, n, m),
@@ -84,8 +84,10 @@ def gen_dir(gen, ndx, entry, st) -> None:
             gen.acls.apply_by_name(entry)
         if flags or gen.cfg.itemize_unchanged:
             gen._item(ndx, entry, flags)
-        if gen.cfg.delete and gen.cfg.delete_mode in (None, "during") and content_dir(entry):
-            delete_in(gen, entry)
+        if gen.cfg.delete and gen.cfg.delete_mode in (None, "during"):
+            from .delete import content_dir, delete_in
+            if content_dir(entry):
+                delete_in(gen, entry)
     gen.dirs.append((ndx, entry))
 
 

@@ -12,9 +12,8 @@ import stat
 from ..text import show
 from ..errors import FileIOError, ProtocolViolation
 from ..io.attrs import OwnerError, apply_fd
-from ..io.cache import SourceReader
 from ..io.replace import TempFile
-from ..io.sink import WriteMode, make_sink
+from ..io.writemode import WriteMode
 from ..record import replace
 from ..protocol.buffer import NeedMore
 from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_TRANSFER, NDX_DONE)
@@ -50,7 +49,11 @@ class _Basis:
 
     def __init__(self, fd: int, drop_cache: bool):
         self.fd = fd
-        self.reader = SourceReader(fd, drop_cache) if drop_cache else None
+        if drop_cache:
+            from ..io.cache import SourceReader
+            self.reader = SourceReader(fd, drop_cache)
+        else:
+            self.reader = None
 
     def pread(self, length: int, offset: int) -> bytes:
         if self.reader is not None:
@@ -85,7 +88,7 @@ class Receiver:
         self.log = log
         self.report = report
         self.stats = stats
-        self.to_gen = to_generator       # queue.Queue of (what, value)
+        self.to_gen = to_generator       # a SimpleQueue of (what, value)
         self.requested = requested       # [ndx]: number of outstanding requests
         self.last_sum = None             # the sender's checksum of the last file (%C)
         self.basis = {}                  # ndx -> basis name the generator chose
@@ -212,6 +215,7 @@ class Receiver:
                 try:
                     # The write path: buffered, --direct-io, --drop-cache,
                     # --preallocate (pysync/io/sink.py).  Refusals end the run.
+                    from ..io.sink import make_sink     # a run that writes no data never loads it
                     mode = self.write_mode_large if entry.size >= _WRITE_BEHIND_MIN \
                         else self.write_mode
                     sink = make_sink(tmp.fd, dir_fd, tmp.name, tree.path(name), entry.size, mode)

@@ -24,7 +24,6 @@ from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
 from ..protocol.sums import DEFAULT_MAX_ALLOC, SumHead, decode_block_sums, decode_sum_head, encode_sum_head
 from ..protocol.tokens import TokenEncoder
 from ..protocol.xattrs import decode_request, encode_values
-from .matcher import MatchStats, send_append, send_delta, send_whole
 from .smallfile import SMALL_FILE_MAX, send_small_whole
 
 __all__ = ["Sender", "read_item", "xattr_request_follows"]
@@ -247,6 +246,8 @@ class Sender:
                 + encode_sum_head(head)
             if not (append or head.count or self.cfg.drop_cache) and size <= SMALL_FILE_MAX:
                 return send_small_whole(self, fd, size, ndx, entry, first)
+            # The delta search and its readers load with the first file sent.
+            from .matcher import MatchStats, send_append, send_delta, send_whole
             wire.write(first)
             enc = self.tokens
             wire.write(enc.begin_file())

@@ -25,7 +25,6 @@ from ..protocol.buffer import NeedMore, ProtocolError, ReadBuffer
 from ..protocol.constants import MSG_DATA, MSG_ERROR_EXIT
 from ..protocol.constants import MPLEX_BASE
 from ..protocol.mux import MAX_DATA_FRAME, Demux, encode_data, encode_frame
-from .bwlimit import BwLimiter
 
 __all__ = ["Wire"]
 
@@ -62,7 +61,10 @@ class Wire:
                  timeout: int = 0, role: str = "sender", bwlimit: int = 0):
         self.stream = stream
         # --bwlimit (KiB/s): every write to the peer is paced (bwlimit.py).
-        self._bw = BwLimiter(bwlimit) if bwlimit > 0 else None
+        self._bw = None
+        if bwlimit > 0:
+            from .bwlimit import BwLimiter
+            self._bw = BwLimiter(bwlimit)
         self.on_message = on_message or (lambda tag, payload: None)
         self.max_buffer = max_buffer
         self._in = _InBuffer()

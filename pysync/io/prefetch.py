@@ -38,7 +38,6 @@ not need.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections import deque
 
@@ -69,7 +68,7 @@ class DestWarmer:
         self._root_fd = root_fd
         self._pending: list = []          # names before the thread starts
         self._count = 0
-        self._queue: queue.Queue = queue.Queue(WARM_MAX_BATCHES)
+        self._queue = None                # queue.Queue of batches, made with the thread
         self._flag = None                 # native.StopFlag, once started
         self._stopped = False
         self._finishing = False
@@ -90,7 +89,9 @@ class DestWarmer:
             if self._count <= WARM_MIN_NAMES:
                 return
             names, self._pending = self._pending, []
-            from .. import native     # only a list this long needs it
+            import queue              # only a list this long needs these
+            from .. import native
+            self._queue = queue.Queue(WARM_MAX_BATCHES)
             self._flag = native.StopFlag()
             t = threading.Thread(target=self._run, args=(native.warm_names,),
                                  name="dest-warmer", daemon=True)
@@ -100,6 +101,7 @@ class DestWarmer:
                 self.stop()
                 return
             self._thread = t
+        import queue
         try:
             self._queue.put_nowait(names)
         except queue.Full:
@@ -133,6 +135,7 @@ class DestWarmer:
         self._finishing = True
         if self._thread is None or self._stopped:
             return
+        import queue
         try:
             self._queue.put_nowait(None)
         except queue.Full:
@@ -151,6 +154,7 @@ class DestWarmer:
             os.close(self._root_fd)
             return
         self._flag.set()
+        import queue
         while True:     # make room for the wake-up, whatever is queued
             try:
                 self._queue.get_nowait()

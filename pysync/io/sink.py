@@ -32,22 +32,20 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable
 
 from .. import native
 from ..errors import FileIOError
-from ..record import field, record
 from . import cache
 from .buffers import POOL
 from .geometry import (PAGE_SIZE, DioGeometry, FsInfo, fs_info, geometry_for_fd,
                        max_request_bytes, set_direct)
 from .writebehind import InlineWriter, WriteBehind
+from .writemode import CHUNK, WriteMode
 
 __all__ = ["WriteMode", "Sink", "BufferedSink", "DropCacheSink", "DirectSink", "make_sink",
            "AlignmentBug", "SMALL_FILE", "CHUNK", "clear_caches"]
 
 MiB = 1 << 20
-CHUNK = 4 * MiB          # staging buffer and O_DIRECT write size
 SMALL_FILE = 1 * MiB     # below max(this, alignment): no O_DIRECT, batched drops
 # Largest single buffered write.  The page cache fills a write with folios
 # as large as the request allows; 2 MiB ones cost 5-8x the system time of
@@ -70,35 +68,6 @@ _log = _IoLogger()
 
 class AlignmentBug(AssertionError):
     """A direct write that would violate the file's alignment: a pysync bug."""
-
-
-@record(frozen=True)
-class WriteMode:
-    """How the receiver writes files (one per run).
-
-    ``write_behind`` None means "on for direct_io": O_DIRECT writes block
-    for the device, buffered ones don't.  ``queue_bytes`` bounds one file's
-    staging memory (buffers of ``chunk_bytes``).  ``warn`` receives one-line
-    notices (each said once per file system); the default logs to the
-    "pysync.io" logger.
-    """
-    direct_io: bool = False
-    drop_cache: bool = False
-    preallocate: bool = False
-    fsync: bool = False
-    sparse: bool = False             # --sparse: aligned zero blocks become holes (io/sparse.py)
-    write_behind: bool | None = None
-    queue_bytes: int = 16 * MiB
-    chunk_bytes: int = CHUNK
-    warn: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self):
-        if self.write_behind is None:
-            object.__setattr__(self, "write_behind", bool(self.direct_io))
-        if self.chunk_bytes <= 0 or self.chunk_bytes % PAGE_SIZE:
-            raise ValueError("chunk_bytes must be a positive multiple of the page size")
-        if self.queue_bytes < 0:
-            raise ValueError("queue_bytes must not be negative")
 
 
 # ---- per-file-system memory -----------------------------------------------------------
