@@ -236,7 +236,9 @@ def _nobody_python(work: Path):
     packages pysync needs that it lacks."""
     if shutil.which("setpriv") is None:
         return None
-    probe = "import pysync.config"
+    # pysync.config no longer imports xxhash (it loads with the first sum):
+    # the probe asks for it by name.
+    probe = "import pysync.config, xxhash"
     base = [str(REPO)]
     for exe in (sys.executable, "/usr/bin/python3"):
         for extra in ([], ["xxhash"]):
