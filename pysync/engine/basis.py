@@ -15,7 +15,8 @@ from ..protocol.sums import SumHead, encode_block_sums, encode_sum_head, sum_hea
 
 __all__ = ["partial_path", "drop_stale_partial", "send_sums", "SUMS_READ_SIZE"]
 
-SUMS_READ_SIZE = 1 << 20     # bytes of the basis read per call when summing it
+SUMS_READ_SIZE = 256 << 10   # bytes of the basis read per call when summing it
+SUMS_PER_WRITE = 1024        # block sums encoded and written at a time
 
 
 def partial_path(gen, name: bytes) -> bytes:
@@ -75,22 +76,26 @@ def send_sums(gen, entry, redo: bool, basis_name: bytes) -> None:
         blen = head.blength
         count = head.count
         last = head.remainder or blen
-        # Read many blocks per system call; a file that shrank since
-        # the fstat reads as zeros, as before.
+        # Read many blocks per system call, into one buffer reused from
+        # read to read (a fresh 1 MiB bytes per read made 2-3 MiB of this
+        # thread's peak); a file that shrank since the fstat reads as
+        # zeros, as before.
         per_read = max(1, SUMS_READ_SIZE // blen)
-        for first in range(0, count, per_read):
-            n = min(per_read, count - first)
-            want = (n - 1) * blen + (last if first + n == count else blen)
-            data = os.pread(fd, want, first * blen)
-            if len(data) < want:
-                data = data.ljust(want, b"\0")
-            with memoryview(data) as mv:
-                weaks = block_weaks(mv, blen)
-                pairs += [(weaks[j], strong(mv[off:off + blen])[:s2])
-                          for j, off in enumerate(range(0, want, blen))]
-            if len(pairs) >= 4096:
-                gen.wire.write(encode_block_sums(pairs))
-                pairs = []
+        buf = bytearray(min(per_read, count) * blen)
+        with memoryview(buf) as view:
+            for first in range(0, count, per_read):
+                n = min(per_read, count - first)
+                want = (n - 1) * blen + (last if first + n == count else blen)
+                with view[:want] as mv:
+                    got = os.preadv(fd, (mv,), first * blen)
+                    if got < want:
+                        mv[got:] = bytes(want - got)
+                    weaks = block_weaks(mv, blen)
+                    pairs += [(weaks[j], strong(mv[off:off + blen])[:s2])
+                              for j, off in enumerate(range(0, want, blen))]
+                if len(pairs) >= SUMS_PER_WRITE:
+                    gen.wire.write(encode_block_sums(pairs))
+                    pairs = []
         gen.wire.write(encode_block_sums(pairs))
     finally:
         os.close(fd)

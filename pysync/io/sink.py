@@ -44,7 +44,7 @@ from .geometry import (PAGE_SIZE, DioGeometry, FsInfo, fs_info, geometry_for_fd,
 from .writebehind import InlineWriter, WriteBehind
 
 __all__ = ["WriteMode", "Sink", "BufferedSink", "DropCacheSink", "DirectSink", "make_sink",
-           "AlignmentBug", "SMALL_FILE", "CHUNK", "clear_caches"]
+           "AlignmentBug", "SMALL_FILE", "CHUNK", "PAGE_CACHE_CHUNK", "clear_caches"]
 
 MiB = 1 << 20
 CHUNK = 4 * MiB          # staging buffer and O_DIRECT write size
@@ -642,6 +642,11 @@ def _probe_direct(f: _File) -> None:
 # cache-dropping sink stages held 8 MiB more per receiver for nothing: a
 # 256 MiB delta peaked at 34.8 MiB, now 27.9, in the same time.)
 _PAGE_CACHE_NBUFS = 2
+# ... and a buffer of one page-cache write is enough for each: the
+# writes go out in _PAGE_CACHE_WRITE pieces anyway.  (Two 4 MiB buffers
+# made 8 MiB of a 256 MiB delta's receiver peak, where 2 x 1 MiB take
+# the same time.)
+PAGE_CACHE_CHUNK = _PAGE_CACHE_WRITE
 
 
 def _nbufs(mode: WriteMode, chunk: int, inline: int = 1) -> int:
@@ -696,5 +701,5 @@ def make_sink(tmp_fd: int, dir_fd: int, temp_name: bytes, shown_path: bytes,
                                 mode.write_behind)
         return DropCacheSink(f, mode.chunk_bytes, _nbufs(mode, mode.chunk_bytes),
                              mode.write_behind, small=expected_size < SMALL_FILE)
-    return BufferedSink(f, mode.chunk_bytes, min(_PAGE_CACHE_NBUFS, _nbufs(mode, mode.chunk_bytes)),
-                        mode.write_behind)
+    chunk = min(mode.chunk_bytes, PAGE_CACHE_CHUNK)
+    return BufferedSink(f, chunk, min(_PAGE_CACHE_NBUFS, _nbufs(mode, chunk)), mode.write_behind)
