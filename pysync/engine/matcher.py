@@ -24,7 +24,7 @@ from ..protocol.sums import BlockSums
 
 __all__ = ["MatchStats", "send_delta", "send_whole", "send_append"]
 
-READ_CHUNK = 1 << 20
+READ_CHUNK = 256 << 10
 _local = threading.local()
 
 

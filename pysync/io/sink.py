@@ -646,7 +646,7 @@ _PAGE_CACHE_NBUFS = 2
 # writes go out in _PAGE_CACHE_WRITE pieces anyway.  (Two 4 MiB buffers
 # made 8 MiB of a 256 MiB delta's receiver peak, where 2 x 1 MiB take
 # the same time.)
-PAGE_CACHE_CHUNK = _PAGE_CACHE_WRITE
+PAGE_CACHE_CHUNK = 256 << 10
 
 
 def _nbufs(mode: WriteMode, chunk: int, inline: int = 1) -> int:
