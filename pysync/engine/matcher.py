@@ -218,8 +218,17 @@ class _BlockLookup:
 _SCAN_MOST = 8
 
 
-# What the buffer grows by before a read into its end.
-_ZEROS = bytes(READ_CHUNK)
+# What the buffer grows by before a read into its end (READ_CHUNK zero
+# bytes), made on the first search: a process that never searches (a
+# receiver) does not keep it.
+_ZEROS = None
+
+
+def _read_room() -> bytes:
+    global _ZEROS
+    if _ZEROS is None:
+        _ZEROS = bytes(READ_CHUNK)
+    return _ZEROS
 
 
 def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats, read,
@@ -250,6 +259,7 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
     if chooser is None and emit_blocks is not None and full and native.BLOCK_RUNS:
         runner = native.make_block_runner(weaks[:full] if full < len(weaks) else weaks)
     want = 0
+    room = _read_room()
     buf = bytearray()
     base = 0                # file offset of buf[0]
     pos = lit = 0
@@ -278,11 +288,11 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             # Read straight onto the end of the buffer: no chunk-sized
             # bytes object next to it.
             end = len(buf)
-            buf += _ZEROS
-            with memoryview(buf) as whole, whole[end:] as room:
-                n = read(room)
+            buf += room
+            with memoryview(buf) as whole, whole[end:] as space:
+                n = read(space)
                 if n:
-                    with room[:n] as more:
+                    with space[:n] as more:
                         hasher.update(more)
             del buf[end + n:]
             if not n:

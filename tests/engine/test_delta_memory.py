@@ -253,3 +253,37 @@ def _check_sums(raw: bytes, data: bytes, ck, block_size: int) -> None:
             for o in range(0, len(data), blen)]
     assert pairs == want
     assert len(pairs) == head.count
+
+
+@pytest.mark.parametrize("drop_cache", [False, True])
+def test_reads_from_a_file_with_and_without_drop_cache(tmp_path, monkeypatch, drop_cache):
+    """The search reads a regular file through the --drop-cache reader
+    (SourceReader.readinto) or plain readv, from the fd's offset: the
+    same blocks either way, every byte hashed once."""
+    monkeypatch.setattr(matcher, "_ZEROS", bytes(5000))
+    rnd = random.Random(8)
+    ck = get_checksum("xxh128")
+    blen = 1024
+    old = rnd.randbytes(200 * blen + 17)
+    new = old[:30_000] + rnd.randbytes(999) + old[30_000:]
+    head = sum_head_for(len(old), ck.digest_len, blen)
+    sums = BlockSums.from_pairs(_pairs(old, head, ck), head.s2length)
+    path = tmp_path / "src"
+    path.write_bytes(b"skipped" + new)
+    fd = os.open(path, os.O_RDONLY)
+    ops = []
+    try:
+        os.lseek(fd, 7, os.SEEK_SET)
+        h = ck.file_hasher()
+        send_delta(fd, head, sums, lambda d: ck.block_sum(d, 5),
+                   lambda d: ops.append(("lit", bytes(d))),
+                   lambda i, d: ops.append(("blk", i, bytes(d))), h, MatchStats(),
+                   drop_cache=drop_cache)
+    finally:
+        os.close(fd)
+    out = b"".join(op[1] if op[0] == "lit" else op[2] for op in ops)
+    assert out == new
+    assert sum(1 for op in ops if op[0] == "blk") == 200     # all but the one cut, and the short last
+    ref = ck.file_hasher()
+    ref.update(new)
+    assert h.digest() == ref.digest()
