@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import threading
 from array import array
-from bisect import bisect_left
 
 from .. import native
 from ..io.cache import open_source_reader, read_chunks
@@ -167,15 +166,26 @@ class _InPlace:
 class _BlockLookup:
     """Which block a window with a given weak and strong sum is: the lowest
     numbered one with both (match.c takes the first in its hash chain).
-    The full blocks' numbers sorted by weak sum, each packed under its sum
-    in one 64-bit key: 8 bytes a block, no Python object per block.  A weak
-    sum shared by more than ``_SCAN_MOST`` blocks gets a strong -> block
-    dict on its first lookup."""
 
-    __slots__ = ("keys", "groups")
+    Chained hashing in two flat arrays, 4 bytes a bucket and a block, no
+    Python object per block: ``heads[bucket]`` is the lowest block whose
+    weak sum hashes there, ``nxt[i]`` the next one after block ``i`` (-1
+    ends a chain), so a chain runs in block order.  A weak sum shared by
+    more than ``_SCAN_MOST`` blocks gets a strong -> block dict on its
+    first lookup."""
+
+    __slots__ = ("weaks", "heads", "nxt", "shift", "groups")
 
     def __init__(self, weaks, full: int):
-        self.keys = array("Q", sorted((weaks[i] << 32) | i for i in range(full)))
+        bits = max(4, (2 * full - 1).bit_length())
+        self.shift = shift = 32 - bits
+        self.weaks = weaks
+        self.heads = heads = array("i", [-1]) * (1 << bits)
+        self.nxt = nxt = array("i", [-1]) * full
+        for i in range(full - 1, -1, -1):
+            b = ((weaks[i] * _HASH_MUL) & 0xFFFFFFFF) >> shift
+            nxt[i] = heads[b]
+            heads[b] = i
         self.groups: dict = {}
 
     def find(self, weak: int, strong, strong_of, s2: int) -> int:
@@ -184,36 +194,35 @@ class _BlockLookup:
             group = self.groups.get(weak)
             if group is not None:
                 return group.get(bytes(strong), -1)
-        keys = self.keys
-        j = first = bisect_left(keys, weak << 32)
-        end = len(keys)
-        while j < end:
-            key = keys[j]
-            if key >> 32 != weak:
-                return -1
-            if j - first == _SCAN_MOST:
-                return self._group(weak, first, strong_of, s2).get(bytes(strong), -1)
-            i = key & 0xFFFFFFFF
-            if strong_of(i, s2) == strong:
-                return i
-            j += 1
+        weaks, nxt = self.weaks, self.nxt
+        i = self.heads[((weak * _HASH_MUL) & 0xFFFFFFFF) >> self.shift]
+        seen = 0
+        while i >= 0:
+            if weaks[i] == weak:
+                if seen == _SCAN_MOST:
+                    return self._group(weak, strong_of, s2).get(bytes(strong), -1)
+                if strong_of(i, s2) == strong:
+                    return i
+                seen += 1
+            i = nxt[i]
         return -1
 
-    def _group(self, weak: int, first: int, strong_of, s2: int) -> dict:
-        """The strong -> lowest block dict of the blocks with ``weak``
-        (their keys start at ``first``)."""
-        keys = self.keys
+    def _group(self, weak: int, strong_of, s2: int) -> dict:
+        """The strong -> lowest block dict of all the blocks with ``weak``."""
+        weaks, nxt = self.weaks, self.nxt
         group: dict = {}
-        for j in range(first, len(keys)):
-            key = keys[j]
-            if key >> 32 != weak:
-                break
-            i = key & 0xFFFFFFFF
-            group.setdefault(bytes(strong_of(i, s2)), i)
+        i = self.heads[((weak * _HASH_MUL) & 0xFFFFFFFF) >> self.shift]
+        while i >= 0:
+            if weaks[i] == weak:
+                group.setdefault(bytes(strong_of(i, s2)), i)
+            i = nxt[i]
         self.groups[weak] = group
         return group
 
 
+# Multiplier of the chains' hash (the golden ratio): a weak sum's low bits
+# (s1) cluster, so they are mixed rather than taken as they are.
+_HASH_MUL = 0x9E3779B1
 # Blocks of one weak sum compared one by one before they get a dict.
 _SCAN_MOST = 8
 

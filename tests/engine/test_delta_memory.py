@@ -62,14 +62,19 @@ def test_block_sums_wait_for_whole_slices():
 
 # ---- the lookup ----------------------------------------------------------------------
 
+@pytest.mark.parametrize("one_bucket", [False, True])
 @pytest.mark.parametrize("shared", [1, 3, 8, 9, 40])
-def test_lookup_names_the_lowest_block_with_both_sums(shared):
+def test_lookup_names_the_lowest_block_with_both_sums(monkeypatch, shared, one_bucket):
     """Reference: the dict the search used before, weak -> {strong ->
     lowest block}.  ``shared`` blocks per weak sum (more than _SCAN_MOST
-    takes the per-weak dict)."""
+    takes the per-weak dict); ``one_bucket`` puts every block in one hash
+    chain, so blocks of other weak sums sit in between."""
+    if one_bucket:
+        monkeypatch.setattr(matcher, "_HASH_MUL", 0)
     rnd = random.Random(shared)
-    n = 600
-    weaks = [rnd.randrange(n // shared + 1) * 7919 for _ in range(n)]
+    n = 160 if one_bucket else 600
+    pool = [rnd.getrandbits(32) for _ in range(n // shared + 1)]
+    weaks = [rnd.choice(pool) for _ in range(n)]
     strongs = [rnd.choice([b"aa", b"bb", b"cc", rnd.randbytes(2)]) for _ in range(n)]
     sums = BlockSums.from_pairs(zip(weaks, strongs), 2)
     ref: dict = {}
@@ -78,11 +83,11 @@ def test_lookup_names_the_lowest_block_with_both_sums(shared):
     for full in (n, n - 1):
         look = _BlockLookup(sums.weaks, full)
         for w in set(weaks[:full]):
-            for s in (b"aa", b"bb", b"cc", b"zz") + tuple(strongs[:full]):
+            for s in {b"aa", b"bb", b"cc", b"zz", *strongs[:full]}:
                 want = ref[w].get(s, -1) if full == n else _first(weaks, strongs, full, w, s)
                 assert look.find(w, s, sums.strong, 2) == want
                 assert look.find(w, s, sums.strong, 2) == want     # the cached group again
-        assert look.find(1, b"aa", sums.strong, 2) == -1
+        assert look.find(pool[0] ^ 1, b"aa", sums.strong, 2) == -1
 
 
 def _first(weaks, strongs, full, w, s):
