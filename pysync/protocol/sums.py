@@ -259,12 +259,14 @@ class BlockSums:
 
     @classmethod
     def from_pairs(cls, pairs, stride: int) -> "BlockSums":
-        """From ``(weak, strong)`` pairs; each strong sum is cut or
-        zero-padded to ``stride`` bytes."""
+        """From ``(weak, strong)`` pairs; each strong sum is cut to
+        ``stride`` bytes (it must be at least that long)."""
         out = cls(stride)
         for weak, strong in pairs:
+            if len(strong) < stride:
+                raise ValueError("strong sum shorter than the stride")
             out.weaks.append(weak)
-            out.strongs += bytes(strong[:stride]).ljust(stride, b"\0")
+            out.strongs += strong[:stride]
         return out
 
     def __len__(self) -> int:

@@ -58,6 +58,8 @@ def test_block_sums_wait_for_whole_slices():
     assert len(out) == 0 and len(out.strongs) == 0        # nothing taken half way
     with pytest.raises(ValueError):
         out.extend_raw(raw[:-1])
+    with pytest.raises(ValueError):
+        BlockSums.from_pairs([(1, b"abc"), (2, b"d")], 2)
 
 
 # ---- the lookup ----------------------------------------------------------------------
