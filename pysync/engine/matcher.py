@@ -2,13 +2,14 @@
 
 The receiver's block sums go into a native weak-sum table; the C search
 rolls the weak checksum over a sliding window of the file and stops only
-at weak hits, where Python finds the block by weak sum in a sorted array
+at weak hits, where Python finds the block by weak sum in a hash chain
 and checks the strong sum (a weak sum shared by many blocks gets its own
 strong -> block dict, so equal weak sums cannot make the search
-quadratic).  The sums stay in flat arrays (protocol.sums.BlockSums): no
-Python object per block.  The file is read in chunks, never mapped, so memory
-stays at one block plus one read chunk and a file truncated under us
-cannot fault the process.
+quadratic).  The sums and the chains are flat arrays
+(protocol.sums.BlockSums, _BlockLookup): no Python object per block.  The
+file is read in chunks straight into the search buffer, never mapped, so
+memory stays at one block plus one read chunk and a file truncated under
+us cannot fault the process.
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
     full = count - 1 if last_short else count
     weaks = sums.weaks
     strong_of = sums.strong
-    lookup = _BlockLookup(weaks, full)
+    lookup = _BlockLookup(weaks, full) if not inplace else None
     table = native.WeakTable(weaks[:full] if full < len(weaks) else weaks)
     chooser = _InPlace(sums, full, blen, s2, os.fstat(fd).st_size) if inplace else None
     # In-place matches may look one block ahead (_InPlace's zero runs).
