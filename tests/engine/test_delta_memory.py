@@ -194,9 +194,11 @@ def test_source_shorter_than_one_read_and_than_a_block(monkeypatch):
 class _Wire:
     def __init__(self):
         self.out = bytearray()
+        self.sizes = []
 
     def write(self, data):
         self.out += data
+        self.sizes.append(len(data))
 
 
 class _Cfg:
@@ -217,17 +219,30 @@ class _Gen:
 
 
 @pytest.mark.parametrize("size,blen", [(1, 700), (700, 700), (1_000_000, 700),
-                                       (3 * 256 * 1024 + 5, 4096), (5_000_000, 0)])
+                                       (3 * 256 * 1024 + 5, 4096), (5_000_000, 0),
+                                       (7_000_000, 700), (4096 * 256, 256)])
 def test_generator_sums_through_one_buffer(tmp_path, size, blen):
     """Sums over many reads of the reused buffer, a short last block, a
-    file of one block and of one byte: those of each block on its own."""
+    file of one block and of one byte: those of each block on its own.
+    The writes are as they were with one read per MiB and a list of pairs
+    (a write once 4096 sums wait at the end of a MiB), so the data frames
+    on the wire do not change."""
     ck = get_checksum("md5")
     data = random.Random(size).randbytes(size)
     path = tmp_path / "basis"
     path.write_bytes(data)
     gen = _Gen(ck, blen)
     basismod.send_sums(gen, None, False, os.fsencode(path))
-    _check_sums(gen.wire.out, data, ck, blen)
+    head = _check_sums(gen.wire.out, data, ck, blen)
+    per_mib, step = max(1, (1 << 20) // head.blength), 4 + head.s2length
+    want, waiting = [16], 0
+    for first in range(0, head.count, per_mib):
+        waiting += min(per_mib, head.count - first)
+        if waiting >= 4096:
+            want.append(waiting * step)
+            waiting = 0
+    want.append(waiting * step)
+    assert gen.wire.sizes == want
 
 
 def test_generator_sums_of_a_basis_that_shrank(tmp_path, monkeypatch):
@@ -260,6 +275,7 @@ def _check_sums(raw: bytes, data: bytes, ck, block_size: int) -> None:
             for o in range(0, len(data), blen)]
     assert pairs == want
     assert len(pairs) == head.count
+    return head
 
 
 @pytest.mark.parametrize("drop_cache", [False, True])
