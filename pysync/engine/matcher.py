@@ -24,7 +24,10 @@ from ..protocol.sums import BlockSums
 
 __all__ = ["MatchStats", "send_delta", "send_whole", "send_append"]
 
-READ_CHUNK = 256 << 10
+READ_CHUNK = 256 << 10      # the delta search's reads
+# A whole file is sent in reads of this size: each read's literal data is
+# one write to the wire, and the data frames follow the writes.
+WHOLE_CHUNK = 1 << 20
 _local = threading.local()
 
 
@@ -48,7 +51,7 @@ def send_whole(fd: int, emit_literal, hasher, stats: MatchStats, drop_cache: boo
     # done with a chunk (sent or copied) when it returns.
     buf = getattr(_local, "buf", None)
     if buf is None:
-        buf = _local.buf = bytearray(READ_CHUNK)
+        buf = _local.buf = bytearray(WHOLE_CHUNK)
     view = memoryview(buf)
     readv = os.readv
     while True:
