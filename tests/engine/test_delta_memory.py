@@ -145,8 +145,8 @@ def _pairs(old: bytes, head, ck):
 @pytest.mark.parametrize("read_size", [1, 333, 700, 701, 4096, 65_536])
 def test_reads_of_any_size_find_the_same_blocks(monkeypatch, runs, read_size):
     """Blocks that straddle the edge of a read (any read size, smaller
-    than a block too) are found as with one read of the whole file; the
-    whole-file hash covers every byte once."""
+    than a block too) are found as with reads as large as the pipe gives;
+    the whole-file hash covers every byte once."""
     rnd = random.Random(read_size)
     ck = get_checksum("md5")
     blen = 700
@@ -172,7 +172,7 @@ def test_reads_of_any_size_find_the_same_blocks(monkeypatch, runs, read_size):
         assert out == new
 
 
-def test_source_shorter_than_one_read_and_than_a_block(monkeypatch):
+def test_source_shorter_than_one_read_and_than_a_block():
     """A source shorter than the read size, and shorter than a block: all
     literal data, read once, hashed once."""
     ck = get_checksum("xxh128")
