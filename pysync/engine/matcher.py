@@ -2,24 +2,32 @@
 
 The receiver's block sums go into a native weak-sum table; the C search
 rolls the weak checksum over a sliding window of the file and stops only
-at weak hits, where Python checks the strong sum with one dict lookup
-(weak -> {strong prefix -> block}), so equal weak sums cannot make the
-search quadratic.  The file is read in chunks, never mapped, so memory
-stays at one block plus one read chunk and a file truncated under us
-cannot fault the process.
+at weak hits, where Python finds the block by weak sum in a hash chain
+and checks the strong sum (a weak sum shared by many blocks gets its own
+strong -> block dict, so equal weak sums cannot make the search
+quadratic).  The sums and the chains are flat arrays
+(protocol.sums.BlockSums, _BlockLookup): no Python object per block.  The
+file is read in chunks straight into the search buffer, never mapped, so
+memory stays at one block plus one read chunk and a file truncated under
+us cannot fault the process.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from array import array
 
 from .. import native
 from ..io.cache import open_source_reader, read_chunks
+from ..protocol.sums import BlockSums
 
 __all__ = ["MatchStats", "send_delta", "send_whole", "send_append"]
 
-READ_CHUNK = 1 << 20
+READ_CHUNK = 256 << 10      # the delta search's reads
+# A whole file is sent in reads of this size: each read's literal data is
+# one write to the wire, and the data frames follow the writes.
+WHOLE_CHUNK = 1 << 20
 _local = threading.local()
 
 
@@ -43,7 +51,7 @@ def send_whole(fd: int, emit_literal, hasher, stats: MatchStats, drop_cache: boo
     # done with a chunk (sent or copied) when it returns.
     buf = getattr(_local, "buf", None)
     if buf is None:
-        buf = _local.buf = bytearray(READ_CHUNK)
+        buf = _local.buf = bytearray(WHOLE_CHUNK)
     view = memoryview(buf)
     readv = os.readv
     while True:
@@ -81,11 +89,14 @@ def send_delta(fd: int, head, sums, strong_fn, emit_literal, emit_block, hasher,
     match may name basis data it has already overwritten (see _InPlace).
     ``emit_blocks(first, n, data)``, if given, takes a run of ``n`` blocks
     found one after another (``data``: their bytes, a view valid during the
-    call) in place of ``n`` calls of ``emit_block``."""
+    call) in place of ``n`` calls of ``emit_block``.  ``sums``: a
+    protocol.sums.BlockSums, or a list of (weak, strong) pairs."""
+    if not isinstance(sums, BlockSums):
+        sums = BlockSums.from_pairs(sums, head.s2length)
     reader = open_source_reader(fd, drop_cache) if drop_cache else None
     try:
         _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats,
-                    reader.read if reader is not None else (lambda n: os.read(fd, n)),
+                    reader.readinto if reader is not None else (lambda view: os.readv(fd, (view,))),
                     inplace, emit_blocks)
     finally:
         if reader is not None:
@@ -156,12 +167,90 @@ class _InPlace:
         return last * self.blen >= start
 
 
+class _BlockLookup:
+    """Which block a window with a given weak and strong sum is: the lowest
+    numbered one with both (match.c takes the first in its hash chain).
+
+    Chained hashing in two flat arrays, 4 bytes a bucket and a block, no
+    Python object per block: ``heads[bucket]`` is the lowest block whose
+    weak sum hashes there, ``nxt[i]`` the next one after block ``i`` (-1
+    ends a chain), so a chain runs in block order.  A weak sum shared by
+    more than ``_SCAN_MOST`` blocks gets a strong -> block dict on its
+    first lookup."""
+
+    __slots__ = ("weaks", "heads", "nxt", "shift", "groups")
+
+    def __init__(self, weaks, full: int):
+        bits = max(4, (2 * full - 1).bit_length())
+        self.shift = shift = 32 - bits
+        self.weaks = weaks
+        self.heads = heads = array("i", [-1]) * (1 << bits)
+        self.nxt = nxt = array("i", [-1]) * full
+        for i in range(full - 1, -1, -1):
+            b = ((weaks[i] * _HASH_MUL) & 0xFFFFFFFF) >> shift
+            nxt[i] = heads[b]
+            heads[b] = i
+        self.groups: dict = {}
+
+    def find(self, weak: int, strong, strong_of, s2: int) -> int:
+        """The block, or -1 if none with this weak sum has this strong sum."""
+        if self.groups:
+            group = self.groups.get(weak)
+            if group is not None:
+                return group.get(bytes(strong), -1)
+        weaks, nxt = self.weaks, self.nxt
+        i = self.heads[((weak * _HASH_MUL) & 0xFFFFFFFF) >> self.shift]
+        seen = 0
+        while i >= 0:
+            if weaks[i] == weak:
+                if seen == _SCAN_MOST:
+                    return self._group(weak, strong_of, s2).get(bytes(strong), -1)
+                if strong_of(i, s2) == strong:
+                    return i
+                seen += 1
+            i = nxt[i]
+        return -1
+
+    def _group(self, weak: int, strong_of, s2: int) -> dict:
+        """The strong -> lowest block dict of all the blocks with ``weak``."""
+        weaks, nxt = self.weaks, self.nxt
+        group: dict = {}
+        i = self.heads[((weak * _HASH_MUL) & 0xFFFFFFFF) >> self.shift]
+        while i >= 0:
+            if weaks[i] == weak:
+                group.setdefault(bytes(strong_of(i, s2)), i)
+            i = nxt[i]
+        self.groups[weak] = group
+        return group
+
+
+# Multiplier of the chains' hash (the golden ratio): a weak sum's low bits
+# (s1) cluster, so they are mixed rather than taken as they are.
+_HASH_MUL = 0x9E3779B1
+# Blocks of one weak sum compared one by one before they get a dict.
+_SCAN_MOST = 8
+
+
+# What the buffer grows by before a read into its end (READ_CHUNK zero
+# bytes), made on the first search: a process that never searches (a
+# receiver) does not keep it.
+_ZEROS = None
+
+
+def _read_room() -> bytes:
+    global _ZEROS
+    if _ZEROS is None:
+        _ZEROS = bytes(READ_CHUNK)
+    return _ZEROS
+
+
 def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, stats, read,
                 inplace=False, emit_blocks=None) -> None:
     """Search ``fd`` for the blocks described by ``head``/``sums``
-    (a list of (weak, strong) pairs) and emit literals and block matches.
+    (a BlockSums) and emit literals and block matches.
     ``strong_fn(data) -> bytes`` gives a block's strong sum (at least
-    head.s2length bytes)."""
+    head.s2length bytes); ``read(view) -> n`` reads the file's next bytes
+    into a writable buffer (0 at the end)."""
     blen = head.blength
     # A 3.2.7 generator may ask for 16 bytes of an 8-byte digest: compare
     # only the bytes that exist.
@@ -169,11 +258,10 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
     count = head.count
     last_short = head.remainder != 0
     full = count - 1 if last_short else count
-    by_weak: dict[int, dict[bytes, int]] = {}
-    for i in range(full):
-        weak, strong = sums[i]
-        by_weak.setdefault(weak, {}).setdefault(strong[:s2], i)
-    table = native.WeakTable(list(by_weak))
+    weaks = sums.weaks
+    strong_of = sums.strong
+    lookup = _BlockLookup(weaks, full) if not inplace else None
+    table = native.WeakTable(weaks[:full] if full < len(weaks) else weaks)
     chooser = _InPlace(sums, full, blen, s2, os.fstat(fd).st_size) if inplace else None
     # In-place matches may look one block ahead (_InPlace's zero runs).
     need = 2 * blen if inplace else blen
@@ -182,9 +270,9 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
     # it: check whole runs of them at once (see _block_run).
     runner = None
     if chooser is None and emit_blocks is not None and full and native.BLOCK_RUNS:
-        runner = native.make_block_runner([sums[i][0] for i in range(full)])
-        strongs = [sums[i][1][:s2] for i in range(full)]
+        runner = native.make_block_runner(weaks[:full] if full < len(weaks) else weaks)
     want = 0
+    room = _read_room()
     buf = bytearray()
     base = 0                # file offset of buf[0]
     pos = lit = 0
@@ -210,21 +298,27 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             base += keep
             pos -= keep
             lit = pos
-            more = read(READ_CHUNK)
-            if not more:
+            # Read straight onto the end of the buffer: no chunk-sized
+            # bytes object next to it.
+            end = len(buf)
+            buf += room
+            with memoryview(buf) as whole, whole[end:] as space:
+                n = read(space)
+                if n:
+                    with space[:n] as more:
+                        hasher.update(more)
+            del buf[end + n:]
+            if not n:
                 eof = True
-                continue
-            hasher.update(more)
-            buf += more
             continue
         if len(buf) - pos < blen:
             break
-        if not by_weak:
+        if not full:
             pos = len(buf) - blen + 1
             prev = None
             continue
         if runner is not None and prev is None and want < full:
-            n = _block_run(buf, pos, blen, want, runner, strongs, strong_fn, s2)
+            n = _block_run(buf, pos, blen, want, runner, strong_of, strong_fn, s2)
             if n:
                 literal(lit, pos)
                 with memoryview(buf) as view:
@@ -250,10 +344,10 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             if at != base + off:
                 off = at - base
                 window = buf[off:off + blen]
-        elif want < full and sums[want][0] == weak and sums[want][1][:s2] == strong:
+        elif want < full and weaks[want] == weak and strong_of(want, s2) == strong:
             found = want
         else:
-            found = by_weak[weak].get(strong, -1)
+            found = lookup.find(weak, strong, strong_of, s2)
         if found < 0:
             pos = off + 1
             prev = (s1, s2sum)
@@ -270,8 +364,8 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
             (chooser is None or chooser.allows_last(count - 1, base + end - head.remainder)):
         start = end - head.remainder
         tail = bytes(buf[start:end])
-        weak, strong = sums[count - 1]
-        if native.weak_checksum(tail) == weak and strong_fn(tail)[:s2] == strong[:s2]:
+        if native.weak_checksum(tail) == weaks[count - 1] and \
+                strong_fn(tail)[:s2] == strong_of(count - 1, s2):
             literal(lit, start)
             emit_block(count - 1, tail)
             stats.matched += len(tail)
@@ -283,7 +377,7 @@ def _send_delta(fd, head, sums, strong_fn, emit_literal, emit_block, hasher, sta
 _RUN_MOST = 256
 
 
-def _block_run(buf, pos: int, blen: int, want: int, runner, strongs, strong_fn, s2: int) -> int:
+def _block_run(buf, pos: int, blen: int, want: int, runner, strong_of, strong_fn, s2: int) -> int:
     """How many blocks from ``want`` on the data at ``pos`` goes on
     matching, one after another (weak sums in C, then the strong sums):
     exactly the blocks the search would find there one at a time, since a
@@ -295,6 +389,6 @@ def _block_run(buf, pos: int, blen: int, want: int, runner, strongs, strong_fn, 
     with memoryview(buf) as view:
         for j in range(n):
             off = pos + j * blen
-            if strong_fn(view[off:off + blen])[:s2] != strongs[want + j]:
+            if strong_fn(view[off:off + blen])[:s2] != strong_of(want + j, s2):
                 return j
     return n

@@ -21,7 +21,8 @@ from ..protocol.constants import (FNAMECMP_FNAME, IOERR_GENERAL, IOERR_VANISHED,
 from ..protocol.ints import decode_shortint, decode_vstring, encode_int32, encode_shortint, encode_vstring
 from ..protocol.ndx import NdxDecoder, NdxEncoder
 from ..protocol.stats import decode_del_stats, encode_del_stats, encode_stats
-from ..protocol.sums import DEFAULT_MAX_ALLOC, SumHead, decode_block_sums, decode_sum_head, encode_sum_head
+from ..protocol.sums import (DEFAULT_MAX_ALLOC, BlockSums, SumHead, decode_block_sums_into, decode_sum_head,
+                             encode_sum_head)
 from ..protocol.tokens import TokenEncoder
 from ..protocol.xattrs import decode_request, encode_values
 from .smallfile import SMALL_FILE_MAX, send_small_whole
@@ -168,16 +169,16 @@ class Sender:
         wire.flush()
         self._final_goodbye()
 
-    def _read_sums(self, head) -> list:
+    def _read_sums(self, head) -> BlockSums:
         """The block sums after a head, read a slice at a time so no single
         read has to hold the whole list."""
+        sums = BlockSums(head.s2length)
         if self.cfg.append and not self._redo:
-            return []           # --append: the head only says how much is kept
-        sums = []
+            return sums         # --append: the head only says how much is kept
         left = head.count
         while left:
             n = min(left, SUMS_PER_READ)
-            sums += self.wire.read(decode_block_sums, SumHead(n, head.blength, head.s2length, 0))
+            self.wire.read(decode_block_sums_into, SumHead(n, head.blength, head.s2length, 0), sums)
             left -= n
         return sums
 

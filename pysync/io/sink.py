@@ -43,7 +43,7 @@ from .writebehind import InlineWriter, WriteBehind
 from .writemode import CHUNK, WriteMode
 
 __all__ = ["WriteMode", "Sink", "BufferedSink", "DropCacheSink", "DirectSink", "make_sink",
-           "AlignmentBug", "SMALL_FILE", "CHUNK", "clear_caches"]
+           "AlignmentBug", "SMALL_FILE", "CHUNK", "PAGE_CACHE_CHUNK", "clear_caches"]
 
 MiB = 1 << 20
 SMALL_FILE = 1 * MiB     # below max(this, alignment): no O_DIRECT, batched drops
@@ -611,6 +611,12 @@ def _probe_direct(f: _File) -> None:
 # cache-dropping sink stages held 8 MiB more per receiver for nothing: a
 # 256 MiB delta peaked at 34.8 MiB, now 27.9, in the same time.)
 _PAGE_CACHE_NBUFS = 2
+# ... and small ones: the page cache takes a write at memory speed, so
+# 2 x 256 KiB keep the writer thread as busy as 2 x 4 MiB did.  (Those
+# made 8 MiB of a 256 MiB delta's receiver peak; 256 KiB buffers cost
+# ~20 ms more CPU per 256 MiB written than 1 MiB ones, in the same wall
+# time.)
+PAGE_CACHE_CHUNK = 256 << 10
 
 
 def _nbufs(mode: WriteMode, chunk: int, inline: int = 1) -> int:
@@ -665,5 +671,5 @@ def make_sink(tmp_fd: int, dir_fd: int, temp_name: bytes, shown_path: bytes,
                                 mode.write_behind)
         return DropCacheSink(f, mode.chunk_bytes, _nbufs(mode, mode.chunk_bytes),
                              mode.write_behind, small=expected_size < SMALL_FILE)
-    return BufferedSink(f, mode.chunk_bytes, min(_PAGE_CACHE_NBUFS, _nbufs(mode, mode.chunk_bytes)),
-                        mode.write_behind)
+    chunk = min(mode.chunk_bytes, PAGE_CACHE_CHUNK)
+    return BufferedSink(f, chunk, min(_PAGE_CACHE_NBUFS, _nbufs(mode, chunk)), mode.write_behind)
