@@ -557,9 +557,9 @@ def _flist_native_ok():
 FLIST_BACKEND = "native" if _flist_native_ok() else "ref"
 FLIST_FULL, FLIST_NEED, FLIST_CAREFUL = 0, 1, 2
 FLIST_HAS_LINK, FLIST_HAS_SUM = 0x1000, 0x2000
-_FLIST_CHUNK = 1024             # entries per decode call
-_FLIST_NAMES = 96 * 1024        # bytes of names per decode call (at least one longest)
-_FLIST_LINKS = 16 * 1024
+_FLIST_CHUNK = 512              # entries per decode call
+_FLIST_NAMES = 48 * 1024        # bytes of names per decode call (at least one longest)
+_FLIST_LINKS = 12 * 1024
 
 
 class FlistCoder:

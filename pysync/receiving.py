@@ -62,15 +62,17 @@ def _recv_flist(sess, warmer):
         batch = sess.wire.read(dec.decode_batch)
         if warmer is not None:
             warmer.feed(batch)
-        for item in batch:
-            if item.__class__ is EndOfList:
-                if not sess.cfg.ignore_errors:
-                    sess.io_error |= item.io_error
-                done = True
-                break
-            entries.append(item)
-            if counting and len(entries) % 100 == 0:
-                sess.report.flist_count(len(entries))
+        # A batch is entries, the last of them maybe the list's end.
+        if batch[-1].__class__ is EndOfList:
+            end = batch.pop()
+            if not sess.cfg.ignore_errors:
+                sess.io_error |= end.io_error
+            done = True
+        before_batch = len(entries)
+        entries += batch
+        if counting:
+            for n in range(before_batch - before_batch % 100 + 100, len(entries) + 1, 100):
+                sess.report.flist_count(n)
     fo = sess.cfg.flist_opts
     uid_names = gid_names = {}
     if not fo.numeric_ids:
