@@ -18,6 +18,7 @@
  * receiver's name cleaning ("", ".", "..", "//", a leading or trailing
  * '/').
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pysync_native.h"
@@ -444,4 +445,151 @@ need:
     return PYSYNC_FLIST_NEED;
 careful:
     return PYSYNC_FLIST_CAREFUL;
+}
+
+/* ---- the list's order ------------------------------------------------------ */
+
+/* The sort key of flist_sort.py's sort_key(): "." is empty; otherwise,
+ * with i the last '/', 1, name[0..i) with every '/' as '/', 0, 1, then
+ * '/', 0 (nothing of that when there is no '/'), then the last component
+ * as 0, it, 0 (1, it, '/', 0 for a directory).  Bytes compare as keys. */
+static size_t key_len(const unsigned char *s, size_t n, int dir)
+{
+    size_t i, slash = n, inner = 0, len;
+
+    if (n == 1 && s[0] == '.')
+        return 0;
+    for (i = n; i > 0; i--)
+        if (s[i - 1] == '/') {
+            slash = i - 1;
+            break;
+        }
+    len = 0;
+    if (slash < n) {
+        for (i = 0; i < slash; i++)
+            inner += s[i] == '/';
+        len = 1 + slash + 2 * inner + 2;
+        s += slash + 1;
+        n -= slash + 1;
+    }
+    return len + n + (dir ? 3 : 2);
+}
+
+static void key_fill(const unsigned char *s, size_t n, int dir, unsigned char *k)
+{
+    size_t i, slash = n;
+
+    if (n == 1 && s[0] == '.')
+        return;
+    for (i = n; i > 0; i--)
+        if (s[i - 1] == '/') {
+            slash = i - 1;
+            break;
+        }
+    if (slash < n) {
+        *k++ = 1;
+        for (i = 0; i < slash; i++) {
+            *k++ = s[i];
+            if (s[i] == '/') {
+                *k++ = 0;
+                *k++ = 1;
+            }
+        }
+        *k++ = '/';
+        *k++ = 0;
+        s += slash + 1;
+        n -= slash + 1;
+    }
+    *k++ = dir ? 1 : 0;
+    memcpy(k, s, n);
+    k += n;
+    if (dir)
+        *k++ = '/';
+    *k = 0;
+}
+
+struct order_ctx {
+    const unsigned char *keys;
+    const size_t *offs;     /* key i is keys[offs[i]..offs[i + 1]) */
+};
+
+static int key_cmp(const struct order_ctx *c, uint32_t a, uint32_t b)
+{
+    size_t la = c->offs[a + 1] - c->offs[a], lb = c->offs[b + 1] - c->offs[b];
+    int r = memcmp(c->keys + c->offs[a], c->keys + c->offs[b], la < lb ? la : lb);
+
+    if (r)
+        return r;
+    return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+/* Stable merge sort of v[0..n) by key, tmp the same size. */
+static void merge_sort(const struct order_ctx *c, uint32_t *v, uint32_t *tmp, size_t n)
+{
+    size_t width, i;
+
+    for (i = 0; i + 1 < n; i += 2)      /* runs of two, then merge upwards */
+        if (key_cmp(c, v[i], v[i + 1]) > 0) {
+            uint32_t t = v[i];
+            v[i] = v[i + 1];
+            v[i + 1] = t;
+        }
+    for (width = 2; width < n; width *= 2) {
+        for (i = 0; i < n; i += 2 * width) {
+            size_t lo = i, mid = i + width < n ? i + width : n;
+            size_t hi = i + 2 * width < n ? i + 2 * width : n, a = lo, b = mid, o = lo;
+            if (mid >= hi || key_cmp(c, v[mid - 1], v[mid]) <= 0) {
+                memcpy(tmp + lo, v + lo, (hi - lo) * sizeof *v);   /* already in order */
+                continue;
+            }
+            while (a < mid && b < hi)
+                tmp[o++] = key_cmp(c, v[b], v[a]) < 0 ? v[b++] : v[a++];
+            while (a < mid)
+                tmp[o++] = v[a++];
+            while (b < hi)
+                tmp[o++] = v[b++];
+        }
+        memcpy(v, tmp, n * sizeof *v);
+    }
+}
+
+int pysync_flist_order(const unsigned char *names, const uint32_t *ends,
+                       const uint32_t *modes, size_t n, uint32_t *order)
+{
+    struct order_ctx c;
+    unsigned char *keys;
+    size_t *offs, i, total = 0;
+    uint32_t *tmp;
+
+    offs = malloc((n + 1) * sizeof *offs);
+    tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!offs || !tmp) {
+        free(offs);
+        free(tmp);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        size_t s = i ? ends[i - 1] : 0;
+        offs[i] = total;
+        total += key_len(names + s, ends[i] - s, (modes[i] & F_IFMT) == F_IFDIR);
+    }
+    offs[n] = total;
+    keys = malloc(total ? total : 1);
+    if (!keys) {
+        free(offs);
+        free(tmp);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        size_t s = i ? ends[i - 1] : 0;
+        key_fill(names + s, ends[i] - s, (modes[i] & F_IFMT) == F_IFDIR, keys + offs[i]);
+        order[i] = (uint32_t)i;
+    }
+    c.keys = keys;
+    c.offs = offs;
+    merge_sort(&c, order, tmp, n);
+    free(keys);
+    free(offs);
+    free(tmp);
+    return 0;
 }
