@@ -301,12 +301,4 @@ int pysync_flist_decode(pysync_flist_state *st,
                         int64_t *mtimes, uint32_t *nsecs, uint32_t *uids, uint32_t *gids,
                         uint16_t *extra, size_t *count, size_t *nextra);
 
-/* The order of flist_sort.py's sort_in_order (rsync's file-list order:
- * the stable sort by its sort_key) of n entries named names[ends[i-1]..
- * ends[i]) (from 0 for the first), a directory when modes[i] says so:
- * order[0..n) gets the entries' indices in that order.  Returns 0, or -1
- * when memory runs out (order is then not set). */
-int pysync_flist_order(const unsigned char *names, const uint32_t *ends,
-                       const uint32_t *modes, size_t n, uint32_t *order);
-
 #endif /* PYSYNC_NATIVE_H */

@@ -539,15 +539,12 @@ else:
 # - ``FLIST_BACKEND``: ``"native"`` when the C loops are there, else ``"ref"``: then (and
 #   with ``PYSYNC_NATIVE=ref``) the Python coder of pysync/protocol/flist.py, which is the
 #   specification, does all the work.
-# - ``flist_order(blob, ends, modes) -> list``: the indices of a list's entries in rsync's
-#   order (flist_sort.sort_in_order), from the names joined, their cumulative lengths and
-#   the modes (arrays of 'I').
 # - ``FlistCoder(uid, gid, links, csum_len)``: one direction's "same as before" state;
 #   ``state`` / ``set_state(mode, mtime, uid, gid, count)``; ``encode(...)`` and
 #   ``decode(...)`` (see there).  Values that do not fit the C types raise OverflowError
 #   before anything is changed.
 
-__all__ += ["FLIST_BACKEND", "FlistCoder", "flist_order"]
+__all__ += ["FLIST_BACKEND", "FlistCoder"]
 
 
 def _flist_native_ok():
@@ -563,17 +560,6 @@ FLIST_HAS_LINK, FLIST_HAS_SUM = 0x1000, 0x2000
 _FLIST_CHUNK = 512              # entries per decode call
 _FLIST_NAMES = 48 * 1024        # bytes of names per decode call (at least one longest)
 _FLIST_LINKS = 12 * 1024
-
-
-def flist_order(blob, ends, modes):
-    """The entries' indices in rsync's file-list order (see above)."""
-    n = len(modes)
-    order = _ffi.new("uint32_t[]", n)
-    fb = _ffi.from_buffer
-    if _lib.pysync_flist_order(blob, fb("uint32_t[]", ends), fb("uint32_t[]", modes), n,
-                               order) < 0:
-        raise MemoryError("no memory to sort a file list of %d entries" % n)
-    return _ffi.unpack(order, n)
 
 
 class FlistCoder:

@@ -127,8 +127,8 @@ def decode_batch(dec, buf, limit: int) -> list:
             if keep:
                 dec.entries.extend(entries)
             out += entries
-        if reason == _native.FLIST_FULL:
-            continue
+        if reason == _native.FLIST_FULL and fields is not None:
+            continue        # (FULL with nothing decoded cannot be: careful path then)
         if reason == _native.FLIST_NEED:
             if out:
                 return out

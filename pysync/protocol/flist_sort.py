@@ -8,14 +8,7 @@ with the wrong names.
 
 from __future__ import annotations
 
-from array import array
-from itertools import accumulate
-from operator import attrgetter
-
 __all__ = ["sort_key", "sort_in_order", "sort_and_clean"]
-
-_name = attrgetter("name")
-_mode = attrgetter("mode")
 
 
 def sort_key(name: bytes, is_dir: bool) -> bytes:
@@ -58,34 +51,6 @@ def _dir_key(d) -> bytes:
 
 
 def sort_in_order(entries: list) -> list:
-    """The entries stably sorted by ``sort_key``: by native/flist.c when
-    it is there (it makes the keys in one C buffer), else by
-    ``_sort_in_order``."""
-    order = _native_order(entries) if len(entries) > 1 else None
-    if order is None:
-        return _sort_in_order(entries)
-    return list(map(entries.__getitem__, order))
-
-
-def _native_order(entries: list):
-    """The C sort's order of the entries, or None without it (no compiled
-    module, PYSYNC_NATIVE=ref, a mode beyond 32 bits)."""
-    try:
-        from pysync import native
-    except ImportError:
-        return None
-    if native.FLIST_BACKEND != "native":
-        return None
-    names = list(map(_name, entries))
-    try:
-        modes = array("I", map(_mode, entries))
-        ends = array("I", accumulate(map(len, names)))
-    except OverflowError:
-        return None
-    return native.flist_order(b"".join(names), ends, modes)
-
-
-def _sort_in_order(entries: list) -> list:
     """The entries stably sorted by ``sort_key``, without a key per entry.
 
     The key of an entry is its directory's key followed by its own part:

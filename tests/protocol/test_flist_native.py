@@ -308,31 +308,3 @@ def test_reference_backend_uses_the_python_coder():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
 
-
-def test_native_order_is_the_python_order():
-    """The C sort (native/flist.c) against flist_sort's Python one and the
-    stable sort by sort_key: odd names ('/'-leading as -R keeps them, '.',
-    bytes around '/' and NUL), duplicates of both kinds, deep paths."""
-    from pysync.protocol.flist_sort import _native_order, _sort_in_order, sort_in_order, sort_key
-    rng = random.Random(5)
-    alphabet = [b"a", b"b", b"-", b".", b"/", b"\xff", b"\x01", b"\x00", b"0", b"ab", b"a-", b"a/"]
-    for trial in range(60):
-        entries = []
-        for _ in range(rng.choice((0, 1, 2, 3, 50, 700))):
-            n = b"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
-            n = b"/".join(c for c in n.split(b"/") if c) or b"x"
-            if rng.random() < 0.05:
-                n = b"/" + n
-            if rng.random() < 0.03:
-                n = b"."
-            kind = rng.choice((stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFIFO))
-            entries.append(FileEntry(n, kind | 0o644))
-        if entries and rng.random() < 0.5:
-            for e in rng.sample(entries, min(20, len(entries))):
-                entries.append(FileEntry(e.name, rng.choice((e.mode, stat.S_IFDIR | 0o755))))
-        rng.shuffle(entries)
-        expected = [id(e) for e in sorted(entries, key=lambda e: sort_key(e.name, e.is_dir))]
-        assert [id(e) for e in _sort_in_order(entries)] == expected, trial
-        if len(entries) > 1:
-            assert _native_order(entries) is not None
-        assert [id(e) for e in sort_in_order(entries)] == expected, trial
