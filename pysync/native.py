@@ -565,7 +565,7 @@ _FLIST_LINKS = 12 * 1024
 class FlistCoder:
     """native/flist.c over one direction of the file list."""
 
-    __slots__ = ("_st", "_scratch", "_csum_len")
+    __slots__ = ("_st", "_scratch", "_csum_len", "_out", "_written")
 
     def __init__(self, uid, gid, links, csum_len):
         st = self._st = _ffi.new("pysync_flist_state *")
@@ -574,6 +574,7 @@ class FlistCoder:
         st.csum_len = csum_len
         self._csum_len = csum_len
         self._scratch = None
+        self._out = self._written = None
 
     @property
     def state(self):
@@ -593,8 +594,12 @@ class FlistCoder:
         the wire bytes of those before it).  ``last``: the name before entry 0."""
         n = len(modes)
         cap = len(blob) + (64 + self._csum_len) * (n - start) + 64
-        out = bytearray(cap)
-        written = _ffi.new("size_t *")
+        out = self._out       # one buffer per coder, grown as needed: no churn per batch
+        if out is None or len(out) < cap:
+            out = self._out = bytearray(max(cap, 32 * 1024))
+            self._written = _ffi.new("size_t *")
+        written = self._written
+        written[0] = 0
         fb = _ffi.from_buffer
         with fb("unsigned char[]", out, require_writable=True) as o:
             stop = _lib.pysync_flist_encode(
@@ -602,9 +607,8 @@ class FlistCoder:
                 fb("uint32_t[]", modes), fb("int64_t[]", sizes), fb("int64_t[]", mtimes),
                 fb("uint32_t[]", nsecs), _ffi.NULL if uids is None else fb("uint32_t[]", uids),
                 _ffi.NULL if gids is None else fb("uint32_t[]", gids),
-                fb("uint32_t[]", xflags), plain, start, n, o, cap, written)
-        del out[written[0]:]
-        return stop, out
+                fb("uint32_t[]", xflags), plain, start, n, o, len(out), written)
+        return stop, out[:written[0]]
 
     def decode(self, last, data, pos, most):
         """Whole ordinary entries of ``data`` from ``pos`` (at most ``most``, and

@@ -91,12 +91,12 @@ def _recv_flist(sess, warmer):
         for e in entries:
             if e.mode and not e.is_link:
                 e.mode = tweak_mode(e.mode, sess.cfg.chmod)
-    flist = sort_and_clean(entries)
+    flist = sort_and_clean(entries, consume=True)     # entries is empty from here
     check_parents(flist)
     if sess.opts.prune_empty_dirs:
         from .engine.prune import prune_empty_dirs
         prune_empty_dirs(flist, sess.cfg.filters)
-    sess.report.flist_done(receiving=True, count=len(entries))
+    sess.report.flist_done(receiving=True, count=len(flist))
     return flist, uid_names, gid_names
 
 

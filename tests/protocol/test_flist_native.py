@@ -308,3 +308,20 @@ def test_reference_backend_uses_the_python_coder():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
 
+
+
+def test_sort_consuming_its_input_gives_the_same_list():
+    """sort_and_clean(consume=True), as the sending and receiving sides
+    call it: the same sorted and cleaned list, and the input emptied."""
+    from pysync.protocol.flist_sort import sort_and_clean
+    rng = random.Random(3)
+    entries = _random_entries(rng, 500)
+    entries += [FileEntry(e.name, stat.S_IFDIR | 0o755) for e in entries[:30]]   # duplicates
+    rng.shuffle(entries)
+    copy = list(entries)
+    expect = [(id(e), e.cleared) for e in sort_and_clean(copy)]
+    for e in entries:
+        e.cleared = False
+    got = sort_and_clean(entries, consume=True)
+    assert [(id(e), e.cleared) for e in got] == expect
+    assert entries == [] and len(copy) == len(got)
