@@ -557,9 +557,9 @@ def _flist_native_ok():
 FLIST_BACKEND = "native" if _flist_native_ok() else "ref"
 FLIST_FULL, FLIST_NEED, FLIST_CAREFUL = 0, 1, 2
 FLIST_HAS_LINK, FLIST_HAS_SUM = 0x1000, 0x2000
-_FLIST_CHUNK = 512              # entries per decode call
-_FLIST_NAMES = 48 * 1024        # bytes of names per decode call (at least one longest)
-_FLIST_LINKS = 12 * 1024
+_FLIST_CHUNK = 128              # entries per decode call
+_FLIST_NAMES = 16 * 1024        # bytes of names per decode call (at least one longest)
+_FLIST_LINKS = 8 * 1024
 
 
 class FlistCoder:
@@ -621,7 +621,8 @@ class FlistCoder:
         (FLIST_HAS_LINK / _HAS_SUM, kept transmit flags)."""
         sc = self._scratch
         if sc is None:
-            new = _ffi.new
+            # Not cleared: only the part a call writes is ever touched (RSS).
+            new = _ffi.new_allocator(should_clear_after_alloc=False)
             sc = self._scratch = (
                 new("unsigned char[]", _FLIST_NAMES), new("unsigned char[]", _FLIST_LINKS),
                 new("unsigned char[]", max(1, self._csum_len * _FLIST_CHUNK)),
