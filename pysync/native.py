@@ -542,7 +542,7 @@ else:
 # - ``FlistCoder(uid, gid, links, csum_len)``: one direction's "same as before" state;
 #   ``state`` / ``set_state(mode, mtime, uid, gid, count)``; ``encode(...)`` and
 #   ``decode(...)`` (see there).  Values that do not fit the C types raise OverflowError
-#   before anything is changed.
+#   (flist_native.py then codes the rest in Python; the state is set anew before every call).
 
 __all__ += ["FLIST_BACKEND", "FlistCoder"]
 
