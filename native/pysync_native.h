@@ -219,4 +219,86 @@ int pysync_zstd_decompress(void *dctx, const unsigned char *src, size_t len,
                            size_t *pos, unsigned char *dst, size_t cap,
                            size_t *written, size_t *err);
 
+/* ------------------------------------------------------------------ */
+/* flist.c: the file list's ordinary entries (pysync/protocol/        */
+/* flist_native.py; the Python coder in flist.py is the spec)         */
+/* ------------------------------------------------------------------ */
+
+/* Version of the flist.c declarations below (checked by pysync/native.py
+ * separately from PYSYNC_NATIVE_ABI; bump it on any change here).  An
+ * extension without it makes pysync use the Python coder. */
+#define PYSYNC_FLIST_ABI 1
+
+/* pysync_flist_state.opts bits: which optional fields the session sends. */
+#define PYSYNC_FLIST_UID 1
+#define PYSYNC_FLIST_GID 2
+#define PYSYNC_FLIST_LINKS 4
+
+/* The "same as the previous entry" state of one direction, which the
+ * caller copies in before a call and out after it.  count: entries
+ * encoded so far (the first one always sends its uid and gid);
+ * csum_len: the -c sum's length on the wire, else 0. */
+typedef struct {
+    int64_t mtime;
+    int64_t count;
+    uint32_t mode;
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t opts;
+    uint32_t csum_len;
+} pysync_flist_state;
+
+/* Encodes entries start..n-1, appending to out[*written..cap) and
+ * advancing *written.  Entry i is names[ends[i-1]..ends[i]) (from 0 for
+ * the first), modes[i], sizes[i], ...; uids / gids are read only with
+ * PYSYNC_FLIST_UID / _GID; xflags[i] are the entry's kept transmit flags;
+ * plain[i] is 0 for an entry with optional data (link target, sum,
+ * device numbers, hard link...).  last[0..lastlen) is the name of the
+ * entry before entry 0.  Returns the index of the first entry not
+ * encoded (n when all were): one that is not plain, a device, of mode 0
+ * or above 0x7FFFFFFF, a symlink with PYSYNC_FLIST_LINKS, or one that
+ * might not fit in cap. */
+size_t pysync_flist_encode(pysync_flist_state *st,
+                           const unsigned char *last, size_t lastlen,
+                           const unsigned char *names, const uint32_t *ends,
+                           const uint32_t *modes, const int64_t *sizes,
+                           const int64_t *mtimes, const uint32_t *nsecs,
+                           const uint32_t *uids, const uint32_t *gids,
+                           const uint32_t *xflags, const unsigned char *plain,
+                           size_t start, size_t n,
+                           unsigned char *out, size_t cap, size_t *written);
+
+/* Return values of pysync_flist_decode: stopped because max entries were
+ * decoded or an output buffer has less than a longest entry's room left
+ * (FULL), because the entry at *pos is not all in buf (NEED), or because
+ * the Python decoder must read the entry at *pos (CAREFUL). */
+#define PYSYNC_FLIST_FULL 0
+#define PYSYNC_FLIST_NEED 1
+#define PYSYNC_FLIST_CAREFUL 2
+
+/* extra[i] bits of a decoded entry: it has a link target (a symlink; the
+ * empty one without PYSYNC_FLIST_LINKS), a sum, and its kept transmit
+ * flags (XMIT_TOP_DIR, XMIT_NO_CONTENT_DIR of a directory) in the low
+ * nine bits. */
+#define PYSYNC_FLIST_HAS_LINK 0x1000
+#define PYSYNC_FLIST_HAS_SUM 0x2000
+
+/* Decodes whole entries from buf[*pos..len) while they are ordinary,
+ * *count < max, and the output buffers have room, advancing *pos past
+ * each.  last[0..lastlen) is the name of the entry before.  Entry k
+ * gets its name, NUL-ended, appended to names (*names_len advanced;
+ * names_cap is its size), its link target NUL-ended to links likewise,
+ * its sum (csum_len bytes, regular files only) to sums, and its fields to
+ * modes[k] ... extra[k]; *count is advanced, and *nextra for an entry
+ * whose extra is not 0.  Only entries the Python decoder would give
+ * unchanged are taken; the state is updated as it would be. */
+int pysync_flist_decode(pysync_flist_state *st,
+                        const unsigned char *last, size_t lastlen,
+                        const unsigned char *buf, size_t len, size_t *pos, size_t max,
+                        unsigned char *names, size_t names_cap, size_t *names_len,
+                        unsigned char *links, size_t links_cap, size_t *links_len,
+                        unsigned char *sums, uint32_t *modes, int64_t *sizes,
+                        int64_t *mtimes, uint32_t *nsecs, uint32_t *uids, uint32_t *gids,
+                        uint16_t *extra, size_t *count, size_t *nextra);
+
 #endif /* PYSYNC_NATIVE_H */

@@ -62,15 +62,17 @@ def _recv_flist(sess, warmer):
         batch = sess.wire.read(dec.decode_batch)
         if warmer is not None:
             warmer.feed(batch)
-        for item in batch:
-            if item.__class__ is EndOfList:
-                if not sess.cfg.ignore_errors:
-                    sess.io_error |= item.io_error
-                done = True
-                break
-            entries.append(item)
-            if counting and len(entries) % 100 == 0:
-                sess.report.flist_count(len(entries))
+        # A batch is entries, the last of them maybe the list's end.
+        if batch[-1].__class__ is EndOfList:
+            end = batch.pop()
+            if not sess.cfg.ignore_errors:
+                sess.io_error |= end.io_error
+            done = True
+        before_batch = len(entries)
+        entries += batch
+        if counting:
+            for n in range(before_batch - before_batch % 100 + 100, len(entries) + 1, 100):
+                sess.report.flist_count(n)
     fo = sess.cfg.flist_opts
     uid_names = gid_names = {}
     if not fo.numeric_ids:
@@ -89,12 +91,12 @@ def _recv_flist(sess, warmer):
         for e in entries:
             if e.mode and not e.is_link:
                 e.mode = tweak_mode(e.mode, sess.cfg.chmod)
-    flist = sort_and_clean(entries)
+    flist = sort_and_clean(entries, consume=True)     # entries is empty from here
     check_parents(flist)
     if sess.opts.prune_empty_dirs:
         from .engine.prune import prune_empty_dirs
         prune_empty_dirs(flist, sess.cfg.filters)
-    sess.report.flist_done(receiving=True, count=len(entries))
+    sess.report.flist_done(receiving=True, count=len(flist))
     return flist, uid_names, gid_names
 
 

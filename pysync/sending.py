@@ -72,7 +72,7 @@ def run_sender(sess, sources) -> int:
     stats.flist_size = sess.wire.bytes_written - before
     stats.flist_xfertime = int((time.monotonic() - t1) * 1000)
     sess.io_error |= scanner.io_error
-    flist = sort_and_clean(entries)
+    flist = sort_and_clean(entries, consume=True)     # entries (the scanner's) is empty now
     if remover is not None:
         remover.set_flist(flist)
     stats.count_flist(flist, sending=True)

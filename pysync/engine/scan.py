@@ -319,7 +319,7 @@ class Scanner:
         else:
             self._last_sec = sec
         e = FileEntry(name, mode, st.st_size, sec, nsec, st.st_uid, st.st_gid)
-        e.src = src
+        e._src = src        # the ``src`` property's field, without its call
         entries = self.entries
         entries.append(e)
         if self.emit is not None and len(entries) - self._emitted > EMIT_BATCH:

@@ -219,10 +219,13 @@ class FlistEncoder:
     """Sender side of the file list."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "uid", "gid", "rdev_major",
-                 "_hlink_first", "count", "xattrs", "acls", "atime")
+                 "_hlink_first", "count", "xattrs", "acls", "atime", "_native")
 
     def __init__(self, opts: FlistOptions):
         self.opts = opts
+        # The C loop's state (flist_native.py): None until made, False when
+        # the options are beyond it.
+        self._native = None if flist_batch.usable(opts) else False
         self.xattrs = XattrEncoder() if opts.xattrs else None
         self.acls = AclEncoder() if opts.acls else None
         self.lastname = b""
@@ -380,10 +383,12 @@ class FlistDecoder:
     short buffer leaves the state untouched."""
 
     __slots__ = ("opts", "lastname", "mode", "mtime", "nsec", "uid", "gid", "rdev_major",
-                 "entries", "xattrs", "acls", "atime")
+                 "entries", "xattrs", "acls", "atime", "_native", "_ints")
 
     def __init__(self, opts: FlistOptions, xattr_keep=None):
         self.opts = opts
+        self._native = None if flist_batch.usable(opts) else False   # as FlistEncoder's
+        self._ints = {}     # one int object per mode, uid and gid value met
         self.acls = AclDecoder() if opts.acls else None
         # -X: the sets received so far; ``xattr_keep(name)`` says which
         # names this receiver may store.

@@ -15,16 +15,29 @@ from .constants import (MAX_WIRE_NSEC, MAXPATHLEN, XMIT_EXTENDED_FLAGS, XMIT_GRO
                         XMIT_SAME_UID, XMIT_TOP_DIR, XMIT_USER_NAME_FOLLOWS)
 from .ints import _EXTRA, encode_varint
 from .flist import EndOfList, FileEntry, clean_name
+from . import flist_native
 
-__all__ = ["encode_batch", "decode_batch"]
+__all__ = ["encode_batch", "decode_batch", "usable"]
 
 # The varint of each extended xflags value met so far (a handful of them).
 _XFLAGS_VARINT: dict = {}
 
 
+def usable(opts) -> bool:
+    """Whether a coder with these options may use the C loop."""
+    return flist_native.usable(opts)
+
+
 def encode_batch(enc, entries) -> bytes:
     """The wire form of several entries for FlistEncoder ``enc``, as
-    ``enc.encode`` gives them one by one."""
+    ``enc.encode`` gives them one by one: through the C loop when the
+    encoder may use it (flist_native.py), else in Python."""
+    if enc._native is not False:
+        return flist_native.encode_batch(enc, entries, _encode_python)
+    return _encode_python(enc, entries)
+
+
+def _encode_python(enc, entries) -> bytes:
     o = enc.opts
     if o.xattrs or o.acls or o.atimes:
         # -X / -A fields follow every entry, -U's atime sits in the
@@ -118,8 +131,11 @@ def decode_batch(dec, buf, limit: int = 2048) -> list:
     """Decode up to ``limit`` whole entries (the last may be an
     EndOfList) in one call; the buffer is left after the last whole
     one.  Raises NeedMore only when not even one entry is complete.
-    The common entry is read by a fast path over the raw bytes; the
-    rest (hard links, devices, long names, ...) by ``_decode``."""
+    The common entry is read by the C loop when the decoder may use it
+    (flist_native.py), else by a fast path over the raw bytes; the rest
+    (hard links, devices, long names, ...) by ``_decode``."""
+    if dec._native is not False:
+        return flist_native.decode_batch(dec, buf, limit)
     out = []
     data = buf._data
     fast = _fast_ok(dec)

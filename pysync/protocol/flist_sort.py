@@ -50,7 +50,7 @@ def _dir_key(d) -> bytes:
     return b"\x01" + d.replace(b"/", b"/\x00\x01") + b"/\x00"
 
 
-def sort_in_order(entries: list) -> list:
+def sort_in_order(entries: list, consume: bool = False) -> list:
     """The entries stably sorted by ``sort_key``, without a key per entry.
 
     The key of an entry is its directory's key followed by its own part:
@@ -60,7 +60,10 @@ def sort_in_order(entries: list) -> list:
     their keys, each group as its directory's entries first and then its
     non-directories by base name.  Only the groups (one per directory) and
     the names within one group get keys; a list of 20,000 entries held
-    ~1.2 MiB of keys at once the other way."""
+    ~1.2 MiB of keys at once the other way.  With ``consume`` the input
+    list is emptied once its entries are in the groups, so the two lists
+    of the whole are never held at once (the sort is a run's peak of
+    memory)."""
     groups = {}       # directory name (None for the top) -> (directory entries, others)
     for e in entries:
         name = e.name
@@ -75,6 +78,8 @@ def sort_in_order(entries: list) -> list:
         if group is None:
             group = groups[d] = ([], [])
         group[part].append(e)
+    if consume:
+        entries.clear()
     out = []
     for d in sorted(groups, key=_dir_key):
         dirs, others = groups.pop(d)       # each group's list goes as it is copied
@@ -90,10 +95,11 @@ def sort_in_order(entries: list) -> list:
     return out
 
 
-def sort_and_clean(entries: list) -> list:
+def sort_and_clean(entries: list, consume: bool = False) -> list:
     """Stable sort by rsync's order; later duplicates of a name are marked
-    ``cleared`` (a directory wins over a non-directory), keeping indices."""
-    out = sort_in_order(entries)
+    ``cleared`` (a directory wins over a non-directory), keeping indices.
+    ``consume``: the caller is done with ``entries``, which is emptied."""
+    out = sort_in_order(entries, consume)
     prev = None
     for e in out:
         if prev is not None and e.name == prev.name:
