@@ -28,11 +28,37 @@ def _gid(name: str):
         return int(name) if name.isdigit() else None
 
 
+# Modules a transfer never needs after the switch: the SSH transport (its
+# connection is up already) and the entry points.
+_NOT_AFTER = ("pysync.transport", "pysync.__main__", "pysync.api", "pysync.warmup")
+
+
+def _preload() -> None:
+    """Import every module the rest of the run might load on first use
+    (pysync's own load their options' code lazily, xxhash loads with the
+    first sum): after the switch, the user may not be able to read them."""
+    import importlib
+    import pkgutil
+    import pysync
+    for mod in pkgutil.walk_packages(pysync.__path__, "pysync."):
+        if not mod.name.startswith(_NOT_AFTER):
+            try:
+                importlib.import_module(mod.name)
+            except ImportError:
+                pass
+    for name in ("xxhash", "zlib", "pwd", "grp"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def become_copy_as(spec: str, sending: bool) -> None:
     """Switch ids; ``sending``: this side's role, whose modules are loaded
     first (the user may not be able to read the interpreter's files)."""
     import importlib
     importlib.import_module("pysync.sending" if sending else "pysync.receiving")
+    _preload()
     from .text import _utf8_locale
     _utf8_locale()              # loads the locale module for the messages to come
     user, colon, group = spec.partition(":")
