@@ -7,6 +7,7 @@ contents (touch_up_dirs)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -23,6 +24,19 @@ __all__ = ["remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special"
            "touch_up_dirs"]
 
 
+def _kind_name(mode: int) -> str:
+    """The entry's kind as rsync's "could not make way for new ..." names it."""
+    if stat.S_ISREG(mode):
+        return "regular file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device file"
+    return "special file"
+
+
 def remove_in_way(gen, entry, st) -> bool:
     """Remove what stands where ``entry`` must go (a different type)."""
     if gen.cfg.dry_run:
@@ -32,8 +46,14 @@ def remove_in_way(gen, entry, st) -> bool:
         if not (gen.cfg.delete or gen.cfg.force):
             try:
                 os.rmdir(base, dir_fd=dfd)
-            except OSError:
-                gen._fail(f"rsync: [generator] cannot delete non-empty directory: {show(entry.name)}")
+            except OSError as e:
+                name = show(entry.name)
+                if e.errno == errno.ENOTEMPTY:
+                    gen.log.info(f"cannot delete non-empty directory: {name}")
+                else:
+                    gen._fail(f"rsync: [generator] delete_file: rmdir({name}) failed: "
+                              f"{e.strerror} ({e.errno})")
+                gen._fail(f"could not make way for new {_kind_name(entry.mode)}: {name}")
                 return False
         else:
             # rsync reports the contents it removes, not the directory.

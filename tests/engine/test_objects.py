@@ -1,0 +1,49 @@
+"""What stands in the way of an entry of another type (engine/objects.py
+remove_in_way), pysync against stock rsync on the same trees, locally and
+over the fake remote shell: same tree, same stdout and stderr lines, same
+exit code.  Cases found by interop/fuzz.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from helpers.roles import ROLES, fix_dirs, lines, put, sources_command
+from helpers.trees import compare_trees
+
+OLD = 1_600_000_000
+
+
+def _run_both(tmp_path, role, opts, build):
+    got, dsts = {}, []
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        build(src, dst)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(lines(r.stderr)))
+        dsts.append(dst)
+    return got, dsts
+
+
+def _dir_in_the_way(src, dst):
+    put(src, "deep", b"a file where the receiver has a directory\n", OLD)
+    put(dst, "deep/inner", b"keeps the directory non-empty\n", OLD)
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_non_empty_dir_in_the_way_as_rsync(tmp_path, role):
+    """Without --delete/--force a non-empty directory stays: rsync says
+    "cannot delete non-empty directory" as information (stdout) and "could
+    not make way for new regular file" as the error (stderr), exit 23."""
+    got, dsts = _run_both(tmp_path, role, ["-rti"], _dir_in_the_way)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 23
+    assert "cannot delete non-empty directory: deep" in got["pysync"][1]
+    assert "could not make way for new regular file: deep" in got["pysync"][2]
+    assert compare_trees(*dsts) == []
