@@ -32,7 +32,8 @@ from ..protocol.stats import DeleteStats, encode_del_stats
 from .basis import drop_stale_partial, partial_path, send_sums
 from .delete import delete_missing, delete_pass
 from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
-from .objects import gen_dir, gen_link, gen_special, make_parents, remove_in_way, touch_up_dirs
+from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
+                      touch_up_dirs)
 from .sender import encode_item
 
 __all__ = ["Generator"]
@@ -312,6 +313,7 @@ class Generator:
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender
         echoes it so the client can log it in order."""
+        iflags = time_item(self, entry, iflags)
         if self.xattrs is not None:
             if iflags & ITEM_IS_NEW or iflags & (ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE) == \
                     ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE:
@@ -462,6 +464,7 @@ class Generator:
                 self.backup_basis.add(ndx)
                 basis_type = FNAMECMP_BACKUP
                 iflags |= ITEM_BASIS_TYPE_FOLLOWS
+        iflags = time_item(self, entry, iflags, xname)
         out = encode_item(self.ndx_out, ndx, iflags, basis_type, xname)
         if self.xattrs is not None:
             out += self.xattrs.tail(entry, iflags)

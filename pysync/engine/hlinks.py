@@ -15,7 +15,7 @@ from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_SI
                                   ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
-from .objects import remove_in_way
+from .objects import remove_in_way, time_item
 
 __all__ = ["pick_leader", "leave_group", "member_basis", "finish_hard_links"]
 
@@ -133,7 +133,8 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
         gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
                   f"{show(lname)} failed: {e.strerror} ({e.errno})")
         return
-    iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else changed)
+    iflags = time_item(gen, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS |
+                       (ITEM_IS_NEW if st is None else changed), lname)
     if itemize:
         _send_item(gen, ndx, entry, iflags, lname)
     else:

@@ -13,15 +13,32 @@ import stat
 
 from ..io.attrs import apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
-from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
-                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
+from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_MATCHED, ITEM_REPORT_ACL,
+                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME, ITEM_TRANSFER,
+                                  ITEM_XNAME_FOLLOWS)
 from ..report import progress_names
 from ..text import show
 from .delete import content_dir, delete_in, note_deleted, remove_tree
 from .symlinks import unsafe_symlink
 
-__all__ = ["remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
+__all__ = ["time_item", "remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
            "touch_up_dirs"]
+
+
+def time_item(gen, entry, iflags: int, xname: bytes | None = None) -> int:
+    """``iflags`` with rsync's "T" where it applies: an existing entry whose
+    time is not kept (no -t, or -O/-J for its type) that is transferred or
+    changed here gets the time of now, and the record says so, unless it
+    was already on its leader's inode (an empty name after it)."""
+    fmt = stat.S_IFMT(entry.mode)
+    policy = gen.policy
+    keep = policy.dir_times if fmt == stat.S_IFDIR else \
+        policy.link_times if fmt == stat.S_IFLNK else policy.times
+    if not keep and iflags & (ITEM_TRANSFER | ITEM_LOCAL_CHANGE) \
+            and not iflags & (ITEM_IS_NEW | ITEM_MATCHED) \
+            and (not iflags & ITEM_XNAME_FOLLOWS or xname):
+        iflags |= ITEM_REPORT_TIME
+    return iflags
 
 
 def _kind_name(mode: int) -> str:

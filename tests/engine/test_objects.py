@@ -47,3 +47,31 @@ def test_non_empty_dir_in_the_way_as_rsync(tmp_path, role):
     assert "cannot delete non-empty directory: deep" in got["pysync"][1]
     assert "could not make way for new regular file: deep" in got["pysync"][2]
     assert compare_trees(*dsts) == []
+
+
+def _untimed(src, dst):
+    put(src, "f", b"new, longer content\n", OLD)
+    put(dst, "f", b"old\n", OLD)
+    put(src, "same-size", b"new!\n", OLD)
+    put(dst, "same-size", b"old!\n", OLD + 50)
+    os.symlink("f", src / "l")
+    os.symlink("elsewhere", dst / "l")
+    put(src, "h1", b"linked\n", OLD)
+    os.link(src / "h1", src / "h2")
+    put(dst, "h1", b"linked\n", OLD)
+    put(dst, "h2", b"linked\n", OLD)
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_untimed_updates_report_T_as_rsync(tmp_path, role):
+    """Without -t a file that is sent again, a symlink that is replaced and
+    a hard link that is relinked get the time of now: rsync itemizes a "T"
+    for each (">f.sT......", "cLc.T......", "hf..T......")."""
+    got, dsts = _run_both(tmp_path, role, ["-rlpHi"], _untimed)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert {"f.sT...... f", "f..T...... same-size", "Lc.T...... l -> f",
+            "f..T...... h2 => h1"} <= {ln[1:] for ln in got["pysync"][1]}
+    assert compare_trees(*dsts, times=False) == []
