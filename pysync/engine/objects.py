@@ -106,13 +106,16 @@ def gen_dir(gen, ndx, entry, st) -> None:
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry)
         alt = None
-        if gen.cfg.alt_dests and entry.name != b".":
+        if gen.cfg.alt_dests:
             from .altdest import alt_lstat  # the option's module loads with it
             alt = alt_lstat(gen, entry, stat.S_IFDIR)
         if alt is not None:
+            # Made here after the --*-dest copy: itemized as a local change
+            # when an attribute differs from it, not at all otherwise
+            # (the root too, when the run created it).
             flags = gen._attr_flags(entry, alt)
             if flags:
-                gen._item(ndx, entry, flags)
+                gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
         else:
             gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
     else:

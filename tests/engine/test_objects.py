@@ -75,3 +75,37 @@ def test_untimed_updates_report_T_as_rsync(tmp_path, role):
     assert {"f.sT...... f", "f..T...... same-size", "Lc.T...... l -> f",
             "f..T...... h2 => h1"} <= {ln[1:] for ln in got["pysync"][1]}
     assert compare_trees(*dsts, times=False) == []
+
+
+def _dirs_in_compare_dest(top):
+    def build(src, dst):
+        ref = src.parent / "ref"
+        for root in (src, ref):
+            (root / "same").mkdir(parents=True)
+            (root / "group").mkdir()
+        os.chown(ref / "group", 0, 1234)
+        fix_dirs(src, OLD)
+        fix_dirs(ref, OLD)
+    return build
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_new_dirs_against_compare_dest_as_rsync(tmp_path, role):
+    """A directory the run creates is compared with its --compare-dest
+    copy: not itemized when that copy's attributes are the same (the
+    destination root included), "cd.....g..." when its group differs."""
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        _dirs_in_compare_dest(top)(top / "src", top / "dst")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", f"--compare-dest={top}/ref"] + extra,
+                                           [f"{top}/src/"], top / "dst"),
+                           capture_output=True, timeout=60)
+        out = lines(r.stdout.replace(str(top).encode(), b"TOP"))
+        got[tool] = (r.returncode, sorted(out), sorted(lines(r.stderr)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert [ln for ln in got["pysync"][1] if not ln.startswith("created")] == ["cd.....g... group/"]
