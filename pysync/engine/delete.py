@@ -8,6 +8,7 @@ symlinks."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -198,7 +199,15 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
     if not dry_run:
         tree.forget(name)
         pfd, base = tree.locate(name)
-        os.rmdir(base, dir_fd=pfd)
+        try:
+            os.rmdir(base, dir_fd=pfd)
+        except OSError as e:
+            # Refilled meanwhile: the backups of its files (-b, no
+            # --backup-dir) are made beside them.
+            if e.errno != errno.ENOTEMPTY or log is None:
+                raise
+            log.info(f"cannot delete non-empty directory: {show(name)}")
+            return False
     if on_deleted:
         on_deleted(name, mode)     # the directory's own mode: %B in a deletion's log line
     return True
