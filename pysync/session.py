@@ -21,7 +21,7 @@ from .protocol.filesfrom import decode_files_from_name, encode_files_from
 from .protocol.filters import decode_filter_rule, encode_filter_list
 from .protocol.mux import decode_success
 from .report import Report
-from .text import show
+from .text import show, unshow
 from .config import SessionConfig, client_handshake, server_handshake
 from .log import Log
 from .engine.filters import FilterList
@@ -187,8 +187,7 @@ def run_server(opts, stream) -> int:
     try:
         server_handshake(sess)
         wire.start_mux(local_server=opts.local_server)
-        log.remote = lambda text: wire.send_msg(
-            MSG_INFO, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
+        log.remote = lambda text: wire.send_msg(MSG_INFO, unshow(text.rstrip("\n")) + b"\n")
         if opts.sender:
             sess.recv_filters()
             base = args[0] if args else b"."

@@ -109,3 +109,22 @@ def test_new_dirs_against_compare_dest_as_rsync(tmp_path, role):
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0
     assert [ln for ln in got["pysync"][1] if not ln.startswith("created")] == ["cd.....g... group/"]
+
+
+def _odd_names(src, dst):
+    src.mkdir(parents=True)
+    dst.mkdir()
+    os.mkfifo(os.path.join(os.fsencode(src), b"fifo\xff\nname"))
+    put(src, "f", b"x\n", OLD)
+    fix_dirs(src, OLD)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_server_messages_escaped_once(tmp_path, role):
+    """A name in a server's message ("skipping non-regular file" from a
+    receiving server) reaches the client raw and is escaped there once, as
+    rsync does: "fifo\\#377\\#012name", not "fifo\\#134#377...".  Found by
+    interop/fuzz.py."""
+    got, dsts = _run_both(tmp_path, role, ["-rti"], _odd_names)
+    assert got["pysync"] == got["rsync"]
+    assert 'skipping non-regular file "fifo\\#377\\#012name"' in got["pysync"][1]
