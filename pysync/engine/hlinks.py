@@ -122,6 +122,8 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
                 return
             if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
                 return
+            if st is not None and gen.cfg.backups is not None and not stat.S_ISDIR(st.st_mode):
+                gen.cfg.backups.keep(entry.name)     # -b: what the link replaces (maybe_hard_link)
             tmp = temp_name(base)
             os.link(lbase, tmp, src_dir_fd=ldfd, dst_dir_fd=dfd, follow_symlinks=False)
             os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)

@@ -99,3 +99,27 @@ def test_follower_with_xattrs_as_rsync(tmp_path, role):
                      os.getxattr(dst / "b", "user.pysync.test"))
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][1:] == (True, b"new value")
+
+
+@pytest.mark.parametrize("backup", [["-b"], ["--backup-dir=../bak"]], ids=["suffix", "dir"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_relinked_follower_is_backed_up_as_rsync(tmp_path, role, backup):
+    """-Hb: a follower that is relinked to its leader replaces the file
+    that was there, which is backed up first (hlink.c maybe_hard_link), as
+    any replaced file is.  Found by interop/fuzz.py: pysync lost it."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["a", "b"], b"same data\n", OLD)
+        _group(dst, ["a"], b"same data\n", OLD)
+        _group(dst, ["b"], b"same data\n", OLD)   # the same data, not linked
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + backup + extra, [f"{src}/"], dst),
+                           cwd=dst, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        kept = sorted(str(p.relative_to(tmp_path / tool)) for p in (tmp_path / tool).rglob("b*")
+                      if p.is_file())
+        got[tool] = (sorted(lines(r.stdout)), kept,
+                     os.stat(dst / "a").st_ino == os.stat(dst / "b").st_ino)
+    assert got["pysync"] == got["rsync"]
+    assert len(got["pysync"][1]) == 3 and got["pysync"][2]
