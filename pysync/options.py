@@ -488,6 +488,8 @@ def finish_options(opts: Options) -> Options:
     """Implications between options, as rsync applies them after parsing."""
     if opts.max_delete is not None and opts.max_delete < 0:
         opts.max_delete = 0         # negative: no deletions (as options.c)
+    if opts.delete_excluded:
+        opts.delete = True          # options.c: --delete-excluded is a --delete mode
     if opts.protect_args is None:
         # A client's default comes from $RSYNC_PROTECT_ARGS (read as atoi).
         import os
