@@ -166,6 +166,11 @@ def gen_link(gen, ndx, entry, st) -> None:
     # with another target is a change.
     is_new = st is None or not stat.S_ISLNK(st.st_mode)
     change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
+    alt = _alt_other(gen, entry, st, stat.S_IFLNK)
+    if alt == "done":
+        return
+    if alt is not None and alt != "quiet":
+        change = ITEM_REPORT_CHANGE | gen._attr_flags(entry, alt)
     if not is_new and gen.policy.link_times and time_differs(st, entry, gen.cfg.modify_window):
         change |= ITEM_REPORT_TIME
     if st is not None and stat.S_ISDIR(st.st_mode):
@@ -186,7 +191,8 @@ def gen_link(gen, ndx, entry, st) -> None:
         except BaseException:
             os.unlink(tmp, dir_fd=dfd)
             raise
-    gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
+    if alt != "quiet":
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
     gen._succeeded(ndx, entry)
 
 
@@ -208,6 +214,12 @@ def gen_special(gen, ndx, entry, st) -> None:
         gen._succeeded(ndx, entry)
         return
     is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
+    change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
+    alt = _alt_other(gen, entry, st, stat.S_IFMT(entry.mode))
+    if alt == "done":
+        return
+    if alt is not None and alt != "quiet":
+        change = ITEM_REPORT_CHANGE | gen._attr_flags(entry, alt)
     if st is not None and stat.S_ISDIR(st.st_mode):
         if not remove_in_way(gen, entry, st):
             return
@@ -233,8 +245,18 @@ def gen_special(gen, ndx, entry, st) -> None:
         except BaseException:
             os.unlink(tmp, dir_fd=dfd)
             raise
-    gen._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+    if alt != "quiet":
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
     gen._succeeded(ndx, entry)
+
+
+def _alt_other(gen, entry, st, fmt: int):
+    """--*-dest for a symlink, device or special file this run creates
+    (altdest.try_alt_other); None without those options."""
+    if st is not None or not gen.cfg.alt_dests:
+        return None
+    from .altdest import try_alt_other  # the option's module loads with it
+    return try_alt_other(gen, entry, fmt)
 
 
 def _read_link(gen, dfd, base: bytes) -> bytes:
