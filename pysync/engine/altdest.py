@@ -86,13 +86,16 @@ def try_alt_other(gen, entry, fmt: int):
     return ALT_QUIET
 
 
-def try_alt_dests(gen, ndx, entry) -> bool:
+def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
     """--compare-dest / --copy-dest / --link-dest for a file missing in
     the destination (generator.c try_dests_reg): a copy in DIR with the
     same data and attributes (xattrs and ACLs included) is compared,
     copied or hard-linked; one with the same data but other attributes
     is copied here and itemized as a local change; a changed one
-    becomes the basis of the delta."""
+    becomes the basis of the delta.  A file that ``existing`` (its
+    lstat) says is there already is only looked at for an identical copy
+    (not with --copy-dest): --compare-dest then removes it, --link-dest
+    puts a hard link to the copy in its place."""
     cfg = gen.cfg
     candidate = None
     same_data = None
@@ -112,6 +115,16 @@ def try_alt_dests(gen, ndx, entry) -> bool:
             if same_data is None:
                 same_data = path, ast
             continue
+        if existing is not None:
+            if kind == "copy" or kind == "link" and \
+                    (existing.st_dev, existing.st_ino) == (ast.st_dev, ast.st_ino):
+                return False
+            if not cfg.dry_run:
+                dfd, base = gen.tree.locate(entry.name)
+                try:
+                    os.unlink(base, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
         if kind == "compare":
             return True
         if not cfg.dry_run:
@@ -123,6 +136,8 @@ def try_alt_dests(gen, ndx, entry) -> bool:
             else:
                 _copy_alt(gen, entry, path)
         return True     # unchanged: not itemized (rsync shows these only with -ii)
+    if existing is not None:
+        return False
     if same_data is not None:
         path, ast = same_data
         flags = gen._attr_flags(entry, ast, path)

@@ -349,9 +349,9 @@ class Generator:
             st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:
             member_basis(self, ndx, entry)
-        if st is None and cfg.alt_dests:
+        if cfg.alt_dests and (st is None or cfg.alt_dests[0][0] != "copy"):
             from .altdest import try_alt_dests  # --link-dest & co. load their module
-            if try_alt_dests(self, ndx, entry):
+            if try_alt_dests(self, ndx, entry, st):
                 self._succeeded(ndx, entry)
                 return
         if cfg.partial_dir is not None and ndx not in self.basis:

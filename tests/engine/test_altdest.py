@@ -65,3 +65,30 @@ def test_symlinks_and_specials_as_rsync(tmp_path, role, kind):
     assert got["pysync"][0] == 0
     assert "same" not in " ".join(got["pysync"][1])
     assert compare_trees(*dsts) == []
+
+
+def _existing(src, dst, ref):
+    for root in (src, dst, ref):
+        put(root, "same", b"identical everywhere\n", OLD)
+    put(src, "changed", b"the new data\n", OLD)
+    put(ref, "changed", b"the new data\n", OLD)
+    put(dst, "changed", b"old data here\n", OLD - 100)
+    for root in (src, dst, ref):
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_existing_files_identical_in_dir_as_rsync(tmp_path, role, kind):
+    """A file that exists here, and whose copy in DIR is identical to the
+    source's, is removed with --compare-dest and replaced by a hard link
+    to the copy with --link-dest (try_dests_reg, find_exact_for_existing);
+    --copy-dest leaves it to the usual update.  pysync kept (or rewrote)
+    it."""
+    got, dsts = _run_both(tmp_path, role, kind, _existing)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    names = got["pysync"][2]
+    assert {"compare": {}, "link": {"same": 2, "changed": 2},
+            "copy": {"same": 1, "changed": 1}}[kind] == names
+    assert compare_trees(*dsts) == []
