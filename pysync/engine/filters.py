@@ -372,8 +372,22 @@ class FilterList:
             self.merges.append(m)
         self.rules.extend(other.rules)
 
-    def wire_rules(self) -> list:
-        return [r.text for r in self.rules]
+    def wire_rules(self, am_sender: bool | None = None) -> list:
+        """The rules' texts for the peer; a client that is ``am_sender``
+        (True/False) keeps the rules of its own side to itself, as rsync
+        does (exclude.c send_rules): a sender its hide/show rules, a
+        receiver its protect/risk rules."""
+        out = []
+        for r in self.rules:
+            if isinstance(r, MergeRule):
+                sender, receiver = "s" in r.sides, "r" in r.sides
+                sender, receiver = (sender or not receiver), (receiver or not sender)
+            else:
+                sender, receiver = r.sender, r.receiver
+            if am_sender is not None and sender != receiver and sender == am_sender:
+                continue
+            out.append(r.text)
+        return out
 
     # ---- per-directory merge files --------------------------------------------------
     def root_context(self, base: bytes):

@@ -139,3 +139,33 @@ def test_rule_parsing_and_wire_text():
     assert b": /.rsync-filter" in texts and b"- .r" in texts and b": .r" in texts
     assert fl.excluded(b"x/core", False) and fl.excluded(b".git", True)
     assert not fl.excluded(b".git", False)
+
+
+@pytest.mark.parametrize("rule", ["P keep", "R keep", "H keep", "S keep", "-s keep", "-r keep"])
+@pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "pull-pysync2rsync"])
+def test_side_rules_stay_on_their_side_as_rsync(tmp_path, role, rule):
+    """A client keeps the rules of its own side (a receiver its P/R and
+    -r rules, a sender its H/S and -s rules) and sends the others, as
+    rsync's send_rules does.  Found by interop/fuzz.py: a pulling pysync
+    client sent 'P keep' to the rsync sender, which then left 'keep' out
+    of the list, so its new time never arrived."""
+    import os
+    from helpers.roles import lines, sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for root, t in ((src, 1_600_000_000), (dst, 1_600_000_500)):
+            root.mkdir(parents=True)
+            os.symlink("target", root / "keep")
+            os.utime(root / "keep", (t, t), follow_symlinks=False)
+            (root / "f").write_bytes(b"f")
+            os.utime(root / "f", (t, t))
+            os.utime(root, (t, t))
+        (dst / "extra").write_bytes(b"x")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", "--delete", f"--filter={rule}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(os.listdir(dst)),
+                     os.lstat(dst / "keep").st_mtime if os.path.lexists(dst / "keep") else None)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
