@@ -55,21 +55,30 @@ def _kind_name(mode: int) -> str:
 
 
 def remove_in_way(gen, entry, st) -> bool:
-    """Remove what stands where ``entry`` must go (a different type)."""
-    if gen.cfg.dry_run:
-        return True
-    dfd, base = gen.tree.locate(entry.name)
+    """Remove what stands where ``entry`` must go (a different type).  A
+    dry run changes nothing but says and returns what a real one would
+    (a non-empty directory without --delete/--force stays, with its
+    error; with them, its contents are listed as deleted)."""
+    dry = gen.cfg.dry_run
     if stat.S_ISDIR(st.st_mode):
         if not (gen.cfg.delete or gen.cfg.force):
-            try:
-                os.rmdir(base, dir_fd=dfd)
-            except OSError as e:
+            err = None
+            if dry:
+                if os.listdir(gen.tree.dir_fd(entry.name)):
+                    err = OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY))
+            else:
+                dfd, base = gen.tree.locate(entry.name)
+                try:
+                    os.rmdir(base, dir_fd=dfd)
+                except OSError as e:
+                    err = e
+            if err is not None:
                 name = show(entry.name)
-                if e.errno == errno.ENOTEMPTY:
+                if err.errno == errno.ENOTEMPTY:
                     gen.log.info(f"cannot delete non-empty directory: {name}")
                 else:
                     gen._fail(f"rsync: [generator] delete_file: rmdir({name}) failed: "
-                              f"{e.strerror} ({e.errno})")
+                              f"{err.strerror} ({err.errno})")
                 gen._fail(f"could not make way for new {_kind_name(entry.mode)}: {name}")
                 return False
         else:
@@ -77,11 +86,14 @@ def remove_in_way(gen, entry, st) -> bool:
             top = entry.name
             remove_tree(gen.tree, top,
                         lambda n, m: None if n == top else note_deleted(gen, n, m),
-                        backups=gen.cfg.backups)
+                        dry, backups=gen.cfg.backups)
         gen.tree.forget(entry.name)
+    elif dry:
+        pass
     elif gen.cfg.backups is not None:
         gen.cfg.backups.keep(entry.name, move=True)
     else:
+        dfd, base = gen.tree.locate(entry.name)
         os.unlink(base, dir_fd=dfd)
     return True
 

@@ -128,3 +128,17 @@ def test_server_messages_escaped_once(tmp_path, role):
     got, dsts = _run_both(tmp_path, role, ["-rti"], _odd_names)
     assert got["pysync"] == got["rsync"]
     assert 'skipping non-regular file "fifo\\#377\\#012name"' in got["pysync"][1]
+
+
+@pytest.mark.parametrize("opts", [["-rtin"], ["-rtin", "--delete"], ["-rtin", "--force"]],
+                         ids=["plain", "delete", "force"])
+@pytest.mark.parametrize("role", ROLES)
+def test_dir_in_the_way_dry_run_as_rsync(tmp_path, role, opts):
+    """-n says what the real run would: a non-empty directory in the way
+    of a file stays with rsync's error (exit 23), and with --delete or
+    --force its contents are listed as deleted.  Found by interop/fuzz.py:
+    pysync's dry run said nothing and exited 0."""
+    got, dsts = _run_both(tmp_path, role, opts, _dir_in_the_way)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == (23 if opts == ["-rtin"] else 0)
+    assert compare_trees(*dsts) == []
