@@ -103,7 +103,8 @@ class _Session:
             self.add_filter_texts([b":C", b"-C"])
 
     def send_filters(self) -> None:
-        rules = self.cfg.filters.wire_rules(self.am_sender) if self.cfg.filters else []
+        rules = self.cfg.filters.wire_rules(self.am_sender, self.opts.delete_excluded) \
+            if self.cfg.filters else []
         self.wire.write(encode_filter_list(rules))
         self.wire.flush()
         if self.opts.cvs_exclude and not self.am_sender:

@@ -169,3 +169,35 @@ def test_side_rules_stay_on_their_side_as_rsync(tmp_path, role, rule):
                      os.lstat(dst / "keep").st_mtime if os.path.lexists(dst / "keep") else None)
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0
+
+
+@pytest.mark.parametrize("opts", [["--delete"], ["--delete-excluded"]])
+@pytest.mark.parametrize("role", ["local", "pull-rsync2pysync", "push-pysync2rsync"])
+def test_triple_star_matches_directories_only_as_rsync(tmp_path, role, opts):
+    """'- name/***' excludes the directory 'name' and all below it, never
+    a file called 'name' (rsync matches a directory as 'name/').  Found by
+    interop/fuzz.py: pysync excluded the file too, and with
+    --delete-excluded deleted it."""
+    import os
+    from helpers.roles import lines, sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for root in (src, dst):
+            put(root, "deep", b"a file named like the rule\n", T_OLD)
+            put(root, "sub/deep/inner", b"in a directory it matches\n", T_OLD)
+            put(root, "sub/deep2", b"not matched\n", T_OLD)
+            fix_dirs(root, T_OLD)
+        put(src, "deep", b"a file named like the rule, newer\n", T_NEW)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(_roles_command(tool, role, ["-ai", "--filter=- deep/***"] + opts + extra,
+                                          src, dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert compare_trees(tmp_path / "rsync" / "dst", tmp_path / "pysync" / "dst") == []
+
+
+def _roles_command(tool, role, opts, src, dst):
+    from helpers.roles import sources_command
+    return sources_command(tool, role, opts, [f"{src}/"], dst)
