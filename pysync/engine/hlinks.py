@@ -98,11 +98,11 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
 def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
     tree = gen.tree
     try:
-        dfd, base = tree.locate(entry.name)
         try:
+            dfd, base = tree.locate(entry.name)
             st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
-            st = None
+            st = None       # (a dry run into a destination that is not there: no tree)
         changed = 0
         if st is not None:
             # A follower that is not yet the leader's inode is itemized

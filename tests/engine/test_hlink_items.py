@@ -123,3 +123,23 @@ def test_relinked_follower_is_backed_up_as_rsync(tmp_path, role, backup):
                      os.stat(dst / "a").st_ino == os.stat(dst / "b").st_ino)
     assert got["pysync"] == got["rsync"]
     assert len(got["pysync"][1]) == 3 and got["pysync"][2]
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_dry_run_into_missing_destination_as_rsync(tmp_path, role):
+    """-Hn into a destination that does not exist: the follower is listed
+    as a link to its leader, no error.  Found by interop/fuzz.py: pysync
+    failed with 'link ... failed: None (None)' and exit 23."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["b", "d.log/deep"][:1], b"linked\n", OLD)
+        (src / "d.log").mkdir()
+        os.link(src / "b", src / "d.log" / "deep")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHin"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        out = [ln for ln in lines(r.stdout) if not ln.startswith("created directory")]
+        got[tool] = (r.returncode, sorted(out), dst.exists())
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and not got["pysync"][2]
