@@ -112,6 +112,9 @@ def _compile(pat: bytes):
         pat = pat[:-4]
     out = []
     i = 0
+    if not anchored and pat.startswith(b"**/"):
+        out.append(b"(?:.*/)?")     # a leading "**/" also matches at the start (WILD2_PREFIX)
+        i = 3
     while i < len(pat):
         c = pat[i:i + 1]
         if pat.startswith(b"**", i):

@@ -201,3 +201,28 @@ def test_triple_star_matches_directories_only_as_rsync(tmp_path, role, opts):
 def _roles_command(tool, role, opts, src, dst):
     from helpers.roles import sources_command
     return sources_command(tool, role, opts, [f"{src}/"], dst)
+
+
+@pytest.mark.parametrize("rule", ["- **/z", "-! **/z", "- **/sub/z"])
+@pytest.mark.parametrize("role", ["local", "pull-pysync2rsync", "push-pysync2rsync"])
+def test_leading_double_star_matches_at_the_top_as_rsync(tmp_path, role, rule):
+    """A pattern that starts with '**/' also matches at the start of the
+    path ('**/z' matches 'z'), as rsync's WILD2_PREFIX does.  Found by
+    interop/fuzz.py: pysync did not, so '-! **/z' excluded 'z' and a pull
+    rejected it from the sender's list (exit 4)."""
+    import os
+    from helpers.roles import lines
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for rel in ("z", "sub/z", "sub/y", "a/sub/z"):
+            put(src, rel, rel.encode(), T_OLD)
+        fix_dirs(src, T_OLD)
+        dst.mkdir(parents=True)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(_roles_command(tool, role, ["-ai", f"--filter={rule}"] + extra, src, dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert compare_trees(tmp_path / "rsync" / "dst", tmp_path / "pysync" / "dst") == []
