@@ -90,12 +90,13 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         lname = gen.flist[lndx].name
         after = [m for m in members if m[0] > lndx]
         before = [m for m in members if m[0] < lndx]
+        sent = group in gen.hlink_sent
         for ndx, entry in after + before[::-1]:
-            _link_one(gen, ndx, entry, lname, itemize=not late)
+            _link_one(gen, ndx, entry, lname, itemize=not late, leader_sent=sent)
     gen.hlink_followers = pending
 
 
-def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
+def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, leader_sent: bool = False) -> None:
     tree = gen.tree
     try:
         try:
@@ -108,7 +109,7 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
             # A follower that is not yet the leader's inode is itemized
             # against what it was (hlink.c maybe_hard_link -> itemize).
             changed = gen._attr_flags(entry, st, probe=True)
-            if stat.S_ISREG(st.st_mode) and st.st_size != entry.size:
+            if st.st_size != entry.size:    # whatever it is (itemize compares st_size)
                 changed |= ITEM_REPORT_SIZE
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
@@ -135,8 +136,12 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
         gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
                   f"{show(lname)} failed: {e.strerror} ({e.errno})")
         return
+    # A follower that waited for its leader's data found what was there
+    # and not a file (a directory, a symlink) removed already: new, as in
+    # rsync; one linked at once is compared with it.
+    new = st is None or leader_sent and not stat.S_ISREG(st.st_mode)
     iflags = time_item(gen, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS |
-                       (ITEM_IS_NEW if st is None else changed), lname)
+                       (ITEM_IS_NEW if new else changed), lname)
     if itemize:
         _send_item(gen, ndx, entry, iflags, lname)
     else:

@@ -143,3 +143,29 @@ def test_dry_run_into_missing_destination_as_rsync(tmp_path, role):
         got[tool] = (r.returncode, sorted(out), dst.exists())
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0 and not got["pysync"][2]
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_follower_replacing_other_type_is_new_as_rsync(tmp_path, role, kind):
+    """A follower whose name holds a directory or a symlink here: that is
+    removed and the follower itemized as new ("hf+++++++++ b => a"), not
+    compared with it.  Found by interop/fuzz.py."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["a", "b"], b"linked data\n", OLD)
+        _group(dst, ["a"], b"linked data\n", OLD)
+        if kind == "dir":
+            (dst / "b").mkdir()
+        else:
+            os.symlink("../elsewhere", dst / "b")
+        os.utime(src, (OLD, OLD))
+        os.utime(dst, (OLD, OLD))
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)),
+                     os.stat(dst / "a").st_ino == os.lstat(dst / "b").st_ino)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and got["pysync"][2]
