@@ -162,7 +162,7 @@ def run_server(opts, stream) -> int:
     sess.wire = wire
     sess.cfg.local_server = opts.local_server
     if opts.verbose or opts.log_format:
-        report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
+        report.remote_info = lambda text: wire.send_msg(MSG_INFO, unshow(text) + b"\n")
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
     if args and args[0] == b".":
         args = args[1:]

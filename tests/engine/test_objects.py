@@ -142,3 +142,23 @@ def test_dir_in_the_way_dry_run_as_rsync(tmp_path, role, opts):
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == (23 if opts == ["-rtin"] else 0)
     assert compare_trees(*dsts) == []
+
+
+def _backup_dir_odd_name(src, dst):
+    src.mkdir(parents=True)
+    put(src, "f", b"x\n", OLD)
+    odd = os.path.join(os.fsencode(dst), b"gone\xe0")
+    os.makedirs(odd)
+    with open(os.path.join(odd, b"inner"), "wb") as f:
+        f.write(b"kept as a backup\n")
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_deletion_messages_escaped_once(tmp_path, role):
+    """The same for the deletion's messages ('cannot delete non-empty
+    directory' of a directory whose files were backed up beside them)."""
+    got, dsts = _run_both(tmp_path, role, ["-rti", "-b", "--delete"], _backup_dir_odd_name)
+    assert got["pysync"] == got["rsync"]
+    assert "cannot delete non-empty directory: gone\\#340" in got["pysync"][1]
