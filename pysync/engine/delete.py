@@ -53,7 +53,8 @@ def delete_extraneous(gen, entry) -> None:
         if name in names:
             continue
         isdir = stat.S_ISDIR(st.st_mode)
-        if filters is not None and not gen.cfg.delete_excluded and filters.protected(name, isdir, ctx):
+        if filters is not None and filters.protected(name, isdir, ctx,
+                                                     delete_excluded=gen.cfg.delete_excluded):
             continue
         backups = gen.cfg.backups
         if backups is not None and backups.protects(name):
@@ -82,17 +83,18 @@ def _protected(gen, name: bytes, isdir: bool, perishable: bool = True) -> bool:
     """Does a filter rule keep ``name`` (relative to the destination) from
     deletion, with the rules in effect in its directory?"""
     filters = gen.cfg.filters
-    if filters is None or gen.cfg.delete_excluded:
+    if filters is None:
         return False
     parent = name.rsplit(b"/", 1)[0] if b"/" in name else b"."
     ctx = _context(gen, parent) if filters.merges else None
-    return filters.protected(name, isdir, ctx, perishable=perishable)
+    return filters.protected(name, isdir, ctx, perishable=perishable,
+                             delete_excluded=gen.cfg.delete_excluded)
 
 
 def _keeper(gen):
     """What protects an entry inside a directory being deleted: the filter
     rules, where perishable ones (-C's defaults) do not count (delete.c)."""
-    if gen.cfg.filters is None or gen.cfg.delete_excluded:
+    if gen.cfg.filters is None:
         return None
     return lambda n, d: _protected(gen, n, d, perishable=False)
 

@@ -479,6 +479,8 @@ class FilterList:
                 continue
             if side == "receiver" and not r.receiver:
                 continue
+            if side == "receiver!" and (not r.receiver or r.sender):
+                continue
             if r.xattr != xattr:
                 continue
             if r.perishable and not perishable:
@@ -500,7 +502,11 @@ class FilterList:
         ``side``: "sender" (not sent) or "receiver" (not stored, not removed)."""
         return self._decide(name, False, side, None, xattr=True)
 
-    def protected(self, name: bytes, is_dir: bool, ctx=None, perishable=True) -> bool:
+    def protected(self, name: bytes, is_dir: bool, ctx=None, perishable=True,
+                  delete_excluded=False) -> bool:
         """Receiver side: is this name kept safe from --delete?  (Without
-        ``perishable``, perishable rules are skipped: a deleted directory.)"""
-        return self._decide(name, is_dir, "receiver", ctx, perishable)
+        ``perishable``, perishable rules are skipped: a deleted directory.
+        With ``delete_excluded`` only the receiver's own rules count: P, R
+        and those with 'r'.)"""
+        return self._decide(name, is_dir, "receiver!" if delete_excluded else "receiver",
+                            ctx, perishable)

@@ -226,3 +226,27 @@ def test_leading_double_star_matches_at_the_top_as_rsync(tmp_path, role, rule):
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0
     assert compare_trees(tmp_path / "rsync" / "dst", tmp_path / "pysync" / "dst") == []
+
+
+@pytest.mark.parametrize("rule", ["P keep*", "-r keep*", "- keep*"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_protect_rules_hold_with_delete_excluded_as_rsync(tmp_path, role, rule):
+    """--delete-excluded drops the protection of the rules for both sides,
+    not that of the receiver's own rules (P, -r): those still keep a name
+    from deletion.  Found by interop/fuzz.py: pysync deleted it."""
+    import os
+    from helpers.roles import lines
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        put(src, "f", b"f", T_OLD)
+        put(dst, "keep-me", b"only here\n", T_OLD)
+        put(dst, "other", b"only here too\n", T_OLD)
+        fix_dirs(src, T_OLD)
+        fix_dirs(dst, T_OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(_roles_command(tool, role, ["-ai", "--delete-excluded", f"--filter={rule}"]
+                                          + extra, src, dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(os.listdir(dst)))
+    assert got["pysync"] == got["rsync"]
+    assert ("keep-me" in got["pysync"][2]) == (rule != "- keep*")
