@@ -65,7 +65,7 @@ def delete_extraneous(gen, entry) -> None:
         try:
             if isdir:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), gen.cfg.dry_run,
-                            backups, _keeper(gen), gen.report, st.st_mode)
+                            backups, _keeper(gen), gen.report, st.st_mode, _limit(gen))
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -119,7 +119,7 @@ def delete_missing(gen, entry, st) -> None:
         if stat.S_ISDIR(st.st_mode):
             if cfg.delete or cfg.force:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), cfg.dry_run,
-                            cfg.backups, _keeper(gen), gen.report, st.st_mode)
+                            cfg.backups, _keeper(gen), gen.report, st.st_mode, _limit(gen))
                 return
             if os.listdir(tree.dir_fd(name)):      # only its emptiness matters here
                 gen.log.info(f"cannot delete non-empty directory: {show(name)}")
@@ -169,8 +169,22 @@ def _names(gen) -> set:
     return s
 
 
+def _limit(gen):
+    """--max-delete, checked for each entry of a directory being deleted
+    (delete.c delete_item): True, and one more skipped, at the limit."""
+    if gen.cfg.max_delete is None:
+        return None
+
+    def at_limit() -> bool:
+        if gen.del_stats.total >= gen.cfg.max_delete:
+            gen.skipped_deletes += 1
+            return True
+        return False
+    return at_limit
+
+
 def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None,
-                keep=None, log=None, mode: int = stat.S_IFDIR) -> bool:
+                keep=None, log=None, mode: int = stat.S_IFDIR, at_limit=None) -> bool:
     """Remove directory ``name`` and everything below it, contents first
     (or, in a dry run, only report what would go); with backups, files are
     moved into the backups instead of removed.  ``keep(name, is_dir)``:
@@ -183,9 +197,13 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
             kept = True
             continue
         if stat.S_ISDIR(st.st_mode):
-            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log, st.st_mode):
+            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log, st.st_mode,
+                               at_limit):
                 kept = True
         else:
+            if at_limit is not None and at_limit():
+                kept = True
+                continue
             if dry_run:
                 pass
             elif backups is not None:
@@ -197,6 +215,8 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
     if kept:
         if log is not None:
             log.info(f"cannot delete non-empty directory: {show(name)}")
+        return False
+    if at_limit is not None and at_limit():
         return False
     if not dry_run:
         tree.forget(name)
