@@ -61,7 +61,6 @@ class Generator:
         self.ndx_out = NdxEncoder()
         self.dirs = []                   # (ndx, entry) to fix after contents
         self.hlink_followers = []        # (ndx, entry) linked after the transfer
-        self.hlink_sent = set()          # hard-link groups whose leader's data was asked for
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created
@@ -443,8 +442,6 @@ class Generator:
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] += 1
-        if entry.hlink is not None:
-            self.hlink_sent.add(entry.hlink)
         basis_type = xname = None
         if self.fuzzy is not None:
             self.fuzzy.taken.add(entry.name)     # never the basis of another file

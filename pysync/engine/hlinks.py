@@ -90,13 +90,12 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         lname = gen.flist[lndx].name
         after = [m for m in members if m[0] > lndx]
         before = [m for m in members if m[0] < lndx]
-        sent = group in gen.hlink_sent
         for ndx, entry in after + before[::-1]:
-            _link_one(gen, ndx, entry, lname, itemize=not late, leader_sent=sent)
+            _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx)
     gen.hlink_followers = pending
 
 
-def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, leader_sent: bool = False) -> None:
+def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False) -> None:
     tree = gen.tree
     try:
         try:
@@ -136,10 +135,10 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, leader_sent: bool = 
         gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
                   f"{show(lname)} failed: {e.strerror} ({e.errno})")
         return
-    # A follower that waited for its leader's data found what was there
-    # and not a file (a directory, a symlink) removed already: new, as in
-    # rsync; one linked at once is compared with it.
-    new = st is None or leader_sent and not stat.S_ISREG(st.st_mode)
+    # A follower listed before its leader had what was there and not a
+    # file (a directory, a symlink) removed when rsync's generator met it:
+    # new; one after the leader is compared with it.
+    new = st is None or before_leader and not stat.S_ISREG(st.st_mode)
     iflags = time_item(gen, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS |
                        (ITEM_IS_NEW if new else changed), lname)
     if itemize:

@@ -169,3 +169,29 @@ def test_follower_replacing_other_type_is_new_as_rsync(tmp_path, role, kind):
                      os.stat(dst / "a").st_ino == os.lstat(dst / "b").st_ino)
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0 and got["pysync"][2]
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_follower_before_leader_replacing_other_type_as_rsync(tmp_path, role, kind):
+    """The same with the follower listed before its leader (the leader is
+    new here): rsync's generator removed what was in the way when it met
+    the follower, so it is itemized as new ("hf+++++++++ deep => z")."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["deep", "z"], b"linked data\n", OLD)
+        dst.mkdir(parents=True)
+        if kind == "dir":
+            (dst / "deep").mkdir()
+        else:
+            os.symlink("../elsewhere", dst / "deep")
+        os.utime(src, (OLD, OLD))
+        os.utime(dst, (OLD, OLD))
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)),
+                     os.stat(dst / "deep").st_ino == os.lstat(dst / "z").st_ino)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and got["pysync"][2]
