@@ -65,7 +65,7 @@ def delete_extraneous(gen, entry) -> None:
         try:
             if isdir:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), gen.cfg.dry_run,
-                            backups, _keeper(gen), gen.report, st.st_mode, _limit(gen))
+                            backups, _keeper(gen), gen.log, st.st_mode, _limit(gen))
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -119,7 +119,7 @@ def delete_missing(gen, entry, st) -> None:
         if stat.S_ISDIR(st.st_mode):
             if cfg.delete or cfg.force:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), cfg.dry_run,
-                            cfg.backups, _keeper(gen), gen.report, st.st_mode, _limit(gen))
+                            cfg.backups, _keeper(gen), gen.log, st.st_mode, _limit(gen))
                 return
             if os.listdir(tree.dir_fd(name)):      # only its emptiness matters here
                 gen.log.info(f"cannot delete non-empty directory: {show(name)}")

@@ -35,3 +35,23 @@ def test_max_delete_counts_a_directorys_entries_as_rsync(tmp_path, role, limit):
         got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(lines(r.stderr)), left)
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == (25 if limit < 3 else 0)
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_limit_inside_a_directory_is_said_without_i(tmp_path, role):
+    """'cannot delete non-empty directory' is information rsync prints at
+    the default verbosity too (found by interop/fuzz.py: pysync printed it
+    only with -i or -v)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        src.mkdir(parents=True)
+        (dst / "gone dir" / "sub").mkdir(parents=True)
+        (dst / "gone dir" / "sub" / "in").write_bytes(b"x")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-r", "--delete-delay", "--max-delete=1"]
+                                           + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(lines(r.stderr)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][1] == ["cannot delete non-empty directory: gone dir"]
