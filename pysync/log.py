@@ -75,7 +75,13 @@ def route_server_messages(log: Log, report, wire, msgs2stderr: int) -> None:
     from .errors import PysyncError
 
     def send(tag, text):
-        wire.send_msg(tag, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
+        # Information goes raw, as rsync's server sends it: the client
+        # escapes the names once (text.unshow).
+        if tag == MSG_INFO:
+            from .text import unshow
+            wire.send_msg(tag, unshow(text.rstrip("\n")) + b"\n")
+        else:
+            wire.send_msg(tag, (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape"))
     if msgs2stderr == 1:
         if report.remote_info is not None:      # -v / --log-format: it has lines to say
             report.remote_info = lambda text: log._write(log.err, text)

@@ -562,12 +562,19 @@ def finish_options(opts: Options) -> Options:
         opts.max_delete = 0         # negative: no deletions (as options.c)
     _old_args(opts)
     _max_alloc(opts)
+    if opts.delete_excluded:
+        opts.delete = True          # options.c: --delete-excluded is a --delete mode
     if opts.protect_args is None:
         # A client's default comes from $RSYNC_PROTECT_ARGS (read as atoi).
         import os
         opts.protect_args = not opts.server and _atoi(os.environ.get("RSYNC_PROTECT_ARGS", "")) != 0
     if opts.delay_updates and opts.partial_dir is None:
         opts.partial_dir = DELAY_UPDATES_DIR
+    if opts.backup and opts.backup_dir is None and opts.delete and not opts.delete_excluded \
+            and not opts.server:
+        # options.c: the client protects the backups from --delete with a
+        # rule of its own, sent with the others to a receiving server.
+        opts.filters.append(f"P *{'~' if opts.suffix is None else opts.suffix}")
     if opts.partial_dir is not None and not opts.partial_dir.startswith("/") \
             and (not opts.server or opts.local_server):
         # rsync's perishable exclude for a relative partial dir, after the

@@ -20,7 +20,7 @@ from .protocol.constants import (IOERR_MASK, MSG_DELETED, MSG_ERROR, MSG_ERROR_E
 from .protocol.filters import decode_filter_rule, encode_filter_list
 from .protocol.mux import decode_success
 from .report import Report
-from .text import show
+from .text import show, unshow
 from .config import SessionConfig, client_handshake, server_handshake
 from .log import Log, route_server_messages
 from .engine.wire import Wire
@@ -102,7 +102,8 @@ class _Session:
             self.add_filter_texts([b":C", b"-C"])
 
     def send_filters(self) -> None:
-        rules = self.cfg.filters.wire_rules() if self.cfg.filters else []
+        rules = self.cfg.filters.wire_rules(self.am_sender, self.opts.delete_excluded) \
+            if self.cfg.filters else []
         self.wire.write(encode_filter_list(rules))
         self.wire.flush()
         if self.opts.cvs_exclude and not self.am_sender:
@@ -164,7 +165,7 @@ def run_server(opts, stream) -> int:
     if opts.stop_at is not None:            # -M--stop-after / -M--stop-at
         wire.set_stop_at(opts.stop_at)
     if opts.verbose or opts.log_format:
-        report.remote_info = lambda text: wire.send_msg(MSG_INFO, (text + "\n").encode("utf-8", "surrogateescape"))
+        report.remote_info = lambda text: wire.send_msg(MSG_INFO, unshow(text) + b"\n")
     args = [a.encode() if isinstance(a, str) else a for a in opts.args]
     if args and args[0] == b".":
         args = args[1:]

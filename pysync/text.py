@@ -6,7 +6,7 @@ gets its backslash escaped so the output stays unambiguous."""
 
 from __future__ import annotations
 
-__all__ = ["show", "EIGHT_BIT"]
+__all__ = ["show", "unshow", "EIGHT_BIT"]
 
 _UTF8 = None
 # -8/--8-bit-output (set once by the command line): bytes with the high bit
@@ -69,3 +69,17 @@ def show(name) -> str:
             out.append(f"\\#{c:03o}")
             i += 1
     return "".join(out)
+
+
+_ESCAPE = None
+
+
+def unshow(text: str) -> bytes:
+    """The bytes :func:`show` made ``text`` from: a server's message goes
+    to the client raw (MSG_INFO), and the client escapes it, once."""
+    global _ESCAPE
+    if _ESCAPE is None:
+        import re
+        _ESCAPE = re.compile(rb"\\#([0-7]{3})")
+    raw = text.encode("utf-8", "surrogateescape")
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)

@@ -111,3 +111,30 @@ def test_server_args_match_stock_rsync(tmp_path, opts, pull):
     def norm(args):
         return re.sub(r"(^|\s)(-[A-Za-z]*?)e\.\S*", r"\1\2", args)
     assert norm(ours) == norm(theirs)
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "push-pysync2rsync",
+                                  "pull-pysync2rsync"])
+@pytest.mark.parametrize("opts", [["--delete-excluded"], ["--delete", "--delete-excluded"]],
+                         ids=["alone", "with-delete"])
+def test_delete_excluded_is_a_delete_mode(tmp_path, role, opts):
+    """--delete-excluded implies --delete (options.c), and a server that is
+    given only --delete-excluded (all rsync sends for both) deletes.
+    Found by interop/fuzz.py: pysync deleted nothing with it alone, and as
+    the receiving server of --delete --delete-excluded failed with exit 2
+    ('Invalid file index')."""
+    import os
+    from helpers.roles import lines, sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        src.mkdir(parents=True)
+        dst.mkdir()
+        (dst / "extra").write_bytes(b"x")
+        (src / "skip.o").write_bytes(b"o")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ri", "--exclude=*.o"] + opts + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(os.listdir(dst)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"] == (0, ["*deleting   extra"], [])

@@ -14,7 +14,7 @@ from ..io.attrs import apply_fd
 from ..io.replace import temp_name
 from ..protocol.constants import ITEM_LOCAL_CHANGE
 
-__all__ = ["alt_lstat", "try_alt_dests"]
+__all__ = ["alt_lstat", "try_alt_dests", "try_alt_other"]
 
 
 def alt_lstat(gen, entry, want_type: int):
@@ -30,13 +30,72 @@ def alt_lstat(gen, entry, want_type: int):
     return None
 
 
-def try_alt_dests(gen, ndx, entry) -> bool:
+#: try_alt_other's answers besides a stat: nothing more to do here (an
+#: unchanged copy compared, or hard-linked), or make the entry unitemized.
+ALT_DONE, ALT_QUIET = "done", "quiet"
+
+
+def try_alt_other(gen, entry, fmt: int):
+    """--*-dest for a symlink, device or special file missing in the
+    destination (generator.c try_dests_non): the copy in a DIR with the
+    same target (or device number) and attributes is compared (ALT_DONE),
+    hard-linked (ALT_DONE) or made here without itemizing (ALT_QUIET);
+    otherwise the first copy of the same type is returned as the stat the
+    new entry is itemized against ("cLc.t......"), or None."""
+    best, level = None, 0
+    for kind, d in gen.cfg.alt_dests:
+        path = os.path.join(d, entry.name)
+        try:
+            ast = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_IFMT(ast.st_mode) != fmt:
+            continue
+        if level < 1:
+            best, level = (kind, path, ast), 1
+        if fmt == stat.S_IFLNK:
+            try:
+                same = os.readlink(path) == entry.link
+            except OSError:
+                same = False
+        else:
+            same = not entry.is_device or ast.st_rdev == os.makedev(*entry.rdev)
+        if not same:
+            continue
+        if level < 2:
+            best, level = (kind, path, ast), 2
+        if not gen._attr_flags(entry, ast, path, probe=True):
+            best, level = (kind, path, ast), 3
+            break
+    if best is None:
+        return None
+    kind, path, ast = best
+    if level < 3:
+        return ast
+    if kind == "compare":
+        return ALT_DONE
+    if kind == "link":
+        if gen.cfg.dry_run:
+            return ALT_DONE
+        dfd, base = gen.tree.locate(entry.name)
+        try:
+            os.link(path, base, dst_dir_fd=dfd, follow_symlinks=False)
+            return ALT_DONE
+        except OSError:
+            pass            # made here instead, as rsync does when it cannot link
+    return ALT_QUIET
+
+
+def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
     """--compare-dest / --copy-dest / --link-dest for a file missing in
     the destination (generator.c try_dests_reg): a copy in DIR with the
     same data and attributes (xattrs and ACLs included) is compared,
     copied or hard-linked; one with the same data but other attributes
     is copied here and itemized as a local change; a changed one
-    becomes the basis of the delta."""
+    becomes the basis of the delta.  A file that ``existing`` (its
+    lstat) says is there already is only looked at for an identical copy
+    (not with --copy-dest): --compare-dest then removes it, --link-dest
+    puts a hard link to the copy in its place."""
     cfg = gen.cfg
     candidate = None
     same_data = None
@@ -56,6 +115,16 @@ def try_alt_dests(gen, ndx, entry) -> bool:
             if same_data is None:
                 same_data = path, ast
             continue
+        if existing is not None:
+            if kind == "copy" or kind == "link" and \
+                    (existing.st_dev, existing.st_ino) == (ast.st_dev, ast.st_ino):
+                return False
+            if not cfg.dry_run:
+                dfd, base = gen.tree.locate(entry.name)
+                try:
+                    os.unlink(base, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
         if kind == "compare":
             return True
         if not cfg.dry_run:
@@ -67,6 +136,8 @@ def try_alt_dests(gen, ndx, entry) -> bool:
             else:
                 _copy_alt(gen, entry, path)
         return True     # unchanged: not itemized (rsync shows these only with -ii)
+    if existing is not None:
+        return False
     if same_data is not None:
         path, ast = same_data
         flags = gen._attr_flags(entry, ast, path)

@@ -8,6 +8,7 @@ symlinks."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -52,7 +53,8 @@ def delete_extraneous(gen, entry) -> None:
         if name in names:
             continue
         isdir = stat.S_ISDIR(st.st_mode)
-        if filters is not None and not gen.cfg.delete_excluded and filters.protected(name, isdir, ctx):
+        if filters is not None and filters.protected(name, isdir, ctx,
+                                                     delete_excluded=gen.cfg.delete_excluded):
             continue
         backups = gen.cfg.backups
         if backups is not None and backups.protects(name):
@@ -63,7 +65,7 @@ def delete_extraneous(gen, entry) -> None:
         try:
             if isdir:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), gen.cfg.dry_run,
-                            backups, _keeper(gen), gen.report, st.st_mode)
+                            backups, _keeper(gen), gen.log, st.st_mode, _limit(gen))
             else:
                 if gen.cfg.dry_run:
                     pass
@@ -81,17 +83,18 @@ def _protected(gen, name: bytes, isdir: bool, perishable: bool = True) -> bool:
     """Does a filter rule keep ``name`` (relative to the destination) from
     deletion, with the rules in effect in its directory?"""
     filters = gen.cfg.filters
-    if filters is None or gen.cfg.delete_excluded:
+    if filters is None:
         return False
     parent = name.rsplit(b"/", 1)[0] if b"/" in name else b"."
     ctx = _context(gen, parent) if filters.merges else None
-    return filters.protected(name, isdir, ctx, perishable=perishable)
+    return filters.protected(name, isdir, ctx, perishable=perishable,
+                             delete_excluded=gen.cfg.delete_excluded)
 
 
 def _keeper(gen):
     """What protects an entry inside a directory being deleted: the filter
     rules, where perishable ones (-C's defaults) do not count (delete.c)."""
-    if gen.cfg.filters is None or gen.cfg.delete_excluded:
+    if gen.cfg.filters is None:
         return None
     return lambda n, d: _protected(gen, n, d, perishable=False)
 
@@ -116,7 +119,7 @@ def delete_missing(gen, entry, st) -> None:
         if stat.S_ISDIR(st.st_mode):
             if cfg.delete or cfg.force:
                 remove_tree(tree, name, lambda n, m: note_deleted(gen, n, m), cfg.dry_run,
-                            cfg.backups, _keeper(gen), gen.report, st.st_mode)
+                            cfg.backups, _keeper(gen), gen.log, st.st_mode, _limit(gen))
                 return
             if os.listdir(tree.dir_fd(name)):      # only its emptiness matters here
                 gen.log.info(f"cannot delete non-empty directory: {show(name)}")
@@ -166,8 +169,22 @@ def _names(gen) -> set:
     return s
 
 
+def _limit(gen):
+    """--max-delete, checked for each entry of a directory being deleted
+    (delete.c delete_item): True, and one more skipped, at the limit."""
+    if gen.cfg.max_delete is None:
+        return None
+
+    def at_limit() -> bool:
+        if gen.del_stats.total >= gen.cfg.max_delete:
+            gen.skipped_deletes += 1
+            return True
+        return False
+    return at_limit
+
+
 def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None,
-                keep=None, log=None, mode: int = stat.S_IFDIR) -> bool:
+                keep=None, log=None, mode: int = stat.S_IFDIR, at_limit=None) -> bool:
     """Remove directory ``name`` and everything below it, contents first
     (or, in a dry run, only report what would go); with backups, files are
     moved into the backups instead of removed.  ``keep(name, is_dir)``:
@@ -180,9 +197,13 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
             kept = True
             continue
         if stat.S_ISDIR(st.st_mode):
-            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log, st.st_mode):
+            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log, st.st_mode,
+                               at_limit):
                 kept = True
         else:
+            if at_limit is not None and at_limit():
+                kept = True
+                continue
             if dry_run:
                 pass
             elif backups is not None:
@@ -195,10 +216,20 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
         if log is not None:
             log.info(f"cannot delete non-empty directory: {show(name)}")
         return False
+    if at_limit is not None and at_limit():
+        return False
     if not dry_run:
         tree.forget(name)
         pfd, base = tree.locate(name)
-        os.rmdir(base, dir_fd=pfd)
+        try:
+            os.rmdir(base, dir_fd=pfd)
+        except OSError as e:
+            # Refilled meanwhile: the backups of its files (-b, no
+            # --backup-dir) are made beside them.
+            if e.errno != errno.ENOTEMPTY or log is None:
+                raise
+            log.info(f"cannot delete non-empty directory: {show(name)}")
+            return False
     if on_deleted:
         on_deleted(name, mode)     # the directory's own mode: %B in a deletion's log line
     return True

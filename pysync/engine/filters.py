@@ -41,7 +41,7 @@ _MERGE_DEPTH = 20
 
 class FilterRule:
     __slots__ = ("kind", "pattern", "regex", "dir_only", "negate", "sender", "receiver", "text",
-                 "perishable", "absdir", "xattr")
+                 "perishable", "absdir", "xattr", "triple")
 
     def __init__(self, kind: str, pattern: bytes, mods: str, text: bytes = None, absdir=None):
         self.kind = kind            # '-', '+', 'H', 'S', 'P', 'R'
@@ -59,6 +59,9 @@ class FilterRule:
         # Anchored rules of a per-directory file are anchored at its directory.
         self.absdir = absdir if pattern.startswith(b"/") else None
         self.regex = _compile(pattern)
+        # "dir/***": the directory itself (as "dir/") and all below it,
+        # never a non-directory "dir" (exclude.c rule_matches).
+        self.triple = pattern.endswith(b"/***")
         if text is None:
             text = self._canonical(mods)
         self.text = text
@@ -83,6 +86,8 @@ class FilterRule:
     def matches(self, name: bytes, is_dir: bool, base: bytes = None) -> bool:
         if self.dir_only and not is_dir:
             return self.negate
+        if self.triple and is_dir:
+            name += b"/"
         if self.absdir is not None:
             full = (base or b"") + b"/" + name
             pre = self.absdir.rstrip(b"/") + b"/"
@@ -107,6 +112,9 @@ def _compile(pat: bytes):
         pat = pat[:-4]
     out = []
     i = 0
+    if not anchored and pat.startswith(b"**/"):
+        out.append(b"(?:.*/)?")     # a leading "**/" also matches at the start (WILD2_PREFIX)
+        i = 3
     while i < len(pat):
         c = pat[i:i + 1]
         if pat.startswith(b"**", i):
@@ -137,7 +145,7 @@ def _compile(pat: bytes):
         i += 1
     body = b"".join(out)
     if triple:
-        body += b"(?:/.*)?"
+        body += b"/.*"          # a directory is matched with a "/" after its name
     if anchored:
         rx = b"^" + body + b"$"
     elif full:
@@ -373,8 +381,28 @@ class FilterList:
             self.merges.append(m)
         self.rules.extend(other.rules)
 
-    def wire_rules(self) -> list:
-        return [r.text for r in self.rules]
+    def wire_rules(self, am_sender: bool | None = None, delete_excluded: bool = False) -> list:
+        """The rules' texts for the peer; a client that is ``am_sender``
+        (True/False) keeps the rules of its own side to itself, as rsync
+        does (exclude.c send_rules): a sender its hide/show rules, a
+        receiver its protect/risk rules, and with --delete-excluded a
+        sender also its rules for both sides (the receiver deletes what
+        they exclude), but for the per-directory files with prefixes."""
+        out = []
+        for r in self.rules:
+            if isinstance(r, MergeRule):
+                sender, receiver = "s" in r.sides, "r" in r.sides
+                sender, receiver = (sender or not receiver), (receiver or not sender)
+                both_kept = r.no_prefix is None
+            else:
+                sender, receiver = r.sender, r.receiver
+                both_kept = False
+            if am_sender is not None and sender != receiver and sender == am_sender:
+                continue
+            if am_sender and delete_excluded and sender == receiver and not both_kept:
+                continue
+            out.append(r.text)
+        return out
 
     # ---- per-directory merge files --------------------------------------------------
     def root_context(self, base: bytes):
@@ -452,6 +480,8 @@ class FilterList:
                 continue
             if side == "receiver" and not r.receiver:
                 continue
+            if side == "receiver!" and (not r.receiver or r.sender):
+                continue
             if r.xattr != xattr:
                 continue
             if r.perishable and not perishable:
@@ -473,7 +503,11 @@ class FilterList:
         ``side``: "sender" (not sent) or "receiver" (not stored, not removed)."""
         return self._decide(name, False, side, None, xattr=True)
 
-    def protected(self, name: bytes, is_dir: bool, ctx=None, perishable=True) -> bool:
+    def protected(self, name: bytes, is_dir: bool, ctx=None, perishable=True,
+                  delete_excluded=False) -> bool:
         """Receiver side: is this name kept safe from --delete?  (Without
-        ``perishable``, perishable rules are skipped: a deleted directory.)"""
-        return self._decide(name, is_dir, "receiver", ctx, perishable)
+        ``perishable``, perishable rules are skipped: a deleted directory.
+        With ``delete_excluded`` only the receiver's own rules count: P, R
+        and those with 'r'.)"""
+        return self._decide(name, is_dir, "receiver!" if delete_excluded else "receiver",
+                            ctx, perishable)

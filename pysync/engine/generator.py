@@ -30,7 +30,8 @@ from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
-from .objects import gen_dir, gen_link, gen_special, make_parents, remove_in_way, touch_up_dirs
+from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
+                      touch_up_dirs)
 from .sender import encode_item
 
 __all__ = ["Generator"]
@@ -314,6 +315,7 @@ class Generator:
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender
         echoes it so the client can log it in order."""
+        iflags = time_item(self, entry, iflags)
         if self.xattrs is not None:
             if iflags & ITEM_IS_NEW or iflags & (ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE) == \
                     ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE:
@@ -353,9 +355,9 @@ class Generator:
                 st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:
             member_basis(self, ndx, entry)
-        if st is None and cfg.alt_dests:
+        if cfg.alt_dests and (st is None or cfg.alt_dests[0][0] != "copy"):
             from .altdest import try_alt_dests  # --link-dest & co. load their module
-            if try_alt_dests(self, ndx, entry):
+            if try_alt_dests(self, ndx, entry, st):
                 self._succeeded(ndx, entry)
                 return
         if cfg.partial_dir is not None and ndx not in self.basis:
@@ -470,6 +472,7 @@ class Generator:
                 self.backup_basis.add(ndx)
                 basis_type = FNAMECMP_BACKUP
                 iflags |= ITEM_BASIS_TYPE_FOLLOWS
+        iflags = time_item(self, entry, iflags, xname)
         out = encode_item(self.ndx_out, ndx, iflags, basis_type, xname)
         if self.xattrs is not None:
             out += self.xattrs.tail(entry, iflags)

@@ -15,7 +15,7 @@ from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_SI
                                   ITEM_XNAME_FOLLOWS, SIGNIFICANT_ITEM_FLAGS)
 from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
-from .objects import remove_in_way
+from .objects import remove_in_way, time_item
 
 __all__ = ["pick_leader", "leave_group", "member_basis", "finish_hard_links"]
 
@@ -91,24 +91,24 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         after = [m for m in members if m[0] > lndx]
         before = [m for m in members if m[0] < lndx]
         for ndx, entry in after + before[::-1]:
-            _link_one(gen, ndx, entry, lname, itemize=not late)
+            _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx)
     gen.hlink_followers = pending
 
 
-def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
+def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False) -> None:
     tree = gen.tree
     try:
-        dfd, base = tree.locate(entry.name)
         try:
+            dfd, base = tree.locate(entry.name)
             st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
-            st = None
+            st = None       # (a dry run into a destination that is not there: no tree)
         changed = 0
         if st is not None:
             # A follower that is not yet the leader's inode is itemized
             # against what it was (hlink.c maybe_hard_link -> itemize).
             changed = gen._attr_flags(entry, st, probe=True)
-            if stat.S_ISREG(st.st_mode) and st.st_size != entry.size:
+            if st.st_size != entry.size:    # whatever it is (itemize compares st_size)
                 changed |= ITEM_REPORT_SIZE
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
@@ -122,6 +122,8 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
                 return
             if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
                 return
+            if st is not None and gen.cfg.backups is not None and not stat.S_ISDIR(st.st_mode):
+                gen.cfg.backups.keep(entry.name)     # -b: what the link replaces (maybe_hard_link)
             tmp = temp_name(base)
             os.link(lbase, tmp, src_dir_fd=ldfd, dst_dir_fd=dfd, follow_symlinks=False)
             os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
@@ -133,7 +135,12 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool) -> None:
         gen._fail(f"rsync: [generator] link \"{show(tree.path(entry.name))}\" => "
                   f"{show(lname)} failed: {e.strerror} ({e.errno})")
         return
-    iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | (ITEM_IS_NEW if st is None else changed)
+    # A follower listed before its leader had what was there and not a
+    # file (a directory, a symlink) removed when rsync's generator met it:
+    # new; one after the leader is compared with it.
+    new = st is None or before_leader and not stat.S_ISREG(st.st_mode)
+    iflags = time_item(gen, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS |
+                       (ITEM_IS_NEW if new else changed), lname)
     if itemize:
         _send_item(gen, ndx, entry, iflags, lname)
     else:

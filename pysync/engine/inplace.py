@@ -49,6 +49,7 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
         return
     if out.device:
         existing_mode = os.fstat(out.fd).st_mode    # --write-devices: the node's own
+    done = False
     try:
         append = cfg.append if phase == 0 else 0
         ok = recv._read_tokens(head, basis, out, ndx, entry.size, name,
@@ -69,7 +70,15 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
             else:
                 recv._fail(f"ERROR: {_show(name)} failed verification -- update retained.")
             return
+        # As a file received into a temp file (receiver._install): its
+        # xattrs and ACLs, then the other attributes.
+        if recv.xattrs is not None:
+            from .xattrs import basis_path
+            recv.xattrs.apply_fd(out.fd, entry, basis_path(tree, name, recv.basis.get(ndx)))
+        if recv.acls is not None:
+            recv.acls.apply_fd(out.fd, entry)
         apply_fd(out.fd, entry, recv.policy, existing_mode)
+        done = True
     except FileIOError:
         raise
     except OSError as e:
@@ -79,6 +88,8 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
         out.close()
         if basis is not None:
             basis.close()
+    if done and recv.success is not None:
+        recv.success(ndx, name)      # --remove-source-files: the sender may remove it
 
 
 def as_logged(tree, entry):

@@ -7,32 +7,78 @@ contents (touch_up_dirs)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from ..io.attrs import OwnerError, apply_fd, apply_name, differs, time_differs
 from ..io.replace import temp_name
-from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_REPORT_ACL,
-                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME)
+from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_MATCHED, ITEM_REPORT_ACL,
+                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME, ITEM_TRANSFER,
+                                  ITEM_XNAME_FOLLOWS)
 from ..report import progress_names
 from ..text import show
 from .symlinks import unsafe_symlink
 
-__all__ = ["remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
+__all__ = ["time_item", "remove_in_way", "gen_dir", "make_parents", "gen_link", "gen_special",
            "touch_up_dirs"]
 
 
+def time_item(gen, entry, iflags: int, xname: bytes | None = None) -> int:
+    """``iflags`` with rsync's "T" where it applies: an existing entry whose
+    time is not kept (no -t, or -O/-J for its type) that is transferred or
+    changed here gets the time of now, and the record says so, unless it
+    was already on its leader's inode (an empty name after it)."""
+    fmt = stat.S_IFMT(entry.mode)
+    policy = gen.policy
+    keep = policy.dir_times if fmt == stat.S_IFDIR else \
+        policy.link_times if fmt == stat.S_IFLNK else policy.times
+    if not keep and iflags & (ITEM_TRANSFER | ITEM_LOCAL_CHANGE) \
+            and not iflags & (ITEM_IS_NEW | ITEM_MATCHED) \
+            and (not iflags & ITEM_XNAME_FOLLOWS or xname):
+        iflags |= ITEM_REPORT_TIME
+    return iflags
+
+
+def _kind_name(mode: int) -> str:
+    """The entry's kind as rsync's "could not make way for new ..." names it."""
+    if stat.S_ISREG(mode):
+        return "regular file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device file"
+    return "special file"
+
+
 def remove_in_way(gen, entry, st) -> bool:
-    """Remove what stands where ``entry`` must go (a different type)."""
-    if gen.cfg.dry_run:
-        return True
-    dfd, base = gen.tree.locate(entry.name)
+    """Remove what stands where ``entry`` must go (a different type).  A
+    dry run changes nothing but says and returns what a real one would
+    (a non-empty directory without --delete/--force stays, with its
+    error; with them, its contents are listed as deleted)."""
+    dry = gen.cfg.dry_run
     if stat.S_ISDIR(st.st_mode):
         if not (gen.cfg.delete or gen.cfg.force):
-            try:
-                os.rmdir(base, dir_fd=dfd)
-            except OSError:
-                gen._fail(f"rsync: [generator] cannot delete non-empty directory: {show(entry.name)}")
+            err = None
+            if dry:
+                if os.listdir(gen.tree.dir_fd(entry.name)):
+                    err = OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY))
+            else:
+                dfd, base = gen.tree.locate(entry.name)
+                try:
+                    os.rmdir(base, dir_fd=dfd)
+                except OSError as e:
+                    err = e
+            if err is not None:
+                name = show(entry.name)
+                if err.errno == errno.ENOTEMPTY:
+                    gen.log.info(f"cannot delete non-empty directory: {name}")
+                else:
+                    gen._fail(f"rsync: [generator] delete_file: rmdir({name}) failed: "
+                              f"{err.strerror} ({err.errno})")
+                gen._fail(f"could not make way for new {_kind_name(entry.mode)}: {name}")
                 return False
         else:
             # rsync reports the contents it removes, not the directory.
@@ -40,11 +86,14 @@ def remove_in_way(gen, entry, st) -> bool:
             top = entry.name
             remove_tree(gen.tree, top,
                         lambda n, m: None if n == top else note_deleted(gen, n, m),
-                        backups=gen.cfg.backups)
+                        dry, backups=gen.cfg.backups)
         gen.tree.forget(entry.name)
+    elif dry:
+        pass
     elif gen.cfg.backups is not None:
         gen.cfg.backups.keep(entry.name, move=True)
     else:
+        dfd, base = gen.tree.locate(entry.name)
         os.unlink(base, dir_fd=dfd)
     return True
 
@@ -69,13 +118,16 @@ def gen_dir(gen, ndx, entry, st) -> None:
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry)
         alt = None
-        if gen.cfg.alt_dests and entry.name != b".":
+        if gen.cfg.alt_dests:
             from .altdest import alt_lstat  # the option's module loads with it
             alt = alt_lstat(gen, entry, stat.S_IFDIR)
         if alt is not None:
+            # Made here after the --*-dest copy: itemized as a local change
+            # when an attribute differs from it, not at all otherwise
+            # (the root too, when the run created it).
             flags = gen._attr_flags(entry, alt)
             if flags:
-                gen._item(ndx, entry, flags)
+                gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
         else:
             gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
     else:
@@ -128,6 +180,11 @@ def gen_link(gen, ndx, entry, st) -> None:
     # with another target is a change.
     is_new = st is None or not stat.S_ISLNK(st.st_mode)
     change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
+    alt = _alt_other(gen, entry, st, stat.S_IFLNK)
+    if alt == "done":
+        return
+    if alt is not None and alt != "quiet":
+        change = ITEM_REPORT_CHANGE | gen._attr_flags(entry, alt)
     if not is_new and gen.policy.link_times and time_differs(st, entry, gen.cfg.modify_window):
         change |= ITEM_REPORT_TIME
     if st is not None and stat.S_ISDIR(st.st_mode):
@@ -148,7 +205,8 @@ def gen_link(gen, ndx, entry, st) -> None:
         except BaseException:
             os.unlink(tmp, dir_fd=dfd)
             raise
-    gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
+    if alt != "quiet":
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
     gen._succeeded(ndx, entry)
 
 
@@ -170,6 +228,12 @@ def gen_special(gen, ndx, entry, st) -> None:
         gen._succeeded(ndx, entry)
         return
     is_new = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode)
+    change = ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE
+    alt = _alt_other(gen, entry, st, stat.S_IFMT(entry.mode))
+    if alt == "done":
+        return
+    if alt is not None and alt != "quiet":
+        change = ITEM_REPORT_CHANGE | gen._attr_flags(entry, alt)
     if st is not None and stat.S_ISDIR(st.st_mode):
         if not remove_in_way(gen, entry, st):
             return
@@ -195,8 +259,18 @@ def gen_special(gen, ndx, entry, st) -> None:
         except BaseException:
             os.unlink(tmp, dir_fd=dfd)
             raise
-    gen._item(ndx, entry, ITEM_LOCAL_CHANGE | (ITEM_IS_NEW if is_new else ITEM_REPORT_CHANGE))
+    if alt != "quiet":
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | change)
     gen._succeeded(ndx, entry)
+
+
+def _alt_other(gen, entry, st, fmt: int):
+    """--*-dest for a symlink, device or special file this run creates
+    (altdest.try_alt_other); None without those options."""
+    if st is not None or not gen.cfg.alt_dests:
+        return None
+    from .altdest import try_alt_other  # the option's module loads with it
+    return try_alt_other(gen, entry, fmt)
 
 
 def _read_link(gen, dfd, base: bytes) -> bytes:

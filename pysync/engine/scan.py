@@ -208,7 +208,7 @@ class Scanner:
                     continue
                 full = dirpath + b"/" + de.name
                 if self.follow_links and stat.S_ISLNK(st.st_mode):
-                    st = self._follow(full, name, st)
+                    st = self._follow(full, name, st, ctx)
                     if st is None:
                         continue
                 isdir = stat.S_ISDIR(st.st_mode)
@@ -360,7 +360,7 @@ class Scanner:
             return _dir_behind(path) or st
         return st
 
-    def _follow(self, path: bytes, name: bytes, st):
+    def _follow(self, path: bytes, name: bytes, st, ctx=None):
         """The stat to list a symlink met in a directory with (flist.c
         readlink_stat): its referent's with -L, with --copy-unsafe-links
         when it points out of the transfer, with -k when that is a
@@ -386,6 +386,9 @@ class Scanner:
         try:
             return os.stat(path)
         except OSError as e:
+            f = self.filters
+            if f is not None and (f.excluded(name, False, ctx) or f.excluded(name, True, ctx)):
+                return None         # excluded either way: no error (flist.c make_file)
             if e.errno != errno.ENOENT:
                 self._fail("stat", path, e, vanished=False)
             else:

@@ -13,10 +13,17 @@ __all__ = ["Backups"]
 
 
 class Backups:
-    def __init__(self, root: bytes, backup_dir: bytes | None, suffix: bytes | None):
+    def __init__(self, root: bytes, backup_dir: bytes | None, suffix: bytes | None,
+                 delete_excluded: bool = False):
         self.root = root
         self.dir = os.path.join(root, backup_dir) if backup_dir is not None else None
         self.suffix = suffix if suffix is not None else (b"" if backup_dir is not None else b"~")
+        # rsync's "P *SUFFIX" rule, which --delete-excluded leaves out.
+        self.protect_suffix = not delete_excluded
+
+    def is_backup(self, name: bytes) -> bool:
+        """A backup's name beside the files (no --backup-dir)."""
+        return self.dir is None and bool(self.suffix) and name.endswith(self.suffix)
 
     def path_for(self, name: bytes) -> bytes:
         base = self.dir if self.dir is not None else self.root
@@ -27,7 +34,7 @@ class Backups:
         if self.dir is not None:
             rel = os.path.relpath(self.dir, self.root)
             return name == rel or name.startswith(rel + b"/")
-        return bool(self.suffix) and name.endswith(self.suffix)
+        return self.protect_suffix and self.is_backup(name)
 
     def copy(self, name: bytes) -> bytes:
         """Back up regular file ``name`` as a copy with its attributes (for
@@ -69,11 +76,15 @@ class Backups:
         return os.path.abspath(dst)
 
     def keep(self, name: bytes, move: bool = False) -> None:
-        """Back up destination entry ``name`` (not a directory)."""
+        """Back up destination entry ``name`` (not a directory).  One that
+        goes (``move``) and is itself a backup is removed, as rsync does."""
         src = os.path.join(self.root, name)
         dst = self.path_for(name)
         st = os.lstat(src)
         if stat.S_ISDIR(st.st_mode):
+            return
+        if move and self.is_backup(name):
+            os.unlink(src)
             return
         parent = os.path.dirname(dst)
         if parent:

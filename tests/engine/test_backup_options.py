@@ -204,3 +204,39 @@ def test_interrupted_transfer_resumes_with_partial(tmp_path, partial_dir):
 def kept_size_floor(n):
     # The resumed run must reuse (most of) what the first run wrote.
     return n // 2
+
+
+def _backups_and_deletes(src: Path, dst: Path):
+    put(src, "d/f", b"new content\n", T_NEW)
+    put(dst, "d/f", b"old content, replaced\n", T_OLD)
+    put(dst, "gone/x", b"in a directory the source lacks\n", T_OLD)
+    put(dst, "older~", b"a backup of an earlier run\n", T_OLD)
+    fix_dirs(src, T_OLD)
+    fix_dirs(dst, T_OLD)
+
+
+@pytest.mark.parametrize("excluded", [False, True], ids=["delete", "delete-excluded"])
+@pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "push-rsync2pysync",
+                                  "pull-pysync2rsync"])
+def test_backup_with_delete_after_as_rsync(tmp_path, role, excluded):
+    """-b --delete-after (found by interop/fuzz.py): a deleted directory's
+    files are backed up beside them, so the directory stays ("cannot
+    delete non-empty directory", not an error); the "P *~" rule that keeps
+    backups from deletion is rsync's only without --delete-excluded, and a
+    backup that is deleted goes, without a backup of its own."""
+    from helpers.roles import lines, sources_command
+    opts = ["-ai", "-b", "--delete-after"] + (["--delete-excluded"] if excluded else [])
+    got, dsts = {}, []
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _backups_and_deletes(src, dst)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(lines(r.stderr)))
+        dsts.append(dst)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert "cannot delete non-empty directory: gone" in got["pysync"][1]
+    assert ("*deleting   older~" in got["pysync"][1]) == excluded
+    assert compare_trees(*dsts, dir_times=False) == []   # -b implies -O

@@ -139,3 +139,114 @@ def test_rule_parsing_and_wire_text():
     assert b": /.rsync-filter" in texts and b"- .r" in texts and b": .r" in texts
     assert fl.excluded(b"x/core", False) and fl.excluded(b".git", True)
     assert not fl.excluded(b".git", False)
+
+
+@pytest.mark.parametrize("rule", ["P keep", "R keep", "H keep", "S keep", "-s keep", "-r keep"])
+@pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "pull-pysync2rsync"])
+def test_side_rules_stay_on_their_side_as_rsync(tmp_path, role, rule):
+    """A client keeps the rules of its own side (a receiver its P/R and
+    -r rules, a sender its H/S and -s rules) and sends the others, as
+    rsync's send_rules does.  Found by interop/fuzz.py: a pulling pysync
+    client sent 'P keep' to the rsync sender, which then left 'keep' out
+    of the list, so its new time never arrived."""
+    import os
+    from helpers.roles import lines, sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for root, t in ((src, 1_600_000_000), (dst, 1_600_000_500)):
+            root.mkdir(parents=True)
+            os.symlink("target", root / "keep")
+            os.utime(root / "keep", (t, t), follow_symlinks=False)
+            (root / "f").write_bytes(b"f")
+            os.utime(root / "f", (t, t))
+            os.utime(root, (t, t))
+        (dst / "extra").write_bytes(b"x")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", "--delete", f"--filter={rule}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(os.listdir(dst)),
+                     os.lstat(dst / "keep").st_mtime if os.path.lexists(dst / "keep") else None)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+
+
+@pytest.mark.parametrize("opts", [["--delete"], ["--delete-excluded"]])
+@pytest.mark.parametrize("role", ["local", "pull-rsync2pysync", "push-pysync2rsync"])
+def test_triple_star_matches_directories_only_as_rsync(tmp_path, role, opts):
+    """'- name/***' excludes the directory 'name' and all below it, never
+    a file called 'name' (rsync matches a directory as 'name/').  Found by
+    interop/fuzz.py: pysync excluded the file too, and with
+    --delete-excluded deleted it."""
+    import os
+    from helpers.roles import lines, sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for root in (src, dst):
+            put(root, "deep", b"a file named like the rule\n", T_OLD)
+            put(root, "sub/deep/inner", b"in a directory it matches\n", T_OLD)
+            put(root, "sub/deep2", b"not matched\n", T_OLD)
+            fix_dirs(root, T_OLD)
+        put(src, "deep", b"a file named like the rule, newer\n", T_NEW)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(_roles_command(tool, role, ["-ai", "--filter=- deep/***"] + opts + extra,
+                                          src, dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert compare_trees(tmp_path / "rsync" / "dst", tmp_path / "pysync" / "dst") == []
+
+
+def _roles_command(tool, role, opts, src, dst):
+    from helpers.roles import sources_command
+    return sources_command(tool, role, opts, [f"{src}/"], dst)
+
+
+@pytest.mark.parametrize("rule", ["- **/z", "-! **/z", "- **/sub/z"])
+@pytest.mark.parametrize("role", ["local", "pull-pysync2rsync", "push-pysync2rsync"])
+def test_leading_double_star_matches_at_the_top_as_rsync(tmp_path, role, rule):
+    """A pattern that starts with '**/' also matches at the start of the
+    path ('**/z' matches 'z'), as rsync's WILD2_PREFIX does.  Found by
+    interop/fuzz.py: pysync did not, so '-! **/z' excluded 'z' and a pull
+    rejected it from the sender's list (exit 4)."""
+    import os
+    from helpers.roles import lines
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for rel in ("z", "sub/z", "sub/y", "a/sub/z"):
+            put(src, rel, rel.encode(), T_OLD)
+        fix_dirs(src, T_OLD)
+        dst.mkdir(parents=True)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(_roles_command(tool, role, ["-ai", f"--filter={rule}"] + extra, src, dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert compare_trees(tmp_path / "rsync" / "dst", tmp_path / "pysync" / "dst") == []
+
+
+@pytest.mark.parametrize("rule", ["P keep*", "-r keep*", "- keep*"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_protect_rules_hold_with_delete_excluded_as_rsync(tmp_path, role, rule):
+    """--delete-excluded drops the protection of the rules for both sides,
+    not that of the receiver's own rules (P, -r): those still keep a name
+    from deletion.  Found by interop/fuzz.py: pysync deleted it."""
+    import os
+    from helpers.roles import lines
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        put(src, "f", b"f", T_OLD)
+        put(dst, "keep-me", b"only here\n", T_OLD)
+        put(dst, "other", b"only here too\n", T_OLD)
+        fix_dirs(src, T_OLD)
+        fix_dirs(dst, T_OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(_roles_command(tool, role, ["-ai", "--delete-excluded", f"--filter={rule}"]
+                                          + extra, src, dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(os.listdir(dst)))
+    assert got["pysync"] == got["rsync"]
+    assert ("keep-me" in got["pysync"][2]) == (rule != "- keep*")

@@ -99,3 +99,99 @@ def test_follower_with_xattrs_as_rsync(tmp_path, role):
                      os.getxattr(dst / "b", "user.pysync.test"))
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][1:] == (True, b"new value")
+
+
+@pytest.mark.parametrize("backup", [["-b"], ["--backup-dir=../bak"]], ids=["suffix", "dir"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_relinked_follower_is_backed_up_as_rsync(tmp_path, role, backup):
+    """-Hb: a follower that is relinked to its leader replaces the file
+    that was there, which is backed up first (hlink.c maybe_hard_link), as
+    any replaced file is.  Found by interop/fuzz.py: pysync lost it."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["a", "b"], b"same data\n", OLD)
+        _group(dst, ["a"], b"same data\n", OLD)
+        _group(dst, ["b"], b"same data\n", OLD)   # the same data, not linked
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + backup + extra, [f"{src}/"], dst),
+                           cwd=dst, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        kept = sorted(str(p.relative_to(tmp_path / tool)) for p in (tmp_path / tool).rglob("b*")
+                      if p.is_file())
+        got[tool] = (sorted(lines(r.stdout)), kept,
+                     os.stat(dst / "a").st_ino == os.stat(dst / "b").st_ino)
+    assert got["pysync"] == got["rsync"]
+    assert len(got["pysync"][1]) == 3 and got["pysync"][2]
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_dry_run_into_missing_destination_as_rsync(tmp_path, role):
+    """-Hn into a destination that does not exist: the follower is listed
+    as a link to its leader, no error.  Found by interop/fuzz.py: pysync
+    failed with 'link ... failed: None (None)' and exit 23."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["b", "d.log/deep"][:1], b"linked\n", OLD)
+        (src / "d.log").mkdir()
+        os.link(src / "b", src / "d.log" / "deep")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHin"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        out = [ln for ln in lines(r.stdout) if not ln.startswith("created directory")]
+        got[tool] = (r.returncode, sorted(out), dst.exists())
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and not got["pysync"][2]
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_follower_replacing_other_type_is_new_as_rsync(tmp_path, role, kind):
+    """A follower whose name holds a directory or a symlink here: that is
+    removed and the follower itemized as new ("hf+++++++++ b => a"), not
+    compared with it.  Found by interop/fuzz.py."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["a", "b"], b"linked data\n", OLD)
+        _group(dst, ["a"], b"linked data\n", OLD)
+        if kind == "dir":
+            (dst / "b").mkdir()
+        else:
+            os.symlink("../elsewhere", dst / "b")
+        os.utime(src, (OLD, OLD))
+        os.utime(dst, (OLD, OLD))
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)),
+                     os.stat(dst / "a").st_ino == os.lstat(dst / "b").st_ino)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and got["pysync"][2]
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_follower_before_leader_replacing_other_type_as_rsync(tmp_path, role, kind):
+    """The same with the follower listed before its leader (the leader is
+    new here): rsync's generator removed what was in the way when it met
+    the follower, so it is itemized as new ("hf+++++++++ deep => z")."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _group(src, ["deep", "z"], b"linked data\n", OLD)
+        dst.mkdir(parents=True)
+        if kind == "dir":
+            (dst / "deep").mkdir()
+        else:
+            os.symlink("../elsewhere", dst / "deep")
+        os.utime(src, (OLD, OLD))
+        os.utime(dst, (OLD, OLD))
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aHi"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)),
+                     os.stat(dst / "deep").st_ino == os.lstat(dst / "z").st_ino)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and got["pysync"][2]

@@ -365,3 +365,39 @@ def test_python_api_inplace_and_append(tmp_path):
     res = pysync.sync(f"{src}/", f"{dst}/", archive=True, append_verify=True)
     assert (dst / "log").read_bytes() == D["log"]
     assert res.stats["literal_data"] == len(D["log"]) - 1000
+
+
+@pytest.mark.parametrize("mode", ["--inplace", "--append", "--append-verify"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_in_place_finishes_like_a_temp_file_as_rsync(tmp_path, role, mode):
+    """A file written in place is finished as one received into a temp
+    file: its xattrs are set (-X) and, with --remove-source-files, the
+    sender is told it may remove the source.  Found by interop/fuzz.py:
+    pysync left both out."""
+    import os
+    from helpers.roles import lines, sources_command
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.pysync.probe", b"1")
+    except OSError as e:
+        pytest.skip(f"no user xattrs: {e}")
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        src.mkdir(parents=True)
+        dst.mkdir()
+        (src / "new").write_bytes(b"n" * 3000)
+        (src / "grown").write_bytes(b"g" * 5000)
+        (dst / "grown").write_bytes(b"g" * 1000)
+        for n in ("new", "grown"):
+            os.setxattr(src / n, "user.pysync.test", n.encode())
+            os.utime(src / n, (1_600_000_000, 1_600_000_000))
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aXi", mode, "--remove-source-files"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(os.listdir(src)),
+                     {n: (os.getxattr(dst / n, "user.pysync.test"), (dst / n).read_bytes())
+                      for n in ("new", "grown")})
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][2] == []

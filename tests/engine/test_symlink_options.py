@@ -82,3 +82,29 @@ def test_unsafe_symlink_rules():
     }
     for (target, name), want in cases.items():
         assert unsafe_symlink(target, name) is want, (target, name)
+
+
+@pytest.mark.parametrize("opt", ["-L", "--copy-unsafe-links", "-k"])
+@pytest.mark.parametrize("role", ["local", "pull-rsync2pysync", "push-pysync2rsync"])
+def test_excluded_dangling_link_is_no_error_as_rsync(tmp_path, role, opt):
+    """A dangling symlink that a copy-links option would follow is no
+    error when the filter rules exclude its name (flist.c checks them
+    before reporting).  Found by interop/fuzz.py: pysync's sender said
+    'symlink has no referent' and exited 23."""
+    import subprocess
+    import os
+    from helpers.roles import lines, sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        src.mkdir(parents=True)
+        dst.mkdir()
+        (src / "f").write_bytes(b"f")
+        os.symlink("../../nowhere", src / "gone")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", opt, "--exclude=gone"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(lines(r.stderr)),
+                     sorted(os.listdir(dst)))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0

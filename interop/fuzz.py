@@ -1,0 +1,710 @@
+#!/usr/bin/env python3
+"""A differential fuzzer: pysync against stock rsync on generated cases.
+
+Each case is drawn from a seed: a source tree, an existing destination
+tree (missing, empty, identical, or the source with mutations: older or
+newer times, new content, other modes, owners and xattrs, type changes,
+extra entries, read-only directories), sometimes a reference tree for
+``--link-dest``/``--compare-dest``/``--copy-dest``, an option set and a
+role (local, or over ``-e interop/fake_rsh.py`` with pysync or rsync on
+either end, as tests/helpers/roles.py spells them).  The case is built
+twice, once for stock rsync on both ends and once for the pysync role, and
+the two runs are compared on:
+
+- the exit code (a run past its timeout is a hang, reported with the
+  Python stacks that ``PYTHONFAULTHANDLER=1`` prints on ``SIGABRT``);
+- the stdout lines (the ``-i``/``-v`` output without the summary, sorted,
+  since a remote role interleaves the two ends' messages);
+- the destination tree (and the backup dir, and the source with
+  ``--remove-source-files``): names, types, sizes and contents, modes,
+  owners, mtimes (a time set by the run itself counts as "now"),
+  symlink targets, device numbers, hard-link groups and link counts,
+  xattrs (ACLs included, as their ``system.posix_acl_*`` values);
+- temp files (``.name.XXXXXX``) left in the destination.
+
+The stock rsync run gets ``--no-i-r`` (pysync sends the whole list first,
+as rsync does without incremental recursion).  Differences that are known
+and explained are in ``ALLOWED`` with a reason each; an allowed entry
+matches a single difference line under named options, never a whole case.
+
+Usage::
+
+    python3 interop/fuzz.py --seed 1 --cases 200          # a run
+    python3 interop/fuzz.py --seed 1 --case 17 -v         # one case, its commands
+    python3 interop/fuzz.py --seed 1 --case 17 --shrink   # reduce it to a minimal case
+    python3 interop/fuzz.py --seed 1 --case 17 --keep /tmp/c17   # keep the trees
+
+``--role R`` fixes the role, ``--small`` leaves out files of a few MiB,
+``--timeout`` is per transfer (default 60 s).  Run serially: one transfer
+at a time.  tests/test_fuzz_smoke.py runs 25 fixed cases in the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import fcntl
+import hashlib
+import os
+import random
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from helpers.roles import ROLES, lines, sources_command  # noqa: E402
+from pysync.text import show  # noqa: E402
+
+BASE = 1_600_000_000
+#: Exit status of ``timeout`` when the command ran out of time.
+TIMED_OUT = 124
+#: A temp file of rsync's form: ``.name.XXXXXX``.
+TEMP_RE = re.compile(rb"^\..+\.[A-Za-z0-9]{6}$")
+
+NAMES = [b"a", b"b", b"c.txt", b"d.log", b"sub", b"deep", b"with space", b"new\nline",
+         b"hi\xe9bit", b".hidden", b"x~", b"-dash", b"z", b"\xff\xfe"]
+EXTRA_NAMES = [b"extra", b"old.txt", b"gone dir", b"zz\xe0"]
+FILE_MODES = [0o644, 0o600, 0o755, 0o444, 0o640, 0o4755, 0o2750]
+DIR_MODES = [0o755, 0o700, 0o775, 0o2755, 0o1777]
+OWNERS = [(1234, 1234), (65534, 65534), (1, 1), (0, 1234)]
+PATTERNS = ["*.txt", "a", "sub/", "/b", "**/z", "with space", "*.log", "deep/***", ".*", "x~"]
+MIB = 1 << 20
+
+
+# --------------------------------------------------------------------------
+# Case generation
+# --------------------------------------------------------------------------
+
+def _mtime(rng) -> int:
+    ns = rng.choice([0, 0, 0, rng.randrange(1, 10**9)])
+    return (BASE + rng.randrange(0, 100_000)) * 10**9 + ns
+
+
+def _data(rng, small: bool) -> dict:
+    r = rng.random()
+    if r < 0.1:
+        size = 0
+    elif r < 0.7 or small:
+        size = rng.randrange(1, 5000)
+    elif r < 0.85:
+        size = rng.randrange(20_000, 300_000)
+    else:
+        size = rng.randrange(1 * MIB, 3 * MIB)
+    sparse = size > 100_000 and rng.random() < 0.4
+    return {"seed": rng.randrange(1 << 30), "size": size, "sparse": sparse, "edits": []}
+
+
+def _acl(rng) -> bytes:
+    """A Linux POSIX ACL xattr value with a named user and a mask."""
+    entries = [(1, 6, 0xFFFFFFFF), (2, rng.choice([4, 6]), 1234), (4, 4, 0xFFFFFFFF),
+               (0x10, 6, 0xFFFFFFFF), (0x20, rng.choice([0, 4]), 0xFFFFFFFF)]
+    out = (2).to_bytes(4, "little")
+    for tag, perm, ident in entries:
+        out += tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+    return out
+
+
+def _attrs(rng, entry: dict) -> None:
+    if rng.random() < 0.2:
+        xa = {b"user.k": rng.randbytes(rng.randrange(1, 20))}
+        if rng.random() < 0.3:
+            xa[b"user.long"] = rng.randbytes(400)
+        if rng.random() < 0.3:
+            xa[b"system.posix_acl_access"] = _acl(rng)
+        if entry["kind"] == "dir" and rng.random() < 0.3:
+            xa[b"system.posix_acl_default"] = _acl(rng)
+        entry["xattrs"] = xa
+    if rng.random() < 0.15:
+        entry["owner"] = rng.choice(OWNERS)
+
+
+def _new_entry(rng, kind: str, spec: dict, name: bytes, small: bool) -> dict:
+    e: dict = {"kind": kind, "mtime": _mtime(rng)}
+    if kind == "file":
+        e["mode"] = rng.choice(FILE_MODES) if rng.random() < 0.4 else 0o644
+        e["data"] = _data(rng, small)
+    elif kind == "dir":
+        e["mode"] = rng.choice(DIR_MODES) if rng.random() < 0.3 else 0o755
+    elif kind == "symlink":
+        files = [n for n, x in spec.items() if n and x["kind"] in ("file", "dir")]
+        depth = name.count(b"/")
+        choices = [b"/etc/hostname", b"/nonexistent/abs", b"dangling", b"../outside",
+                   b"../" * (depth + 1) + b"escape"]
+        if files:
+            t = rng.choice(files)
+            choices += [b"../" * depth + t] * 3
+        e["target"] = rng.choice(choices)
+    elif kind == "hlink":
+        e["to"] = rng.choice([n for n, x in spec.items() if x["kind"] == "file"])
+    elif kind in ("chr", "blk"):
+        e["mode"] = 0o640
+        e["rdev"] = (1, 3) if kind == "chr" else (7, rng.randrange(0, 4))
+    elif kind == "fifo":
+        e["mode"] = 0o644
+    if kind in ("file", "dir"):
+        _attrs(rng, e)
+    return e
+
+
+def gen_tree(rng, small: bool) -> dict:
+    spec: dict = {}
+    dirs = [b""]
+    for _ in range(rng.randrange(1, 15)):
+        parent = rng.choice(dirs)
+        name = (parent + b"/" if parent else b"") + rng.choice(NAMES)
+        if name in spec:
+            continue
+        kinds = ["file"] * 10 + ["dir"] * 3 + ["symlink"] * 3 + ["fifo", "chr", "blk"]
+        if any(e["kind"] == "file" for e in spec.values()):
+            kinds += ["hlink"] * 3
+        kind = rng.choice(kinds)
+        if kind == "dir" and name.count(b"/") >= 3:
+            kind = "file"
+        spec[name] = _new_entry(rng, kind, spec, name, small)
+        if kind == "dir":
+            dirs.append(name)
+    spec[b""] = {"kind": "dir", "mode": 0o755, "mtime": _mtime(rng)}
+    return spec
+
+
+def _drop(spec: dict, name: bytes) -> None:
+    """Remove *name* and everything under it; hard links to a removed file
+    become copies of it."""
+    gone = {n for n in spec if n == name or n.startswith(name + b"/")}
+    for n in gone:
+        spec.pop(n)
+    for n, e in spec.items():
+        if e["kind"] == "hlink" and e["to"] in gone:
+            spec[n] = {"kind": "file", "mtime": e.get("mtime", BASE * 10**9), "mode": 0o644,
+                       "data": {"seed": 7, "size": 10, "sparse": False, "edits": []}}
+
+
+def mutate(rng, src: dict, small: bool) -> dict:
+    """The source with random changes: a destination that is out of date."""
+    dst = copy.deepcopy(src)
+    for name in sorted(dst, reverse=True):
+        if name not in dst or not name:
+            continue
+        e = dst[name]
+        r = rng.random()
+        if r < 0.12:
+            _drop(dst, name)
+        elif r < 0.22:
+            _drop(dst, name)
+            kind = rng.choice(["file", "dir", "symlink"])
+            if kind == e["kind"]:
+                kind = "symlink" if kind != "symlink" else "file"
+            dst[name] = _new_entry(rng, kind, dst, name, small)
+            if kind == "dir" and rng.random() < 0.6:
+                dst[name + b"/inner"] = _new_entry(rng, "file", dst, name + b"/inner", True)
+        elif r < 0.32 and "mtime" in e:
+            e["mtime"] += rng.choice([-1, 1]) * 5000 * 10**9
+        elif r < 0.45 and e["kind"] == "file":
+            d = e["data"]
+            if rng.random() < 0.5 and d["size"]:
+                off = rng.randrange(d["size"])
+                d["edits"].append((off, rng.randrange(1, 3000), rng.randrange(1 << 30)))
+            else:
+                d["size"] = max(0, d["size"] + rng.randrange(-3000, 3000))
+            if rng.random() < 0.6:
+                e["mtime"] -= 5000 * 10**9
+        elif r < 0.5 and "mode" in e:
+            e["mode"] = rng.choice(FILE_MODES if e["kind"] == "file" else DIR_MODES)
+        elif r < 0.56 and e["kind"] in ("file", "dir"):
+            e.pop("xattrs", None)
+            e.pop("owner", None)
+            _attrs(rng, e)
+        elif r < 0.6 and e["kind"] == "hlink":
+            target = dst.get(e["to"])
+            if target and target["kind"] == "file":
+                dst[name] = copy.deepcopy(target)
+        elif r < 0.64 and e["kind"] == "dir":
+            e["mode"] = 0o555
+    for _ in range(rng.randrange(0, 4)):
+        parents = [n for n, e in dst.items() if e["kind"] == "dir"]
+        parent = rng.choice(parents)
+        name = (parent + b"/" if parent else b"") + rng.choice(EXTRA_NAMES + NAMES[:4])
+        if name not in dst:
+            kind = rng.choice(["file", "file", "dir", "symlink"])
+            dst[name] = _new_entry(rng, kind, dst, name, small)
+            if kind == "dir":
+                dst[name + b"/in"] = _new_entry(rng, "file", dst, name + b"/in", True)
+    return dst
+
+
+def gen_options(rng) -> list:
+    o: list = []
+    if rng.random() < 0.55:
+        o.append("-a")
+    else:
+        pieces = "".join(p for p in "rlptgoD" if rng.random() < 0.6)
+        if pieces:
+            o.append("-" + pieces)
+    maybe = lambda p, *opts: o.extend(opts) if rng.random() < p else None  # noqa: E731
+    maybe(0.3, "-H")
+    maybe(0.25, "-X")
+    maybe(0.1, "-A")
+    if rng.random() < 0.3:
+        o.append(rng.choice(["--delete", "--delete-before", "--delete-during",
+                             "--delete-after", "--delete-delay"]))
+        maybe(0.2, "--delete-excluded")
+        maybe(0.1, f"--max-delete={rng.randrange(0, 3)}")
+        maybe(0.1, "--force")
+    for _ in range(rng.choice([0, 0, 0, 1, 2, 3])):
+        pat = rng.choice(PATTERNS)
+        o.append(rng.choice([f"--exclude={pat}", f"--include={pat}", f"--filter=- {pat}",
+                             f"--filter=+ {pat}", f"--filter=P {pat}", f"--filter=R {pat}",
+                             f"--filter=H {pat}", f"--filter=S {pat}", f"--filter=-! {pat}"]))
+    r = rng.random()
+    if r < 0.1:
+        o.append("-c")
+    elif r < 0.16:
+        o.append("-I")
+    elif r < 0.22:
+        o.append("--size-only")
+    maybe(0.1, "-u")
+    maybe(0.06, "--existing")
+    maybe(0.06, "--ignore-existing")
+    r = rng.random()
+    if r < 0.15:
+        o.append("-W")
+    elif r < 0.2:
+        o.append("--no-W")
+    if rng.random() < 0.15:
+        o.append(rng.choice(["--inplace", "--append", "--append-verify"]))
+    if rng.random() < 0.15:
+        o.append(rng.choice(["--partial", "--partial-dir=.part"]))
+    maybe(0.08, "--delay-updates")
+    if rng.random() < 0.15:
+        o.append("-b")
+        maybe(0.5, "--backup-dir={TOP}/bak")
+        maybe(0.3, "--suffix=.bak")
+    if rng.random() < 0.12:
+        o.append(rng.choice(["--link-dest", "--compare-dest", "--copy-dest"]) + "={TOP}/ref")
+    maybe(0.08, "-R")
+    maybe(0.05, "-x")
+    if rng.random() < 0.2:
+        o.append(rng.choice(["-L", "-k", "-K", "--copy-unsafe-links", "--safe-links"]))
+    maybe(0.1, "--numeric-ids")
+    if rng.random() < 0.1:
+        o.append("--chmod=" + rng.choice(["D755,F644", "u+w,go-w", "F600", "a+rX", "Dg+s",
+                                          "ugo=rwX"]))
+    if rng.random() < 0.15:
+        o.append("-z")
+        maybe(0.5, "--compress-choice=" + rng.choice(["zstd", "zlib", "zlibx"]))
+    if rng.random() < 0.1:
+        o.append("--checksum-choice=" + rng.choice(["md5", "md4", "xxh128", "xxh3", "xxh64"]))
+    maybe(0.08, "-n")
+    if rng.random() < 0.08:
+        o.append(rng.choice(["--max-size=", "--min-size="]) + rng.choice(["100", "10K", "1M"]))
+    maybe(0.08, "-y")
+    maybe(0.05, "-m")
+    maybe(0.05, "--remove-source-files")
+    maybe(0.1, "--protocol=31")
+    maybe(0.05, "-O")
+    maybe(0.03, "-J")
+    if rng.random() < 0.9:
+        o.append("-i")
+    maybe(0.15, "-v")
+    rng.shuffle(o)
+    return o
+
+
+def gen_case(seed: int, index: int, role: str | None = None, small: bool = False) -> dict:
+    rng = random.Random(f"{seed}-{index}")
+    src = gen_tree(rng, small)
+    r = rng.random()
+    if r < 0.15:
+        dst = None
+    elif r < 0.25:
+        dst = {b"": {"kind": "dir", "mode": 0o755, "mtime": _mtime(rng)}}
+    elif r < 0.4:
+        dst = copy.deepcopy(src)
+    else:
+        dst = mutate(rng, src, small)
+    opts = gen_options(rng)
+    ref = mutate(rng, src, small) if any("{TOP}/ref" in x for x in opts) else None
+    weights = [4, 1.5, 1.5, 1.5, 1.5]
+    return {"seed": seed, "index": index, "src": src, "dst": dst, "ref": ref, "opts": opts,
+            "role": role or rng.choices(ROLES, weights)[0]}
+
+
+# --------------------------------------------------------------------------
+# Building trees
+# --------------------------------------------------------------------------
+
+def _write_data(path: bytes, d: dict) -> None:
+    r = random.Random(d["seed"])
+    size = d["size"]
+    with open(path, "wb") as f:
+        if d["sparse"]:
+            f.truncate(size)
+            for _ in range(3):
+                off = r.randrange(size) & ~4095
+                f.seek(off)
+                f.write(r.randbytes(min(8192, size - off)))
+        else:
+            f.write(r.randbytes(size))
+        for off, length, seed in d["edits"]:
+            off = min(off, size)
+            f.seek(off)
+            f.write(random.Random(seed).randbytes(min(length, size - off)))
+        f.truncate(size)
+
+
+def build(root: Path, spec: dict | None) -> None:
+    """Make the tree *spec* at *root* (nothing when *spec* is None)."""
+    if spec is None:
+        return
+    top = os.fsencode(root)
+    path = lambda n: os.path.join(top, n) if n else top  # noqa: E731
+    names = sorted(spec)
+    for n in names:
+        e = spec[n]
+        p = path(n)
+        kind = e["kind"]
+        if kind == "dir":
+            os.makedirs(p, exist_ok=True)
+        elif kind == "file":
+            _write_data(p, e["data"])
+        elif kind == "symlink":
+            os.symlink(e["target"], p)
+        elif kind == "fifo":
+            os.mkfifo(p, e["mode"])
+        elif kind in ("chr", "blk"):
+            os.mknod(p, (stat.S_IFCHR if kind == "chr" else stat.S_IFBLK) | e["mode"],
+                     os.makedev(*e["rdev"]))
+    for n in names:
+        e = spec[n]
+        if e["kind"] == "hlink":
+            target = spec.get(e["to"])
+            if target is None or target["kind"] != "file":
+                _write_data(path(n), {"seed": 7, "size": 10, "sparse": False, "edits": []})
+                os.utime(path(n), ns=(e["mtime"], e["mtime"]))
+            else:
+                os.link(path(e["to"]), path(n))
+    for n in sorted(names, reverse=True):   # children before their directory
+        e = spec[n]
+        p = path(n)
+        if e["kind"] == "hlink":
+            continue
+        for key, value in e.get("xattrs", {}).items():
+            try:
+                os.setxattr(p, key, value)
+            except OSError:
+                pass
+        if "owner" in e:
+            os.lchown(p, *e["owner"])
+        if e["kind"] != "symlink":
+            os.chmod(p, e["mode"])
+        os.utime(p, ns=(e["mtime"], e["mtime"]), follow_symlinks=False)
+
+
+# --------------------------------------------------------------------------
+# Snapshots
+# --------------------------------------------------------------------------
+
+def _describe(path: bytes, since_ns: int) -> dict:
+    st = os.lstat(path)
+    fmt = stat.S_IFMT(st.st_mode)
+    e = {"type": stat.filemode(st.st_mode)[0], "mode": oct(stat.S_IMODE(st.st_mode)),
+         "owner": (st.st_uid, st.st_gid),
+         "mtime": "now" if st.st_mtime_ns >= since_ns else st.st_mtime_ns,
+         "ino": (st.st_dev, st.st_ino)}
+    if fmt == stat.S_IFREG:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(MIB):
+                h.update(chunk)
+        e["size"], e["sha"], e["nlink"] = st.st_size, h.hexdigest()[:16], st.st_nlink
+    elif fmt == stat.S_IFLNK:
+        e["target"] = os.readlink(path)
+    elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+        e["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
+    if fmt in (stat.S_IFREG, stat.S_IFDIR):
+        e["xattrs"] = {k: os.getxattr(path, k, follow_symlinks=False)
+                       for k in sorted(os.listxattr(path, follow_symlinks=False))
+                       if not k.startswith("security.")}
+    if fmt != stat.S_IFDIR:
+        e["nlink"] = st.st_nlink
+    return e
+
+
+def snapshot(root: Path, since_ns: int) -> dict:
+    """name -> description, with hard links as groups of names."""
+    top = os.fsencode(root)
+    if not os.path.lexists(top):
+        return {}
+    snap = {b".": _describe(top, since_ns)}
+    pending = [b""] if os.path.isdir(top) and not os.path.islink(top) else []
+    while pending:
+        rel = pending.pop()
+        for name in sorted(os.listdir(os.path.join(top, rel) if rel else top)):
+            r = os.path.join(rel, name) if rel else name
+            snap[r] = _describe(os.path.join(top, r), since_ns)
+            if snap[r]["type"] == "d":
+                pending.append(r)
+    groups: dict = {}
+    for n, e in snap.items():
+        if e["type"] != "d":
+            groups.setdefault(e["ino"], []).append(n)
+    for n, e in snap.items():
+        ino = e.pop("ino")
+        if e["type"] != "d" and len(groups[ino]) > 1:
+            e["linked"] = sorted(groups[ino])
+    return snap
+
+
+def diff_snapshots(label: str, a: dict, b: dict) -> list:
+    out = []
+    for n in sorted(a.keys() | b.keys()):
+        ea, eb = a.get(n), b.get(n)
+        if ea is None or eb is None:
+            which = "rsync" if eb is None else "pysync"
+            kind = (ea or eb)["type"]
+            out.append(f"{label} {n!r}: only with {which} ({kind})")
+            continue
+        for key in sorted(ea.keys() | eb.keys()):
+            if ea.get(key) != eb.get(key):
+                out.append(f"{label} {n!r}: {key} rsync={ea.get(key)!r} pysync={eb.get(key)!r}")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Running and comparing
+# --------------------------------------------------------------------------
+
+def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
+    """-u and a destination entry of another type that is newer: rsync
+    3.2.7 skips the file (generator.c compares the times whatever the
+    types); later rsync ("Fix the 'update skips a file of a different
+    type' case", NEWS) and pysync replace it.  Allowed: the lines about
+    such a name, when rsync left a non-file there and pysync a file."""
+    if not any(o in ("-u", "--update") for o in case["opts"]):
+        return set()
+    out = set()
+    for n, eb in b["dst"].items():
+        ea = a["dst"].get(n)
+        if ea is None or eb["type"] != "-" or ea["type"] == "-":
+            continue
+        out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
+        out.add(f"output only pysync: {'>f+++++++++ ' + show(n)!r}")
+        out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
+    return out
+
+
+#: Known, explained differences: each a function of (case, rsync's run,
+#: pysync's run) giving the difference lines it explains, never more than
+#: the lines about the entries it is about.
+ALLOWED = [_update_kept_other_type]
+
+
+def _allowed_lines(case: dict, a: dict, b: dict) -> set:
+    out: set = set()
+    for rule in ALLOWED:
+        out |= rule(case, a, b)
+    return out
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{REPO / '.bin'}:{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONFAULTHANDLER"] = "1"
+    return env
+
+
+def argv(case: dict, tool: str, top: Path) -> list:
+    opts = [o.replace("{TOP}", str(top)) for o in case["opts"]]
+    role = case["role"]
+    if tool == "rsync":
+        opts.append("--no-i-r")
+    src = f"{top}/src/./" if "-R" in opts else f"{top}/src/"
+    return sources_command(tool, role, opts, [src], top / "dst")
+
+
+def run_one(case: dict, tool: str, top: Path, timeout: float) -> dict:
+    top.mkdir(parents=True)
+    build(top / "src", case["src"])
+    build(top / "dst", case["dst"])
+    build(top / "ref", case["ref"])
+    if any("{TOP}/bak" in o for o in case["opts"]):
+        (top / "bak").mkdir()
+    cmd = argv(case, tool, top)
+    since = time.time_ns() - 2 * 10**9
+    p = subprocess.Popen(["timeout", "-s", "ABRT", "-k", "10", str(timeout)] + cmd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+                         cwd=top, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        out, err = p.communicate()
+    text = out.decode("utf-8", "replace").replace(str(top), "{TOP}")
+    temps = [os.path.join(d, f) for d, ds, fs in os.walk(os.fsencode(top / "dst"))
+             for f in fs + ds if TEMP_RE.match(f)]
+    return {"cmd": cmd, "rc": p.returncode, "stdout": out, "stderr": err,
+            "lines": sorted(lines(text.encode())),
+            "dst": snapshot(top / "dst", since), "bak": snapshot(top / "bak", since),
+            "src": snapshot(top / "src", since) if "--remove-source-files" in case["opts"]
+            else {}, "temps": temps}
+
+
+def compare(case: dict, a: dict, b: dict) -> list:
+    """Differences between the rsync run *a* and the pysync run *b*."""
+    if b["rc"] == TIMED_OUT:
+        return [f"HANG: pysync timed out (rsync rc={a['rc']})"]
+    out = []
+    if a["rc"] != b["rc"]:
+        out.append(f"exit code rsync={a['rc']} pysync={b['rc']}")
+    if a["lines"] != b["lines"]:
+        la, lb = a["lines"], b["lines"]
+        for ln in la:
+            if ln not in lb:
+                out.append(f"output only rsync: {ln!r}")
+        for ln in lb:
+            if ln not in la:
+                out.append(f"output only pysync: {ln!r}")
+        if not out or not out[-1].startswith("output"):
+            out.append("output: same lines, other multiplicity")
+    for key in ("dst", "bak", "src"):
+        out += diff_snapshots(key, a[key], b[key])
+    for t in b["temps"]:
+        if t not in a["temps"]:
+            out.append(f"temp file left by pysync: {t!r}")
+    allowed = _allowed_lines(case, a, b)
+    return [d for d in out if d not in allowed]
+
+
+#: Held while a case runs, so that other runs on the machine (a test
+#: session: ``flock /tmp/pysync-fuzz.lock pytest ...``) can take turns.
+LOCK = "/tmp/pysync-fuzz.lock"
+
+
+def run_case(case: dict, timeout: float, keep: Path | None = None) -> tuple[list, dict]:
+    base = Path(tempfile.mkdtemp(prefix="pysync-fuzz-")) if keep is None else keep
+    lock = open(LOCK, "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        a = run_one(case, "rsync", base / "rsync", timeout)
+        b = run_one(case, "pysync", base / "pysync", timeout)
+        return compare(case, a, b), {"rsync": a, "pysync": b}
+    finally:
+        lock.close()
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def shrink(case: dict, timeout: float) -> dict:
+    """Greedy reduction: drop options, then source, destination and
+    reference entries, one at a time, while the first difference (or, for
+    a hang, any hang) stays."""
+    first = run_case(case, timeout)[0]
+    if not first:
+        return case
+    want = first[0]
+
+    def still(c):
+        diffs = run_case(c, timeout)[0]
+        return want in diffs or (want.startswith("HANG") and diffs[:1] and
+                                 diffs[0].startswith("HANG"))
+
+    changed = True
+    while changed:
+        changed = False
+        for o in list(case["opts"]):
+            c = dict(case, opts=[x for x in case["opts"] if x != o])
+            if still(c):
+                case, changed = c, True
+        for key in ("src", "dst", "ref"):
+            if case[key] is None:
+                continue
+            for n in sorted(case[key], reverse=True):
+                if not n or n not in case[key]:
+                    continue
+                t = copy.deepcopy(case[key])
+                _drop(t, n)
+                c = dict(case, **{key: t})
+                if still(c):
+                    case, changed = c, True
+            if key != "src" and case[key] is not None and len(case[key]) <= 1:
+                c = dict(case, **{key: None})
+                if still(c):
+                    case, changed = c, True
+    return case
+
+
+def describe(case: dict) -> str:
+    def tree(spec):
+        if spec is None:
+            return "    (none)"
+        rows = []
+        for n in sorted(spec):
+            e = {k: v for k, v in spec[n].items()}
+            rows.append(f"    {n or b'.'!r}: {e}")
+        return "\n".join(rows)
+    return (f"case seed={case['seed']} index={case['index']} role={case['role']}\n"
+            f"  opts: {' '.join(case['opts'])}\n  src:\n{tree(case['src'])}\n"
+            f"  dst:\n{tree(case['dst'])}\n  ref:\n{tree(case['ref'])}")
+
+
+def main(argv_: list | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cases", type=int, default=50)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--case", type=int, help="run this one case index only")
+    ap.add_argument("--role", choices=ROLES)
+    ap.add_argument("--small", action="store_true", help="no files of a few MiB")
+    ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--shrink", action="store_true")
+    ap.add_argument("--keep", type=Path, help="keep the trees of a --case run here")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv_)
+    indexes = [args.case] if args.case is not None else range(args.start, args.start + args.cases)
+    failed = 0
+    for i in indexes:
+        case = gen_case(args.seed, i, args.role, args.small)
+        if args.shrink:
+            case = shrink(case, args.timeout)
+        t0 = time.monotonic()
+        try:
+            diffs, runs = run_case(case, args.timeout,
+                                   args.keep if args.case is not None else None)
+        except Exception as e:   # a bug of the fuzzer: say which case, go on
+            print(f"[{args.seed}:{i}] FUZZER ERROR {type(e).__name__}: {e}", flush=True)
+            failed += 1
+            continue
+        took = time.monotonic() - t0
+        status = "ok" if not diffs else "DIFF"
+        print(f"[{args.seed}:{i}] {status} {took:.1f}s {case['role']} {' '.join(case['opts'])}",
+              flush=True)
+        if diffs or args.verbose:
+            failed += bool(diffs)
+            for d in diffs[:40]:
+                print("   ", d)
+            if args.verbose or args.shrink:
+                print(describe(case))
+            for tool in ("rsync", "pysync"):
+                r = runs[tool]
+                print(f"  {tool}: rc={r['rc']} {' '.join(map(str, r['cmd']))}")
+                err = r["stderr"].decode("utf-8", "replace")
+                if err.strip():
+                    print("   stderr:", err[-6000:].replace("\n", "\n    "))
+                if args.verbose:
+                    print("   stdout:", r["stdout"].decode("utf-8", "replace")
+                          .replace("\n", "\n    "))
+    print(f"{failed} of {len(indexes)} cases differ")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""--compare-dest, --copy-dest and --link-dest (engine/altdest.py) in the
+cases interop/fuzz.py found, pysync against stock rsync on the same
+trees, locally and over the fake remote shell: same tree (link counts
+included), same itemized lines, same exit code."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+from helpers.roles import fix_dirs, lines, put, sources_command
+from helpers.trees import compare_trees
+
+OLD = 1_600_000_000
+KINDS = ["compare", "copy", "link"]
+ROLES = ["local", "push-rsync2pysync", "pull-pysync2rsync"]
+
+
+def _run_both(tmp_path, role, kind, build):
+    got, dsts = {}, []
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        build(top / "src", top / "dst", top / "ref")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", f"--{kind}-dest={top}/ref"] + extra,
+                                           [f"{top}/src/"], top / "dst"),
+                           capture_output=True, timeout=60)
+        dst = top / "dst"
+        links = {n: os.lstat(dst / n).st_nlink for n in sorted(os.listdir(dst))}
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), links)
+        dsts.append(dst)
+    return got, dsts
+
+
+def _others(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root in (src, ref):
+        root.mkdir(parents=True, exist_ok=True)
+        os.symlink("t", root / "same")
+        os.mkfifo(root / "fifo")
+        if os.geteuid() == 0:
+            os.mknod(root / "null", stat.S_IFCHR | 0o644, os.makedev(1, 3))
+    os.symlink("t2", src / "other")
+    os.symlink("elsewhere", ref / "other")
+    for root in (src, ref):
+        for n in os.listdir(root):
+            os.utime(root / n, (OLD, OLD), follow_symlinks=False)
+    fix_dirs(src, OLD)
+    fix_dirs(ref, OLD)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_symlinks_and_specials_as_rsync(tmp_path, role, kind):
+    """A symlink, fifo or device missing here is looked for in DIR
+    (generator.c try_dests_non): an identical one is compared (not made),
+    hard-linked, or copied without a line; one with another target is
+    made and itemized against it ("cLc.t......").  pysync made them all
+    as new ("cL+++++++++")."""
+    got, dsts = _run_both(tmp_path, role, kind, _others)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert "same" not in " ".join(got["pysync"][1])
+    assert compare_trees(*dsts) == []
+
+
+def _existing(src, dst, ref):
+    for root in (src, dst, ref):
+        put(root, "same", b"identical everywhere\n", OLD)
+    put(src, "changed", b"the new data\n", OLD)
+    put(ref, "changed", b"the new data\n", OLD)
+    put(dst, "changed", b"old data here\n", OLD - 100)
+    for root in (src, dst, ref):
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_existing_files_identical_in_dir_as_rsync(tmp_path, role, kind):
+    """A file that exists here, and whose copy in DIR is identical to the
+    source's, is removed with --compare-dest and replaced by a hard link
+    to the copy with --link-dest (try_dests_reg, find_exact_for_existing);
+    --copy-dest leaves it to the usual update.  pysync kept (or rewrote)
+    it."""
+    got, dsts = _run_both(tmp_path, role, kind, _existing)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    names = got["pysync"][2]
+    assert {"compare": {}, "link": {"same": 2, "changed": 2},
+            "copy": {"same": 1, "changed": 1}}[kind] == names
+    assert compare_trees(*dsts) == []
