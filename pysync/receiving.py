@@ -209,7 +209,7 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
             from .io.backup import Backups
             cfg.backups = Backups(root, None if o.backup_dir is None else os.fsencode(o.backup_dir),
                                   None if o.suffix is None else os.fsencode(o.suffix),
-                                  o.delete_excluded)
+                                  o.delete_excluded, o.owner, o.group)
         # --link-dest & co: a relative DIR is relative to the destination.
         cfg.alt_dests = [(kind, os.path.join(root, os.fsencode(d))) for kind, d in o.alt_dests]
     if o.temp_dir is not None and not cfg.list_only:

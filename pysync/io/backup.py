@@ -14,8 +14,10 @@ __all__ = ["Backups"]
 
 class Backups:
     def __init__(self, root: bytes, backup_dir: bytes | None, suffix: bytes | None,
-                 delete_excluded: bool = False):
+                 delete_excluded: bool = False, owner: bool = False, group: bool = False):
         self.root = root
+        self.owner = owner          # -o / -g: the backup dirs take the owner too
+        self.group = group
         self.dir = os.path.join(root, backup_dir) if backup_dir is not None else None
         self.suffix = suffix if suffix is not None else (b"" if backup_dir is not None else b"~")
         # rsync's "P *SUFFIX" rule, which --delete-excluded leaves out.
@@ -36,6 +38,36 @@ class Backups:
             return name == rel or name.startswith(rel + b"/")
         return self.protect_suffix and self.is_backup(name)
 
+    def _parents(self, name: bytes, parent: bytes) -> None:
+        """The directories a backup goes in.  Under --backup-dir each one
+        made is given the mode (and with -o/-g, as root, the owner and
+        group) of the destination directory it stands for, as rsync's
+        backup.c does; one whose directory is gone keeps mkdir's."""
+        if self.dir is None:
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            return
+        os.makedirs(self.dir, exist_ok=True)
+        parts = name.split(b"/")[:-1]
+        path = self.dir
+        for i, part in enumerate(parts):
+            path = os.path.join(path, part)
+            try:
+                os.mkdir(path, 0o777)
+            except FileExistsError:
+                continue
+            try:
+                st = os.stat(os.path.join(self.root, *parts[:i + 1]), follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            uid = st.st_uid if self.owner else -1
+            gid = st.st_gid if self.group else -1
+            if (uid != -1 or gid != -1) and os.geteuid() == 0:
+                os.chown(path, uid, gid, follow_symlinks=False)
+            os.chmod(path, stat.S_IMODE(st.st_mode))
+
     def copy(self, name: bytes) -> bytes:
         """Back up regular file ``name`` as a copy with its attributes (for
         --inplace, which rewrites the original inode); returns the backup's
@@ -43,8 +75,7 @@ class Backups:
         src = os.path.join(self.root, name)
         dst = self.path_for(name)
         parent = os.path.dirname(dst)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        self._parents(name, parent)
         tmp = os.path.join(parent, b"." + os.path.basename(dst) + b".bak%d" % os.getpid())
         sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
@@ -86,9 +117,7 @@ class Backups:
         if move and self.is_backup(name):
             os.unlink(src)
             return
-        parent = os.path.dirname(dst)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        self._parents(name, os.path.dirname(dst))
         try:
             if stat.S_ISDIR(os.lstat(dst).st_mode):
                 return

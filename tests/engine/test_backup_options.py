@@ -240,3 +240,37 @@ def test_backup_with_delete_after_as_rsync(tmp_path, role, excluded):
     assert "cannot delete non-empty directory: gone" in got["pysync"][1]
     assert ("*deleting   older~" in got["pysync"][1]) == excluded
     assert compare_trees(*dsts, dir_times=False) == []   # -b implies -O
+
+
+@pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "push-rsync2pysync",
+                                  "pull-pysync2rsync"])
+def test_backup_dir_directories_take_the_originals_attributes(tmp_path, role):
+    """--backup-dir (found by interop/fuzz.py): a directory made inside the
+    backup dir takes the mode and, with -o/-g, the owner and group of the
+    destination directory it stands for (rsync's backup.c), for the files
+    of a deleted directory and for a replaced file deep in the tree."""
+    from helpers.roles import sources_command
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        put(src, "keep/deep/f", b"new content\n", T_NEW)
+        put(dst, "keep/deep/f", b"old content, replaced\n", T_OLD)
+        put(dst, "gone.log/x", b"in a directory the source lacks\n", T_OLD)
+        os.chown(dst / "gone.log", 1234, 4321)
+        os.chmod(dst / "gone.log", 0o700)
+        os.chmod(dst / "keep" / "deep", 0o2750)
+        os.chmod(src / "keep" / "deep", 0o2750)
+        os.chown(dst / "keep", 1234, 4321)
+        os.chown(src / "keep", 1234, 4321)
+        fix_dirs(src, T_OLD)
+        fix_dirs(dst, T_OLD)
+        r = subprocess.run(sources_command(tool, role, ["-a", "--delete", "--backup-dir=BAK"],
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        seen = {}
+        for rel in ("BAK/gone.log", "BAK/keep", "BAK/keep/deep"):
+            st = os.lstat(dst / rel)
+            seen[rel] = (oct(st.st_mode), st.st_uid, st.st_gid)
+        got[tool] = seen
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"]["BAK/gone.log"] == (oct(0o40700), 1234, 4321)
