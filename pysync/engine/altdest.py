@@ -126,6 +126,8 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
                 except FileNotFoundError:
                     pass
         if kind == "compare":
+            if entry.hlink is not None and gen.leader_ndx.get(entry.hlink) == ndx:
+                gen.hlink_compared.add(entry.hlink)    # nothing here to link to
             return True
         if not cfg.dry_run:
             if kind == "link":

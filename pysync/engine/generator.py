@@ -59,6 +59,7 @@ class Generator:
         self.ndx_out = NdxEncoder()
         self.dirs = []                   # (ndx, entry) to fix after contents
         self.hlink_followers = []        # (ndx, entry) linked after the transfer
+        self.hlink_compared = set()      # groups whose leader --compare-dest left out
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created

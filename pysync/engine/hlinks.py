@@ -84,6 +84,9 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         members = by_group.get(group)
         if not members:
             continue
+        if group in gen.hlink_compared:
+            _compared_followers(gen, members)
+            continue
         if lndx in redo and not late:
             pending += members
             continue
@@ -93,6 +96,22 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         for ndx, entry in after + before[::-1]:
             _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx)
     gen.hlink_followers = pending
+
+
+def _compared_followers(gen, members) -> None:
+    """The leader matched its --compare-dest copy and is not in the
+    destination: rsync links nothing to it (the members before it wait
+    for a leader that never finishes), silently and without an error.  A
+    follower that is here already still gets its own look in DIR, as
+    rsync's generator gave it (an identical copy there removes it)."""
+    from .altdest import try_alt_dests
+    for ndx, entry in members:
+        try:
+            st = gen.tree.lstat(entry.name)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            try_alt_dests(gen, ndx, entry, st)
 
 
 def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False) -> None:

@@ -19,13 +19,13 @@ KINDS = ["compare", "copy", "link"]
 ROLES = ["local", "push-rsync2pysync", "pull-pysync2rsync"]
 
 
-def _run_both(tmp_path, role, kind, build):
+def _run_both(tmp_path, role, kind, build, opts=("-ai",)):
     got, dsts = {}, []
     for tool in ("rsync", "pysync"):
         top = tmp_path / tool
         build(top / "src", top / "dst", top / "ref")
         extra = ["--no-i-r"] if tool == "rsync" else []
-        r = subprocess.run(sources_command(tool, role, ["-ai", f"--{kind}-dest={top}/ref"] + extra,
+        r = subprocess.run(sources_command(tool, role, [*opts, f"--{kind}-dest={top}/ref"] + extra,
                                            [f"{top}/src/"], top / "dst"),
                            capture_output=True, timeout=60)
         dst = top / "dst"
@@ -91,4 +91,41 @@ def test_existing_files_identical_in_dir_as_rsync(tmp_path, role, kind):
     names = got["pysync"][2]
     assert {"compare": {}, "link": {"same": 2, "changed": 2},
             "copy": {"same": 1, "changed": 1}}[kind] == names
+    assert compare_trees(*dsts) == []
+
+
+def _group(refs, here=()):
+    """A hard-link group a, b, c (c is the member that gets the data);
+    ``refs`` are its members with an identical copy in DIR, ``here`` the
+    ones that already exist, identical, in the destination."""
+    def build(src, dst, ref):
+        for root in (src, dst, ref):
+            root.mkdir(parents=True, exist_ok=True)
+        put(src, "a", b"one inode, three names\n", OLD)
+        os.link(src / "a", src / "b")
+        os.link(src / "a", src / "c")
+        for n in refs:
+            put(ref, n, b"one inode, three names\n", OLD)
+        for n in here:
+            put(dst, n, b"one inode, three names\n", OLD)
+        for root in (src, dst, ref):
+            fix_dirs(root, OLD)
+    return build
+
+
+@pytest.mark.parametrize("case", ["leader", "all", "first", "first-here"])
+@pytest.mark.parametrize("role", ROLES)
+def test_hlink_group_compared_as_rsync(tmp_path, role, case):
+    """-H --compare-dest: a group whose member that gets the data is
+    identical in DIR is left out; rsync links nothing to it and exits 0
+    (the members before it wait for it in vain), and a member that is
+    already here and identical in DIR is removed.  pysync linked the
+    others to the missing file and exited 23 (interop/fuzz.py seed 4
+    case 112).  A match for an earlier member only changes nothing."""
+    refs, here = {"leader": ("c",), "all": ("a", "b", "c"), "first": ("a",),
+                  "first-here": ("a", "c")}[case], ("a",) if case == "first-here" else ()
+    got, dsts = _run_both(tmp_path, role, "compare", _group(refs, here), ("-aiH",))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert got["pysync"][2] == ({"a": 3, "b": 3, "c": 3} if case == "first" else {})
     assert compare_trees(*dsts) == []
