@@ -74,8 +74,6 @@ class Generator:
                 if e.hlink is not None and not e.cleared and e.is_reg:
                     self.leader_ndx[e.hlink] = ndx
                     self.group_members.setdefault(e.hlink, []).append(ndx)
-            for group, members in self.group_members.items():
-                self.leader_ndx[group] = pick_leader(self, members)
         # ndx -> name of the basis file when it is not the entry's own name
         # (shared with the receiver, which must read the same basis).
         self.basis = {}
@@ -95,6 +93,8 @@ class Generator:
         if cfg.acls:
             from .acls import Acls
             self.acls = Acls(cfg, tree, self._fail)
+        for group, members in self.group_members.items():
+            self.leader_ndx[group] = pick_leader(self, members)
         # -y: a similar file as the basis of a new one (not with -W: no delta).
         policy.owner_refused = self._owner_refused
         self.fuzzy = None

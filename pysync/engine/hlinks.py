@@ -30,8 +30,29 @@ def pick_leader(gen, members: list) -> int:
             if stat.S_ISREG(gen.tree.lstat(gen.flist[m].name).st_mode):
                 return m
         except OSError:
-            continue
+            if gen.cfg.alt_dests and _done_from_dir(gen, gen.flist[m]):
+                return m
     return members[-1]
+
+
+def _done_from_dir(gen, entry) -> bool:
+    """A member missing here that try_dests_reg finishes from DIR (rsync
+    then links the rest of the group to it): its copy there has the same
+    data and is linked or copied (--link-dest, --copy-dest), or has other
+    attributes and is copied (any of the three).  An identical copy with
+    --compare-dest, or one with other data, leaves the group to a later
+    member."""
+    for kind, d in gen.cfg.alt_dests:
+        path = os.path.join(d, entry.name)
+        try:
+            ast = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(ast.st_mode) or not gen._up_to_date(entry, ast, path):
+            continue
+        if kind != "compare" or gen._attr_flags(entry, ast, path, probe=True):
+            return True
+    return False
 
 
 def leave_group(gen, ndx: int, entry) -> None:
@@ -158,6 +179,13 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
     # file (a directory, a symlink) removed when rsync's generator met it:
     # new; one after the leader is compared with it.
     new = st is None or before_leader and not stat.S_ISREG(st.st_mode)
+    if st is None and not before_leader and gen.cfg.alt_dests and not gen.cfg.dry_run:
+        alt = _follower_in_dir(gen, entry, lname)
+        if alt is True:
+            gen._succeeded(ndx, entry)      # the leader is its DIR copy: no line
+            return
+        if alt is not None:
+            new, changed = False, alt
     iflags = time_item(gen, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS |
                        (ITEM_IS_NEW if new else changed), lname)
     if itemize:
@@ -165,6 +193,37 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
     else:
         gen.report.item(entry, iflags, lname)
     gen._succeeded(ndx, entry)
+
+
+def _follower_in_dir(gen, entry, lname: bytes):
+    """A follower after its leader, missing here, is itemized against its copy in DIR
+    (hlink.c hard_link_check): with --link-dest, True when that copy is
+    the inode it was just linked to (nothing to show); otherwise the
+    attribute flags against a copy with the same size and mtime, or None
+    (new)."""
+    tree = gen.tree
+    try:
+        ldfd, lbase = tree.locate(lname)
+        lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
+    except OSError:
+        return None
+    found = None
+    for kind, d in gen.cfg.alt_dests:
+        path = os.path.join(d, entry.name)
+        try:
+            ast = os.lstat(path)
+        except OSError:
+            continue
+        if kind == "link":
+            if (ast.st_dev, ast.st_ino) == (lst.st_dev, lst.st_ino):
+                return True
+            continue
+        if not stat.S_ISREG(ast.st_mode) or not gen._up_to_date(entry, ast, path):
+            continue
+        found = gen._attr_flags(entry, ast, path, probe=True)
+        if not found:
+            break
+    return found
 
 
 def _send_item(gen, ndx, entry, iflags: int, xname: bytes) -> None:

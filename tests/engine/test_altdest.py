@@ -129,3 +129,44 @@ def test_hlink_group_compared_as_rsync(tmp_path, role, case):
     assert got["pysync"][0] == 0
     assert got["pysync"][2] == ({"a": 3, "b": 3, "c": 3} if case == "first" else {})
     assert compare_trees(*dsts) == []
+
+
+def _group_modes(refs, modes):
+    """As _group, with the DIR copies of ``modes`` given another mode."""
+    base = _group(refs)
+
+    def build(src, dst, ref):
+        base(src, dst, ref)
+        for n in modes:
+            os.chmod(ref / n, 0o600)
+    return build
+
+
+@pytest.mark.parametrize("case", ["first", "all", "second-mode", "first-second-mode"])
+@pytest.mark.parametrize("kind", ["link", "copy"])
+@pytest.mark.parametrize("role", ROLES)
+def test_hlink_group_from_dir_as_rsync(tmp_path, role, kind, case):
+    """-H --link-dest/--copy-dest: the first member missing here whose
+    copy in DIR has the same data is linked or copied from it and leads
+    the group (the others are linked to it); a follower after it is
+    itemized against its own copy in DIR ("hf" with the attributes that
+    differ, nothing with --link-dest when that copy is the same inode).
+    pysync transferred the last member and linked the others to it as
+    new ones."""
+    refs, modes = {"first": (("a",), ()), "all": (("a", "b", "c"), ()),
+                   "second-mode": (("b",), ("b",)),
+                   "first-second-mode": (("a", "b"), ("b",))}[case]
+    build = _group(refs) if not modes else _group_modes(refs, modes)
+    if case == "all":
+        def build(src, dst, ref, _b=_group(())):
+            _b(src, dst, ref)
+            for n in ("a", "b", "c"):
+                (ref / n).unlink(missing_ok=True)
+            put(ref, "a", b"one inode, three names\n", OLD)
+            os.link(ref / "a", ref / "b")
+            os.link(ref / "a", ref / "c")
+            fix_dirs(ref, OLD)
+    got, dsts = _run_both(tmp_path, role, kind, build, ("-aiH",))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert compare_trees(*dsts) == []
