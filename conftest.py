@@ -7,8 +7,9 @@ tests start (tests/ and interop/ both).
   own scripts, not a shim (pyenv's costs ~0.1 s per start).  Entries
   before the shims (a checkout's own wrapper) keep their place.
 - Started interpreters keep compiled bytecode in one cache for the run
-  (``PYTHONPYCACHEPREFIX``): an environment with PYTHONDONTWRITEBYTECODE
-  would otherwise recompile every module at every pysync start.
+  (``PYTHONPYCACHEPREFIX``, removed when the run ends): an environment
+  with PYTHONDONTWRITEBYTECODE would otherwise recompile every module at
+  every pysync start.
 
 Neither changes what is tested, only what each start costs."""
 
@@ -23,4 +24,10 @@ if _shims and _bin not in _path[:_shims[0]]:
     _path.insert(_shims[0], _bin)
     os.environ["PATH"] = os.pathsep.join(_path)
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-os.environ.setdefault("PYTHONPYCACHEPREFIX", tempfile.mkdtemp(prefix="pysync-pyc-"))
+if "PYTHONPYCACHEPREFIX" not in os.environ:
+    _prefix = os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="pysync-pyc-")
+
+    def pytest_unconfigure(config):
+        # the run's bytecode (and pysync/modcache.py's file) go with it
+        import shutil
+        shutil.rmtree(_prefix, ignore_errors=True)

@@ -1,4 +1,8 @@
-from . import warmup
+from . import modcache
+
+modcache.install()  # the bytecode of the modules below, from one file (pysync/modcache.py)
+
+from . import warmup  # noqa: E402
 
 warmup.start()      # the files this run imports, read ahead (pysync/warmup.py)
 

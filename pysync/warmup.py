@@ -40,19 +40,22 @@ _started = _stopping = False
 _busy = _thread.allocate_lock()     # held by the helper while it runs
 
 
-def files(package_dir: str | None = None) -> list:
+def files(package_dir: str | None = None, cache: str | None = None) -> list:
     """The files to read ahead, in order: the standard library's modules
     above, the cffi backend, then pysync's own modules (each as its cached
     bytecode when that exists, else its source) and compiled modules.
-    A path may name a file that is not there (the reader skips it)."""
+    With ``cache`` (the file of pysync/modcache.py that serves this run's
+    modules), that file instead of the modules' own, then the compiled
+    modules.  A path may name a file that is not there (the reader skips
+    it)."""
     if package_dir is None:
         package_dir = os.path.dirname(os.path.abspath(__file__))
     opt = f".opt-{sys.flags.optimize}" if sys.flags.optimize else ""
     tag = sys.implementation.cache_tag
     suffixes = _extension_suffixes()
-    out = []
+    out = [cache] if cache else []
     lib = os.path.dirname(os.__file__)
-    for sub, stem in _STDLIB:
+    for sub, stem in () if cache else _STDLIB:
         out.append(_compiled(os.path.normpath(os.path.join(lib, sub)), stem, tag, opt))
     for name in _DYNLOAD:
         out += [os.path.join(lib, "lib-dynload", name + s) for s in suffixes[:1]]
@@ -70,7 +73,7 @@ def files(package_dir: str | None = None) -> list:
         for name in names:
             if name in _NEVER or name.startswith(_NEVER_PREFIX):
                 continue
-            if name.endswith(".py"):
+            if name.endswith(".py") and not cache:
                 out.append(_compiled(d, name[:-3], tag, opt))
             elif name.endswith(".so"):
                 out.append(os.path.join(d, name))
@@ -92,6 +95,14 @@ def _compiled(directory: str, stem: str, tag: str, opt: str) -> str:
     else:
         pyc = os.path.join(directory, "__pycache__", name)
     return pyc if os.path.exists(pyc) else os.path.join(directory, stem + ".py")
+
+
+def _serving_cache() -> str | None:
+    """The module cache file when pysync/modcache.py serves this run from
+    one (the command line installs it before this starts)."""
+    modcache = sys.modules.get("pysync.modcache")
+    finder = getattr(modcache, "_finder", None)
+    return finder.path if finder is not None and finder.index else None
 
 
 def _read_ahead(path: str) -> None:
@@ -124,11 +135,12 @@ def _run() -> None:
         # A module every run imports late: cached, and so is the rest
         # (the common case, a warm start, then costs one read).
         here = os.path.dirname(os.path.abspath(__file__))
-        probe = _compiled(here, "session", sys.implementation.cache_tag,
-                          f".opt-{sys.flags.optimize}" if sys.flags.optimize else "")
+        cache = _serving_cache()
+        probe = cache or _compiled(here, "session", sys.implementation.cache_tag,
+                                   f".opt-{sys.flags.optimize}" if sys.flags.optimize else "")
         if hasattr(os, "RWF_NOWAIT") and _resident(probe):
             return
-        for path in files():
+        for path in files(cache=cache):
             if _stopping:
                 return
             try:

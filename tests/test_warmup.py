@@ -72,6 +72,17 @@ def test_files_names_what_a_local_no_op_imports(tmp_path):
                                                                            sys.implementation.cache_tag + ".pyc"))]
 
 
+def test_with_a_module_cache_that_file_and_the_compiled_modules(tmp_path):
+    # pysync/modcache.py serves the modules: no .pyc or source is read ahead
+    cache = tmp_path / "_startup.modcache"
+    cache.write_bytes(b"x")
+    names = warmup.files(str(REPO / "pysync"), cache=str(cache))
+    assert names[0] == str(cache)
+    assert not [p for p in names if p.endswith((".py", ".pyc"))]
+    assert [p for p in names if "_native" in p] or not list((REPO / "pysync").glob("_native*"))
+    assert [p for p in names if "/lib-dynload/" in p]
+
+
 def test_every_listed_file_exists_in_this_install():
     names = warmup.files(str(REPO / "pysync"))
     assert len(names) > 50

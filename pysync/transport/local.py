@@ -138,6 +138,9 @@ class LocalChild(FdStream):
                 try:
                     sys.stderr.flush()
                     sys.stdout.flush()
+                    cache = sys.modules.get("pysync.modcache")
+                    if cache is not None:
+                        cache.save()    # what the interpreter's exit would do
                 finally:
                     os._exit(code)
         child.close()
