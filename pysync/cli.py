@@ -75,25 +75,21 @@ def install_signal_handlers() -> None:
         _signal.signal(sig, _on_signal)
 
 
-def _tune_malloc() -> None:
-    """Keep glibc from returning and re-faulting the megabyte buffers a
-    transfer churns through (measured: a third of the client's CPU went to
-    page faults on a 1 GiB push without this)."""
-    # Through the compiled module, which every transfer loads anyway:
-    # ctypes would cost each process ~2 ms to import.
-    try:
-        from .native import mallopt
-    except ImportError:               # no extension: the run reports it later
-        from ._reference import mallopt
-    mallopt(-3, 64 << 20)    # M_MMAP_THRESHOLD
-    mallopt(-1, 256 << 20)   # M_TRIM_THRESHOLD
-    mallopt(-2, 64 << 20)    # M_TOP_PAD
+#: Set when main() starts: the command line's processes have glibc keep
+#: the megabyte buffers a transfer churns through, rather than return and
+#: re-fault them (measured: a third of a 1 GiB push's client CPU went to
+#: page faults without it).  pysync/native.py does it when it loads, with
+#: the first module of the data path, so a run that moves no data neither
+#: loads the compiled module nor tunes anything, and scripts using the API
+#: keep their allocator as it is.
+TUNE_MALLOC = False
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    global TUNE_MALLOC
     install_signal_handlers()
-    _tune_malloc()
+    TUNE_MALLOC = True
     try:
         code = run(argv)
     except SyntaxUsageError as e:

@@ -32,6 +32,7 @@ module or a libzstd, pysync/protocol/compress.py uses python-zstandard.
 
 import array
 import os
+import sys
 
 from pysync import _reference
 
@@ -362,6 +363,19 @@ if BACKEND == "native" and hasattr(_lib, "pysync_mallopt"):
     mallopt = _lib.pysync_mallopt
 else:
     from pysync._reference import mallopt  # noqa: E402,F811
+
+
+def tune_malloc():
+    """Keep glibc from returning and re-faulting megabyte buffers."""
+    mallopt(-3, 64 << 20)    # M_MMAP_THRESHOLD
+    mallopt(-1, 256 << 20)   # M_TRIM_THRESHOLD
+    mallopt(-2, 64 << 20)    # M_TOP_PAD
+
+
+# In the command line's processes (pysync/cli.py TUNE_MALLOC), as the data
+# path loads this module and before it allocates its buffers.
+if getattr(sys.modules.get("pysync.cli"), "TUNE_MALLOC", False):
+    tune_malloc()
 
 
 def buffer_address(buf):

@@ -29,7 +29,7 @@ __all__ = ["start", "stop", "files"]
 _STDLIB = ((".", "__future__"), (".", "threading"), (".", "_weakrefset"), (".", "functools"),
            (".", "types"), ("collections", "__init__"), ("collections", "abc"), (".", "keyword"),
            (".", "operator"), (".", "reprlib"), (".", "struct"))
-_DYNLOAD = ("array", "_struct", "select", "_socket", "_queue", "grp")
+_DYNLOAD = ("_struct", "select", "_socket", "_queue", "grp")
 # Package directories, in about the order a run first needs them, and the
 # modules no local or remote-shell run loads (the SSH client, the script API).
 _PACKAGES = (".", "protocol", "engine", "io", "transport")
@@ -45,20 +45,25 @@ def files(package_dir: str | None = None, cache: str | None = None) -> list:
     above, the cffi backend, then pysync's own modules (each as its cached
     bytecode when that exists, else its source) and compiled modules.
     With ``cache`` (the file of pysync/modcache.py that serves this run's
-    modules), that file instead of the modules' own, then the compiled
-    modules.  A path may name a file that is not there (the reader skips
+    modules), that file instead of the modules' own, after the extension
+    modules every run loads.  A path may name a file that is not there (the reader skips
     it)."""
     if package_dir is None:
         package_dir = os.path.dirname(os.path.abspath(__file__))
     opt = f".opt-{sys.flags.optimize}" if sys.flags.optimize else ""
     tag = sys.implementation.cache_tag
     suffixes = _extension_suffixes()
-    out = [cache] if cache else []
+    out = []
     lib = os.path.dirname(os.__file__)
     for sub, stem in () if cache else _STDLIB:
         out.append(_compiled(os.path.normpath(os.path.join(lib, sub)), stem, tag, opt))
     for name in _DYNLOAD:
         out += [os.path.join(lib, "lib-dynload", name + s) for s in suffixes[:1]]
+    if cache:
+        out.append(cache)
+    # what only a run that moves data loads: array, the compiled module
+    # and its cffi backend
+    out += [os.path.join(lib, "lib-dynload", "array" + s) for s in suffixes[:1]]
     for entry in sys.path:      # the cffi backend, where the import system will find it
         backend = os.path.join(entry or ".", "_cffi_backend" + suffixes[0])
         if os.path.exists(backend):

@@ -137,6 +137,10 @@ def test_local_copy_and_no_op(probe, tmp_path):
         # (the sender's scan reads ACLs with -A through io.acls; a receiver
         # loads it with -A only)
         assert _offenders(child_after, LOCAL + SENDING_ONLY + ("pysync.io.acls",)) == []
+    # the no-op moves no data: the compiled module (and the cffi backend)
+    # never loads, in either process (a short file list is coded in Python)
+    no_op = _loaded(out)[1] | set(child_lines[1].split())
+    assert _offenders(no_op, ("pysync.native", "pysync._native", "_cffi_backend", "array")) == []
 
 
 @pytest.mark.parametrize("direction", ["push", "pull"])

@@ -77,7 +77,7 @@ def test_with_a_module_cache_that_file_and_the_compiled_modules(tmp_path):
     cache = tmp_path / "_startup.modcache"
     cache.write_bytes(b"x")
     names = warmup.files(str(REPO / "pysync"), cache=str(cache))
-    assert names[0] == str(cache)
+    assert str(cache) in names
     assert not [p for p in names if p.endswith((".py", ".pyc"))]
     assert [p for p in names if "_native" in p] or not list((REPO / "pysync").glob("_native*"))
     assert [p for p in names if "/lib-dynload/" in p]

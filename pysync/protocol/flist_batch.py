@@ -31,8 +31,11 @@ def usable(opts) -> bool:
 def encode_batch(enc, entries) -> bytes:
     """The wire form of several entries for FlistEncoder ``enc``, as
     ``enc.encode`` gives them one by one: through the C loop when the
-    encoder may use it (flist_native.py), else in Python."""
-    if enc._native is not False:
+    encoder may use it and the batch is worth loading it for
+    (flist_native.py), else in Python."""
+    c = enc._native
+    if c is not False and (c is not None or len(entries) >= flist_native.ENCODE_MIN) and \
+            flist_native.ready(enc):
         return flist_native.encode_batch(enc, entries, _encode_python)
     return _encode_python(enc, entries)
 
@@ -134,7 +137,9 @@ def decode_batch(dec, buf, limit: int = 2048) -> list:
     The common entry is read by the C loop when the decoder may use it
     (flist_native.py), else by a fast path over the raw bytes; the rest
     (hard links, devices, long names, ...) by ``_decode``."""
-    if dec._native is not False:
+    c = dec._native
+    if c is not False and (c is not None or len(buf._data) - buf._pos >= flist_native.DECODE_MIN) and \
+            flist_native.ready(dec):
         return flist_native.decode_batch(dec, buf, limit)
     out = []
     data = buf._data

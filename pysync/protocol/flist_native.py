@@ -13,19 +13,23 @@ FlistOptions gains later) stays on the Python coder.
 
 from __future__ import annotations
 
-from array import array
+import os
 from itertools import accumulate, repeat
 from operator import attrgetter, is_
 
 from .buffer import NeedMore
 from .flist import EndOfList, FileEntry, FlistOptions
 
-__all__ = ["usable", "encode_batch", "decode_batch"]
+__all__ = ["usable", "available", "ready", "encode_batch", "decode_batch", "ENCODE_MIN", "DECODE_MIN"]
 
-try:
-    from pysync import native as _native
-except ImportError:     # no compiled module: the Python coder does it all
-    _native = None
+# The compiled module loads with the first batch big enough to pay for it
+# (~2 ms of a process's start, more from a cold disk: a list of one file is
+# coded in Python well before): None until then, False when it is not there.
+_native = None
+#: A coder not yet made codes smaller batches in Python: entries to encode,
+#: bytes waiting to be decoded.  Made once, it codes every batch.
+ENCODE_MIN = 64
+DECODE_MIN = 4096
 
 # FlistOptions fields the C loops handle, whatever their value (per entry,
 # what they do not cover goes to Python); any other field must be at its
@@ -46,8 +50,9 @@ _NO_RDEV = (0, 0)
 
 
 def usable(opts: FlistOptions) -> bool:
-    """Whether the C loops may code a list with these options."""
-    if _native is None or _native.FLIST_BACKEND != "native":
+    """Whether the C loops may code a list with these options (and the
+    compiled module is not refused outright: see ``available``)."""
+    if _native is False or os.environ.get("PYSYNC_NATIVE") == "ref":
         return False
     spec = FlistOptions._record_spec
     for name in spec.names:
@@ -56,12 +61,34 @@ def usable(opts: FlistOptions) -> bool:
     return True
 
 
-def _coder(side):
-    c = side._native
-    if c is None:
+def available() -> bool:
+    """Whether the C loops are there (this loads the compiled module)."""
+    global _native
+    if _native is None:
+        try:
+            from pysync import native
+        except ImportError:     # no compiled module: the Python coder does it all
+            _native = False
+        else:
+            _native = native if native.FLIST_BACKEND == "native" else False
+    return _native is not False
+
+
+def ready(side) -> bool:
+    """Make the C coder of a FlistEncoder / FlistDecoder whose options the
+    gate let through (``side._native`` None); False, and the side left to
+    the Python coder for good, when the C loops are not there."""
+    if side._native is None:
+        if not available():
+            side._native = False
+            return False
         o = side.opts
-        c = side._native = _native.FlistCoder(o.uid, o.gid, o.links, o.checksum_len)
-    return c
+        side._native = _native.FlistCoder(o.uid, o.gid, o.links, o.checksum_len)
+    return side._native is not False
+
+
+def _coder(side):
+    return side._native
 
 
 def encode_batch(enc, entries, encode_python) -> bytes:
@@ -71,6 +98,7 @@ def encode_batch(enc, entries, encode_python) -> bytes:
         return b""
     o = enc.opts
     names = list(map(_name, entries))
+    array = _native.array.array      # (the array module comes with it)
     try:
         ends = array("I", accumulate(map(len, names)))
         modes = array("I", map(_mode, entries))

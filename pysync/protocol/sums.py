@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 import sys
-from array import array
 
 from .buffer import ProtocolError, ReadBuffer
 from .constants import (BLOCK_SIZE, BLOCKSUM_BIAS, MAX_BLOCK_SIZE, RERR_MALLOC, RERR_PROTOCOL,
@@ -256,6 +255,7 @@ class BlockSums:
     __slots__ = ("weaks", "strongs", "stride")
 
     def __init__(self, stride: int):
+        from array import array     # (here: a run that sends no delta never loads it)
         self.weaks = array("I")
         self.strongs = bytearray()
         self.stride = stride
@@ -299,6 +299,7 @@ class BlockSums:
         weak_bytes = bytearray(4 * n)
         for k in range(4):
             weak_bytes[k::4] = raw[k::step]
+        from array import array
         weaks = array("I")
         weaks.frombytes(weak_bytes)
         if sys.byteorder == "big":

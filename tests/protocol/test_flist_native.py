@@ -17,7 +17,7 @@ from pysync.protocol.flist import (EndOfList, FileEntry, FlistDecoder, FlistEnco
                                    FlistOptions, encode_end)
 from pysync.protocol.ints import encode_varint, encode_varlong
 
-pytestmark = pytest.mark.skipif(not flist_native.usable(FlistOptions()),
+pytestmark = pytest.mark.skipif(not (flist_native.usable(FlistOptions()) and flist_native.available()),
                                 reason="no compiled flist loops (PYSYNC_NATIVE=ref or no module)")
 
 # id0_names is CF_ID0_NAMES, sent by protocol 32 peers only: both forms.
@@ -104,6 +104,7 @@ def _encoder(o, native):
     enc = FlistEncoder(o)
     if native:
         assert enc._native is None      # the gate lets these option sets through
+        assert flist_native.ready(enc)  # (made now: batches of any size use it)
     else:
         enc._native = False
     return enc
@@ -113,6 +114,7 @@ def _decoder(o, native):
     dec = FlistDecoder(o)
     if native:
         assert dec._native is None
+        assert flist_native.ready(dec)
     else:
         dec._native = False
     return dec
@@ -167,6 +169,40 @@ def test_native_coder_matches_python(seed, oi):
     for step in (None, 1, 13, 500):
         assert _decode(o, wire, True, step) == ref, step
     assert _decode(o, wire, True, limit=7) == ref
+
+
+@pytest.mark.parametrize("oi", range(len(OPTION_SETS)))
+def test_small_batches_in_python_until_one_is_worth_the_c_loop(oi):
+    """A coder whose C half is not made yet codes small batches in Python
+    (the compiled module need not load for a short list) and makes it for
+    the first big one; the bytes and entries are the same as either coder
+    alone gives, across the hand-over."""
+    o = OPTION_SETS[oi]
+    rng = random.Random(7 + oi)
+    entries = _random_entries(rng, 400)
+    for e in entries:
+        e.hlink = None
+    one = FlistEncoder(o)
+    one._native = False
+    expect = b"".join(one.encode(e) for e in entries)
+    enc = FlistEncoder(o)
+    out = [enc.encode_batch(entries[:10])]
+    assert enc._native is None                  # 10 entries: Python
+    out.append(enc.encode_batch(entries[10:]))
+    assert enc._native not in (None, False)     # 390: the C loop
+    assert b"".join(out) == expect
+    wire = expect + encode_end(0)
+    ref = _decode(o, wire, False)
+    dec = FlistDecoder(o)
+    first = flist_native.DECODE_MIN // 2
+    buf = ReadBuffer(wire[:first])
+    got = [_fields(i) for i in buf.attempt(dec.decode_batch, 2048)]
+    assert got and dec._native is None          # under DECODE_MIN bytes: Python
+    buf.feed(wire[first:])
+    while got[-1][0] != "end":
+        got.extend(_fields(i) for i in buf.attempt(dec.decode_batch, 2048))
+    assert dec._native not in (None, False)
+    assert ((dec.lastname, dec.mode, dec.mtime, dec.uid, dec.gid, len(buf)), got) == ref
 
 
 def test_many_plain_entries_one_call():
