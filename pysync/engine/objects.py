@@ -82,11 +82,11 @@ def remove_in_way(gen, entry, st) -> bool:
                 return False
         else:
             # rsync reports the contents it removes, not the directory.
-            from .delete import note_deleted, remove_tree   # --delete / --force only
-            top = entry.name
-            remove_tree(gen.tree, top,
-                        lambda n, m: None if n == top else note_deleted(gen, n, m),
-                        dry, backups=gen.cfg.backups)
+            from .delete import make_room   # --delete / --force only
+            if not make_room(gen, entry.name):
+                gen._fail(f"could not make way for new {_kind_name(entry.mode)}: "
+                          f"{show(entry.name)}")
+                return False
         gen.tree.forget(entry.name)
     elif dry:
         pass
