@@ -94,3 +94,32 @@ def test_directory_in_the_way_under_limit_and_backup_as_rsync(tmp_path, role, op
     files) ends in "cannot delete non-empty directory" and "could not make
     way", exit 23 (interop/fuzz.py seed 6 case 59, seed 11 case 49)."""
     _both(tmp_path, role, ["-rlti", "--delete"] + opts, _dir_in_way)
+
+
+@pytest.mark.parametrize("change", ["delete", "replace", "delete-during"])
+@pytest.mark.parametrize("role", ROLES3)
+def test_backup_dir_takes_the_directorys_new_mode_as_rsync(tmp_path, role, change):
+    """A directory whose mode changes takes it before anything in it is
+    deleted or replaced, so the --backup-dir directory made for the old
+    file copies the new mode (interop/fuzz.py seed 5 case 90)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst, bak = top / "src", top / "dst", top / "bak"
+        _write(dst / "a" / "sub" / "f", b"old\n")
+        _write(src / "a" / "sub" / "g", b"keep\n")
+        _write(dst / "a" / "sub" / "g", b"keep\n")
+        if change == "replace":
+            _write(src / "a" / "sub" / "f", b"new data\n")
+        os.chmod(dst / "a", 0o700)
+        os.chmod(src / "a", 0o1777)
+        os.chmod(dst / "a" / "sub", 0o750)
+        os.chmod(src / "a" / "sub", 0o2775)
+        mode = "--delete-during" if change == "delete-during" else "--delete-after"
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", "--delete", mode, "-b",
+                                                        f"--backup-dir={bak}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), _state(bak))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][3]["a"][1] == 0o1777
