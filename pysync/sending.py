@@ -116,7 +116,7 @@ def _source_remover(sess) -> SourceRemover:
     else:
         info, xfer_error = sess.log.info, sess.log.error
     wire, cfg = sess.wire, sess.cfg
-    remover = SourceRemover(sess.opts.verbose, info, xfer_error,
+    remover = SourceRemover(sess.opts.verbose, info, xfer_error, cfg.copy_links,
                             lambda: wire.data_received, lambda: wire.data_read,
                             cfg.copy_links or cfg.copy_dirlinks or cfg.copy_unsafe_links)
     sess.on_success = remover.success

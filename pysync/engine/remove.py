@@ -3,7 +3,8 @@
 The receiving side sends MSG_SUCCESS with a file's index once the file is
 safely in place (or was already up to date); the sender then removes the
 source file -- never a directory -- but only if it still has the size and
-mtime it was listed with, and, in a local copy, only if it is not the very
+mtime it was listed with (with -L, those of what a symlink points to: the
+symlink itself is what goes), and, in a local copy, only if it is not the very
 file the receiver holds (source and destination the same).  Messages are
 rsync's: "sender removed NAME" at -vv, an error (exit 23) for a changed
 file, "sender file already removed" when it is gone.
@@ -37,12 +38,13 @@ class SourceRemover:
     the message is served from a source that is still there (a file
     listed twice through -L, say)."""
 
-    def __init__(self, verbose: int, info, xfer_error, position=None, consumed=None,
-                 follow_dirs: bool = False):
+    def __init__(self, verbose: int, info, xfer_error, follow: bool = False,
+                 position=None, consumed=None, follow_dirs: bool = False):
         self.flist = None
         self.verbose = verbose
         self.info = info                  # (text) -> None: rsync's FINFO
         self.xfer_error = xfer_error      # (text) -> None: FERROR_XFER (exit 23)
+        self.follow = follow              # -L: a listed symlink is checked by its referent
         self.follow_dirs = follow_dirs    # -L/-k/--copy-unsafe-links: the scan went through them
         self.position = position or (lambda: 0)     # reader thread: data received so far
         self.consumed = consumed or (lambda: 0)     # sender: data consumed so far
@@ -82,7 +84,7 @@ class SourceRemover:
         try:
             op = "re-lstat"
             dfd, base = _open_parent(entry, self.follow_dirs)
-            st = os.lstat(base, dir_fd=dfd)
+            st = os.stat(base, dir_fd=dfd, follow_symlinks=self.follow)
             if dest_dev_ino is not None and (st.st_dev, st.st_ino) == dest_dev_ino:
                 self._error(f"ERROR: Skipping sender remove of destination file: {name}")
                 return

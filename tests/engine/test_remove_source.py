@@ -226,7 +226,7 @@ def _followed_links(root: Path, kind: str):
 
 
 @pytest.mark.parametrize("opts", [["-ai", "-L"], ["-ai", "-L", "-H"], ["-ai", "-L", "-b"]])
-@pytest.mark.parametrize("kind", ["dir"])
+@pytest.mark.parametrize("kind", ["file", "dir"])
 @pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "pull-rsync2pysync"])
 def test_followed_symlinks_are_removed_as_rsync(tmp_path, role, kind, opts):
     """With -L the sender checks a listed symlink by what it points to and
