@@ -487,7 +487,9 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
     3.2.7 skips the file (generator.c compares the times whatever the
     types); later rsync ("Fix the 'update skips a file of a different
     type' case", NEWS) and pysync replace it.  Allowed: the lines about
-    such a name, when rsync left a non-file there and pysync a file."""
+    such a name, when rsync left a non-file there and pysync a file, and
+    its directory's time being now in pysync's run (the replacement
+    touched it, and -O or no -t leaves it so)."""
     if not any(o in ("-u", "--update") for o in case["opts"]):
         return set()
     out = set()
@@ -496,6 +498,11 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         if ea is None or eb["type"] != "-" or ea["type"] == "-":
             continue
         out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
+        parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
+        pa, pb = a["dst"].get(parent), b["dst"].get(parent)
+        if pa is not None and pb is not None and pb.get("mtime") == "now":
+            out.update(d for d in diff_snapshots("dst", {parent: pa}, {parent: pb})
+                       if ": mtime " in d)
         out.add(f"output only pysync: {'>f+++++++++ ' + show(n)!r}")
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
     return out
