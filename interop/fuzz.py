@@ -487,18 +487,44 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
     3.2.7 skips the file (generator.c compares the times whatever the
     types); later rsync ("Fix the 'update skips a file of a different
     type' case", NEWS) and pysync replace it.  Allowed: the lines about
-    such a name, when rsync left a non-file there and pysync a file."""
+    such a name, when rsync left a non-file there and pysync a file (or,
+    in a dry run, where the source has a file), its itemized line (a
+    hard-link follower's too), and its directory's time being now in
+    pysync's run (the replacement touched it, and -O or no -t leaves it
+    so)."""
     if not any(o in ("-u", "--update") for o in case["opts"]):
         return set()
+    dry = any(o in ("-n", "--dry-run") for o in case["opts"])
     out = set()
     for n, eb in b["dst"].items():
         ea = a["dst"].get(n)
-        if ea is None or eb["type"] != "-" or ea["type"] == "-":
+        if ea is None or ea["type"] == "-":
             continue
-        out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
+        if eb["type"] == "-":
+            out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
+            parent = n.rsplit(b"/", 1)[0] if b"/" in n else b"."
+            pa, pb = a["dst"].get(parent), b["dst"].get(parent)
+            if pa is not None and pb is not None and pb.get("mtime") == "now":
+                out.update(d for d in diff_snapshots("dst", {parent: pa}, {parent: pb})
+                           if ": mtime " in d)
+        elif not (dry and _newer_than_source_file(case, n, ea)):
+            continue
         out.add(f"output only pysync: {'>f+++++++++ ' + show(n)!r}")
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
+        follower = "hf+++++++++ " + show(n) + " => "
+        out.update(f"output only pysync: {ln!r}" for ln in b["lines"] if ln.startswith(follower))
     return out
+
+
+def _newer_than_source_file(case: dict, n: bytes, ea: dict) -> bool:
+    """The source has a file at ``n`` (a hard link's is its target's) and
+    the destination's entry is not older: what 3.2.7's -u skips."""
+    e = case["src"].get(n)
+    if e is not None and e["kind"] == "hlink":
+        e = case["src"].get(e["to"])
+    if e is None or e["kind"] != "file" or not isinstance(ea.get("mtime"), int):
+        return False
+    return ea["mtime"] // 10**9 >= e["mtime"] // 10**9
 
 
 #: Known, explained differences: each a function of (case, rsync's run,

@@ -86,8 +86,12 @@ def run_sender(sess, sources) -> int:
         sender.offload = SourceTable(sess.offload)
         sender.offload.send(flist)
     sender.io_error = sess.io_error
+    if remover is not None:
+        sender.after_read = remover.catch_up
     try:
         sender.run()
+        if remover is not None:
+            remover.catch_up(everything=True)
     finally:
         if sender.ahead is not None:
             sender.ahead.close()
@@ -100,8 +104,8 @@ def run_sender(sess, sources) -> int:
 
 def _source_remover(sess) -> SourceRemover:
     """--remove-source-files: act on the receiving side's MSG_SUCCESS.
-    A server's lines go to the client as messages (posted: this runs on
-    the reader thread)."""
+    A server's lines go to the client as messages (posted, as the reader
+    thread's are)."""
     if sess.am_server:
         wire = sess.wire
 
@@ -111,7 +115,10 @@ def _source_remover(sess) -> SourceRemover:
         info, xfer_error = post(MSG_INFO), post(MSG_ERROR_XFER)
     else:
         info, xfer_error = sess.log.info, sess.log.error
-    remover = SourceRemover(sess.opts.verbose, info, xfer_error)
+    wire, cfg = sess.wire, sess.cfg
+    remover = SourceRemover(sess.opts.verbose, info, xfer_error, cfg.copy_links,
+                            lambda: wire.data_received, lambda: wire.data_read,
+                            cfg.copy_links or cfg.copy_dirlinks or cfg.copy_unsafe_links)
     sess.on_success = remover.success
     return remover
 

@@ -16,7 +16,7 @@ from ..protocol.constants import IOERR_GENERAL, MSG_DELETED, XMIT_NO_CONTENT_DIR
 from ..protocol.flist_sort import sort_key
 from ..text import show
 
-__all__ = ["delete_extraneous", "delete_missing", "remove_tree", "content_dir", "delete_pass", "delete_in",
+__all__ = ["delete_extraneous", "delete_missing", "make_room", "remove_tree", "content_dir", "delete_pass", "delete_in",
            "note_deleted"]
 
 
@@ -59,8 +59,9 @@ def delete_extraneous(gen, entry) -> None:
         backups = gen.cfg.backups
         if backups is not None and backups.protects(name):
             continue
-        if gen.cfg.max_delete is not None and gen.del_stats.total >= gen.cfg.max_delete:
-            gen.skipped_deletes += 1
+        if not isdir and gen.cfg.max_delete is not None \
+                and gen.del_stats.total >= gen.cfg.max_delete:
+            gen.skipped_deletes += 1     # a directory's contents are counted first
             continue
         try:
             if isdir:
@@ -77,6 +78,18 @@ def delete_extraneous(gen, entry) -> None:
         except OSError as e:
             gen.log.error(f"rsync: [generator] delete_file: unlink \"{show(tree.path(name))}\" "
                           f"failed: {e.strerror} ({e.errno})")
+
+
+def make_room(gen, name: bytes) -> bool:
+    """Remove directory ``name`` with its contents to make way for an entry
+    of another type (--delete/--force).  As delete.c's DEL_MAKE_ROOM: the
+    contents are reported, counted and held to --max-delete, the directory
+    itself is not; False (after "cannot delete non-empty directory") if
+    something stayed."""
+    return remove_tree(gen.tree, name,
+                       lambda n, m: None if n == name else note_deleted(gen, n, m),
+                       gen.cfg.dry_run, gen.cfg.backups, None, gen.log, stat.S_IFDIR,
+                       _limit(gen), make_room=True)
 
 
 def _protected(gen, name: bytes, isdir: bool, perishable: bool = True) -> bool:
@@ -111,10 +124,8 @@ def delete_missing(gen, entry, st) -> None:
         return
     if st is None:
         return
-    if cfg.max_delete is not None and gen.del_stats.total >= cfg.max_delete:
-        gen.skipped_deletes += 1
-        return
     tree = gen.tree
+    at_limit = _limit(gen) or (lambda: False)
     try:
         if stat.S_ISDIR(st.st_mode):
             if cfg.delete or cfg.force:
@@ -124,10 +135,14 @@ def delete_missing(gen, entry, st) -> None:
             if os.listdir(tree.dir_fd(name)):      # only its emptiness matters here
                 gen.log.info(f"cannot delete non-empty directory: {show(name)}")
                 return
+            if at_limit():
+                return
             if not cfg.dry_run:
                 tree.forget(name)
                 pfd, base = tree.locate(name)
                 os.rmdir(base, dir_fd=pfd)
+        elif at_limit():
+            return
         elif cfg.dry_run:
             pass
         elif cfg.backups is not None:
@@ -184,12 +199,26 @@ def _limit(gen):
 
 
 def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backups=None,
-                keep=None, log=None, mode: int = stat.S_IFDIR, at_limit=None) -> bool:
+                keep=None, log=None, mode: int = stat.S_IFDIR, at_limit=None,
+                make_room: bool = False) -> bool:
     """Remove directory ``name`` and everything below it, contents first
     (or, in a dry run, only report what would go); with backups, files are
     moved into the backups instead of removed.  ``keep(name, is_dir)``:
     entries the filter rules protect stay, and so do their directories
-    ("cannot delete non-empty directory").  True if ``name`` went."""
+    ("cannot delete non-empty directory").  ``at_limit()`` is asked before
+    each removal (--max-delete), except for ``name`` itself when it only
+    makes room for a new entry (``make_room``): that one is not counted
+    (delete.c).  True if ``name`` went."""
+    if not _remove_contents(tree, name, on_deleted, dry_run, backups, keep, log, at_limit):
+        return False
+    if not make_room and at_limit is not None and at_limit():
+        return False
+    return _remove_dir(tree, name, on_deleted, dry_run, log, mode)
+
+
+def _remove_contents(tree, name, on_deleted, dry_run, backups, keep, log, at_limit) -> bool:
+    """Remove what is in directory ``name``; False, with rsync's message,
+    if something stays."""
     kept = False
     for child, st in _listing(tree.dir_fd(name)):
         sub = name + b"/" + child
@@ -197,38 +226,47 @@ def remove_tree(tree, name: bytes, on_deleted=None, dry_run: bool = False, backu
             kept = True
             continue
         if stat.S_ISDIR(st.st_mode):
-            if not remove_tree(tree, sub, on_deleted, dry_run, backups, keep, log, st.st_mode,
-                               at_limit):
+            # As delete.c: a subdirectory that kept something is still
+            # tried (and counted against the limit) after its contents,
+            # so its rmdir says "non-empty" a second time, and a dry run,
+            # whose rmdir always succeeds, reports it deleted.
+            if not _remove_contents(tree, sub, on_deleted, dry_run, backups, keep, log, at_limit):
                 kept = True
-        else:
             if at_limit is not None and at_limit():
                 kept = True
-                continue
-            if dry_run:
-                pass
-            elif backups is not None:
-                backups.keep(sub, move=True)
-            else:
-                os.unlink(child, dir_fd=tree.dir_fd(name))
-            if on_deleted:
-                on_deleted(sub, st.st_mode)
-    if kept:
-        if log is not None:
-            log.info(f"cannot delete non-empty directory: {show(name)}")
-        return False
-    if at_limit is not None and at_limit():
-        return False
+            elif not _remove_dir(tree, sub, on_deleted, dry_run, log, st.st_mode):
+                kept = True
+            continue
+        if at_limit is not None and at_limit():
+            kept = True
+            continue
+        if dry_run:
+            pass
+        elif backups is not None:
+            backups.keep(sub, move=True)
+        else:
+            os.unlink(child, dir_fd=tree.dir_fd(name))
+        if on_deleted:
+            on_deleted(sub, st.st_mode)
+    if kept and log is not None:
+        log.info(f"cannot delete non-empty directory: {show(name)}")
+    return not kept
+
+
+def _remove_dir(tree, name, on_deleted, dry_run, log, mode) -> bool:
+    """rmdir ``name`` (a dry run's always succeeds, as rsync's does)."""
     if not dry_run:
         tree.forget(name)
         pfd, base = tree.locate(name)
         try:
             os.rmdir(base, dir_fd=pfd)
         except OSError as e:
-            # Refilled meanwhile: the backups of its files (-b, no
-            # --backup-dir) are made beside them.
-            if e.errno != errno.ENOTEMPTY or log is None:
+            # Not empty: something stayed, or the backups of its files
+            # (-b, no --backup-dir) were made beside them.
+            if e.errno != errno.ENOTEMPTY:
                 raise
-            log.info(f"cannot delete non-empty directory: {show(name)}")
+            if log is not None:
+                log.info(f"cannot delete non-empty directory: {show(name)}")
             return False
     if on_deleted:
         on_deleted(name, mode)     # the directory's own mode: %B in a deletion's log line

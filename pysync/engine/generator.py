@@ -262,6 +262,8 @@ class Generator:
             delete_missing(self, entry, st)     # --delete-missing-args
             return
         if self._skipped(entry, st):
+            if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
+                leave_group(self, ndx, entry)   # rsync's handle_skipped_hlink
             return
         if not entry.is_dir and not entry.is_reg and not self._preserved(entry):
             self._skip_nonregular(entry)

@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 
-from ..io.attrs import OwnerError, apply_fd, apply_name, differs, time_differs
+from ..io.attrs import OwnerError, apply_fd, apply_name, differs, time_differs, wanted_mode
 from ..io.replace import temp_name
 from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_MATCHED, ITEM_REPORT_ACL,
                                   ITEM_REPORT_CHANGE, ITEM_REPORT_TIME, ITEM_TRANSFER,
@@ -82,11 +82,11 @@ def remove_in_way(gen, entry, st) -> bool:
                 return False
         else:
             # rsync reports the contents it removes, not the directory.
-            from .delete import note_deleted, remove_tree   # --delete / --force only
-            top = entry.name
-            remove_tree(gen.tree, top,
-                        lambda n, m: None if n == top else note_deleted(gen, n, m),
-                        dry, backups=gen.cfg.backups)
+            from .delete import make_room   # --delete / --force only
+            if not make_room(gen, entry.name):
+                gen._fail(f"could not make way for new {_kind_name(entry.mode)}: "
+                          f"{show(entry.name)}")
+                return False
         gen.tree.forget(entry.name)
     elif dry:
         pass
@@ -136,11 +136,32 @@ def gen_dir(gen, ndx, entry, st) -> None:
             gen.acls.apply_by_name(entry)
         if flags or gen.cfg.itemize_unchanged:
             gen._item(ndx, entry, flags)
+        if not gen.cfg.dry_run:
+            _early_perms(gen, entry, st)
         if gen.cfg.delete and gen.cfg.delete_mode in (None, "during"):
             from .delete import content_dir, delete_in
             if content_dir(entry):
                 delete_in(gen, entry)
     gen.dirs.append((ndx, entry))
+
+
+def _early_perms(gen, entry, st) -> None:
+    """An existing directory takes its permissions before anything in it
+    changes, as recv_generator's set_file_attrs: a --backup-dir directory
+    made for a file deleted or replaced in it copies them.  Without root a
+    mode lacking u+rwx has it added until touch_up_dirs, which also sets
+    the times and owner."""
+    policy = gen.policy
+    if policy.fake or not differs(entry, st, policy) & 2:
+        return
+    mode = wanted_mode(entry, policy, st.st_mode)
+    if gen.cfg.am_root <= 0:
+        mode |= stat.S_IRWXU
+    dfd, base = gen.tree.locate(entry.name)
+    try:
+        os.chmod(base, mode, dir_fd=dfd)
+    except OSError:
+        pass                # touch_up_dirs tries again, and says why it fails
 
 
 def make_parents(gen, name: bytes) -> None:

@@ -3,14 +3,16 @@
 The receiving side sends MSG_SUCCESS with a file's index once the file is
 safely in place (or was already up to date); the sender then removes the
 source file -- never a directory -- but only if it still has the size and
-mtime it was listed with, and, in a local copy, only if it is not the very
+mtime it was listed with (with -L, those of what a symlink points to: the
+symlink itself is what goes), and, in a local copy, only if it is not the very
 file the receiver holds (source and destination the same).  Messages are
 rsync's: "sender removed NAME" at -vv, an error (exit 23) for a changed
 file, "sender file already removed" when it is gone.
 
-This runs on the wire's reader thread, as rsync handles the message where it
-reads it; it only touches the file system and the log, never the wire
-directly (a server's lines are posted, see Wire.post_msg).
+The reader thread only notes each message; the removal runs on the
+sender's thread once its reading reaches the message, as rsync handles it
+where it reads it.  It only touches the file system and the log, never the
+wire directly (a server's lines are posted, see Wire.post_msg).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections import deque
 
 from ..errors import ProtocolViolation
 from ..protocol.mux import encode_success
@@ -27,33 +30,47 @@ __all__ = ["SourceRemover", "SuccessNotifier"]
 
 
 class SourceRemover:
-    """Installed before the file list goes out: the receiving side may
-    answer as soon as it has the list, before the sender has sorted its own
-    copy, so successes that come first wait for ``set_flist``."""
+    """Installed before the file list goes out.  A MSG_SUCCESS is acted on
+    where it stands in the data stream, as rsync's single-threaded sender
+    does when its reading gets there: the reader thread notes the stream
+    position (``position()``), and the sender removes the file once it has
+    consumed the data before it (``catch_up``), so a request read before
+    the message is served from a source that is still there (a file
+    listed twice through -L, say)."""
 
-    def __init__(self, verbose: int, info, xfer_error):
+    def __init__(self, verbose: int, info, xfer_error, follow: bool = False,
+                 position=None, consumed=None, follow_dirs: bool = False):
         self.flist = None
         self.verbose = verbose
         self.info = info                  # (text) -> None: rsync's FINFO
         self.xfer_error = xfer_error      # (text) -> None: FERROR_XFER (exit 23)
+        self.follow = follow              # -L: a listed symlink is checked by its referent
+        self.follow_dirs = follow_dirs    # -L/-k/--copy-unsafe-links: the scan went through them
+        self.position = position or (lambda: 0)     # reader thread: data received so far
+        self.consumed = consumed or (lambda: 0)     # sender: data consumed so far
         self.failed = False
-        self._early: list = []
+        self._pending: deque = deque()
         self._lock = threading.Lock()
 
     def set_flist(self, flist) -> None:
-        """The sorted list the indices refer to; handles what came early."""
+        """The sorted list the indices refer to."""
         with self._lock:
             self.flist = flist
-            early, self._early = self._early, []
-            for ndx, dev_ino in early:
-                self._remove(ndx, dev_ino)
 
     def success(self, ndx: int, dest_dev_ino=None) -> None:
         with self._lock:
-            if self.flist is None:
-                self._early.append((ndx, dest_dev_ino))
-            else:
-                self._remove(ndx, dest_dev_ino)
+            self._pending.append((self.position(), ndx, dest_dev_ino))
+
+    def catch_up(self, everything: bool = False) -> None:
+        """Remove the files whose MSG_SUCCESS the sender has read up to (or,
+        at the end, all of them)."""
+        with self._lock:
+            if self.flist is None or not self._pending:
+                return
+            upto = self.consumed()
+            while self._pending and (everything or self._pending[0][0] <= upto):
+                _, ndx, dev_ino = self._pending.popleft()
+                self._remove(ndx, dev_ino)
 
     def _remove(self, ndx: int, dest_dev_ino) -> None:
         if ndx < 0 or ndx >= len(self.flist) or self.flist[ndx].cleared:
@@ -66,8 +83,8 @@ class SourceRemover:
         dfd = -1
         try:
             op = "re-lstat"
-            dfd, base = _open_parent(entry)
-            st = os.lstat(base, dir_fd=dfd)
+            dfd, base = _open_parent(entry, self.follow_dirs)
+            st = os.stat(base, dir_fd=dfd, follow_symlinks=self.follow)
             if dest_dev_ino is not None and (st.st_dev, st.st_ino) == dest_dev_ino:
                 self._error(f"ERROR: Skipping sender remove of destination file: {name}")
                 return
@@ -95,11 +112,13 @@ class SourceRemover:
         self.xfer_error(text)
 
 
-def _open_parent(entry):
+def _open_parent(entry, follow: bool = False):
     """(directory fd, base name) of a source file.  The part of the path the
     user gave is followed as given; the directories below it, which the scan
     walked, are entered without following symlinks, so a directory swapped
-    for a symlink since the listing cannot send the unlink elsewhere."""
+    for a symlink since the listing cannot send the unlink elsewhere --
+    unless the scan itself followed symlinks to directories (``follow``:
+    -L, -k, --copy-unsafe-links), whose files are listed through them."""
     src, name = entry.src, entry.name
     if src == name:
         root, rel = b".", name
@@ -111,8 +130,8 @@ def _open_parent(entry):
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for comp in parts[:-1]:
-            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=fd)
+            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+                          | (0 if follow else os.O_NOFOLLOW), dir_fd=fd)
             os.close(fd)
             fd = nfd
     except BaseException:

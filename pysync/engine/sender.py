@@ -105,6 +105,7 @@ class Sender:
         self._redo = False
         self.ahead = read_ahead_for(cfg, flist)     # read-ahead of the files asked for next
         self.max_alloc = DEFAULT_MAX_ALLOC   # --max-alloc: the cap on a peer's sum list
+        self.after_read = None      # --remove-source-files: () -> None after each request read
 
     def _on_del_stats(self, d) -> None:
         self.del_stats = d
@@ -118,6 +119,8 @@ class Sender:
         start_io_error = self.io_error
         while True:
             ndx, iflags, basis, xname = read_item(wire, self.ndx_in, self._on_del_stats)
+            if self.after_read is not None:
+                self.after_read()
             if ndx == NDX_DONE:
                 phase += 1
                 if phase > 2:
@@ -185,6 +188,8 @@ class Sender:
     def _final_goodbye(self) -> None:
         wire = self.wire
         ndx, *_ = read_item(wire, self.ndx_in, self._on_del_stats)
+        if self.after_read is not None:
+            self.after_read()
         if ndx == NDX_DONE and self.cfg.protocol >= 31:
             wire.write(self.ndx_out.encode(NDX_DONE))
             wire.flush()

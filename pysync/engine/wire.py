@@ -305,6 +305,12 @@ class Wire:
                 self._starved = False
 
     @property
+    def data_received(self) -> int:
+        """Payload bytes demuxed so far, consumed or not: on the reader
+        thread, where in the data stream a message arrived."""
+        return self._data_fed
+
+    @property
     def data_read(self) -> int:
         """Payload bytes the roles have consumed (rsync's total_data_read):
         what %b / %c count per file."""

@@ -184,6 +184,66 @@ def test_success_before_the_sender_sorted_its_list_is_not_lost(tmp_path):
     said = []
     r = SourceRemover(2, said.append, said.append)
     r.success(0)
+    r.catch_up()
     assert p.exists() and said == []
     r.set_flist([e])
+    r.catch_up()
     assert not p.exists() and said == ["sender removed f"] and not r.failed
+
+
+def test_success_waits_until_the_sender_has_read_up_to_it(tmp_path):
+    """A MSG_SUCCESS acts where it stands in the data stream: the file goes
+    only once the sender has consumed the data that came before it."""
+    from pysync.engine.remove import SourceRemover
+    from pysync.protocol.flist import FileEntry
+    p = put(tmp_path / "src", "f", b"data\n", T_NEW)
+    st = os.lstat(p)
+    e = FileEntry(b"f", st.st_mode, st.st_size, *divmod(st.st_mtime_ns, 1_000_000_000))
+    e.src = os.fsencode(p)
+    consumed = [0]
+    r = SourceRemover(0, print, print, position=lambda: 100, consumed=lambda: consumed[0])
+    r.set_flist([e])
+    r.success(0)
+    consumed[0] = 99
+    r.catch_up()
+    assert p.exists()
+    consumed[0] = 100
+    r.catch_up()
+    assert not p.exists()
+
+
+def _followed_links(root: Path, kind: str):
+    """Sources -L reaches twice or through a symlink: a file and a symlink
+    to it (-H: one inode, listed twice), or a directory and a symlink to it
+    (its file listed under both names)."""
+    put(root, "a/f", b"data in a\n", T_NEW)
+    put(root, "z", b"the last file\n", T_NEW)
+    if kind == "file":
+        os.symlink("a/f", root / "l")
+    else:
+        os.symlink("a", root / "l")
+    fix_dirs(root, T_OLD)
+
+
+@pytest.mark.parametrize("opts", [["-ai", "-L"], ["-ai", "-L", "-H"], ["-ai", "-L", "-b"]])
+@pytest.mark.parametrize("kind", ["file", "dir"])
+@pytest.mark.parametrize("role", ["local", "push-pysync2rsync", "pull-rsync2pysync"])
+def test_followed_symlinks_are_removed_as_rsync(tmp_path, role, kind, opts):
+    """With -L the sender checks a listed symlink by what it points to and
+    removes the symlink, reaches a file below a symlinked directory through
+    it, and acts on a MSG_SUCCESS only where its reading gets to it, so a
+    file listed a second time is sent before the first removal makes it
+    "sender file already removed" (interop/fuzz.py seed 5 cases 205, 221)."""
+    results = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        _followed_links(top / "src", kind)
+        (top / "dst").mkdir()
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = run(tool, role, opts + ["--remove-source-files"] + extra, top / "src", top / "dst")
+        results[tool] = (r.returncode, sorted(lines(r.stdout)), sorted(lines(r.stderr)))
+    assert results["pysync"] == results["rsync"]
+    assert compare_trees(tmp_path / "pysync" / "src", tmp_path / "rsync" / "src",
+                         dir_times=False) == []
+    assert compare_trees(tmp_path / "pysync" / "dst", tmp_path / "rsync" / "dst",
+                         dir_times=False) == []
