@@ -13,7 +13,6 @@ FlistOptions gains later) stays on the Python coder.
 
 from __future__ import annotations
 
-import os
 from itertools import accumulate, repeat
 from operator import attrgetter, is_
 
@@ -50,9 +49,9 @@ _NO_RDEV = (0, 0)
 
 
 def usable(opts: FlistOptions) -> bool:
-    """Whether the C loops may code a list with these options (and the
-    compiled module is not refused outright: see ``available``)."""
-    if _native is False or os.environ.get("PYSYNC_NATIVE") == "ref":
+    """Whether the C loops may code a list with these options (unless they
+    turn out not to be there: see ``available``)."""
+    if _native is False:
         return False
     spec = FlistOptions._record_spec
     for name in spec.names:

@@ -337,8 +337,10 @@ def test_gate_sends_unknown_options_to_python(monkeypatch):
 
 def test_reference_backend_uses_the_python_coder():
     env = dict(os.environ, PYSYNC_NATIVE="ref")
-    code = ("from pysync.protocol.flist import FlistEncoder, FlistOptions;"
-            "print(FlistEncoder(FlistOptions())._native)")
+    code = ("from pysync.protocol.flist import FileEntry, FlistEncoder, FlistOptions;"
+            "enc = FlistEncoder(FlistOptions());"
+            "enc.encode_batch([FileEntry(b'f%d' % i, 0o100644, i, 1) for i in range(200)]);"
+            "print(enc._native)")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
