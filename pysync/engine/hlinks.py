@@ -150,16 +150,17 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
             changed = gen._attr_flags(entry, st, probe=True)
             if st.st_size != entry.size:    # whatever it is (itemize compares st_size)
                 changed |= ITEM_REPORT_SIZE
+        lst = _leader_stat(gen, lname)
+        if st is not None and lst is not None and (st.st_ino, st.st_dev) == (lst.st_ino, lst.st_dev):
+            # Already the leader's inode (in a dry run, the one it has
+            # before the run): itemized, with no name after it, only when
+            # an attribute still differs (maybe_hard_link).
+            if itemize and changed & SIGNIFICANT_ITEM_FLAGS:
+                _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
+            gen._succeeded(ndx, entry)
+            return
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
-            lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
-            if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
-                # Already the leader's inode: itemized, with no name after
-                # it, only when an attribute still differs (maybe_hard_link).
-                if itemize and changed & SIGNIFICANT_ITEM_FLAGS:
-                    _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
-                gen._succeeded(ndx, entry)
-                return
             if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
                 return
             if st is not None and gen.cfg.backups is not None and not stat.S_ISDIR(st.st_mode):
@@ -193,6 +194,18 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
     else:
         gen.report.item(entry, iflags, lname)
     gen._succeeded(ndx, entry)
+
+
+def _leader_stat(gen, lname: bytes):
+    """The leader's lstat; in a dry run None when it is not there (rsync
+    then compares the follower with a zeroed stat: never the same)."""
+    try:
+        ldfd, lbase = gen.tree.locate(lname)
+        return os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
+    except FileNotFoundError:
+        if gen.cfg.dry_run:
+            return None
+        raise
 
 
 def _follower_in_dir(gen, entry, lname: bytes):

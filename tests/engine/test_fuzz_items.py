@@ -1,0 +1,104 @@
+"""Findings of interop/fuzz.py about itemized lines and the update rules,
+each a small tree run by pysync and by stock rsync (--no-i-r, the mode
+pysync's list is always in), locally and over a remote shell in both
+directions: same exit code, same sorted -i lines, same resulting tree.
+
+-H: which member of a hard-link group gets the data, and how its other
+members are itemized when a run is dry (-n): rsync's hlink.c
+hard_link_check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.helpers.roles import lines, sources_command
+from tests.helpers.trees import compare_trees
+
+OLD = 1_500_000_000
+ROLES = ["local", "push-rsync2pysync", "pull-pysync2rsync"]
+
+
+def _file(root, name, data, mtime, mode=0o644):
+    p = root / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    os.chmod(p, mode)
+    os.utime(p, (mtime, mtime))
+
+
+def _group(root, names, data, mtime, mode=0o644):
+    """A file and hard links to it under the other names."""
+    _file(root, names[0], data, mtime, mode)
+    for n in names[1:]:
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        os.link(root / names[0], root / n)
+
+
+def _dirs(root, mtime=OLD):
+    for d, _, _ in sorted(os.walk(root), reverse=True):
+        os.utime(d, (mtime, mtime))
+
+
+# Each scenario: (src, dst) -> None.  The source group is a, b (or x, y, z).
+
+def linked_same(src, dst):
+    """Both sides hold the group, identical and linked (seed 5 case 764)."""
+    for root in (src, dst):
+        _group(root, ["a", "b"], b"data\n", OLD)
+
+
+def linked_other_mode(src, dst):
+    """Linked on both sides, another mode here (seed 4 case 33, 5 case 926)."""
+    _group(src, ["a", "b"], b"data\n", OLD)
+    _group(dst, ["a", "b"], b"data\n", OLD, 0o600)
+
+
+def linked_old_data(src, dst):
+    """Linked on both sides, older data here: the leader is sent."""
+    _group(src, ["a", "b"], b"new data\n", OLD + 100)
+    _group(dst, ["a", "b"], b"data\n", OLD)
+
+
+def unlinked_copy(src, dst):
+    """The follower here is a separate copy with the same data."""
+    _group(src, ["a", "b"], b"data\n", OLD)
+    _file(dst, "a", b"data\n", OLD)
+    _file(dst, "b", b"data\n", OLD)
+
+
+CASES = [
+    (linked_same, ["-aHin"]),
+    (linked_other_mode, ["-aHin"]),
+    (linked_old_data, ["-aHin"]),
+    (unlinked_copy, ["-aHin"]),
+]
+
+
+def _run_both(tmp_path, role, scenario, opts):
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        src.mkdir(parents=True)
+        dst.mkdir(parents=True)
+        scenario(src, dst)
+        _dirs(src)
+        _dirs(dst)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=120)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), r.stderr, dst)
+    return got
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("scenario,opts", CASES,
+                         ids=[f"{s.__name__}{''.join(o)}" for s, o in CASES])
+def test_hlink_group_items_as_rsync(tmp_path, role, scenario, opts):
+    got = _run_both(tmp_path, role, scenario, opts)
+    rs, py = got["rsync"], got["pysync"]
+    assert rs[0] == 0, rs[2]
+    assert py[:2] == rs[:2], py[2]
+    assert compare_trees(rs[3], py[3]) == []
