@@ -29,7 +29,7 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
+from .hlinks import finish_hard_links, follows_leader, leave_group, member_basis, pick_leader
 from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
                       touch_up_dirs)
 from .sender import encode_item
@@ -261,7 +261,7 @@ class Generator:
             from .delete import delete_missing
             delete_missing(self, entry, st)     # --delete-missing-args
             return
-        if self._skipped(entry, st):
+        if self._skipped(ndx, entry, st):
             return
         if not entry.is_dir and not entry.is_reg and not self._preserved(entry):
             self._skip_nonregular(entry)
@@ -291,7 +291,7 @@ class Generator:
         --devices, --specials); a server's log sends it to the client."""
         self.log.info(f"skipping non-regular file \"{show(entry.name)}\"")
 
-    def _skipped(self, entry, st) -> bool:
+    def _skipped(self, ndx: int, entry, st) -> bool:
         """--existing, --ignore-existing, -u, --max-size/--min-size
         (generator.c recv_generator's early exits)."""
         cfg = self.cfg
@@ -300,18 +300,25 @@ class Generator:
         if cfg.existing and st is None:
             if entry.is_dir:
                 self.missing_dirs.add(entry.name)   # and nothing below it
-            return True
+            return self._skip_member(ndx, entry)
         if cfg.ignore_existing and st is not None and not entry.is_dir:
-            return True
+            return self._skip_member(ndx, entry)
         if entry.is_reg:
             if cfg.max_size is not None and entry.size > cfg.max_size:
                 return True
             if cfg.min_size is not None and entry.size < cfg.min_size:
                 return True
             if cfg.update and st is not None and stat.S_ISREG(st.st_mode) \
-                    and st.st_mtime_ns // 1_000_000_000 - entry.mtime > max(cfg.modify_window, 0):
-                return True   # newer on the receiver
+                    and st.st_mtime_ns // 1_000_000_000 - entry.mtime > max(cfg.modify_window, 0) \
+                    and not follows_leader(self, ndx, entry):
+                return self._skip_member(ndx, entry)   # newer on the receiver
         return False
+
+    def _skip_member(self, ndx: int, entry) -> bool:
+        """A skipped member of a hard-link group leaves it (hlinks.leave_group)."""
+        if entry.hlink is not None and entry.hlink in self.group_members:
+            leave_group(self, ndx, entry)
+        return True
 
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender

@@ -17,7 +17,7 @@ from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
 from .objects import remove_in_way, time_item
 
-__all__ = ["pick_leader", "leave_group", "member_basis", "finish_hard_links"]
+__all__ = ["pick_leader", "leave_group", "follows_leader", "member_basis", "finish_hard_links"]
 
 
 def pick_leader(gen, members: list) -> int:
@@ -56,12 +56,15 @@ def _done_from_dir(gen, entry) -> bool:
 
 
 def leave_group(gen, ndx: int, entry) -> None:
-    """A group's leader skipped (--append): it is not linked, and the
-    others choose a new leader (rsync's handle_skipped_hlink); one the
-    walk has passed already is generated now."""
+    """A member skipped by --existing, --ignore-existing, -u or --append
+    (rsync's handle_skipped_hlink): it is neither linked nor linked to.
+    A skipped leader hands the group to a new one; one the walk has
+    passed already is generated now."""
     group = entry.hlink
     members = [m for m in gen.group_members.get(group, ()) if m != ndx]
     gen.group_members[group] = members
+    if gen.leader_ndx.get(group) != ndx:
+        return
     if not members:
         gen.leader_ndx.pop(group, None)
         return
@@ -69,6 +72,14 @@ def leave_group(gen, ndx: int, entry) -> None:
     if new < ndx:
         gen.hlink_followers = [(n, e) for n, e in gen.hlink_followers if n != new]
         gen._generate(new, gen.flist[new])
+
+
+def follows_leader(gen, ndx: int, entry) -> bool:
+    """A member listed after its group's leader, which the walk has
+    handled (sent or found up to date): rsync's hard_link_check links it
+    before -u looks at its time, so a newer file there is replaced."""
+    lndx = gen.leader_ndx.get(entry.hlink)
+    return lndx is not None and lndx < ndx
 
 
 def member_basis(gen, ndx: int, entry) -> None:

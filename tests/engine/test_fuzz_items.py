@@ -4,8 +4,9 @@ pysync's list is always in), locally and over a remote shell in both
 directions: same exit code, same sorted -i lines, same resulting tree.
 
 -H: which member of a hard-link group gets the data, and how its other
-members are itemized when a run is dry (-n): rsync's hlink.c
-hard_link_check."""
+members are itemized, when a run is dry (-n) or a member is skipped
+(--ignore-existing, --existing, -u): rsync's hlink.c hard_link_check and
+generator.c handle_skipped_hlink."""
 
 from __future__ import annotations
 
@@ -69,11 +70,56 @@ def unlinked_copy(src, dst):
     _file(dst, "b", b"data\n", OLD)
 
 
+def only_last_here(src, dst):
+    """Only the last member is here (seed 5 case 155): skipped by
+    --ignore-existing, it leaves the group to the one before it."""
+    _group(src, ["a/b", "n"], b"data\n", OLD)
+    _file(dst, "n", b"data\n", OLD)
+
+
+def first_newer_here(src, dst):
+    """The first member is here and newer (seed 5 case 686): -u skips it
+    and the next member leads."""
+    _group(src, ["a", "b"], b"data\n", OLD)
+    _file(dst, "a", b"other\n", OLD + 100)
+
+
+def follower_newer_here(src, dst):
+    """The leader is older here and sent; a follower is newer here: it is
+    linked to the leader all the same (hard_link_check comes before -u)."""
+    _group(src, ["a", "b"], b"data\n", OLD)
+    _file(dst, "a", b"other\n", OLD - 100)
+    _file(dst, "b", b"other two\n", OLD + 100)
+
+
+def mixed_three(src, dst):
+    """x newer here (skipped by -u), y older (leads), z newer (linked)."""
+    _group(src, ["x", "y", "z"], b"data\n", OLD)
+    _file(dst, "x", b"newer\n", OLD + 50)
+    _file(dst, "y", b"old\n", OLD - 50)
+    _file(dst, "z", b"newer\n", OLD + 50)
+
+
+def first_only_here(src, dst):
+    """x here with other data, y and z missing."""
+    _group(src, ["x", "y", "z"], b"data\n", OLD)
+    _file(dst, "x", b"old\n", OLD - 5)
+
+
 CASES = [
     (linked_same, ["-aHin"]),
     (linked_other_mode, ["-aHin"]),
     (linked_old_data, ["-aHin"]),
     (unlinked_copy, ["-aHin"]),
+    (only_last_here, ["-aHi", "--ignore-existing"]),
+    (only_last_here, ["-aHin", "--ignore-existing"]),
+    (first_newer_here, ["-aHiu"]),
+    (first_newer_here, ["-aHiun"]),
+    (follower_newer_here, ["-aHiu"]),
+    (mixed_three, ["-aHiu"]),
+    (mixed_three, ["-aHi", "--ignore-existing"]),
+    (first_only_here, ["-aHi", "--ignore-existing"]),
+    (first_only_here, ["-aHi", "--existing"]),
 ]
 
 
