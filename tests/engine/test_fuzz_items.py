@@ -148,3 +148,48 @@ def test_hlink_group_items_as_rsync(tmp_path, role, scenario, opts):
     assert rs[0] == 0, rs[2]
     assert py[:2] == rs[:2], py[2]
     assert compare_trees(rs[3], py[3]) == []
+
+
+def _xattrs(path):
+    return {k: os.getxattr(path, k, follow_symlinks=False) for k in sorted(os.listxattr(path))}
+
+
+def _xattr_tree(root, mtime, value):
+    _file(root, "a", b"data\n", mtime)
+    (root / "sub").mkdir(exist_ok=True)
+    for name in ("a", "sub"):
+        os.setxattr(root / name, "user.k", b"short")
+        os.setxattr(root / name, "user.long", value * 100)
+    os.utime(root / "sub", (mtime, mtime))
+
+
+@pytest.mark.parametrize("kind", ["copy", "compare", "link"])
+@pytest.mark.parametrize("same", [True, False], ids=["same-xattrs", "other-xattrs"])
+@pytest.mark.parametrize("role", ROLES)
+def test_new_entry_itemized_against_dest_dir_xattrs_as_rsync(tmp_path, role, same, kind):
+    """A file and a directory missing here whose --*-dest copy differs in
+    time only: the 'x' column compares the sender's xattrs with that
+    copy's (generator.c itemizes fnamecmp), and the new entries get the
+    sender's set, long values included.  pysync compared them with the
+    missing entry here: '>f..t.....x' (interop/fuzz.py seed 5 case 656)."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.pysync.probe", b"1")
+    except OSError as e:
+        pytest.skip(f"no user xattrs on {tmp_path}: {e}")
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst, ref = (tmp_path / tool / n for n in ("src", "dst", "ref"))
+        dst.mkdir(parents=True)
+        _xattr_tree(src, OLD + 100, b"L")
+        _xattr_tree(ref, OLD, b"L" if same else b"M")
+        for root in (src, dst, ref):
+            os.utime(root, (OLD, OLD))
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-aXi", f"--{kind}-dest={ref}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=120)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _xattrs(dst / "a"), _xattrs(dst / "sub"))
+        assert compare_trees(src, dst) == [], tool
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][2] == got["pysync"][3] == {"user.k": b"short", "user.long": b"L" * 100}
