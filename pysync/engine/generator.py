@@ -452,7 +452,7 @@ class Generator:
                 iflags |= ITEM_REPORT_SIZE
             if cfg.times and time_differs(st, entry, cfg.modify_window):
                 iflags |= ITEM_REPORT_TIME
-            if cfg.checksum_files:
+            if cfg.checksum_files and not redo:     # (the redo phase turns -c off)
                 iflags |= ITEM_REPORT_CHANGE
             iflags |= self._attr_flags(entry, st, path) & ~ITEM_REPORT_TIME   # path: a DIR copy
         if self.xattrs is not None and new:

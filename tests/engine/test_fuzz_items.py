@@ -193,3 +193,27 @@ def test_new_entry_itemized_against_dest_dir_xattrs_as_rsync(tmp_path, role, sam
         assert compare_trees(src, dst) == [], tool
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][2] == got["pysync"][3] == {"user.k": b"short", "user.long": b"L" * 100}
+
+
+@pytest.mark.parametrize("opts", [["-ai", "--append-verify", "-c"], ["-ai", "--append-verify"]],
+                         ids=["checksum", "plain"])
+@pytest.mark.parametrize("role", ROLES)
+def test_redo_line_as_rsync(tmp_path, role, opts):
+    """--append-verify onto a shorter file that is not the source's start:
+    the whole-file check fails, the file is sent again, and the second
+    line has no 'c' with -c (rsync's redo phase turns --checksum off);
+    pysync printed '>fc.t......' (interop/fuzz.py seed 4 case 562)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        _file(src, "d.log", bytes(range(256)) * 400, OLD + 100)
+        _file(dst, "d.log", b"not the start" * 3000, OLD)
+        _dirs(src)
+        _dirs(dst)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=120)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), r.stderr.count(b"failed verification"))
+        assert compare_trees(src, dst) == [], tool
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][2] == 1 and len(got["pysync"][1]) == 2
