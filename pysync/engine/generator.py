@@ -308,10 +308,12 @@ class Generator:
                 return True
             if cfg.min_size is not None and entry.size < cfg.min_size:
                 return True
+            # -u: newer here, in whole seconds against the window as it is
+            # (so N > 0 keeps a file up to N-1 s older; -1 one 2 s newer).
             if cfg.update and st is not None and stat.S_ISREG(st.st_mode) \
-                    and st.st_mtime_ns // 1_000_000_000 - entry.mtime > max(cfg.modify_window, 0) \
+                    and entry.mtime - st.st_mtime_ns // 1_000_000_000 < cfg.modify_window \
                     and not follows_leader(self, ndx, entry):
-                return self._skip_member(ndx, entry)   # newer on the receiver
+                return self._skip_member(ndx, entry)
         return False
 
     def _skip_member(self, ndx: int, entry) -> bool:

@@ -217,3 +217,28 @@ def test_redo_line_as_rsync(tmp_path, role, opts):
         assert compare_trees(src, dst) == [], tool
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][2] == 1 and len(got["pysync"][1]) == 2
+
+
+@pytest.mark.parametrize("window", ["0", "1", "2", "-1"])
+@pytest.mark.parametrize("role", ROLES)
+def test_update_with_modify_window_as_rsync(tmp_path, role, window):
+    """-u --modify-window=N: a file here is kept when the source's time
+    minus its own (in seconds) is below N (generator.c), so with N > 0 a
+    file as old as the source's, or up to N-1 s older, is kept too; with
+    -1 only one newer by 2 s or more.  Files here: other data, the
+    source's time plus -3 to +3 s."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for delta in range(-3, 4):
+            _file(src, f"f{delta}", b"data\n", OLD)
+            _file(dst, f"f{delta}", b"other data\n", OLD + delta)
+        _dirs(src)
+        _dirs(dst)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        opts = ["-aiu", f"--modify-window={window}"]
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=120)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), dst)
+    assert got["pysync"][:2] == got["rsync"][:2]
+    assert compare_trees(got["rsync"][2], got["pysync"][2]) == []
