@@ -498,6 +498,30 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
         out.add(f"output only pysync: {'>f+++++++++ ' + show(n)!r}")
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
+    return out | _update_kept_full_dir(case, a, b)
+
+
+#: The end line of a run with errors, whatever program and place it names.
+_PARTIAL_RE = re.compile(r"^rsync error: some files/attrs were not transferred ")
+
+
+def _update_kept_full_dir(case: dict, a: dict, b: dict) -> set:
+    """The same with a non-empty directory there (no --force): later
+    rsync and pysync try to replace it, say 'cannot delete non-empty
+    directory: NAME' and 'could not make way for new regular file: NAME',
+    keep it and exit 23; rsync 3.2.7 skips it quietly with exit 0.
+    Allowed: those lines, and the exit code when they are pysync's only
+    errors."""
+    names = {n for n, e in case["src"].items() if e["kind"] in ("file", "hlink")
+             and a["dst"].get(n, {}).get("type") == "d" and b["dst"].get(n, {}).get("type") == "d"}
+    if not names:
+        return set()
+    out = {f"output only pysync: {'cannot delete non-empty directory: ' + show(n)!r}" for n in names}
+    errors = [ln for ln in b["stderr"].decode("utf-8", "replace").splitlines()
+              if ln.strip() and not _PARTIAL_RE.match(ln)]
+    made_way = {f"could not make way for new regular file: {show(n)}" for n in names}
+    if errors and set(errors) <= made_way and a["rc"] == 0 and b["rc"] == 23:
+        out.add("exit code rsync=0 pysync=23")
     return out
 
 

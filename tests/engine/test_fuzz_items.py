@@ -242,3 +242,28 @@ def test_update_with_modify_window_as_rsync(tmp_path, role, window):
         got[tool] = (r.returncode, sorted(lines(r.stdout)), dst)
     assert got["pysync"][:2] == got["rsync"][:2]
     assert compare_trees(got["rsync"][2], got["pysync"][2]) == []
+
+
+def test_fuzz_allows_update_keeping_full_dir(tmp_path):
+    """interop/fuzz.py seed 4 case 81: -u and a newer non-empty directory
+    where the source has a file.  rsync 3.2.7 skips it with exit 0 (its
+    generator compares the times whatever the types, against its own
+    manual; fixed upstream in 3.4.4); pysync, as later rsync, tries to
+    replace it and exits 23.  The fuzzer allows exactly those lines: the
+    same runs with one more error of pysync's still differ."""
+    import copy
+    import importlib.util
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("pysync_fuzz_items", repo / "interop" / "fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    case = fuzz.gen_case(4, 81, small=False)
+    diffs, runs = fuzz.run_case(case, timeout=60, keep=tmp_path)
+    a, b = runs["rsync"], runs["pysync"]
+    assert (a["rc"], b["rc"]) == (0, 23) and diffs == []
+    b2 = copy.deepcopy(b)
+    b2["stderr"] += b"rsync: [generator] something else failed\n"
+    assert fuzz.compare(case, a, b2) == ["exit code rsync=0 pysync=23"]
+    case2 = dict(case, opts=[o for o in case["opts"] if o != "-u"])
+    assert "exit code rsync=0 pysync=23" in fuzz.compare(case2, a, b)
