@@ -93,8 +93,6 @@ class Generator:
         if cfg.acls:
             from .acls import Acls
             self.acls = Acls(cfg, tree, self._fail)
-        for group, members in self.group_members.items():
-            self.leader_ndx[group] = pick_leader(self, members)
         # -y: a similar file as the basis of a new one (not with -W: no delta).
         policy.owner_refused = self._owner_refused
         self.fuzzy = None
@@ -102,6 +100,8 @@ class Generator:
         if cfg.fuzzy and not cfg.whole_file:
             from .fuzzy import FuzzyFinder
             self.fuzzy = FuzzyFinder(tree, [d for _, d in cfg.alt_dests], cfg.fuzzy)
+        for group, members in self.group_members.items():
+            self.leader_ndx[group] = pick_leader(self, members)
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:

@@ -22,37 +22,63 @@ __all__ = ["pick_leader", "leave_group", "follows_leader", "member_basis", "fini
 
 def pick_leader(gen, members: list) -> int:
     """The member of a hard-link group that gets the data: the last one,
-    unless one is already there as a regular file; then the first such
-    one (so --inplace updates the file that exists; rsync's
-    hard_link_check treats the missing members before it as skipped)."""
+    unless one is already there as a regular file, or is missing here
+    but has a basis to start from; then the first such one (so --inplace
+    updates the file that exists).  rsync's generator lets a missing
+    member wait for a later one only when it found nothing to build it
+    from (recv_generator's F_HLINK_NOT_LAST, after the --*-dest,
+    --partial-dir and -y lookups)."""
     for m in members[:-1]:
+        entry = gen.flist[m]
         try:
-            if stat.S_ISREG(gen.tree.lstat(gen.flist[m].name).st_mode):
+            if stat.S_ISREG(gen.tree.lstat(entry.name).st_mode):
                 return m
         except OSError:
-            if gen.cfg.alt_dests and _done_from_dir(gen, gen.flist[m]):
-                return m
+            pass
+        if _has_basis(gen, entry):
+            return m
     return members[-1]
 
 
-def _done_from_dir(gen, entry) -> bool:
-    """A member missing here that try_dests_reg finishes from DIR (rsync
-    then links the rest of the group to it): its copy there has the same
-    data and is linked or copied (--link-dest, --copy-dest), or has other
-    attributes and is copied (any of the three).  An identical copy with
-    --compare-dest, or one with other data, leaves the group to a later
-    member."""
+def _has_basis(gen, entry) -> bool:
+    cfg = gen.cfg
+    if cfg.alt_dests and _leads_from_dir(gen, entry):
+        return True
+    if cfg.partial_dir is not None:
+        from .basis import partial_path
+        try:
+            if stat.S_ISREG(os.lstat(partial_path(gen, entry.name)).st_mode):
+                return True
+        except OSError:
+            pass
+    if cfg.fuzzy and getattr(gen.tree, "dir_fd", None) is not None:
+        finder = gen.fuzzy or getattr(gen, "hlink_fuzzy", None)
+        if finder is None:      # -W: no basis is used, but rsync looks all the same
+            from .fuzzy import FuzzyFinder
+            finder = gen.hlink_fuzzy = FuzzyFinder(gen.tree, [d for _, d in cfg.alt_dests],
+                                                   cfg.fuzzy)
+        return finder.find(entry) is not None
+    return False
+
+
+def _leads_from_dir(gen, entry) -> bool:
+    """A member missing here with a regular file in a --*-dest DIR
+    (try_dests_reg): that copy is linked, copied or the basis of its
+    delta, and the member leads; only an identical copy with
+    --compare-dest leaves the group to a later member."""
+    found = None
     for kind, d in gen.cfg.alt_dests:
         path = os.path.join(d, entry.name)
         try:
             ast = os.lstat(path)
         except OSError:
             continue
-        if not stat.S_ISREG(ast.st_mode) or not gen._up_to_date(entry, ast, path):
+        if not stat.S_ISREG(ast.st_mode):
             continue
-        if kind != "compare" or gen._attr_flags(entry, ast, path, probe=True):
-            return True
-    return False
+        found = kind
+        if gen._up_to_date(entry, ast, path) and not gen._attr_flags(entry, ast, path, probe=True):
+            return kind != "compare"
+    return found is not None
 
 
 def leave_group(gen, ndx: int, entry) -> None:

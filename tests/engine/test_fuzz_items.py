@@ -4,9 +4,11 @@ pysync's list is always in), locally and over a remote shell in both
 directions: same exit code, same sorted -i lines, same resulting tree.
 
 -H: which member of a hard-link group gets the data, and how its other
-members are itemized, when a run is dry (-n) or a member is skipped
-(--ignore-existing, --existing, -u): rsync's hlink.c hard_link_check and
-generator.c handle_skipped_hlink."""
+members are itemized, when a run is dry (-n), a member is skipped
+(--ignore-existing, --existing, -u) or a missing member has a basis to
+start from (a --*-dest copy, a --partial-dir file, a -y similar file):
+rsync's hlink.c hard_link_check and generator.c handle_skipped_hlink and
+recv_generator."""
 
 from __future__ import annotations
 
@@ -106,6 +108,28 @@ def first_only_here(src, dst):
     _file(dst, "x", b"old\n", OLD - 5)
 
 
+def copy_in_dir(src, dst):
+    """Only the first member has a copy in a --*-dest DIR, with other
+    data: it leads, built from that copy (seed 13 case 260's kind)."""
+    _group(src, ["a", "b"], b"data data data\n" * 50, OLD)
+    ref = src.parent / "ref"
+    _file(ref, "a", b"other data data\n" * 50, OLD - 10)
+    _dirs(ref)
+
+
+def similar_here(src, dst):
+    """A similar file here for -y: the first member leads with it as its
+    basis (seed 13 case 260)."""
+    _group(src, ["a", "b"], b"data data data\n" * 50, OLD)
+    _file(dst, "a.old", b"data data data\n" * 49, OLD - 10)
+
+
+def partial_here(src, dst):
+    """A --partial-dir file of the first member: it leads."""
+    _group(src, ["a", "b"], b"data data data\n" * 50, OLD)
+    _file(dst, ".part/a", b"data data data\n" * 20, OLD - 10)
+
+
 CASES = [
     (linked_same, ["-aHin"]),
     (linked_other_mode, ["-aHin"]),
@@ -120,6 +144,13 @@ CASES = [
     (mixed_three, ["-aHi", "--ignore-existing"]),
     (first_only_here, ["-aHi", "--ignore-existing"]),
     (first_only_here, ["-aHi", "--existing"]),
+    (copy_in_dir, ["-aHi", "--copy-dest=../ref"]),
+    (copy_in_dir, ["-aHi", "--link-dest=../ref"]),
+    (copy_in_dir, ["-aHi", "--compare-dest=../ref"]),
+    (similar_here, ["-aHiy"]),
+    (similar_here, ["-aHiy", "--no-W"]),
+    (similar_here, ["-aHiyn"]),
+    (partial_here, ["-aHi", "--partial-dir=.part"]),
 ]
 
 
