@@ -298,3 +298,33 @@ def test_fuzz_allows_update_keeping_full_dir(tmp_path):
     assert fuzz.compare(case, a, b2) == ["exit code rsync=0 pysync=23"]
     case2 = dict(case, opts=[o for o in case["opts"] if o != "-u"])
     assert "exit code rsync=0 pysync=23" in fuzz.compare(case2, a, b)
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+@pytest.mark.parametrize("kind", ["compare", "link", "copy"])
+@pytest.mark.parametrize("role", ROLES)
+def test_dry_run_into_missing_dest_with_dest_dir_as_rsync(tmp_path, role, kind, where):
+    """-n into a destination that does not exist yet, with --*-dest: the
+    entries are still compared with their copies in DIR (a relative DIR
+    taken by name from the destination's), so identical ones are not
+    listed and a changed one is itemized against its copy ('>f.st'); pysync
+    listed everything as new (interop/fuzz.py seed 13 case 273)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, ref, dst = (tmp_path / tool / n for n in ("src", "ref", "dst"))
+        for root in (src, ref):
+            _file(root, "same", b"same\n", OLD)
+            _file(root, "d/x", b"x\n", OLD)
+        _file(src, "changed", b"new data\n", OLD + 5)
+        _file(ref, "changed", b"old\n", OLD)
+        _file(src, "new", b"new\n", OLD)
+        _dirs(src)
+        _dirs(ref)
+        arg = str(ref) if where == "absolute" else "../ref"
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ain", f"--{kind}-dest={arg}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=120)
+        got[tool] = (r.returncode, sorted(ln for ln in lines(r.stdout)
+                                          if not ln.startswith("created directory")), dst.exists())
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and len(got["pysync"][1]) == 2 and not got["pysync"][2]
