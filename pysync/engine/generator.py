@@ -29,7 +29,8 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .hlinks import finish_hard_links, follows_leader, leave_group, member_basis, pick_leader
+from .hlinks import (finish_hard_links, follows_leader, leave_group, member_basis, pick_leader,
+                     queue_follower)
 from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
                       touch_up_dirs)
 from .sender import encode_item
@@ -270,7 +271,7 @@ class Generator:
             gen_dir(self, ndx, entry, st)
         elif entry.is_reg:
             if entry.hlink is not None and self.leader_ndx.get(entry.hlink) != ndx:
-                self.hlink_followers.append((ndx, entry))
+                queue_follower(self, ndx, entry, st)
                 return
             self._gen_file(ndx, entry, st)
         elif entry.is_link:

@@ -17,7 +17,8 @@ from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
 from .objects import remove_in_way, time_item
 
-__all__ = ["pick_leader", "leave_group", "follows_leader", "member_basis", "finish_hard_links"]
+__all__ = ["pick_leader", "leave_group", "follows_leader", "queue_follower", "member_basis",
+           "finish_hard_links"]
 
 
 def pick_leader(gen, members: list) -> int:
@@ -106,6 +107,16 @@ def follows_leader(gen, ndx: int, entry) -> bool:
     before -u looks at its time, so a newer file there is replaced."""
     lndx = gen.leader_ndx.get(entry.hlink)
     return lndx is not None and lndx < ndx
+
+
+def queue_follower(gen, ndx: int, entry, st) -> None:
+    """A follower waits for its leader.  One listed before its leader
+    first has what stands at its name removed when that is not a file,
+    as rsync's generator does when it meets it (a directory that cannot
+    go says so then, and again when the link is tried)."""
+    if st is not None and not stat.S_ISREG(st.st_mode) and gen.leader_ndx[entry.hlink] > ndx:
+        remove_in_way(gen, entry, st)
+    gen.hlink_followers.append((ndx, entry))
 
 
 def member_basis(gen, ndx: int, entry) -> None:
