@@ -31,6 +31,7 @@ from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
 from .hlinks import (finish_hard_links, follows_leader, leave_group, member_basis, pick_leader,
                      queue_follower)
+from .itemize import after_chown
 from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
                       touch_up_dirs)
 from .sender import encode_item
@@ -394,6 +395,7 @@ class Generator:
                 apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 if flags & ITEM_REPORT_ACL and self.acls is not None:
                     self.acls.apply_by_name(entry)
+                flags = after_chown(self.policy, entry, st, flags)    # (rsync itemizes after)
             if flags or cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
             if cfg.partial_dir is not None and not cfg.dry_run:

@@ -361,3 +361,32 @@ def test_follower_before_leader_in_the_way_as_rsync(tmp_path, role, kind, opts):
     assert got["pysync"][:4] == got["rsync"][:4]
     # (-b: the backup made in it leaves the directory's time "now", on both sides)
     assert compare_trees(got["rsync"][4], got["pysync"][4], dir_times=False) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changes owners: needs root")
+@pytest.mark.parametrize("opts", [["-ai"], ["-rlptgDi"], ["-rlgoDi"], ["-ain"]],
+                         ids=["a", "no-o", "no-p", "dry"])
+@pytest.mark.parametrize("role", ROLES)
+def test_up_to_date_file_with_set_id_bits_changing_owner_as_rsync(tmp_path, role, opts):
+    """Up-to-date files here with another owner and group: rsync itemizes
+    them after changing those, and for one with a set-user-ID or
+    set-group-ID bit after the stat it takes again (the chown cleared the
+    bits): '.f...p.....' for 02750, 04755 and 06755, no line for 02640,
+    '.f....og...' for 0755 (interop/fuzz.py seed 13 case 298)."""
+    modes = {"sgid": 0o2750, "suid": 0o4755, "both": 0o6755, "sgid-nox": 0o2640, "plain": 0o755}
+    got = {}
+    for tool in ("rsync", "pysync"):
+        src, dst = tmp_path / tool / "src", tmp_path / tool / "dst"
+        for name, mode in modes.items():
+            _file(src, name, b"data\n", OLD, mode)
+            _file(dst, name, b"data\n", OLD, mode)
+            os.chown(dst / name, 1, 1)
+            os.chmod(dst / name, mode)
+        _dirs(src)
+        _dirs(dst)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=120)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), dst)
+    assert got["pysync"][:2] == got["rsync"][:2]
+    assert compare_trees(got["rsync"][2], got["pysync"][2]) == []
