@@ -487,10 +487,12 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
     3.2.7 skips the file (generator.c compares the times whatever the
     types); later rsync ("Fix the 'update skips a file of a different
     type' case", NEWS) and pysync replace it.  Allowed: the lines about
-    such a name, when rsync left a non-file there and pysync a file."""
+    such a name, when rsync left a non-file there and pysync a file, and
+    with -b the backup of what pysync replaced."""
     if not any(o in ("-u", "--update") for o in case["opts"]):
         return set()
     out = set()
+    suffix = _backup_suffix(case["opts"])
     for n, eb in b["dst"].items():
         ea = a["dst"].get(n)
         if ea is None or eb["type"] != "-" or ea["type"] == "-":
@@ -498,7 +500,20 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
         out.add(f"output only pysync: {'>f+++++++++ ' + show(n)!r}")
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
+        if suffix is not None:
+            for label in ("dst", "bak"):
+                out.add(f"{label} {n + suffix!r}: only with pysync ({ea['type']})")
     return out | _update_kept_full_dir(case, a, b)
+
+
+def _backup_suffix(opts: list) -> bytes | None:
+    """The suffix of -b's backups (None: no backups)."""
+    if not any(o in ("-b", "--backup") or o.startswith("--backup-dir=") for o in opts):
+        return None
+    for o in opts:
+        if o.startswith("--suffix="):
+            return os.fsencode(o[len("--suffix="):])
+    return b"" if any(o.startswith("--backup-dir=") for o in opts) else b"~"
 
 
 #: The end line of a run with errors, whatever program and place it names.

@@ -275,6 +275,28 @@ def test_update_with_modify_window_as_rsync(tmp_path, role, window):
     assert compare_trees(got["rsync"][2], got["pysync"][2]) == []
 
 
+def _fuzz_module():
+    import importlib.util
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("pysync_fuzz_items", repo / "interop" / "fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    return fuzz
+
+
+def test_fuzz_allows_update_backing_up_other_type(tmp_path):
+    """interop/fuzz.py seed 14 case 51: -u -b and a newer symlink where
+    the source has a file: rsync 3.2.7 keeps it, pysync (as later rsync)
+    replaces it and so backs it up; the backup is allowed with the rest."""
+    fuzz = _fuzz_module()
+    case = fuzz.gen_case(14, 51, small=True)
+    diffs, runs = fuzz.run_case(case, timeout=60, keep=tmp_path)
+    assert any(k.startswith(b"z") for k in runs["pysync"]["bak"]) and diffs == []
+    assert fuzz._backup_suffix(["-b"]) == b"~" and fuzz._backup_suffix(["-a"]) is None
+    assert fuzz._backup_suffix(["--backup-dir=x"]) == b""
+
+
 def test_fuzz_allows_update_keeping_full_dir(tmp_path):
     """interop/fuzz.py seed 4 case 81: -u and a newer non-empty directory
     where the source has a file.  rsync 3.2.7 skips it with exit 0 (its
@@ -283,12 +305,7 @@ def test_fuzz_allows_update_keeping_full_dir(tmp_path):
     replace it and exits 23.  The fuzzer allows exactly those lines: the
     same runs with one more error of pysync's still differ."""
     import copy
-    import importlib.util
-    from pathlib import Path
-    repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("pysync_fuzz_items", repo / "interop" / "fuzz.py")
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
+    fuzz = _fuzz_module()
     case = fuzz.gen_case(4, 81, small=False)
     diffs, runs = fuzz.run_case(case, timeout=60, keep=tmp_path)
     a, b = runs["rsync"], runs["pysync"]
