@@ -407,3 +407,26 @@ def test_up_to_date_file_with_set_id_bits_changing_owner_as_rsync(tmp_path, role
         got[tool] = (r.returncode, sorted(lines(r.stdout)), dst)
     assert got["pysync"][:2] == got["rsync"][:2]
     assert compare_trees(got["rsync"][2], got["pysync"][2]) == []
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink"])
+def test_fuzz_allows_dry_run_follower_unset_stat(tmp_path, kind):
+    """-n -H, a follower before its new leader and a directory or symlink
+    at its name: rsync 3.2.7 itemizes it against a stale stat buffer
+    ('hf..tp..... deep', no leader); pysync says what a real run does.
+    The fuzzer allows that pair of lines only."""
+    fuzz = _fuzz_module()
+    base = {"kind": "dir", "mode": 0o755, "mtime": OLD * 10**9}
+    data = {"seed": 5, "size": 12, "sparse": False, "edits": []}
+    other = {"kind": "symlink", "mtime": OLD * 10**9, "target": b"../elsewhere"} if kind == "symlink" \
+        else dict(base)
+    case = {"src": {b".": base, b"deep": {"kind": "file", "mtime": OLD * 10**9, "mode": 0o644,
+                                           "data": data},
+                    b"z": {"kind": "hlink", "mtime": OLD * 10**9, "to": b"deep"}},
+            "dst": {b".": base, b"deep": other}, "ref": None,
+            "opts": ["-aHin"], "role": "local"}
+    diffs, runs = fuzz.run_case(case, timeout=60, keep=tmp_path / "n")
+    assert any(ln.startswith("hf+++++++++ deep => z") for ln in runs["pysync"]["lines"])
+    assert diffs == []
+    real = dict(case, opts=["-aHi"])          # not a dry run: no allowance needed
+    assert fuzz.run_case(real, timeout=60, keep=tmp_path / "real")[0] == []
