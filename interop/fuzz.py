@@ -487,19 +487,28 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
     3.2.7 skips the file (generator.c compares the times whatever the
     types); later rsync ("Fix the 'update skips a file of a different
     type' case", NEWS) and pysync replace it.  Allowed: the lines about
-    such a name, when rsync left a non-file there and pysync a file, and
-    with -b the backup of what pysync replaced."""
+    such a name, when rsync left a non-file there and pysync a file (or,
+    in a dry run, would have), with --delete what pysync removed under it,
+    and with -b the backup of what pysync replaced."""
     if not any(o in ("-u", "--update") for o in case["opts"]):
         return set()
     out = set()
     suffix = _backup_suffix(case["opts"])
+    dry = _has_opt(case["opts"], "n", "--dry-run")
     for n, eb in b["dst"].items():
         ea = a["dst"].get(n)
-        if ea is None or eb["type"] != "-" or ea["type"] == "-":
+        if ea is None or ea["type"] == "-":
+            continue
+        src = case["src"].get(n)
+        if eb["type"] != "-" and not (dry and src is not None and src["kind"] in ("file", "hlink")):
             continue
         out.update(d for d in diff_snapshots("dst", {n: ea}, {n: eb}))
         out.add(f"output only pysync: {'>f+++++++++ ' + show(n)!r}")
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
+        for m, em in a["dst"].items():
+            if m.startswith(n + b"/"):
+                gone = show(m) + ("/" if em["type"] == "d" else "")
+                out.add(f"output only pysync: {'*deleting   ' + gone!r}")
         if suffix is not None:
             for label in ("dst", "bak"):
                 out.add(f"{label} {n + suffix!r}: only with pysync ({ea['type']})")

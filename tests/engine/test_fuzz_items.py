@@ -297,6 +297,16 @@ def test_fuzz_allows_update_backing_up_other_type(tmp_path):
     assert fuzz._backup_suffix(["--backup-dir=x"]) == b""
 
 
+def test_fuzz_allows_update_dry_run_over_dir(tmp_path):
+    """interop/fuzz.py seed 15 case 64: -u -n --delete-after and a newer
+    directory where the source has a file: pysync (as later rsync) lists
+    its contents as deleted and the file as new; rsync 3.2.7 skips it."""
+    fuzz = _fuzz_module()
+    case = fuzz.gen_case(15, 64, small=True)
+    diffs, runs = fuzz.run_case(case, timeout=60, keep=tmp_path)
+    assert any(ln.startswith("*deleting") for ln in runs["pysync"]["lines"]) and diffs == []
+
+
 def test_fuzz_allows_update_keeping_full_dir(tmp_path):
     """interop/fuzz.py seed 4 case 81: -u and a newer non-empty directory
     where the source has a file.  rsync 3.2.7 skips it with exit 0 (its
