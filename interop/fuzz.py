@@ -489,13 +489,15 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
     type' case", NEWS) and pysync replace it.  Allowed: the lines about
     such a name, when rsync left a non-file there and pysync a file (or,
     in a dry run, where the source has a file), its itemized line (a
-    hard-link follower's too), and its directory's time being now in
-    pysync's run (the replacement touched it, and -O or no -t leaves it
-    so)."""
+    hard-link follower's too), its directory's time being now in pysync's
+    run (the replacement touched it, and -O or no -t leaves it so), with
+    --delete what pysync removed under it, and with -b the backup of what
+    pysync replaced."""
     if not any(o in ("-u", "--update") for o in case["opts"]):
         return set()
-    dry = any(o in ("-n", "--dry-run") for o in case["opts"])
     out = set()
+    suffix = _backup_suffix(case["opts"])
+    dry = _has_opt(case["opts"], "n", "--dry-run")
     for n, eb in b["dst"].items():
         ea = a["dst"].get(n)
         if ea is None or ea["type"] == "-":
@@ -513,6 +515,84 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
         follower = "hf+++++++++ " + show(n) + " => "
         out.update(f"output only pysync: {ln!r}" for ln in b["lines"] if ln.startswith(follower))
+        for m, em in a["dst"].items():
+            if m.startswith(n + b"/"):
+                gone = show(m) + ("/" if em["type"] == "d" else "")
+                out.add(f"output only pysync: {'*deleting   ' + gone!r}")
+        if suffix is not None:
+            for label in ("dst", "bak"):
+                out.add(f"{label} {n + suffix!r}: only with pysync ({ea['type']})")
+    return out | _update_kept_full_dir(case, a, b)
+
+
+def _backup_suffix(opts: list) -> bytes | None:
+    """The suffix of -b's backups (None: no backups)."""
+    if not any(o in ("-b", "--backup") or o.startswith("--backup-dir=") for o in opts):
+        return None
+    for o in opts:
+        if o.startswith("--suffix="):
+            return os.fsencode(o[len("--suffix="):])
+    return b"" if any(o.startswith("--backup-dir=") for o in opts) else b"~"
+
+
+#: The end line of a run with errors, whatever program and place it names.
+_PARTIAL_RE = re.compile(r"^rsync error: some files/attrs were not transferred ")
+
+
+def _update_kept_full_dir(case: dict, a: dict, b: dict) -> set:
+    """The same with a non-empty directory there (no --force): later
+    rsync and pysync try to replace it, say 'cannot delete non-empty
+    directory: NAME' and 'could not make way for new regular file: NAME',
+    keep it and exit 23; rsync 3.2.7 skips it quietly with exit 0.
+    Allowed: those lines, and the exit code when they are pysync's only
+    errors."""
+    names = {n for n, e in case["src"].items() if e["kind"] in ("file", "hlink")
+             and a["dst"].get(n, {}).get("type") == "d" and b["dst"].get(n, {}).get("type") == "d"}
+    if not names:
+        return set()
+    out = {f"output only pysync: {'cannot delete non-empty directory: ' + show(n)!r}" for n in names}
+    errors = [ln for ln in b["stderr"].decode("utf-8", "replace").splitlines()
+              if ln.strip() and not _PARTIAL_RE.match(ln)]
+    made_way = {f"could not make way for new regular file: {show(n)}" for n in names}
+    if errors and set(errors) <= made_way and a["rc"] == 0 and b["rc"] == 23:
+        out.add("exit code rsync=0 pysync=23")
+    return out
+
+
+def _has_opt(opts: list, letter: str, long: str) -> bool:
+    """Whether a short option (alone or in a cluster like -aHin) or its
+    long form is given."""
+    return any(o == long or o[:1] == "-" and o[1:2] != "-" and "=" not in o and letter in o[1:]
+               for o in opts)
+
+
+_HF_RE = re.compile(r"^hf(\S{9}|\s{9}) (.*)$")
+
+
+def _dry_follower_unset_stat(case: dict, a: dict, b: dict) -> set:
+    """-n -H and a follower listed before a leader that is new here, with
+    a directory or symlink at the follower's name: rsync 3.2.7 compares it
+    with the leader's stat, which a failed stat left as it was (the stack
+    still holds the follower's own: later rsync clears it), so it prints
+    'hf..tp..... NAME' without '=> LEADER'; pysync, as a real run of
+    either, prints 'hf+++++++++ NAME => LEADER'.  Allowed: that pair."""
+    if not (_has_opt(case["opts"], "n", "--dry-run") and _has_opt(case["opts"], "H", "--hard-links")):
+        return set()
+    out = set()
+    theirs = {}
+    for ln in a["lines"]:
+        m = _HF_RE.match(ln)
+        if m and " => " not in m.group(2):
+            theirs[m.group(2)] = ln
+    for ln in b["lines"]:
+        m = _HF_RE.match(ln)
+        if not m or m.group(1) != "+" * 9 or " => " not in m.group(2):
+            continue
+        name = m.group(2).split(" => ")[0]
+        for n, e in a["dst"].items():
+            if show(n) == name and e["type"] not in ("-", None) and name in theirs:
+                out.add(f"output only pysync: {ln!r}")
+                out.add(f"output only rsync: {theirs[name]!r}")
     return out
 
 
@@ -530,7 +610,7 @@ def _newer_than_source_file(case: dict, n: bytes, ea: dict) -> bool:
 #: Known, explained differences: each a function of (case, rsync's run,
 #: pysync's run) giving the difference lines it explains, never more than
 #: the lines about the entries it is about.
-ALLOWED = [_update_kept_other_type]
+ALLOWED = [_update_kept_other_type, _dry_follower_unset_stat]
 
 
 def _allowed_lines(case: dict, a: dict, b: dict) -> set:

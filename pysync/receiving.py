@@ -210,8 +210,14 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
             cfg.backups = Backups(root, None if o.backup_dir is None else os.fsencode(o.backup_dir),
                                   None if o.suffix is None else os.fsencode(o.suffix),
                                   o.delete_excluded, o.owner, o.group)
-        # --link-dest & co: a relative DIR is relative to the destination.
+    # --link-dest & co: a relative DIR is relative to the destination (by
+    # name when a dry run has not made it).
+    if root is not None:
         cfg.alt_dests = [(kind, os.path.join(root, os.fsencode(d))) for kind, d in o.alt_dests]
+    else:
+        base = os.fsencode(dest or b".")
+        cfg.alt_dests = [(kind, os.path.normpath(os.path.join(base, os.fsencode(d))))
+                         for kind, d in o.alt_dests]
     if o.temp_dir is not None and not cfg.list_only:
         cfg.temp_dir_fd = _open_temp_dir(o.temp_dir, root)
     if root is None:           # dry run into a directory that does not exist

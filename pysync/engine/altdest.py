@@ -14,19 +14,27 @@ from ..io.attrs import apply_fd
 from ..io.replace import temp_name
 from ..protocol.constants import ITEM_LOCAL_CHANGE
 
-__all__ = ["alt_lstat", "try_alt_dests", "try_alt_other"]
+__all__ = ["alt_copy", "alt_lstat", "try_alt_dests", "try_alt_other"]
 
 
 def alt_lstat(gen, entry, want_type: int):
     """The first --*-dest copy of ``entry`` of the given type, for
     itemizing against it (rsync compares a new entry with it)."""
+    found = alt_copy(gen, entry, want_type)
+    return None if found is None else found[1]
+
+
+def alt_copy(gen, entry, want_type: int):
+    """(path, lstat) of that copy, or None: its xattrs and ACLs are what
+    the entry is itemized against (generator.c itemize of fnamecmp)."""
     for _kind, d in gen.cfg.alt_dests:
+        path = os.path.join(d, entry.name)
         try:
-            ast = os.lstat(os.path.join(d, entry.name))
+            ast = os.lstat(path)
         except OSError:
             continue
         if stat.S_IFMT(ast.st_mode) == want_type:
-            return ast
+            return path, ast
     return None
 
 

@@ -29,7 +29,9 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .hlinks import finish_hard_links, leave_group, member_basis, pick_leader
+from .hlinks import (finish_hard_links, follows_leader, leave_group, member_basis, pick_leader,
+                     queue_follower)
+from .itemize import after_chown
 from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
                       touch_up_dirs)
 from .sender import encode_item
@@ -93,8 +95,6 @@ class Generator:
         if cfg.acls:
             from .acls import Acls
             self.acls = Acls(cfg, tree, self._fail)
-        for group, members in self.group_members.items():
-            self.leader_ndx[group] = pick_leader(self, members)
         # -y: a similar file as the basis of a new one (not with -W: no delta).
         policy.owner_refused = self._owner_refused
         self.fuzzy = None
@@ -102,6 +102,8 @@ class Generator:
         if cfg.fuzzy and not cfg.whole_file:
             from .fuzzy import FuzzyFinder
             self.fuzzy = FuzzyFinder(tree, [d for _, d in cfg.alt_dests], cfg.fuzzy)
+        for group, members in self.group_members.items():
+            self.leader_ndx[group] = pick_leader(self, members)
 
     # ---- phase 0 ---------------------------------------------------------------------
     def run(self) -> None:
@@ -261,9 +263,7 @@ class Generator:
             from .delete import delete_missing
             delete_missing(self, entry, st)     # --delete-missing-args
             return
-        if self._skipped(entry, st):
-            if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
-                leave_group(self, ndx, entry)   # rsync's handle_skipped_hlink
+        if self._skipped(ndx, entry, st):
             return
         if not entry.is_dir and not entry.is_reg and not self._preserved(entry):
             self._skip_nonregular(entry)
@@ -272,7 +272,7 @@ class Generator:
             gen_dir(self, ndx, entry, st)
         elif entry.is_reg:
             if entry.hlink is not None and self.leader_ndx.get(entry.hlink) != ndx:
-                self.hlink_followers.append((ndx, entry))
+                queue_follower(self, ndx, entry, st)
                 return
             self._gen_file(ndx, entry, st)
         elif entry.is_link:
@@ -293,7 +293,7 @@ class Generator:
         --devices, --specials); a server's log sends it to the client."""
         self.log.info(f"skipping non-regular file \"{show(entry.name)}\"")
 
-    def _skipped(self, entry, st) -> bool:
+    def _skipped(self, ndx: int, entry, st) -> bool:
         """--existing, --ignore-existing, -u, --max-size/--min-size
         (generator.c recv_generator's early exits)."""
         cfg = self.cfg
@@ -302,18 +302,27 @@ class Generator:
         if cfg.existing and st is None:
             if entry.is_dir:
                 self.missing_dirs.add(entry.name)   # and nothing below it
-            return True
+            return self._skip_member(ndx, entry)
         if cfg.ignore_existing and st is not None and not entry.is_dir:
-            return True
+            return self._skip_member(ndx, entry)
         if entry.is_reg:
             if cfg.max_size is not None and entry.size > cfg.max_size:
                 return True
             if cfg.min_size is not None and entry.size < cfg.min_size:
                 return True
+            # -u: newer here, in whole seconds against the window as it is
+            # (so N > 0 keeps a file up to N-1 s older; -1 one 2 s newer).
             if cfg.update and st is not None and stat.S_ISREG(st.st_mode) \
-                    and st.st_mtime_ns // 1_000_000_000 - entry.mtime > max(cfg.modify_window, 0):
-                return True   # newer on the receiver
+                    and entry.mtime - st.st_mtime_ns // 1_000_000_000 < cfg.modify_window \
+                    and not follows_leader(self, ndx, entry):
+                return self._skip_member(ndx, entry)
         return False
+
+    def _skip_member(self, ndx: int, entry) -> bool:
+        """A skipped member of a hard-link group leaves it (hlinks.leave_group)."""
+        if entry.hlink is not None and entry.hlink in self.group_members:
+            leave_group(self, ndx, entry)
+        return True
 
     def _item(self, ndx: int, entry, iflags: int) -> None:
         """An itemize record for a change that moves no data; the sender
@@ -386,6 +395,7 @@ class Generator:
                 apply_name(dfd, base, entry, self.policy, st, differs(entry, st, self.policy))
                 if flags & ITEM_REPORT_ACL and self.acls is not None:
                     self.acls.apply_by_name(entry)
+                flags = after_chown(self.policy, entry, st, flags)    # (rsync itemizes after)
             if flags or cfg.itemize_unchanged:
                 self._item(ndx, entry, flags)     # -ii: unchanged files are itemized too
             if cfg.partial_dir is not None and not cfg.dry_run:
@@ -401,10 +411,10 @@ class Generator:
                 leave_group(self, ndx, entry)
             return
         if st is None and cfg.alt_dests:
-            from .altdest import alt_lstat
-            alt = alt_lstat(self, entry, stat.S_IFREG)
+            from .altdest import alt_copy
+            alt = alt_copy(self, entry, stat.S_IFREG)
             if alt is not None:
-                self._request(ndx, entry, st=alt, new=False)
+                self._request(ndx, entry, st=alt[1], new=False, path=alt[0])
                 return
         self._request(ndx, entry, st=st, new=st is None)
 
@@ -437,7 +447,7 @@ class Generator:
             os.close(fd)
         return h.digest()
 
-    def _request(self, ndx, entry, st=None, new=False, redo=False) -> None:
+    def _request(self, ndx, entry, st=None, new=False, redo=False, path=None) -> None:
         cfg = self.cfg
         iflags = ITEM_TRANSFER
         if new:
@@ -447,9 +457,9 @@ class Generator:
                 iflags |= ITEM_REPORT_SIZE
             if cfg.times and time_differs(st, entry, cfg.modify_window):
                 iflags |= ITEM_REPORT_TIME
-            if cfg.checksum_files:
+            if cfg.checksum_files and not redo:     # (the redo phase turns -c off)
                 iflags |= ITEM_REPORT_CHANGE
-            iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
+            iflags |= self._attr_flags(entry, st, path) & ~ITEM_REPORT_TIME   # path: a DIR copy
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] += 1

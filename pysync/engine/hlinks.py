@@ -17,51 +17,81 @@ from ..protocol.ints import encode_shortint, encode_vstring
 from ..text import show
 from .objects import remove_in_way, time_item
 
-__all__ = ["pick_leader", "leave_group", "member_basis", "finish_hard_links"]
+__all__ = ["pick_leader", "leave_group", "follows_leader", "queue_follower", "member_basis",
+           "finish_hard_links"]
 
 
 def pick_leader(gen, members: list) -> int:
     """The member of a hard-link group that gets the data: the last one,
-    unless one is already there as a regular file; then the first such
-    one (so --inplace updates the file that exists; rsync's
-    hard_link_check treats the missing members before it as skipped)."""
+    unless one is already there as a regular file, or is missing here
+    but has a basis to start from; then the first such one (so --inplace
+    updates the file that exists).  rsync's generator lets a missing
+    member wait for a later one only when it found nothing to build it
+    from (recv_generator's F_HLINK_NOT_LAST, after the --*-dest,
+    --partial-dir and -y lookups)."""
     for m in members[:-1]:
+        entry = gen.flist[m]
         try:
-            if stat.S_ISREG(gen.tree.lstat(gen.flist[m].name).st_mode):
+            if stat.S_ISREG(gen.tree.lstat(entry.name).st_mode):
                 return m
         except OSError:
-            if gen.cfg.alt_dests and _done_from_dir(gen, gen.flist[m]):
-                return m
+            pass
+        if _has_basis(gen, entry):
+            return m
     return members[-1]
 
 
-def _done_from_dir(gen, entry) -> bool:
-    """A member missing here that try_dests_reg finishes from DIR (rsync
-    then links the rest of the group to it): its copy there has the same
-    data and is linked or copied (--link-dest, --copy-dest), or has other
-    attributes and is copied (any of the three).  An identical copy with
-    --compare-dest, or one with other data, leaves the group to a later
-    member."""
+def _has_basis(gen, entry) -> bool:
+    cfg = gen.cfg
+    if cfg.alt_dests and _leads_from_dir(gen, entry):
+        return True
+    if cfg.partial_dir is not None:
+        from .basis import partial_path
+        try:
+            if stat.S_ISREG(os.lstat(partial_path(gen, entry.name)).st_mode):
+                return True
+        except OSError:
+            pass
+    if cfg.fuzzy and getattr(gen.tree, "dir_fd", None) is not None:
+        finder = gen.fuzzy or getattr(gen, "hlink_fuzzy", None)
+        if finder is None:      # -W: no basis is used, but rsync looks all the same
+            from .fuzzy import FuzzyFinder
+            finder = gen.hlink_fuzzy = FuzzyFinder(gen.tree, [d for _, d in cfg.alt_dests],
+                                                   cfg.fuzzy)
+        return finder.find(entry) is not None
+    return False
+
+
+def _leads_from_dir(gen, entry) -> bool:
+    """A member missing here with a regular file in a --*-dest DIR
+    (try_dests_reg): that copy is linked, copied or the basis of its
+    delta, and the member leads; only an identical copy with
+    --compare-dest leaves the group to a later member."""
+    found = None
     for kind, d in gen.cfg.alt_dests:
         path = os.path.join(d, entry.name)
         try:
             ast = os.lstat(path)
         except OSError:
             continue
-        if not stat.S_ISREG(ast.st_mode) or not gen._up_to_date(entry, ast, path):
+        if not stat.S_ISREG(ast.st_mode):
             continue
-        if kind != "compare" or gen._attr_flags(entry, ast, path, probe=True):
-            return True
-    return False
+        found = kind
+        if gen._up_to_date(entry, ast, path) and not gen._attr_flags(entry, ast, path, probe=True):
+            return kind != "compare"
+    return found is not None
 
 
 def leave_group(gen, ndx: int, entry) -> None:
-    """A group's leader skipped (--append): it is not linked, and the
-    others choose a new leader (rsync's handle_skipped_hlink); one the
-    walk has passed already is generated now."""
+    """A member skipped by --existing, --ignore-existing, -u or --append
+    (rsync's handle_skipped_hlink): it is neither linked nor linked to.
+    A skipped leader hands the group to a new one; one the walk has
+    passed already is generated now."""
     group = entry.hlink
     members = [m for m in gen.group_members.get(group, ()) if m != ndx]
     gen.group_members[group] = members
+    if gen.leader_ndx.get(group) != ndx:
+        return
     if not members:
         gen.leader_ndx.pop(group, None)
         return
@@ -69,6 +99,24 @@ def leave_group(gen, ndx: int, entry) -> None:
     if new < ndx:
         gen.hlink_followers = [(n, e) for n, e in gen.hlink_followers if n != new]
         gen._generate(new, gen.flist[new])
+
+
+def follows_leader(gen, ndx: int, entry) -> bool:
+    """A member listed after its group's leader, which the walk has
+    handled (sent or found up to date): rsync's hard_link_check links it
+    before -u looks at its time, so a newer file there is replaced."""
+    lndx = gen.leader_ndx.get(entry.hlink)
+    return lndx is not None and lndx < ndx
+
+
+def queue_follower(gen, ndx: int, entry, st) -> None:
+    """A follower waits for its leader.  One listed before its leader
+    first has what stands at its name removed when that is not a file,
+    as rsync's generator does when it meets it (a directory that cannot
+    go says so then, and again when the link is tried)."""
+    if st is not None and not stat.S_ISREG(st.st_mode) and gen.leader_ndx[entry.hlink] > ndx:
+        remove_in_way(gen, entry, st)
+    gen.hlink_followers.append((ndx, entry))
 
 
 def member_basis(gen, ndx: int, entry) -> None:
@@ -150,16 +198,17 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
             changed = gen._attr_flags(entry, st, probe=True)
             if st.st_size != entry.size:    # whatever it is (itemize compares st_size)
                 changed |= ITEM_REPORT_SIZE
+        lst = _leader_stat(gen, lname)
+        if st is not None and lst is not None and (st.st_ino, st.st_dev) == (lst.st_ino, lst.st_dev):
+            # Already the leader's inode (in a dry run, the one it has
+            # before the run): itemized, with no name after it, only when
+            # an attribute still differs (maybe_hard_link).
+            if itemize and changed & SIGNIFICANT_ITEM_FLAGS:
+                _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
+            gen._succeeded(ndx, entry)
+            return
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
-            lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
-            if st is not None and st.st_ino == lst.st_ino and st.st_dev == lst.st_dev:
-                # Already the leader's inode: itemized, with no name after
-                # it, only when an attribute still differs (maybe_hard_link).
-                if itemize and changed & SIGNIFICANT_ITEM_FLAGS:
-                    _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
-                gen._succeeded(ndx, entry)
-                return
             if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
                 return
             if st is not None and gen.cfg.backups is not None and not stat.S_ISDIR(st.st_mode):
@@ -193,6 +242,18 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
     else:
         gen.report.item(entry, iflags, lname)
     gen._succeeded(ndx, entry)
+
+
+def _leader_stat(gen, lname: bytes):
+    """The leader's lstat; in a dry run None when it is not there (rsync
+    then compares the follower with a zeroed stat: never the same)."""
+    try:
+        ldfd, lbase = gen.tree.locate(lname)
+        return os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
+    except FileNotFoundError:
+        if gen.cfg.dry_run:
+            return None
+        raise
 
 
 def _follower_in_dir(gen, entry, lname: bytes):

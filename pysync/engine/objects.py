@@ -14,8 +14,8 @@ import stat
 from ..io.attrs import OwnerError, apply_fd, apply_name, differs, time_differs, wanted_mode
 from ..io.replace import temp_name
 from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_MATCHED, ITEM_REPORT_ACL,
-                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME, ITEM_TRANSFER,
-                                  ITEM_XNAME_FOLLOWS)
+                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME, ITEM_REPORT_XATTR,
+                                  ITEM_TRANSFER, ITEM_XNAME_FOLLOWS)
 from ..report import progress_names
 from ..text import show
 from .symlinks import unsafe_symlink
@@ -119,13 +119,16 @@ def gen_dir(gen, ndx, entry, st) -> None:
                 gen.acls.apply_by_name(entry)
         alt = None
         if gen.cfg.alt_dests:
-            from .altdest import alt_lstat  # the option's module loads with it
-            alt = alt_lstat(gen, entry, stat.S_IFDIR)
+            from .altdest import alt_copy  # the option's module loads with it
+            alt = alt_copy(gen, entry, stat.S_IFDIR)
         if alt is not None:
             # Made here after the --*-dest copy: itemized as a local change
-            # when an attribute differs from it, not at all otherwise
-            # (the root too, when the run created it).
-            flags = gen._attr_flags(entry, alt)
+            # when an attribute differs from it (its xattrs and ACLs
+            # included), not at all otherwise (the root too, when the run
+            # created it).
+            flags = gen._attr_flags(entry, alt[1], alt[0])
+            if gen.xattrs is not None and not flags & ITEM_REPORT_XATTR and not gen.cfg.dry_run:
+                gen.xattrs.copy(alt[0], gen.tree.dir_fd(entry.name))   # no request: its set
             if flags:
                 gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
         else:
