@@ -209,7 +209,7 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
             from .io.backup import Backups
             cfg.backups = Backups(root, None if o.backup_dir is None else os.fsencode(o.backup_dir),
                                   None if o.suffix is None else os.fsencode(o.suffix),
-                                  o.delete_excluded, o.owner, o.group)
+                                  o.delete_excluded, o.owner, o.group, o.times)
     # --link-dest & co: a relative DIR is relative to the destination (by
     # name when a dry run has not made it).
     if root is not None:

@@ -14,10 +14,12 @@ __all__ = ["Backups"]
 
 class Backups:
     def __init__(self, root: bytes, backup_dir: bytes | None, suffix: bytes | None,
-                 delete_excluded: bool = False, owner: bool = False, group: bool = False):
+                 delete_excluded: bool = False, owner: bool = False, group: bool = False,
+                 times: bool = False):
         self.root = root
         self.owner = owner          # -o / -g: the backup dirs take the owner too
         self.group = group
+        self.times = times          # -t: a copied backup keeps the file's time
         self.dir = os.path.join(root, backup_dir) if backup_dir is not None else None
         self.suffix = suffix if suffix is not None else (b"" if backup_dir is not None else b"~")
         # rsync's "P *SUFFIX" rule, which --delete-excluded leaves out.
@@ -69,9 +71,9 @@ class Backups:
             os.chmod(path, stat.S_IMODE(st.st_mode))
 
     def copy(self, name: bytes) -> bytes:
-        """Back up regular file ``name`` as a copy with its attributes (for
-        --inplace, which rewrites the original inode); returns the backup's
-        path.  The copy is made under a temp name and renamed into place."""
+        """Back up regular file ``name`` as a copy (for --inplace, which
+        rewrites the original inode): its mode, and its owner, group and
+        time as -o, -g and -t keep them; returns the backup's path.  The copy is made under a temp name and renamed into place."""
         src = os.path.join(self.root, name)
         dst = self.path_for(name)
         parent = os.path.dirname(dst)
@@ -89,10 +91,13 @@ class Backups:
                     if n == 0:
                         break
                     left -= n
-                if os.geteuid() == 0:
-                    os.fchown(dfd, st.st_uid, st.st_gid)
+                # the attributes rsync's set_file_attrs gives it: the owner
+                # and group with -o/-g, the time with -t (else now's)
+                if os.geteuid() == 0 and (self.owner or self.group):
+                    os.fchown(dfd, st.st_uid if self.owner else -1, st.st_gid if self.group else -1)
                 os.fchmod(dfd, stat.S_IMODE(st.st_mode))
-                os.utime(dfd, ns=(st.st_atime_ns, st.st_mtime_ns))
+                if self.times:
+                    os.utime(dfd, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
                 os.close(dfd)
             os.rename(tmp, dst)

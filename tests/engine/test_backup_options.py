@@ -5,8 +5,10 @@ both roles (pysync client -> rsync server, rsync client -> pysync server)."""
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -274,3 +276,27 @@ def test_backup_dir_directories_take_the_originals_attributes(tmp_path, role):
         got[tool] = seen
     assert got["pysync"] == got["rsync"]
     assert got["pysync"]["BAK/gone.log"] == (oct(0o40700), 1234, 4321)
+
+
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+@pytest.mark.parametrize("opts", [["-r"], ["-rt"], ["-rog"], ["-a"]])
+def test_inplace_backup_copy_keeps_what_the_options_keep(tmp_path, role, opts):
+    """--inplace -b backs up by copying the old file: the copy has its
+    mode, its time with -t (else the run's), and as root its owner and
+    group with -o/-g (else the copier's), as rsync's set_file_attrs gives
+    them (interop/fuzz.py seed 4 case 1025)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        put(src, "f", b"new data\n", T_NEW)
+        put(dst, "f", b"old\n", T_OLD, 0o640)
+        if os.geteuid() == 0:
+            os.chown(dst / "f", 1234, 1235)
+        start = time.time() - 1
+        r = run_tool(tool, role, opts + ["--inplace", "-b"], src, dst, top)
+        st = os.stat(dst / "f~")
+        got[tool] = (r.returncode, (dst / "f~").read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                     "now" if st.st_mtime >= start else int(st.st_mtime))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][1] == b"old\n"
