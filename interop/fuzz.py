@@ -491,8 +491,9 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
     in a dry run, where the source has a file), its itemized line (a
     hard-link follower's too), its directory's time being now in pysync's
     run (the replacement touched it, and -O or no -t leaves it so), with
-    --delete what pysync removed under it, and with -b the backup of what
-    pysync replaced."""
+    --delete what pysync removed under it, with -b the backup of what
+    pysync replaced, and with --remove-source-files the source file pysync
+    sent and removed."""
     if not any(o in ("-u", "--update") for o in case["opts"]):
         return set()
     out = set()
@@ -522,6 +523,8 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         if suffix is not None:
             for label in ("dst", "bak"):
                 out.add(f"{label} {n + suffix!r}: only with pysync ({ea['type']})")
+        if "--remove-source-files" in case["opts"] and n in (a.get("src") or {}):
+            out.add(f"src {n!r}: only with rsync ({a['src'][n]['type']})")     # pysync sent it
     return out | _update_kept_full_dir(case, a, b)
 
 
