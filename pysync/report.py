@@ -364,7 +364,11 @@ class Report:
         return 2 if o.progress else 1 if o.verbose else 0
 
     def flist_start(self, receiving: bool) -> None:
-        """The start of the file-list line, before the list is built."""
+        """The start of the file-list line, before the list is built (once:
+        a client shows it before the first peer message can arrive)."""
+        if getattr(self, "_flist_started", False):
+            return
+        self._flist_started = True
         self._flist_shown = self._flist_level()
         if self._flist_shown:
             self._write_raw("receiving file list ... " if receiving else "building file list ... ")

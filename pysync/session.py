@@ -288,6 +288,9 @@ def run_client_session(opts, stream, sources, dest, am_sender: bool, report: Rep
             code = run_sender(sess, sources)
         else:
             sess.send_filters()
+            # as rsync's client: the line is out before the server's first
+            # message about its list can be shown (by the reader thread)
+            sess.report.flist_start(receiving=True)
             if ff_forward is not None:
                 sess.forward_files_from(ff_forward)
             from .receiving import recv_flist, run_listing, run_receiver
