@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["FuzzyFinder", "name_distance", "name_suffix"]
+__all__ = ["FuzzyFinder", "basis_mode", "name_distance", "name_suffix"]
 
 LIMIT = 25            # rsync ignores names farther apart than this
 _SUFFIX_WEIGHT = 10
@@ -149,3 +149,15 @@ class FuzzyFinder:
             if d <= lowest:
                 lowest, best = d, found(i, where, cand, rel)
         return best
+
+
+def basis_mode(tree, path: bytes):
+    """The mode of a basis file of another name (a fuzzy match, or an
+    absolute --*-dest, --partial-dir or backup path), if it is a regular
+    file: a file received without -p takes its permissions (rsync's
+    receiver keeps those of the basis it opened), else None."""
+    try:
+        st = os.lstat(path) if path.startswith(b"/") else tree.lstat(path)
+    except OSError:
+        return None
+    return st.st_mode if stat.S_ISREG(st.st_mode) else None

@@ -95,11 +95,12 @@ class Generator:
             self.acls = Acls(cfg, tree, self._fail)
         for group, members in self.group_members.items():
             self.leader_ndx[group] = pick_leader(self, members)
-        # -y: a similar file as the basis of a new one (not with -W: no delta).
+        # -y: a similar file as the basis of a new one (with -W too: its
+        # permissions are the new file's without -p, as in rsync).
         policy.owner_refused = self._owner_refused
         self.fuzzy = None
         self.fuzzy_basis = {}            # ndx -> (FNAMECMP_FUZZY + place, base name)
-        if cfg.fuzzy and not cfg.whole_file:
+        if cfg.fuzzy:
             from .fuzzy import FuzzyFinder
             self.fuzzy = FuzzyFinder(tree, [d for _, d in cfg.alt_dests], cfg.fuzzy)
 

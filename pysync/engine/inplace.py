@@ -35,7 +35,7 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
     basis_name = recv.basis.get(ndx, name)
     # The basis is the file's own old data (or the --backup copy of it).
     updating = basis_name == name or ndx in recv.backup_basis
-    existing_mode = recv.old_mode(iflags, dir_fd, base)
+    existing_mode = recv.old_mode(iflags, dir_fd, base, ndx)
     cfg = recv.cfg
     try:
         out = InPlaceFile(dir_fd, base, updating, fsync=cfg.fsync, preallocate=cfg.preallocate,

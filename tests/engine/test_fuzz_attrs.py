@@ -1,0 +1,90 @@
+"""Permissions a run without -p gives, and what -y, --append and
+--copy-dest take from a basis, in the cases interop/fuzz.py found:
+pysync against stock rsync on the same trees, locally and over the fake
+remote shell (pysync as the receiving server, and as the receiving
+client), comparing the exit code, the sorted -i lines, the tree (modes
+with their set-id bits) and the POSIX ACL xattrs."""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import subprocess
+
+import pytest
+
+from helpers.roles import fix_dirs, lines, put, sources_command
+from helpers.trees import compare_trees, is_root
+
+OLD = 1_600_000_000
+ROLES = ["local", "push-rsync2pysync", "pull-pysync2rsync"]
+ACLS = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def _acls(root):
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            for a in ACLS:
+                try:
+                    out[(os.path.relpath(p, root), a)] = os.getxattr(p, a, follow_symlinks=False)
+                except OSError:
+                    pass
+    return out
+
+
+def _run_both(tmp_path, role, opts, build, times=True):
+    got, dsts = {}, []
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        build(top / "src", top / "dst", top / "ref")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        argv = [o.replace("{REF}", str(top / "ref")) for o in opts]
+        r = subprocess.run(sources_command(tool, role, argv + extra, [f"{top}/src/"], top / "dst"),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _acls(top / "dst"))
+        dsts.append(top / "dst")
+    assert got["pysync"] == got["rsync"]
+    assert compare_trees(*dsts, times=times, dir_times=False, owners=False) == []
+    return got["rsync"]
+
+
+# ---- -y: a new file's permissions come from its fuzzy basis ---------------------
+
+def _fuzzy(src, dst, ref, src_mode=0o4755, basis_mode=0o600):
+    data = bytes(range(256)) * 40
+    put(src, "report-v2.txt", data, OLD + 50, src_mode)
+    put(dst, "report-v1.txt", data[:5000] + b"old tail", OLD, basis_mode)
+    ref.mkdir(parents=True)
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("opts", [["-rt", "-y", "-i"], ["-rt", "-y", "-i", "-W"],
+                                  ["-rt", "-y", "-i", "--inplace"]])
+@pytest.mark.parametrize("role", ROLES)
+def test_fuzzy_basis_gives_its_permissions(tmp_path, role, opts):
+    """Without -p rsync's receiver keeps the permissions of the regular
+    file it rebuilt the data from: for a new file with a fuzzy basis,
+    the basis's (0600 here), not the source's less the umask (0755)."""
+    rc, out, _ = _run_both(tmp_path, role, opts, _fuzzy)
+    assert rc == 0 and [ln[1:] for ln in out] == ["f+++++++++ report-v2.txt"]
+    assert stat.S_IMODE(os.stat(tmp_path / "pysync/dst/report-v2.txt").st_mode) == 0o600
+
+
+def _alt_basis(src, dst, ref):
+    data = bytes(range(256)) * 40
+    put(src, "f", data, OLD + 50, 0o644)
+    put(ref, "f", data[:6000] + b"other", OLD, 0o640)
+    dst.mkdir(parents=True)
+    fix_dirs(src, OLD)
+    fix_dirs(ref, OLD)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_copy_dest_basis_gives_its_permissions(tmp_path, role):
+    """The same for a --copy-dest file with other data: the delta's basis."""
+    _run_both(tmp_path, role, ["-rt", "-i", "--copy-dest={REF}"], _alt_basis)
+    assert stat.S_IMODE(os.stat(tmp_path / "pysync/dst/f").st_mode) == 0o640
