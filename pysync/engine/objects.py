@@ -251,7 +251,10 @@ def gen_special(gen, ndx, entry, st) -> None:
                       f"{e.strerror} ({e.errno})")
             return
         try:
-            apply_name(dfd, tmp, entry, gen.policy, None)
+            # Without -p a device or special file keeps the permissions of
+            # what it replaces, whatever that was (generator.c dest_mode).
+            kept = st if st is not None and not stat.S_ISDIR(st.st_mode) else None
+            apply_name(dfd, tmp, entry, gen.policy, kept)
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry, os.path.join(os.path.dirname(entry.name), tmp))
             _backup_before_replace(gen, entry.name, st)

@@ -88,3 +88,48 @@ def test_copy_dest_basis_gives_its_permissions(tmp_path, role):
     """The same for a --copy-dest file with other data: the delta's basis."""
     _run_both(tmp_path, role, ["-rt", "-i", "--copy-dest={REF}"], _alt_basis)
     assert stat.S_IMODE(os.stat(tmp_path / "pysync/dst/f").st_mode) == 0o640
+
+
+# ---- a device or special file keeps the permissions of what it replaces ----------
+
+def _replaced(src, dst, ref):
+    src.mkdir(parents=True)
+    dst.mkdir(parents=True)
+    ref.mkdir(parents=True)
+    for n, mode in (("p-over-file", 0o644), ("p-over-fifo", 0o640), ("p-over-dir", 0o644),
+                    ("p-over-link", 0o600), ("p-new", 0o755)):
+        os.mkfifo(src / n, mode)
+        os.chmod(src / n, mode)
+    put(dst, "p-over-file", b"x", OLD, 0o600)
+    os.mkfifo(dst / "p-over-fifo")
+    os.chmod(dst / "p-over-fifo", 0o606)
+    (dst / "p-over-dir").mkdir()
+    os.chmod(dst / "p-over-dir", 0o700)
+    os.symlink("nowhere", dst / "p-over-link")
+    if is_root():
+        os.mknod(src / "c-over-link", stat.S_IFCHR | 0o640, os.makedev(1, 3))
+        os.chmod(src / "c-over-link", 0o640)
+        os.symlink("z/sub", dst / "c-over-link")
+        os.mknod(src / "c-over-setuid", stat.S_IFCHR | 0o644, os.makedev(1, 5))
+        put(dst, "c-over-setuid", b"", OLD, 0o4750)
+        os.mknod(src / "c-other-rdev", stat.S_IFCHR | 0o644, os.makedev(1, 7))
+        os.mknod(dst / "c-other-rdev", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        os.chmod(dst / "c-other-rdev", 0o600)
+    for root in (src, dst):
+        for n in os.listdir(root):
+            os.utime(root / n, (OLD, OLD), follow_symlinks=False)
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_special_keeps_replaced_permissions(tmp_path, role):
+    """generator.c: without -p a device or special file made where
+    something else stood (not a directory) takes that thing's permission
+    bits, a symlink's 0777 included."""
+    _run_both(tmp_path, role, ["-rltD", "-i", "--force"], _replaced)
+    dst = tmp_path / "pysync/dst"
+    assert stat.S_IMODE(os.lstat(dst / "p-over-file").st_mode) == 0o600
+    assert stat.S_IMODE(os.lstat(dst / "p-over-dir").st_mode) == 0o644
+    if is_root():
+        assert stat.S_IMODE(os.lstat(dst / "c-over-link").st_mode) == 0o777
