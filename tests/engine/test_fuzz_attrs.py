@@ -133,3 +133,47 @@ def test_special_keeps_replaced_permissions(tmp_path, role):
     assert stat.S_IMODE(os.lstat(dst / "p-over-dir").st_mode) == 0o644
     if is_root():
         assert stat.S_IMODE(os.lstat(dst / "c-over-link").st_mode) == 0o777
+
+
+# ---- a directory's default ACL decides a new object's permissions ---------------
+
+def _acl(*entries):
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in entries)
+
+
+#: user::rw-, user:1234:r--, group::r--, mask::rw-, other::---
+DEFAULT_ACL = _acl((1, 6, 0xFFFFFFFF), (2, 4, 1234), (4, 4, 0xFFFFFFFF), (0x10, 6, 0xFFFFFFFF),
+                   (0x20, 0, 0xFFFFFFFF))
+
+
+def _default_acl(src, dst, ref):
+    put(src, "shared/new.txt", b"data\n" * 50, OLD, 0o644)
+    put(src, "shared/run.sh", b"#!/bin/sh\n", OLD, 0o755)
+    (src / "shared/sub").mkdir()
+    os.chmod(src / "shared/sub", 0o755)
+    os.mkfifo(src / "shared/pipe", 0o644)
+    os.chmod(src / "shared/pipe", 0o644)
+    (dst / "shared").mkdir(parents=True)
+    os.setxattr(dst / "shared", "system.posix_acl_default", DEFAULT_ACL)
+    ref.mkdir(parents=True)
+    os.utime(src / "shared/pipe", (OLD, OLD))
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("opts", [["-rltD", "-i"], ["-rltD", "-i", "-W"]])
+@pytest.mark.parametrize("role", ROLES)
+def test_default_acl_gives_new_permissions(tmp_path, role, opts):
+    """acls.c default_perms_for_dir: without -p a new file, directory or
+    fifo in a directory with a default ACL gets the source's bits within
+    that ACL's owner/mask/other (0660 here), not less the umask (with or
+    without -A), and so its inherited access ACL's mask and other."""
+    try:
+        os.setxattr(tmp_path, "system.posix_acl_default", DEFAULT_ACL)
+        os.removexattr(tmp_path, "system.posix_acl_default")
+    except OSError:
+        pytest.skip("no POSIX ACLs on this file system")
+    _run_both(tmp_path, role, opts, _default_acl)
+    dst = tmp_path / "pysync/dst/shared"
+    assert stat.S_IMODE(os.stat(dst / "new.txt").st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(dst / "run.sh").st_mode) == 0o640
