@@ -84,11 +84,13 @@ class _OwnGroups(dict):
         return gid if gid in self.have else -1
 
 
-def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
+def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None, made_mode: int | None = None) -> int:
     """Permission bits the destination should end with (rsync dest_mode()).
     ``existing_mode``: the object whose permissions a run without -p keeps
     (the one replaced, or the basis a file's data is rebuilt from); None
-    for a new one."""
+    for a new one.  ``made_mode``: the mode a directory this run made got
+    from the kernel, whose set-gid bit (inherited from its parent) a run
+    without -p keeps (rsync.c set_file_attrs)."""
     perm = stat.S_IMODE(entry.mode)
     if policy.perms:
         return perm
@@ -103,7 +105,10 @@ def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
     # New without -p: the sender's bits less our umask (or within the
     # directory's default ACL), and no set-id bits (rsync does the same).
     allowed = policy.new_perms(entry.name) if policy.new_perms is not None else ~policy.umask & 0o777
-    return perm & allowed
+    mode = perm & allowed
+    if made_mode is not None and made_mode & stat.S_ISGID and stat.S_ISDIR(entry.mode):
+        mode |= stat.S_ISGID
+    return mode
 
 
 class NewPerms:
@@ -293,7 +298,10 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
                 what &= 17
     if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
         existing = st.st_mode if st is not None else None
-        os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)
+        made = None
+        if st is None and not policy.perms and stat.S_ISDIR(entry.mode):
+            made = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        os.chmod(base, wanted_mode(entry, policy, existing, made), dir_fd=dir_fd)
     times = _times_ns(entry, policy, lambda: os.stat(base, dir_fd=dir_fd, follow_symlinks=False)) \
         if what & 17 else None
     if times is not None:

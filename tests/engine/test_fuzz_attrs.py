@@ -177,3 +177,26 @@ def test_default_acl_gives_new_permissions(tmp_path, role, opts):
     dst = tmp_path / "pysync/dst/shared"
     assert stat.S_IMODE(os.stat(dst / "new.txt").st_mode) == 0o640
     assert stat.S_IMODE(os.stat(dst / "run.sh").st_mode) == 0o640
+
+
+# ---- a new directory in a set-gid directory stays set-gid ----------------------
+
+def _setgid(src, dst, ref):
+    (src / "a/z/deeper").mkdir(parents=True)
+    put(src, "a/z/f", b"f\n", OLD, 0o644)
+    (dst / "a").mkdir(parents=True)
+    os.chmod(dst / "a", 0o2755)
+    ref.mkdir(parents=True)
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("opts", [["-rlt", "-i"], ["-rlpt", "-i"]])
+@pytest.mark.parametrize("role", ROLES)
+def test_new_dir_keeps_inherited_setgid(tmp_path, role, opts):
+    """rsync.c set_file_attrs: without -p a directory this run made keeps
+    the set-gid bit the kernel gave it from its parent (with -p it gets
+    the source's mode exactly)."""
+    _run_both(tmp_path, role, opts, _setgid)
+    mode = stat.S_IMODE(os.stat(tmp_path / "pysync/dst/a/z").st_mode)
+    assert mode == (0o755 if "-rlpt" in opts else 0o2755)
