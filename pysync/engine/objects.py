@@ -128,6 +128,8 @@ def gen_dir(gen, ndx, entry, st) -> None:
             flags = gen._attr_flags(entry, alt)
             if flags:
                 gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
+            elif gen.cfg.itemize_unchanged:    # -ii: "cd          " (try_dests_non)
+                gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_MATCHED)
         else:
             gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
     else:

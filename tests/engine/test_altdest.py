@@ -170,3 +170,41 @@ def test_hlink_group_from_dir_as_rsync(tmp_path, role, kind, case):
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0
     assert compare_trees(*dsts) == []
+
+
+def _copied(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root in (src, ref):
+        put(root, "same", b"identical in DIR\n", OLD)
+        put(root, "a/empty", b"", OLD)
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("opts", [("-rlgi",), ("-rpoi",), ("-rlgii",), ("-rti",), ("-rtii",),
+                                  ("-rloDic",)])
+@pytest.mark.parametrize("role", ROLES)
+def test_copy_dest_identical_itemized_as_rsync(tmp_path, role, opts):
+    """--copy-dest, a file identical in DIR: copied here and itemized as a
+    local change (try_dests_reg's copy): "cf..T......" without -t (its time
+    is now's), nothing with -t but for -ii ("cf          ").  pysync printed
+    nothing (interop/fuzz.py seed 3 case 392, seed 4 case 743, seed 5
+    case 877)."""
+    got, dsts = _run_both(tmp_path, role, "copy", _copied, opts)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert any(ln.startswith("cf") for ln in got["pysync"][1]) == \
+        ("t" not in opts[0] or "ii" in opts[0])
+    assert compare_trees(*dsts, times="t" in opts[0], dir_times=False) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_identical_in_dir_with_ii_as_rsync(tmp_path, role, kind):
+    """-ii: a file identical in DIR is itemized compared (".f          "),
+    linked ("hf          ") or copied ("cf          "), and a new
+    directory matching its copy there as "cd          " (try_dests_non)."""
+    got, dsts = _run_both(tmp_path, role, kind, _copied, ("-rtii",))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert "cd          a/" in got["pysync"][1]
+    assert compare_trees(*dsts, dir_times=False) == []
