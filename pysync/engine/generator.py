@@ -393,9 +393,11 @@ class Generator:
                     drop_stale_partial(self, self.basis.pop(ndx))
             self._succeeded(ndx, entry)
             return
-        if cfg.append and st is not None and st.st_size >= entry.size:
-            # --append: nothing to add to a file this long (not itemized, no
-            # MSG_SUCCESS: generator.c skips it before either)
+        if cfg.append:
+            from .basis import append_length    # a -y or --*-dest basis counts too
+        if cfg.append and append_length(self, ndx, entry, st) >= entry.size:
+            # --append: nothing to add to a file (or basis) this long (not
+            # itemized, no MSG_SUCCESS: generator.c skips it before either)
             if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
                 leave_group(self, ndx, entry)
             return

@@ -200,3 +200,36 @@ def test_new_dir_keeps_inherited_setgid(tmp_path, role, opts):
     _run_both(tmp_path, role, opts, _setgid)
     mode = stat.S_IMODE(os.stat(tmp_path / "pysync/dst/a/z").st_mode)
     assert mode == (0o755 if "-rlpt" in opts else 0o2755)
+
+
+# ---- --append: a -y or --*-dest basis at least as long skips the file -----------
+
+def _append_basis(src, dst, ref):
+    data = bytes(range(256)) * 20
+    put(src, "notes-2.txt", data, OLD + 50)
+    put(dst, "notes-1.txt", data * 3, OLD)         # the fuzzy basis: longer
+    put(src, "same-size", data, OLD + 50)
+    put(ref, "same-size", data[::-1], OLD)         # the --copy-dest basis: as long
+    put(src, "short-basis", data, OLD + 50)
+    put(ref, "short-basis", b"", OLD)              # empty: no basis, sent whole
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+    fix_dirs(ref, OLD)
+
+
+@pytest.mark.parametrize("opts", [["-rt", "-i", "-y", "--append"],
+                                  ["-rt", "-i", "-y", "--append-verify"],
+                                  ["-rt", "-i", "-y", "--append", "--copy-dest={REF}"],
+                                  ["-rt", "-i", "--append-verify", "--compare-dest={REF}"]])
+@pytest.mark.parametrize("role", ROLES)
+def test_append_skips_for_a_long_basis(tmp_path, role, opts):
+    """generator.c compares --append's length with the basis it found: a
+    missing file whose -y or --*-dest basis is at least as long is skipped
+    without a line, as if it were there already (rsync 3.2.7 and later
+    alike).  pysync sent it whole."""
+    _run_both(tmp_path, role, opts, _append_basis)
+    names = set(os.listdir(tmp_path / "pysync/dst"))
+    assert "notes-2.txt" not in names if "-y" in opts else "notes-2.txt" in names
+    assert ("same-size" in names) == ("--copy-dest={REF}" not in opts and
+                                      "--compare-dest={REF}" not in opts)
+    assert "short-basis" in names
