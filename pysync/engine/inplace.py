@@ -55,6 +55,14 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
         ok = recv._read_tokens(head, basis, out, ndx, entry.size, name,
                                kept=head.file_length if append else 0, verify=append > 1)
         out.finish()
+        # As a file received into a temp file (receiver._install): its
+        # xattrs and ACLs, then the other attributes; also when it failed
+        # verification (rsync's finish_transfer sets all but the time).
+        if recv.xattrs is not None:
+            from .xattrs import basis_path
+            recv.xattrs.apply_fd(out.fd, entry, basis_path(tree, name, recv.basis.get(ndx)))
+        if recv.acls is not None:
+            recv.acls.apply_fd(out.fd, entry)
         if not ok:
             # The file keeps what arrived, with its attributes but not
             # the sender's time (so a later run looks at it again);
@@ -70,13 +78,6 @@ def receive_in_place(recv, ndx, entry, iflags, head, phase) -> None:
             else:
                 recv._fail(f"ERROR: {_show(name)} failed verification -- update retained.")
             return
-        # As a file received into a temp file (receiver._install): its
-        # xattrs and ACLs, then the other attributes.
-        if recv.xattrs is not None:
-            from .xattrs import basis_path
-            recv.xattrs.apply_fd(out.fd, entry, basis_path(tree, name, recv.basis.get(ndx)))
-        if recv.acls is not None:
-            recv.acls.apply_fd(out.fd, entry)
         apply_fd(out.fd, entry, recv.policy, existing_mode)
         done = True
     except FileIOError:

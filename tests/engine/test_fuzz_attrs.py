@@ -23,11 +23,16 @@ ACLS = ("system.posix_acl_access", "system.posix_acl_default")
 
 
 def _acls(root):
+    """The ACL and user xattrs in a tree."""
     out = {}
     for d, dirs, files in os.walk(root):
         for n in dirs + files:
             p = os.path.join(d, n)
-            for a in ACLS:
+            try:
+                names = [a for a in os.listxattr(p, follow_symlinks=False) if a.startswith("user.")]
+            except OSError:
+                names = []
+            for a in names + list(ACLS):
                 try:
                     out[(os.path.relpath(p, root), a)] = os.getxattr(p, a, follow_symlinks=False)
                 except OSError:
@@ -233,3 +238,29 @@ def test_append_skips_for_a_long_basis(tmp_path, role, opts):
     assert ("same-size" in names) == ("--copy-dest={REF}" not in opts and
                                       "--compare-dest={REF}" not in opts)
     assert "short-basis" in names
+
+
+def _verify_fails(src, dst, ref):
+    data = bytes(range(256)) * 18
+    p = put(src, "z.txt", data, OLD + 50)
+    os.setxattr(p, "user.k", b"value")
+    os.setxattr(p, "system.posix_acl_access", _acl((1, 6, 0xFFFFFFFF), (2, 6, 1234), (4, 4, 0xFFFFFFFF),
+                                                   (0x10, 6, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF)))
+    os.utime(p, (OLD + 50, OLD + 50))
+    put(dst, "y.txt", data[:3000][::-1], OLD, 0o444)     # a shorter fuzzy basis, not a prefix
+    ref.mkdir(parents=True)
+    fix_dirs(src, OLD)
+    fix_dirs(dst, OLD)
+
+
+@pytest.mark.parametrize("opts", [["-a", "-i", "-y", "-X", "--append-verify"],
+                                  ["-a", "-i", "-y", "-X", "-A", "--append-verify"]])
+@pytest.mark.parametrize("role", ROLES)
+def test_append_verify_retained_has_xattrs(tmp_path, role, opts):
+    """--append-verify onto a -y basis fails verification; the file kept
+    for the redo has the sender's xattrs and ACL already (rsync's
+    finish_transfer sets all but the time), so the redo's line shows no
+    "x" or "a".  pysync left them for the redo to report."""
+    rc, out, _ = _run_both(tmp_path, role, opts, _verify_fails)
+    assert rc == 0 and [ln[1:] for ln in out] == ["f+++++++++ z.txt", "f..t...... z.txt"]
+
