@@ -16,19 +16,27 @@ from ..protocol.constants import ITEM_LOCAL_CHANGE, ITEM_XNAME_FOLLOWS
 from .objects import time_item
 from .sender import encode_item
 
-__all__ = ["alt_lstat", "try_alt_dests", "try_alt_other"]
+__all__ = ["alt_find", "alt_lstat", "try_alt_dests", "try_alt_other"]
 
 
 def alt_lstat(gen, entry, want_type: int):
     """The first --*-dest copy of ``entry`` of the given type, for
     itemizing against it (rsync compares a new entry with it)."""
+    found = alt_find(gen, entry, want_type)
+    return found[1] if found is not None else None
+
+
+def alt_find(gen, entry, want_type: int):
+    """(path, lstat) of that copy, or None: its xattrs and ACLs are what
+    a file sent with it as the basis is itemized against."""
     for _kind, d in gen.cfg.alt_dests:
+        path = os.path.join(d, entry.name)
         try:
-            ast = os.lstat(os.path.join(d, entry.name))
+            ast = os.lstat(path)
         except OSError:
             continue
         if stat.S_IFMT(ast.st_mode) == want_type:
-            return ast
+            return path, ast
     return None
 
 

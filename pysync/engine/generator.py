@@ -402,10 +402,10 @@ class Generator:
                 leave_group(self, ndx, entry)
             return
         if st is None and cfg.alt_dests:
-            from .altdest import alt_lstat
-            alt = alt_lstat(self, entry, stat.S_IFREG)
+            from .altdest import alt_find
+            alt = alt_find(self, entry, stat.S_IFREG)
             if alt is not None:
-                self._request(ndx, entry, st=alt, new=False)
+                self._request(ndx, entry, st=alt[1], new=False, path=alt[0])
                 return
         self._request(ndx, entry, st=st, new=st is None)
 
@@ -438,7 +438,7 @@ class Generator:
             os.close(fd)
         return h.digest()
 
-    def _request(self, ndx, entry, st=None, new=False, redo=False) -> None:
+    def _request(self, ndx, entry, st=None, new=False, redo=False, path=None) -> None:
         cfg = self.cfg
         iflags = ITEM_TRANSFER
         if new:
@@ -450,7 +450,7 @@ class Generator:
                 iflags |= ITEM_REPORT_TIME
             if cfg.checksum_files:
                 iflags |= ITEM_REPORT_CHANGE
-            iflags |= self._attr_flags(entry, st) & ~ITEM_REPORT_TIME
+            iflags |= self._attr_flags(entry, st, path) & ~ITEM_REPORT_TIME
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] += 1

@@ -208,3 +208,33 @@ def test_identical_in_dir_with_ii_as_rsync(tmp_path, role, kind):
     assert got["pysync"][0] == 0
     assert "cd          a/" in got["pysync"][1]
     assert compare_trees(*dsts, dir_times=False) == []
+
+
+def _alt_xattrs(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root, stamp in ((src, OLD + 100), (ref, OLD)):
+        put(root, "same-x", b"new data here\n" if root == src else b"old data\n", stamp)
+        os.setxattr(root / "same-x", "user.k", b"one value")
+        put(root, "other-x", b"new data here\n" if root == src else b"old data\n", stamp)
+        os.setxattr(root / "other-x", "user.k", b"src" if root == src else b"ref")
+        for n in ("same-x", "other-x"):
+            os.utime(root / n, (stamp, stamp))
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("opts", [("-rlgi", "-X"), ("-ai", "-X", "-A")])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_xattrs_itemized_against_dir_basis_as_rsync(tmp_path, role, kind, opts):
+    """A file sent with its copy in DIR as the basis has its xattrs (and
+    ACL) itemized against that copy's, as rsync's itemize(fnamecmp) does:
+    no "x" when they are the same.  pysync compared with the missing file
+    (interop/fuzz.py seed 13 case 335 with --small)."""
+    got, dsts = _run_both(tmp_path, role, kind, _alt_xattrs, opts)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert any(ln.endswith("x other-x") for ln in got["pysync"][1])
+    assert not any(ln.endswith("x same-x") for ln in got["pysync"][1])
+    assert compare_trees(*dsts, times="-ai" in opts, dir_times=False) == []
+    for n in ("same-x", "other-x"):
+        assert [os.getxattr(d / n, "user.k") for d in dsts] == [b"one value" if n == "same-x" else b"src"] * 2
