@@ -210,8 +210,10 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
             cfg.backups = Backups(root, None if o.backup_dir is None else os.fsencode(o.backup_dir),
                                   None if o.suffix is None else os.fsencode(o.suffix),
                                   o.delete_excluded, o.owner, o.group)
-        # --link-dest & co: a relative DIR is relative to the destination.
-        cfg.alt_dests = [(kind, os.path.join(root, os.fsencode(d))) for kind, d in o.alt_dests]
+    if root is not None or (cfg.dry_run and dest):
+        # --link-dest & co: a relative DIR is relative to the destination
+        # (looked in by a dry run into one that does not exist yet, too).
+        cfg.alt_dests = [(kind, os.path.join(root or dest, os.fsencode(d))) for kind, d in o.alt_dests]
     if o.temp_dir is not None and not cfg.list_only:
         cfg.temp_dir_fd = _open_temp_dir(o.temp_dir, root)
     if root is None:           # dry run into a directory that does not exist

@@ -238,3 +238,36 @@ def test_xattrs_itemized_against_dir_basis_as_rsync(tmp_path, role, kind, opts):
     assert compare_trees(*dsts, times="-ai" in opts, dir_times=False) == []
     for n in ("same-x", "other-x"):
         assert [os.getxattr(d / n, "user.k") for d in dsts] == [b"one value" if n == "same-x" else b"src"] * 2
+
+
+def _dry_missing(src, dst, ref):
+    for root in (src, ref):
+        put(root, "same", b"identical in DIR\n", OLD)
+        put(root, "sub/same too", b"identical as well\n", OLD)
+    put(src, "changed", b"new data\n", OLD + 5)
+    put(ref, "changed", b"old data\n", OLD)
+    put(src, "only here", b"new\n", OLD)
+    fix_dirs(src, OLD)
+    fix_dirs(ref, OLD)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_dry_run_into_missing_dest_looks_in_dir(tmp_path, role, kind):
+    """-n into a destination that does not exist yet still compares with
+    DIR: what is identical there is not listed (nor the root), the rest
+    is.  pysync left DIR out and listed everything (interop/fuzz.py seed
+    13 case 273 with --small)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        _dry_missing(top / "src", top / "dst", top / "ref")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ani", f"--{kind}-dest={top}/ref"] + extra,
+                                           [f"{top}/src/"], top / "dst"),
+                           capture_output=True, timeout=60)
+        out = [ln.replace(str(top), "{TOP}") for ln in lines(r.stdout)]
+        got[tool] = (r.returncode, sorted(out), os.path.exists(top / "dst"))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and not got["pysync"][2]
+    assert not any(ln.endswith(" same") for ln in got["pysync"][1])
