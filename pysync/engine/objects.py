@@ -119,13 +119,15 @@ def gen_dir(gen, ndx, entry, st) -> None:
                 gen.acls.apply_by_name(entry)
         alt = None
         if gen.cfg.alt_dests:
-            from .altdest import alt_lstat  # the option's module loads with it
-            alt = alt_lstat(gen, entry, stat.S_IFDIR)
+            from .altdest import alt_find  # the option's module loads with it
+            alt = alt_find(gen, entry, stat.S_IFDIR)
         if alt is not None:
             # Made here after the --*-dest copy: itemized as a local change
-            # when an attribute differs from it, not at all otherwise
-            # (the root too, when the run created it).
-            flags = gen._attr_flags(entry, alt)
+            # when an attribute (xattrs too) differs from it, not at all
+            # otherwise (the root too, when the run created it).
+            flags = gen._attr_flags(entry, alt[1], alt[0])
+            if gen.xattrs is not None and entry.name in gen.created_dirs:
+                gen.xattrs.copy(alt[0], gen.tree.dir_fd(entry.name))   # as its copy's
             if flags:
                 gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
             elif gen.cfg.itemize_unchanged:    # -ii: "cd          " (try_dests_non)

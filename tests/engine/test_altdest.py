@@ -271,3 +271,30 @@ def test_dry_run_into_missing_dest_looks_in_dir(tmp_path, role, kind):
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0 and not got["pysync"][2]
     assert not any(ln.endswith(" same") for ln in got["pysync"][1])
+
+
+def _dir_xattrs(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root in (src, ref):
+        for n in ("same-x", "other-x"):
+            (root / n).mkdir(parents=True)
+            put(root, f"{n}/f", b"in it\n", OLD)
+        os.setxattr(root / "same-x", "user.k", b"one value")
+        os.setxattr(root / "other-x", "user.k", b"src" if root == src else b"ref")
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_new_dir_xattrs_against_dir_as_rsync(tmp_path, role, kind):
+    """-X, a directory made here whose copy in DIR exists: itemized
+    against that copy's xattrs (no line when they are the same) and given
+    them (generator.c copies them from it), then the sender's.  pysync
+    compared with the new, bare directory ("cd........x")."""
+    got, dsts = _run_both(tmp_path, role, kind, _dir_xattrs, ("-aiX",))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert not any("same-x" in ln for ln in got["pysync"][1])
+    for n, want in (("same-x", b"one value"), ("other-x", b"src")):
+        assert [os.getxattr(d / n, "user.k") for d in dsts] == [want, want]
+    assert compare_trees(*dsts) == []
