@@ -126,7 +126,7 @@ def gen_dir(gen, ndx, entry, st) -> None:
             # when an attribute (xattrs too) differs from it, not at all
             # otherwise (the root too, when the run created it).
             flags = gen._attr_flags(entry, alt[1], alt[0])
-            if gen.xattrs is not None and entry.name in gen.created_dirs:
+            if gen.xattrs is not None and entry.name in gen.created_dirs and not gen.cfg.dry_run:
                 gen.xattrs.copy(alt[0], gen.tree.dir_fd(entry.name))   # as its copy's
             if flags:
                 gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)

@@ -251,9 +251,10 @@ def _dry_missing(src, dst, ref):
     fix_dirs(ref, OLD)
 
 
+@pytest.mark.parametrize("opts", [["-ani"], ["-aniX"]])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("role", ROLES)
-def test_dry_run_into_missing_dest_looks_in_dir(tmp_path, role, kind):
+def test_dry_run_into_missing_dest_looks_in_dir(tmp_path, role, kind, opts):
     """-n into a destination that does not exist yet still compares with
     DIR: what is identical there is not listed (nor the root), the rest
     is.  pysync left DIR out and listed everything (interop/fuzz.py seed
@@ -263,7 +264,7 @@ def test_dry_run_into_missing_dest_looks_in_dir(tmp_path, role, kind):
         top = tmp_path / tool
         _dry_missing(top / "src", top / "dst", top / "ref")
         extra = ["--no-i-r"] if tool == "rsync" else []
-        r = subprocess.run(sources_command(tool, role, ["-ani", f"--{kind}-dest={top}/ref"] + extra,
+        r = subprocess.run(sources_command(tool, role, opts + [f"--{kind}-dest={top}/ref"] + extra,
                                            [f"{top}/src/"], top / "dst"),
                            capture_output=True, timeout=60)
         out = [ln.replace(str(top), "{TOP}") for ln in lines(r.stdout)]
