@@ -151,13 +151,23 @@ class FuzzyFinder:
         return best
 
 
-def basis_mode(tree, path: bytes):
-    """The mode of a basis file of another name (a fuzzy match, or an
-    absolute --*-dest, --partial-dir or backup path), if it is a regular
-    file: a file received without -p takes its permissions (rsync's
-    receiver keeps those of the basis it opened), else None."""
-    try:
-        st = os.lstat(path) if path.startswith(b"/") else tree.lstat(path)
-    except OSError:
+def basis_mode(recv, ndx: int, typed: int):
+    """(mode or None,) of the basis of another name a file's data is
+    rebuilt from (a fuzzy match, or an absolute --*-dest or backup path;
+    ``typed``: the record named its type): a file received without -p
+    takes its permissions if it is a regular file (rsync's receiver keeps
+    those of the basis it opened).  None for a basis that is the file
+    itself, or our --partial-dir file (its permissions are the temp
+    file's; the file's new ones are wanted then, as before)."""
+    path = recv.basis.get(ndx)
+    if path is None or not (typed or path.startswith(b"/")):
         return None
-    return st.st_mode if stat.S_ISREG(st.st_mode) else None
+    if recv.cfg.partial_dir is not None:
+        from .basis import partial_path
+        if path == partial_path(recv, recv.flist[ndx].name):
+            return None
+    try:
+        st = os.lstat(path) if path.startswith(b"/") else recv.tree.lstat(path)
+    except OSError:
+        return (None,)
+    return (st.st_mode if stat.S_ISREG(st.st_mode) else None,)

@@ -314,14 +314,14 @@ class Receiver:
     def old_mode(self, iflags: int, dir_fd: int, base: bytes, ndx: int | None = None):
         """The mode whose permissions a file received without -p keeps, or
         None: rsync's receiver takes them from the regular file it rebuilds
-        the data from, so a -y, --*-dest or --partial-dir basis (of ``ndx``)
-        gives its own; otherwise the file being replaced.  A file the
+        the data from, so a -y or --*-dest basis (of ``ndx``) gives its
+        own; otherwise the file being replaced.  A file the
         generator found missing (ITEM_IS_NEW) has none: no need to look again."""
-        if ndx is not None:
-            path = self.basis.get(ndx)
-            if path is not None and (path.startswith(b"/") or iflags & ITEM_BASIS_TYPE_FOLLOWS):
-                from .fuzzy import basis_mode       # a basis of another name: its module
-                return basis_mode(self.tree, path)
+        if ndx is not None and ndx in self.basis:
+            from .fuzzy import basis_mode       # a basis of another name: its module
+            found = basis_mode(self, ndx, iflags & ITEM_BASIS_TYPE_FOLLOWS)
+            if found is not None:
+                return found[0]
         if iflags & ITEM_IS_NEW:
             return None
         try:
