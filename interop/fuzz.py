@@ -610,10 +610,35 @@ def _newer_than_source_file(case: dict, n: bytes, ea: dict) -> bool:
     return ea["mtime"] // 10**9 >= e["mtime"] // 10**9
 
 
+def _append_onto_other_basis(case: dict, a: dict, b: dict) -> set:
+    """--append/--append-verify and a new file whose basis has another
+    name (-y, --*-dest): the sender sends only what follows the basis's
+    length, and rsync 3.2.7's receiver, writing a new file, seeks past
+    that length and leaves zeros (--append-verify's checksum reads the
+    basis, so it passes); pysync copies the basis's bytes in, so a basis
+    that is a prefix of the file gives the file.  Allowed: the content
+    line of a regular file the destination did not have."""
+    opts = case["opts"]
+    if not any(o in ("--append", "--append-verify") for o in opts):
+        return set()
+    if not any(o in ("-y", "--fuzzy") or o.split("=")[0].endswith("-dest") for o in opts):
+        return set()
+    before = case["dst"] or {}
+    out = set()
+    for n, eb in b["dst"].items():
+        ea = a["dst"].get(n)
+        if ea is None or eb["type"] != "-" or ea["type"] != "-" \
+                or before.get(n, {}).get("kind") in ("file", "hlink"):
+            continue
+        if ea.get("size") == eb.get("size") and ea.get("sha") != eb.get("sha"):
+            out.add(f"dst {n!r}: sha rsync={ea.get('sha')!r} pysync={eb.get('sha')!r}")
+    return out
+
+
 #: Known, explained differences: each a function of (case, rsync's run,
 #: pysync's run) giving the difference lines it explains, never more than
 #: the lines about the entries it is about.
-ALLOWED = [_update_kept_other_type, _dry_follower_unset_stat]
+ALLOWED = [_update_kept_other_type, _dry_follower_unset_stat, _append_onto_other_basis]
 
 
 def _allowed_lines(case: dict, a: dict, b: dict) -> set:

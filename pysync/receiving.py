@@ -11,7 +11,7 @@ from _queue import SimpleQueue     # queue.SimpleQueue, without queue.py and hea
 import time
 
 from .errors import PysyncError, UnsupportedError, exit_code_for
-from .io.attrs import AttrPolicy
+from .io.attrs import AttrPolicy, NewPerms
 from .io.prefetch import start_warmer
 from .io.tree import DestTree
 from .protocol.constants import IOERR_DEL_LIMIT, IOERR_GENERAL
@@ -224,6 +224,8 @@ def _run_receiver(sess, dest: bytes, flist, uid_names, gid_names) -> int:
         root_tree = None
     else:
         root_tree = DestTree(root, keep_dirlinks=cfg.keep_dirlinks)
+        if not o.perms:
+            policy.new_perms = NewPerms(root_tree, policy.umask)   # a default ACL's say
     to_gen = SimpleQueue()          # (what, value) from the receiver to the generator
     # Outstanding requests per ndx, written by the generator and taken back
     # by the receiver: a byte per entry (a dict held every ndx requested).

@@ -12,21 +12,23 @@ import stat
 
 from ..io.attrs import apply_fd
 from ..io.replace import temp_name
-from ..protocol.constants import ITEM_LOCAL_CHANGE
+from ..protocol.constants import ITEM_LOCAL_CHANGE, ITEM_XNAME_FOLLOWS
+from .objects import time_item
+from .sender import encode_item
 
-__all__ = ["alt_copy", "alt_lstat", "try_alt_dests", "try_alt_other"]
+__all__ = ["alt_find", "alt_lstat", "try_alt_dests", "try_alt_other"]
 
 
 def alt_lstat(gen, entry, want_type: int):
     """The first --*-dest copy of ``entry`` of the given type, for
     itemizing against it (rsync compares a new entry with it)."""
-    found = alt_copy(gen, entry, want_type)
-    return None if found is None else found[1]
+    found = alt_find(gen, entry, want_type)
+    return found[1] if found is not None else None
 
 
-def alt_copy(gen, entry, want_type: int):
+def alt_find(gen, entry, want_type: int):
     """(path, lstat) of that copy, or None: its xattrs and ACLs are what
-    the entry is itemized against (generator.c itemize of fnamecmp)."""
+    a file sent with it as the basis is itemized against."""
     for _kind, d in gen.cfg.alt_dests:
         path = os.path.join(d, entry.name)
         try:
@@ -136,6 +138,8 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
         if kind == "compare":
             if entry.hlink is not None and gen.leader_ndx.get(entry.hlink) == ndx:
                 gen.hlink_compared.add(entry.hlink)    # nothing here to link to
+            elif cfg.itemize_unchanged:
+                gen._item(ndx, entry, 0)               # -ii: ".f          "
             return True
         if not cfg.dry_run:
             if kind == "link":
@@ -145,7 +149,15 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
             else:
                 _copy_alt(gen, entry, path)
-        return True     # unchanged: not itemized (rsync shows these only with -ii)
+        if kind == "copy":
+            # A local copy: itemized as one ("cf..T......" when its time is
+            # not kept, as it is then now's), unchanged only with -ii.
+            flags = time_item(gen, entry, ITEM_LOCAL_CHANGE)
+            if flags != ITEM_LOCAL_CHANGE or cfg.itemize_unchanged:
+                gen._item(ndx, entry, flags)
+        elif cfg.itemize_unchanged and entry.hlink is None:
+            _linked_item(gen, ndx, entry)
+        return True
     if existing is not None:
         return False
     if same_data is not None:
@@ -158,6 +170,14 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
     if candidate is not None:
         gen.basis[ndx] = candidate     # an absolute path: outside the tree
     return False
+
+
+def _linked_item(gen, ndx, entry) -> None:
+    """-ii: the line of a file hard-linked to its identical copy in DIR
+    ("hf          ")."""
+    iflags = ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS       # an empty name: no "=> "
+    tail = gen.xattrs.tail(entry, iflags) if gen.xattrs is not None else b""
+    gen.wire.write(encode_item(gen.ndx_out, ndx, iflags, None, b"") + tail)
 
 
 def _copy_alt(gen, entry, path: bytes) -> None:

@@ -14,7 +14,7 @@ import struct
 from .. import native
 from ..protocol.sums import SumHead, encode_sum_head, sum_head_for
 
-__all__ = ["partial_path", "drop_stale_partial", "send_sums", "SUMS_READ_SIZE"]
+__all__ = ["partial_path", "drop_stale_partial", "append_length", "send_sums", "SUMS_READ_SIZE"]
 
 SUMS_READ_SIZE = 256 << 10   # bytes of the basis read per call when summing it
 SUMS_WRITE_UNIT = 1 << 20    # the sums are written at the end of such a stretch of the basis
@@ -43,6 +43,30 @@ def drop_stale_partial(gen, path: bytes) -> None:
             os.rmdir(os.path.dirname(path))
         except OSError:
             pass
+
+
+def append_length(gen, ndx: int, entry, st):
+    """--append: the length the file counts as having already (-1: none):
+    the destination file's, or for a missing one its -y or --*-dest
+    basis's (rsync's generator compares the length of whichever basis it
+    found, so a file whose basis is at least as long is skipped, without
+    a line).  A --partial-dir file is not counted (rsync turns to it
+    before comparing)."""
+    if st is not None:
+        return st.st_size
+    path = gen.basis.get(ndx)
+    if path is None:
+        return -1
+    if ndx not in gen.fuzzy_basis:
+        if not gen.cfg.alt_dests or not path.startswith(b"/"):
+            return -1
+        if gen.cfg.partial_dir is not None and path == partial_path(gen, entry.name):
+            return -1
+    try:
+        bst = os.lstat(path) if path.startswith(b"/") else gen.tree.lstat(path)
+    except OSError:
+        return -1
+    return bst.st_size
 
 
 def send_sums(gen, entry, redo: bool, basis_name: bytes) -> None:

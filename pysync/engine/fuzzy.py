@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["FuzzyFinder", "name_distance", "name_suffix"]
+__all__ = ["FuzzyFinder", "basis_mode", "name_distance", "name_suffix"]
 
 LIMIT = 25            # rsync ignores names farther apart than this
 _SUFFIX_WEIGHT = 10
@@ -149,3 +149,25 @@ class FuzzyFinder:
             if d <= lowest:
                 lowest, best = d, found(i, where, cand, rel)
         return best
+
+
+def basis_mode(recv, ndx: int, typed: int):
+    """(mode or None,) of the basis of another name a file's data is
+    rebuilt from (a fuzzy match, or an absolute --*-dest or backup path;
+    ``typed``: the record named its type): a file received without -p
+    takes its permissions if it is a regular file (rsync's receiver keeps
+    those of the basis it opened).  None for a basis that is the file
+    itself, or our --partial-dir file (its permissions are the temp
+    file's; the file's new ones are wanted then, as before)."""
+    path = recv.basis.get(ndx)
+    if path is None or not (typed or path.startswith(b"/")):
+        return None
+    if recv.cfg.partial_dir is not None:
+        from .basis import partial_path
+        if path == partial_path(recv, recv.flist[ndx].name):
+            return None
+    try:
+        st = os.lstat(path) if path.startswith(b"/") else recv.tree.lstat(path)
+    except OSError:
+        return (None,)
+    return (st.st_mode if stat.S_ISREG(st.st_mode) else None,)

@@ -95,11 +95,12 @@ class Generator:
         if cfg.acls:
             from .acls import Acls
             self.acls = Acls(cfg, tree, self._fail)
-        # -y: a similar file as the basis of a new one (not with -W: no delta).
         policy.owner_refused = self._owner_refused
+        # -y: a similar file as the basis of a new one (with -W too: its
+        # permissions are the new file's without -p, as in rsync).
         self.fuzzy = None
         self.fuzzy_basis = {}            # ndx -> (FNAMECMP_FUZZY + place, base name)
-        if cfg.fuzzy and not cfg.whole_file:
+        if cfg.fuzzy:
             from .fuzzy import FuzzyFinder
             self.fuzzy = FuzzyFinder(tree, [d for _, d in cfg.alt_dests], cfg.fuzzy)
         for group, members in self.group_members.items():
@@ -404,15 +405,17 @@ class Generator:
                     drop_stale_partial(self, self.basis.pop(ndx))
             self._succeeded(ndx, entry)
             return
-        if cfg.append and st is not None and st.st_size >= entry.size:
-            # --append: nothing to add to a file this long (not itemized, no
-            # MSG_SUCCESS: generator.c skips it before either)
+        if cfg.append:
+            from .basis import append_length    # a -y or --*-dest basis counts too
+        if cfg.append and append_length(self, ndx, entry, st) >= entry.size:
+            # --append: nothing to add to a file (or basis) this long (not
+            # itemized, no MSG_SUCCESS: generator.c skips it before either)
             if entry.hlink is not None and self.leader_ndx.get(entry.hlink) == ndx:
                 leave_group(self, ndx, entry)
             return
         if st is None and cfg.alt_dests:
-            from .altdest import alt_copy
-            alt = alt_copy(self, entry, stat.S_IFREG)
+            from .altdest import alt_find
+            alt = alt_find(self, entry, stat.S_IFREG)
             if alt is not None:
                 self._request(ndx, entry, st=alt[1], new=False, path=alt[0])
                 return

@@ -14,7 +14,7 @@ import stat
 from ..io.attrs import OwnerError, apply_fd, apply_name, differs, time_differs, wanted_mode
 from ..io.replace import temp_name
 from ..protocol.constants import (ITEM_IS_NEW, ITEM_LOCAL_CHANGE, ITEM_MATCHED, ITEM_REPORT_ACL,
-                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME, ITEM_REPORT_XATTR,
+                                  ITEM_REPORT_CHANGE, ITEM_REPORT_TIME,
                                   ITEM_TRANSFER, ITEM_XNAME_FOLLOWS)
 from ..report import progress_names
 from ..text import show
@@ -119,18 +119,19 @@ def gen_dir(gen, ndx, entry, st) -> None:
                 gen.acls.apply_by_name(entry)
         alt = None
         if gen.cfg.alt_dests:
-            from .altdest import alt_copy  # the option's module loads with it
-            alt = alt_copy(gen, entry, stat.S_IFDIR)
+            from .altdest import alt_find  # the option's module loads with it
+            alt = alt_find(gen, entry, stat.S_IFDIR)
         if alt is not None:
             # Made here after the --*-dest copy: itemized as a local change
-            # when an attribute differs from it (its xattrs and ACLs
-            # included), not at all otherwise (the root too, when the run
-            # created it).
+            # when an attribute (xattrs too) differs from it, not at all
+            # otherwise (the root too, when the run created it).
             flags = gen._attr_flags(entry, alt[1], alt[0])
-            if gen.xattrs is not None and not flags & ITEM_REPORT_XATTR and not gen.cfg.dry_run:
-                gen.xattrs.copy(alt[0], gen.tree.dir_fd(entry.name))   # no request: its set
+            if gen.xattrs is not None and entry.name in gen.created_dirs and not gen.cfg.dry_run:
+                gen.xattrs.copy(alt[0], gen.tree.dir_fd(entry.name))   # as its copy's
             if flags:
                 gen._item(ndx, entry, ITEM_LOCAL_CHANGE | flags)
+            elif gen.cfg.itemize_unchanged:    # -ii: "cd          " (try_dests_non)
+                gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_MATCHED)
         else:
             gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
     else:
@@ -275,7 +276,10 @@ def gen_special(gen, ndx, entry, st) -> None:
                       f"{e.strerror} ({e.errno})")
             return
         try:
-            apply_name(dfd, tmp, entry, gen.policy, None)
+            # Without -p a device or special file keeps the permissions of
+            # what it replaces, whatever that was (generator.c dest_mode).
+            kept = st if st is not None and not stat.S_ISDIR(st.st_mode) else None
+            apply_name(dfd, tmp, entry, gen.policy, kept)
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry, os.path.join(os.path.dirname(entry.name), tmp))
             _backup_before_replace(gen, entry.name, st)

@@ -16,7 +16,8 @@ from ..io.replace import TempFile
 from ..io.writemode import WriteMode
 from ..record import replace
 from ..protocol.buffer import NeedMore
-from ..protocol.constants import (IOERR_GENERAL, ITEM_IS_NEW, ITEM_TRANSFER, NDX_DONE)
+from ..protocol.constants import (IOERR_GENERAL, ITEM_BASIS_TYPE_FOLLOWS, ITEM_IS_NEW, ITEM_TRANSFER,
+                                  NDX_DONE)
 from ..protocol.ndx import NdxDecoder
 from ..protocol.stats import decode_stats
 from ..protocol.sums import decode_sum_head
@@ -209,7 +210,7 @@ class Receiver:
         if dir_fd is not None:
             if head.count:
                 basis = self._open_basis(ndx, name, dir_fd, base)
-            existing_mode = self.old_mode(iflags, dir_fd, base)
+            existing_mode = self.old_mode(iflags, dir_fd, base, ndx)
             tmp = self.make_temp(dir_fd, base, name, entry.mode)
             if tmp is not None:
                 try:
@@ -310,10 +311,17 @@ class Receiver:
         if self.success is not None:
             self.success(ndx, name)
 
-    @staticmethod
-    def old_mode(iflags: int, dir_fd: int, base: bytes):
-        """The mode of the regular file being replaced, or None.  A file the
+    def old_mode(self, iflags: int, dir_fd: int, base: bytes, ndx: int | None = None):
+        """The mode whose permissions a file received without -p keeps, or
+        None: rsync's receiver takes them from the regular file it rebuilds
+        the data from, so a -y or --*-dest basis (of ``ndx``) gives its
+        own; otherwise the file being replaced.  A file the
         generator found missing (ITEM_IS_NEW) has none: no need to look again."""
+        if ndx is not None and ndx in self.basis:
+            from .fuzzy import basis_mode       # a basis of another name: its module
+            found = basis_mode(self, ndx, iflags & ITEM_BASIS_TYPE_FOLLOWS)
+            if found is not None:
+                return found[0]
         if iflags & ITEM_IS_NEW:
             return None
         try:

@@ -89,7 +89,7 @@ def receive_small(recv, ndx, entry, iflags, phase, data, theirs) -> None:
         recv._fail(f"rsync: [receiver] cannot reach directory of \"{show(tree.path(name))}\": "
                    f"{e.strerror} ({e.errno})")
         return
-    existing_mode = recv.old_mode(iflags, dir_fd, base)
+    existing_mode = recv.old_mode(iflags, dir_fd, base, ndx)
     tmp = recv.make_temp(dir_fd, base, name, entry.mode)
     if tmp is None:
         return

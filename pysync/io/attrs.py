@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["AttrPolicy", "OwnerError", "apply_fd", "apply_name", "wanted_mode", "differs", "time_differs",
-           "keeps_time"]
+__all__ = ["AttrPolicy", "OwnerError", "NewPerms", "apply_fd", "apply_name", "wanted_mode", "differs",
+           "time_differs", "keeps_time"]
 
 _AM_ROOT = os.geteuid() == 0
 
@@ -18,7 +18,7 @@ class AttrPolicy:
 
     __slots__ = ("perms", "owner", "group", "times", "umask", "uid_map", "gid_map",
                  "dir_times", "link_times", "executability", "modify_window", "fake", "atimes",
-                 "owner_refused")
+                 "owner_refused", "new_perms")
 
     def __init__(self, perms=False, owner=False, group=False, times=False,
                  uid_map=None, gid_map=None, omit_dir_times=False, omit_link_times=False,
@@ -48,6 +48,9 @@ class AttrPolicy:
         old = os.umask(0)
         os.umask(old)
         self.umask = old
+        # Without -p: the permissions a new object may have, by its name
+        # (NewPerms: its directory's default ACL); None: 0777 less the umask.
+        self.new_perms = None
         self.uid_map = uid_map or {}
         self.gid_map = gid_map or {}
         if am_root == 0 and group:
@@ -81,8 +84,13 @@ class _OwnGroups(dict):
         return gid if gid in self.have else -1
 
 
-def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
-    """Permission bits the destination should end with (rsync dest_mode())."""
+def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None, made_mode: int | None = None) -> int:
+    """Permission bits the destination should end with (rsync dest_mode()).
+    ``existing_mode``: the object whose permissions a run without -p keeps
+    (the one replaced, or the basis a file's data is rebuilt from); None
+    for a new one.  ``made_mode``: the mode a directory this run made got
+    from the kernel, whose set-gid bit (inherited from its parent) a run
+    without -p keeps (rsync.c set_file_attrs)."""
     perm = stat.S_IMODE(entry.mode)
     if policy.perms:
         return perm
@@ -94,9 +102,42 @@ def wanted_mode(entry, policy: AttrPolicy, existing_mode: int | None) -> int:
             elif not mode & 0o111:
                 mode |= (mode & 0o444) >> 2      # execute for whoever may read
         return mode
-    # New file without -p: the sender's bits less our umask, and no
-    # set-id bits (rsync does the same).
-    return perm & ~policy.umask & 0o777
+    # New without -p: the sender's bits less our umask (or within the
+    # directory's default ACL), and no set-id bits (rsync does the same).
+    allowed = policy.new_perms(entry.name) if policy.new_perms is not None else ~policy.umask & 0o777
+    mode = perm & allowed
+    if made_mode is not None and made_mode & stat.S_ISGID and stat.S_ISDIR(entry.mode):
+        mode |= stat.S_ISGID
+    return mode
+
+
+class NewPerms:
+    """The permissions a new object gets without -p (rsync's dflt_perms,
+    acls.c default_perms_for_dir): where the directory it is made in has a
+    default ACL, that ACL's owner, mask (else group) and other entries;
+    otherwise 0777 less the umask.  The kernel gives a new file the same,
+    whatever the umask, so rsync asks and so do we, with or without -A."""
+
+    __slots__ = ("tree", "fallback")
+
+    def __init__(self, tree, umask: int):
+        self.tree = tree
+        self.fallback = ~umask & 0o777
+
+    def __call__(self, name: bytes) -> int:
+        try:
+            data = os.getxattr(self.tree.dir_fd(name.rpartition(b"/")[0]), _DEFAULT_ACL)
+            from ..protocol.acls import from_xattr
+            acl = from_xattr(data)
+        except (OSError, ValueError):
+            return self.fallback          # no default ACL (or no directory yet)
+        if acl.user is None:
+            return self.fallback
+        group = acl.mask if acl.mask is not None else acl.group
+        return acl.user << 6 | (group or 0) << 3 | (acl.other or 0)
+
+
+_DEFAULT_ACL = "system.posix_acl_default"
 
 
 def _ids(entry, policy):
@@ -257,7 +298,10 @@ def apply_name(dir_fd, base: bytes, entry, policy: AttrPolicy, st=None, what: in
                 what &= 17
     if not is_link and (what & 2 or (what & 12 and entry.mode & 0o6000)):
         existing = st.st_mode if st is not None else None
-        os.chmod(base, wanted_mode(entry, policy, existing), dir_fd=dir_fd)
+        made = None
+        if st is None and not policy.perms and stat.S_ISDIR(entry.mode):
+            made = os.stat(base, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        os.chmod(base, wanted_mode(entry, policy, existing, made), dir_fd=dir_fd)
     times = _times_ns(entry, policy, lambda: os.stat(base, dir_fd=dir_fd, follow_symlinks=False)) \
         if what & 17 else None
     if times is not None:

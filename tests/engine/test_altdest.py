@@ -170,3 +170,132 @@ def test_hlink_group_from_dir_as_rsync(tmp_path, role, kind, case):
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0
     assert compare_trees(*dsts) == []
+
+
+def _copied(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root in (src, ref):
+        put(root, "same", b"identical in DIR\n", OLD)
+        put(root, "a/empty", b"", OLD)
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("opts", [("-rlgi",), ("-rpoi",), ("-rlgii",), ("-rti",), ("-rtii",),
+                                  ("-rloDic",)])
+@pytest.mark.parametrize("role", ROLES)
+def test_copy_dest_identical_itemized_as_rsync(tmp_path, role, opts):
+    """--copy-dest, a file identical in DIR: copied here and itemized as a
+    local change (try_dests_reg's copy): "cf..T......" without -t (its time
+    is now's), nothing with -t but for -ii ("cf          ").  pysync printed
+    nothing (interop/fuzz.py seed 3 case 392, seed 4 case 743, seed 5
+    case 877)."""
+    got, dsts = _run_both(tmp_path, role, "copy", _copied, opts)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert any(ln.startswith("cf") for ln in got["pysync"][1]) == \
+        ("t" not in opts[0] or "ii" in opts[0])
+    assert compare_trees(*dsts, times="t" in opts[0], dir_times=False) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_identical_in_dir_with_ii_as_rsync(tmp_path, role, kind):
+    """-ii: a file identical in DIR is itemized compared (".f          "),
+    linked ("hf          ") or copied ("cf          "), and a new
+    directory matching its copy there as "cd          " (try_dests_non)."""
+    got, dsts = _run_both(tmp_path, role, kind, _copied, ("-rtii",))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert "cd          a/" in got["pysync"][1]
+    assert compare_trees(*dsts, dir_times=False) == []
+
+
+def _alt_xattrs(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root, stamp in ((src, OLD + 100), (ref, OLD)):
+        put(root, "same-x", b"new data here\n" if root == src else b"old data\n", stamp)
+        os.setxattr(root / "same-x", "user.k", b"one value")
+        put(root, "other-x", b"new data here\n" if root == src else b"old data\n", stamp)
+        os.setxattr(root / "other-x", "user.k", b"src" if root == src else b"ref")
+        for n in ("same-x", "other-x"):
+            os.utime(root / n, (stamp, stamp))
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("opts", [("-rlgi", "-X"), ("-ai", "-X", "-A")])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_xattrs_itemized_against_dir_basis_as_rsync(tmp_path, role, kind, opts):
+    """A file sent with its copy in DIR as the basis has its xattrs (and
+    ACL) itemized against that copy's, as rsync's itemize(fnamecmp) does:
+    no "x" when they are the same.  pysync compared with the missing file
+    (interop/fuzz.py seed 13 case 335 with --small)."""
+    got, dsts = _run_both(tmp_path, role, kind, _alt_xattrs, opts)
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert any(ln.endswith("x other-x") for ln in got["pysync"][1])
+    assert not any(ln.endswith("x same-x") for ln in got["pysync"][1])
+    assert compare_trees(*dsts, times="-ai" in opts, dir_times=False) == []
+    for n in ("same-x", "other-x"):
+        assert [os.getxattr(d / n, "user.k") for d in dsts] == [b"one value" if n == "same-x" else b"src"] * 2
+
+
+def _dry_missing(src, dst, ref):
+    for root in (src, ref):
+        put(root, "same", b"identical in DIR\n", OLD)
+        put(root, "sub/same too", b"identical as well\n", OLD)
+    put(src, "changed", b"new data\n", OLD + 5)
+    put(ref, "changed", b"old data\n", OLD)
+    put(src, "only here", b"new\n", OLD)
+    fix_dirs(src, OLD)
+    fix_dirs(ref, OLD)
+
+
+@pytest.mark.parametrize("opts", [["-ani"], ["-aniX"]])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_dry_run_into_missing_dest_looks_in_dir(tmp_path, role, kind, opts):
+    """-n into a destination that does not exist yet still compares with
+    DIR: what is identical there is not listed (nor the root), the rest
+    is.  pysync left DIR out and listed everything (interop/fuzz.py seed
+    13 case 273 with --small)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        _dry_missing(top / "src", top / "dst", top / "ref")
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + [f"--{kind}-dest={top}/ref"] + extra,
+                                           [f"{top}/src/"], top / "dst"),
+                           capture_output=True, timeout=60)
+        out = [ln.replace(str(top), "{TOP}") for ln in lines(r.stdout)]
+        got[tool] = (r.returncode, sorted(out), os.path.exists(top / "dst"))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0 and not got["pysync"][2]
+    assert not any(ln.endswith(" same") for ln in got["pysync"][1])
+
+
+def _dir_xattrs(src, dst, ref):
+    dst.mkdir(parents=True)
+    for root in (src, ref):
+        for n in ("same-x", "other-x"):
+            (root / n).mkdir(parents=True)
+            put(root, f"{n}/f", b"in it\n", OLD)
+        os.setxattr(root / "same-x", "user.k", b"one value")
+        os.setxattr(root / "other-x", "user.k", b"src" if root == src else b"ref")
+        fix_dirs(root, OLD)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("role", ROLES)
+def test_new_dir_xattrs_against_dir_as_rsync(tmp_path, role, kind):
+    """-X, a directory made here whose copy in DIR exists: itemized
+    against that copy's xattrs (no line when they are the same) and given
+    them (generator.c copies them from it), then the sender's.  pysync
+    compared with the new, bare directory ("cd........x")."""
+    got, dsts = _run_both(tmp_path, role, kind, _dir_xattrs, ("-aiX",))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
+    assert not any("same-x" in ln for ln in got["pysync"][1])
+    for n, want in (("same-x", b"one value"), ("other-x", b"src")):
+        assert [os.getxattr(d / n, "user.k") for d in dsts] == [want, want]
+    assert compare_trees(*dsts) == []
