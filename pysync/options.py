@@ -236,6 +236,10 @@ def finish_options(opts: Options) -> Options:
         opts.protect_args = not opts.server and _atoi(os.environ.get("RSYNC_PROTECT_ARGS", "")) != 0
     if opts.delay_updates and opts.partial_dir is None:
         opts.partial_dir = DELAY_UPDATES_DIR
+    if opts.old_dirs:
+        # options.c: --old-dirs is -r with a rule of the client's (sent with
+        # the others) that leaves out everything below the top directories
+        opts.filters.append("- /*/*")
     if opts.backup and opts.backup_dir is None and opts.delete and not opts.delete_excluded \
             and not opts.server:
         # options.c: the client protects the backups from --delete with a
@@ -255,6 +259,8 @@ def finish_options(opts: Options) -> Options:
         if not opts.explicit_recursive:
             opts.recursive = False       # -a's -r is off with --files-from; -r stays
         opts.files_from_remote = _remote_list(opts.files_from)
+    if opts.old_dirs:
+        opts.recursive = True       # (after --files-from's "-r off", as options.c)
     if not opts.server and len(opts.args) == 1:
         opts.list_implied = True
     # options.c: --files-from and listing imply --dirs unless --no-dirs.

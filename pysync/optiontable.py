@@ -23,6 +23,7 @@ class Options:
     quiet: bool = False
     recursive: bool = False
     dirs: bool | None = None           # -d/--dirs as given (None: not given)
+    old_dirs: bool = False              # --old-dirs: -r and "- /*/*"
     xfer_dirs: bool = False            # directories are sent (-r, -d, --files-from, listing)
     links: bool = False
     copy_links: bool = False           # -L
@@ -202,6 +203,8 @@ OPTION_TABLE = [
     (("archive",), "a", "alias", None, "rlptgoD", "archive mode: -rlptgoD", False),
     (("recursive",), "r", "flag", "recursive", None, "recurse into directories", False),
     (("dirs",), "d", "flag", "dirs", None, "transfer directories without recursing", False),
+    (("old-dirs", "old-d"), None, "const", "old_dirs", True, "works like --dirs when talking to old rsync",
+     False),
     (("links",), "l", "flag", "links", None, "copy symlinks as symlinks", False),
     (("copy-links",), "L", "flag", "copy_links", None, "transform symlink into referent file/dir", False),
     (("copy-unsafe-links",), None, "flag", "copy_unsafe_links", None, "only \"unsafe\" symlinks are transformed", False),

@@ -64,6 +64,7 @@ CASES = [
     ["-aR"], ["-aR", "--no-implied-dirs"], ["-a", "--files-from=/dev/null"],
     ["-ar", "--files-from=/dev/null", "--no-relative"], ["-aC"], ["-aF"], ["-aFF", "--delete"],
     ["-avC", "--filter=merge /dev/null"], ["-d"], ["-d", "--delete"], ["-ad"], ["-rd", "--delete"],
+    ["--old-dirs"], ["-t", "--old-d", "--delete"],
     ["-lt", "--files-from=/dev/null", "--delete"], ["-a", "--files-from=:/l"],
     ["-a", "--files-from=host:/l", "--from0", "--no-relative"], ["-r", "--list-only"],
     ["--list-only", "--no-dirs"], ["-a", "--trust-sender"],

@@ -2,7 +2,8 @@
 not their contents), and --delete works with -d (it deletes only in the
 directories whose contents were sent: "." of "src/").  pysync against stock
 rsync on the same trees, locally and over the fake remote shell in every
-role: same tree, same itemized lines, same exit code."""
+role: same tree, same itemized lines, same exit code.  --old-dirs (-r
+and a rule leaving out what is below the top directories) too."""
 
 import os
 import subprocess
@@ -41,6 +42,10 @@ CASES = {
     "dirs-and-r": (["-rdti", "--delete"], "src/"),
     "no-dirs-delete": (["-t", "--no-dirs", "--delete"], "src/"),
     "delete-without-d": (["-t", "--delete"], "src/"),
+    # --old-dirs: -r with the client's rule "- /*/*", sent with its others
+    "old-dirs": (["-ti", "--old-dirs"], "src/"),
+    "old-d-delete": (["-ti", "--old-d", "--delete"], "src/"),
+    "old-dirs-noslash": (["-ti", "--old-dirs"], "src"),
 }
 ROLES = ["local", "push-pysync2rsync", "push-rsync2pysync", "pull-pysync2rsync", "pull-rsync2pysync"]
 
