@@ -50,6 +50,7 @@ class SessionConfig:
     fuzzy: int = 0                  # -y / -yy: engine/fuzzy.py
     copy_unsafe_links: bool = False  # ... those pointing out of the transfer
     safe_links: bool = False        # the receiver skips links out of the transfer
+    munge_links: bool = False       # --munge-links: this side's own (scan.py, receiving.py)
     chmod: list = field(default_factory=list)   # --chmod items, applied by the client's side
     sparse: bool = False            # -S: zero blocks of new files become holes
     # How the sender opens a listed file: never through a symlink, unless
@@ -196,6 +197,7 @@ def _finish_config(sess, compat: int) -> None:
     c.keep_dirlinks = o.keep_dirlinks
     c.fuzzy = o.fuzzy
     c.copy_unsafe_links, c.safe_links = o.copy_unsafe_links, o.safe_links
+    c.munge_links = o.munge_links
     # --chmod is not passed on: the client's side applies it, to the list
     # it sends or the one it receives.
     c.chmod = [] if sess.am_server else o.chmod

@@ -14,6 +14,7 @@ from .errors import SyntaxUsageError, UnsupportedError
 from .optiontable import LONG as _LONG
 from .optiontable import OPTION_TABLE, Options
 from .optiontable import SHORT as _SHORT
+from .protocol.constants import MUNGE_PREFIX
 
 __all__ = ["Options", "parse_args", "help_text", "OPTION_TABLE"]
 
@@ -236,6 +237,11 @@ def finish_options(opts: Options) -> Options:
         opts.protect_args = not opts.server and _atoi(os.environ.get("RSYNC_PROTECT_ARGS", "")) != 0
     if opts.delay_updates and opts.partial_dir is None:
         opts.partial_dir = DELAY_UPDATES_DIR
+    if opts.munge_links:
+        import os
+        if os.path.isdir(MUNGE_PREFIX.rstrip(b"/")):
+            raise UnsupportedError(f"Symlink munging is unsafe when a {MUNGE_PREFIX.rstrip(b'/').decode()} "
+                                   "directory exists.")
     if opts.old_dirs:
         # options.c: --old-dirs is -r with a rule of the client's (sent with
         # the others) that leaves out everything below the top directories

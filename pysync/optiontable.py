@@ -32,6 +32,7 @@ class Options:
     fuzzy: int = 0                     # -y: a similar file as basis (-yy: also in the alt dirs)
     copy_unsafe_links: bool = False
     safe_links: bool = False
+    munge_links: bool = False           # this side only (never sent)
     perms: bool = False
     executability: bool = False        # -E: without -p, only the execute bits follow the sender
     times: bool = False
@@ -209,6 +210,7 @@ OPTION_TABLE = [
     (("copy-links",), "L", "flag", "copy_links", None, "transform symlink into referent file/dir", False),
     (("copy-unsafe-links",), None, "flag", "copy_unsafe_links", None, "only \"unsafe\" symlinks are transformed", False),
     (("safe-links",), None, "flag", "safe_links", None, "ignore symlinks that point outside the tree", False),
+    (("munge-links",), None, "flag", "munge_links", None, "munge symlinks to make them safe & unusable", False),
     (("copy-dirlinks",), "k", "flag", "copy_dirlinks", None, "transform symlink to dir into referent dir", False),
     (("keep-dirlinks",), "K", "flag", "keep_dirlinks", None, "treat symlinked dir on receiver as dir", False),
     (("perms",), "p", "flag", "perms", None, "preserve permissions", False),

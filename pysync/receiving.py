@@ -14,7 +14,7 @@ from .errors import PysyncError, UnsupportedError, exit_code_for
 from .io.attrs import AttrPolicy, NewPerms
 from .io.prefetch import start_warmer
 from .io.tree import DestTree
-from .protocol.constants import IOERR_DEL_LIMIT, IOERR_GENERAL
+from .protocol.constants import IOERR_DEL_LIMIT, IOERR_GENERAL, MUNGE_PREFIX
 from .protocol.flist import EndOfList, FlistDecoder, decode_id_list
 from .protocol.flist_sort import sort_and_clean
 from .text import show
@@ -86,6 +86,12 @@ def _recv_flist(sess, warmer):
     if not sess.am_server:
         # --trust-sender also trusts the sender with our own rules.
         _check_names(entries, None if sess.opts.trust_sender else sess.cfg.filters, sess.implied)
+    if sess.cfg.munge_links:
+        # --munge-links (this side's own option): no received symlink
+        # resolves; a sender with the option takes the prefix off again
+        for e in entries:
+            if e.link is not None:
+                e.link = MUNGE_PREFIX + e.link
     if sess.cfg.chmod:
         from .engine.chmod import tweak_mode
         for e in entries:

@@ -71,7 +71,7 @@ CASES = [
     ["-aO"], ["-aJ"], ["-aOJ"], ["-a", "--omit-dir-times", "--no-O"], ["-abO"], ["-ab", "--no-O"],
     ["-aO", "--backup-dir=bk"], ["-aP"], ["-avP"], ["-a", "-P", "--no-partial"],
     ["-a", "--delete", "--ignore-errors"], ["-a", "--ignore-errors", "--partial", "--numeric-ids"],
-    ["-aL"], ["-ak"], ["-akL"], ["-a", "--copy-unsafe-links"], ["-a", "--safe-links"],
+    ["-aL"], ["-ak"], ["-akL"], ["-a", "--copy-unsafe-links"], ["-a", "--safe-links"], ["-a", "--munge-links"], ["-a", "--no-munge-links"],
     ["-aL", "--safe-links", "--copy-unsafe-links", "--ignore-errors", "--numeric-ids"],
     ["-am"], ["-amOJ"], ["-am", "--delete"], ["-a", "--mkpath"], ["-a", "--mkpath", "--preallocate"],
     ["-a", "--chmod=Du+x", "--chmod=Fgo-w"],

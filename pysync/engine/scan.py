@@ -13,7 +13,7 @@ import stat
 import time
 
 from ..text import show
-from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
+from ..protocol.constants import IOERR_GENERAL, IOERR_VANISHED, MUNGE_PREFIX, XMIT_NO_CONTENT_DIR, XMIT_TOP_DIR
 from ..io.acls import AclError, carries_acls, read_acls
 from ..io.xattrs import XattrError, carries_xattrs, read_pairs
 from ..protocol.flist import FileEntry, SourceDir
@@ -70,6 +70,7 @@ class Scanner:
         self._last_sec = 0
         # --fake-super: list what the %stat xattr says (io/fakesuper.py).
         self.fake = getattr(opts, "am_root", 0) < 0
+        self.munged = getattr(opts, "munge_links", False)
         self.atimes = bool(getattr(opts, "atimes", 0))      # -U: list access times
         self.copy_devices = getattr(opts, "copy_devices", False)
         self.ahead = None           # io.prefetch.ScanAhead: lists the next directories early
@@ -259,6 +260,8 @@ class Scanner:
             except OSError as e:
                 self._fail("readlink", path, e, vanished=e.errno == 2)
                 return False
+            if self.munged and link.startswith(MUNGE_PREFIX) and len(link) > len(MUNGE_PREFIX):
+                link = link[len(MUNGE_PREFIX):]     # --munge-links: sent as it was
             size = len(link)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             size = 0

@@ -222,3 +222,7 @@ EXIT_TEXT = {
     RERR_CMD_RUN: "remote command could not be run",
     RERR_CMD_NOTFOUND: "remote command not found",
 }
+
+#: --munge-links: what a receiver puts before every symlink's target (so
+#: that none resolves) and a sender takes off again (rsync's SYMLINK_PREFIX).
+MUNGE_PREFIX = b"/rsyncd-munged/"
