@@ -37,8 +37,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.trees import compare_trees, snapshot  # noqa: E402,F401
 
-#: The stock peer (3.2.7, protocol 32 on this machine).
-RSYNC = shutil.which("rsync", path="/usr/bin") or shutil.which("rsync")
+#: The stock peer (3.2.7, protocol 32 on this machine); PYSYNC_INTEROP_RSYNC
+#: names another build (put the same first on PATH: the roles' remote side
+#: runs "rsync" by name).
+RSYNC = os.environ.get("PYSYNC_INTEROP_RSYNC") or shutil.which("rsync", path="/usr/bin") or shutil.which("rsync")
 #: pysync's console script (installed editable).
 PYSYNC = shutil.which("pysync")
 #: The fake remote shell, as rsync's -e value (quoted: rsync splits it itself).
