@@ -1,12 +1,12 @@
 """The bytecode of the modules a run imports, kept together in one file.
 
-From a cold page cache, each of the ~80 modules a run imports costs the
+From a cold page cache, each of the ~70 modules a run imports costs the
 interpreter its own synchronous lookups and reads (the source's inode, the
 ``.pyc``'s directory entry, inode and data), one after another.  This
 module keeps the bytecode of pysync's modules, and of the standard-library
 modules they import, in one file beside pysync's own ``.pyc`` files
 (``__pycache__/_startup.<cache tag>.modcache``), so that a start reads one
-file instead of eighty.
+file instead of seventy.
 
 It is a cache with the ``.pyc`` rules, nothing more:
 
@@ -24,8 +24,8 @@ It is a cache with the ``.pyc`` rules, nothing more:
   writes no bytecode (``PYTHONDONTWRITEBYTECODE``, ``-B``) or the
   directory is not writable; an unreadable or damaged file is ignored.
 
-This module imports nothing the interpreter has not loaded already
-(no ``__future__`` either): it runs before the modules it serves.
+At start-up this module imports nothing the interpreter has not loaded
+already (no ``__future__`` either): it runs before the modules it serves.
 
 Only the command line installs it (scripts/pysync, ``python -m pysync``),
 never ``import pysync``.  A module served from it has the same
@@ -151,7 +151,10 @@ def install() -> None:
     global _finder
     if _finder is not None:
         return
-    path = cache_path()
+    try:
+        path = cache_path()
+    except Exception:       # no bytecode cache here (sys.implementation.cache_tag None)
+        return
     got = _read_index(path)
     _finder = _Finder(path, *got) if got else _Finder(path, -1, {})
     if got:
