@@ -1,9 +1,15 @@
 """The hot loops of pysync, in C (pysync._native), behind a Python API.
 
-This is the only module that touches pysync._native: it passes buffers with
-ffi.from_buffer (no copy), ties C lifetimes to Python objects with ffi.gc and
-turns C failures into Python exceptions.  pysync/_reference.py holds the
-pure-Python twin of every function, which is the specification.
+This is the only module that touches pysync._native: it loads it, checks
+the versions of its parts, and passes buffers with ffi.from_buffer (no
+copy), ties C lifetimes to Python objects with ffi.gc and turns C failures
+into Python exceptions.  pysync/_reference.py holds the pure-Python twin of
+every function, which is the specification.  The wrappers of the other C
+parts live beside it and use the module loaded here (its ``_ffi`` and
+``_lib``; none imports pysync._native): native_io.py (dio.c, prefetch.c),
+native_zstd.py (zstd.c), native_flist.py (flist.c).  Their names are this
+module's too, each group loaded with the first use of one of its names
+(``native.ZstdCompress``, ``from pysync.native import statx_dio``).
 
 Setting the environment variable ``PYSYNC_NATIVE=ref`` before the first
 import exports the reference implementations instead, under the same names;
@@ -25,9 +31,12 @@ Public API (both backends):
 - ``md4(data=b"") -> bytes`` and ``Md4(data=b"")`` with ``update``,
   ``digest``, ``hexdigest``, ``copy`` (the shape of a hashlib object).
 
-zstd streams on the system libzstd (``zstd_version``, ``ZstdCompress``,
-``ZstdDecompress``; native/zstd.c) have no twin here: without the native
-module or a libzstd, pysync/protocol/compress.py uses python-zstandard.
+From native_io.py: ``statx_dio``, ``mincore``, ``sync_file_range``,
+``fallocate`` (``SYNC_FILE_RANGE_*``), ``StopFlag``, ``warm_names``,
+``warm_dir``.  From native_zstd.py: zstd streams on the system libzstd
+(``zstd_version``, ``ZstdCompress``, ``ZstdDecompress``, ``ZstdError``),
+which have no twin here.  From native_flist.py: ``FlistCoder`` and its
+``FLIST_*`` constants.
 """
 
 import array
@@ -273,24 +282,12 @@ if BACKEND == "ref":
         return ref_search
 
 
-# ---------------------------------------------------------------------------
-# dio.c: Linux calls for the write path (pysync/io/).
-#
-# - ``statx_dio(fd) -> (mask, mem_align, offset_align, read_offset_align)``
-# - ``mincore(fd, offset, length) -> bytes``: one 0/1 byte per page
-#   (offset page aligned, fd readable).
-# - ``sync_file_range(fd, offset, nbytes, flags)``, ``fallocate(fd, mode,
-#   offset, length)``.
-# All raise OSError with the C errno on failure.  A compiled module built
-# before dio.c existed (no PYSYNC_DIO_ABI) falls back to the ctypes twins.
+# ---- versions of the compiled module's other parts --------------------------------
+# Checked here, as the module loads, so that a mismatched build fails its
+# import whichever part is used first.
 
-__all__ += ["DIO_ABI", "DIO_BACKEND", "statx_dio", "mincore", "sync_file_range", "fallocate",
-            "SYNC_FILE_RANGE_WAIT_BEFORE", "SYNC_FILE_RANGE_WRITE",
-            "SYNC_FILE_RANGE_WAIT_AFTER"]
-
-SYNC_FILE_RANGE_WAIT_BEFORE = 1
-SYNC_FILE_RANGE_WRITE = 2
-SYNC_FILE_RANGE_WAIT_AFTER = 4
+# ``DIO_BACKEND``: "native" when dio.c is there (native_io.py), else "ref": a
+# module built before it (no PYSYNC_DIO_ABI) leaves the ctypes twins to do it.
 DIO_ABI = _reference.DIO_ABI
 
 
@@ -310,54 +307,23 @@ def _dio_native_ok():
 DIO_BACKEND = "native" if _dio_native_ok() else "ref"
 
 
-def _check(ret, what):
-    if ret < 0:
-        raise OSError(-ret, "%s: %s" % (what, os.strerror(-ret)))
-    return ret
+# ``FLIST_BACKEND``: "native" when the C loops of flist.c are there
+# (native_flist.py), else "ref": then (and with ``PYSYNC_NATIVE=ref``) the
+# Python coder of pysync/protocol/flist.py, which is the specification, does
+# all the work.
+def _flist_native_ok():
+    if BACKEND != "native":
+        return False
+    version = getattr(_lib, "PYSYNC_FLIST_ABI", None)
+    return version == 1
 
 
-def statx_dio(fd):
-    """(stx_mask, dio_mem_align, dio_offset_align, dio_read_offset_align)
-    of the open file fd (see _reference.statx_dio)."""
-    out = _ffi.new("uint32_t[4]")
-    _check(_lib.pysync_statx_dio(fd, out), "statx")
-    return (out[0], out[1], out[2], out[3])
-
-
-def mincore(fd, offset, length):
-    """Residency of [offset, offset+length) of the readable fd: bytes with
-    one 0/1 per page (see _reference.mincore)."""
-    if offset < 0 or length < 0:
-        raise OSError(22, "mincore: negative offset or length")
-    if length == 0:
-        return b""
-    import mmap as _mmap
-    vec = bytearray((length + _mmap.PAGESIZE - 1) // _mmap.PAGESIZE)
-    with _ffi.from_buffer("unsigned char[]", vec, require_writable=True) as p:
-        _check(_lib.pysync_mincore(fd, offset, length, p), "mincore")
-    return bytes(vec)
-
-
-def sync_file_range(fd, offset, nbytes, flags):
-    """sync_file_range(2); OSError on failure."""
-    _check(_lib.pysync_sync_file_range(fd, offset, nbytes, flags), "sync_file_range")
-
-
-def fallocate(fd, mode, offset, length):
-    """fallocate(2); OSError on failure (EOPNOTSUPP where unsupported)."""
-    _check(_lib.pysync_fallocate(fd, mode, offset, length), "fallocate")
-
-
-if DIO_BACKEND == "ref":
-    from pysync._reference import (  # noqa: E402,F811
-        fallocate, mincore, statx_dio, sync_file_range)
+FLIST_BACKEND = "native" if _flist_native_ok() else "ref"
 
 
 # ---- allocator tuning (native/malloc.c) -------------------------------------------
 # Found by name: an extension built before malloc.c existed lacks it, and the
 # ctypes twin stands in (as it does for PYSYNC_NATIVE=ref).
-
-__all__ += ["mallopt", "buffer_address"]
 
 if BACKEND == "native" and hasattr(_lib, "pysync_mallopt"):
     mallopt = _lib.pysync_mallopt
@@ -389,276 +355,35 @@ if BACKEND != "native":
     from pysync._reference import buffer_address  # noqa: E402,F811
 
 
-# ---- zstd on the system libzstd (native/zstd.c) ----------------------------------
-# - ``zstd_version() -> int``: ZSTD_versionNumber() of the libzstd found at
-#   run time, 0 when there is none (or no native module): callers then use
-#   python-zstandard.  The library is looked for on the first call.
-# - ``ZstdCompress(level)``: ``compress(data) -> bytes`` (ZSTD_e_continue),
-#   ``flush() -> bytes`` (ZSTD_e_flush: everything fed so far comes out).
-# - ``ZstdDecompress(out_size)``: ``feed(data)``, then ``pull() -> bytes``
-#   until it returns b"": at most out_size bytes per call.
-# Both raise ZstdError (zstd's error name, bytes written by the failed call).
+# ---- the other parts' wrappers, loaded on first use -----------------------------------
 
-__all__ += ["zstd_version", "ZstdCompress", "ZstdDecompress", "ZstdError"]
+_LAZY = {}
+for _module, _names in (
+        ("pysync.native_io", ("statx_dio", "mincore", "sync_file_range", "fallocate",
+                              "SYNC_FILE_RANGE_WAIT_BEFORE", "SYNC_FILE_RANGE_WRITE",
+                              "SYNC_FILE_RANGE_WAIT_AFTER", "StopFlag", "warm_names", "warm_dir")),
+        ("pysync.native_zstd", ("zstd_version", "ZstdCompress", "ZstdDecompress", "ZstdError")),
+        ("pysync.native_flist", ("FlistCoder", "FLIST_FULL", "FLIST_NEED", "FLIST_CAREFUL",
+                                 "FLIST_HAS_LINK", "FLIST_HAS_SUM"))):
+    _LAZY.update(dict.fromkeys(_names, _module))
+del _module, _names
 
-_ZSTD_SCRATCH = 1 << 17
-_zstd_version = None
-
-
-class ZstdError(Exception):
-    """A zstd call failed: ``name`` is zstd's error text, ``written`` the
-    bytes the failing call had produced."""
-
-    def __init__(self, name, written=0):
-        super().__init__(name)
-        self.name = name
-        self.written = written
+__all__ += ["DIO_ABI", "DIO_BACKEND", "statx_dio", "mincore", "sync_file_range", "fallocate",
+            "SYNC_FILE_RANGE_WAIT_BEFORE", "SYNC_FILE_RANGE_WRITE", "SYNC_FILE_RANGE_WAIT_AFTER",
+            "mallopt", "buffer_address", "zstd_version", "ZstdCompress", "ZstdDecompress",
+            "ZstdError", "StopFlag", "warm_names", "warm_dir", "FLIST_BACKEND", "FlistCoder"]
 
 
-def zstd_version():
-    """ZSTD_versionNumber() of the system libzstd, or 0 when not usable."""
-    global _zstd_version
-    if _zstd_version is None:
-        ok = BACKEND == "native" and hasattr(_lib, "pysync_zstd_version")
-        _zstd_version = _lib.pysync_zstd_version() if ok else 0
-    return _zstd_version
-
-
-def _zstd_error(code, written=0):
-    name = _ffi.string(_lib.pysync_zstd_error_name(code)).decode("ascii", "replace")
-    return ZstdError(name, written)
-
-
-class ZstdCompress:
-    """One zstd compression stream (frame never ended), at ``level``."""
-
-    __slots__ = ("_ctx", "_buf", "_args")
-
-    def __init__(self, level):
-        if not zstd_version():
-            raise ImportError("no usable system libzstd")
-        ctx = _lib.pysync_zstd_cctx_new(level)
-        if ctx == _ffi.NULL:
-            raise MemoryError("cannot make a zstd compression context at level %d" % level)
-        self._ctx = _ffi.gc(ctx, _lib.pysync_zstd_cctx_free)
-        self._buf = _ffi.new("unsigned char[]", _ZSTD_SCRATCH)
-        self._args = _ffi.new("size_t[3]")   # input position, written, error code
-
-    def _run(self, src, n, flush):
-        args, buf, ctx = self._args, self._buf, self._ctx
-        pos, written, err = args, args + 1, args + 2
-        args[0] = 0
-        chunks = []
-        while True:
-            r = _lib.pysync_zstd_compress(ctx, src, n, pos, flush, buf, _ZSTD_SCRATCH,
-                                          written, err)
-            if r < 0:
-                raise _zstd_error(args[2], args[1])
-            if args[1]:
-                chunks.append(_ffi.buffer(buf, args[1])[:])
-            if not r:
-                break
-        if len(chunks) == 1:
-            return chunks[0]
-        return b"".join(chunks)
-
-    def compress(self, data):
-        with _ffi.from_buffer("unsigned char[]", data) as src:
-            return self._run(src, len(src), 0)
-
-    def flush(self):
-        return self._run(_ffi.NULL, 0, 1)
-
-
-class ZstdDecompress:
-    """One zstd decompression stream, fed a record at a time."""
-
-    __slots__ = ("_ctx", "_buf", "_size", "_args", "_src", "_n", "_more")
-
-    def __init__(self, out_size=_ZSTD_SCRATCH):
-        if not zstd_version():
-            raise ImportError("no usable system libzstd")
-        ctx = _lib.pysync_zstd_dctx_new()
-        if ctx == _ffi.NULL:
-            raise MemoryError("cannot make a zstd decompression context")
-        self._ctx = _ffi.gc(ctx, _lib.pysync_zstd_dctx_free)
-        self._size = out_size
-        self._buf = _ffi.new("unsigned char[]", out_size)
-        self._args = _ffi.new("size_t[3]")   # input position, written, error code
-        self._src = None   # the fed data, kept alive while zstd reads it
-        self._n = 0
-        self._more = False
-
-    def feed(self, data):
-        self._src = _ffi.from_buffer("unsigned char[]", data)
-        self._n = len(self._src)
-        self._args[0] = 0
-        self._more = True
-
-    def pull(self):
-        if not self._more:
-            return b""
-        args = self._args
-        r = _lib.pysync_zstd_decompress(self._ctx, self._src, self._n, args, self._buf,
-                                        self._size, args + 1, args + 2)
-        w = args[1]
-        if r < 0:
-            raise _zstd_error(args[2], w)
-        self._more = args[0] < self._n or w == self._size
-        if not self._more:
-            self._src = None
-        return _ffi.buffer(self._buf, w)[:] if w else b""
-
-# ---- the destination cache warmer (native/prefetch.c, io/prefetch.py) -------------------
-#
-# - ``StopFlag()``: ``set()`` / ``is_set()``, read by a running warm_names.
-# - ``warm_names(root_fd, blob, flag) -> (found, seconds)``: lstat each NUL-ended name of
-#   ``blob`` beneath ``root_fd`` without following symlinks (see
-#   _reference.warm_names); the C loop runs without the GIL.
-# - ``warm_dir(path, flag) -> (found, seconds)``: list a directory and lstat its entries
-#   (see _reference.warm_dir), also without the GIL.  Found by name,
-#   as mallopt: an older extension without it uses the Python twin.
-
-__all__ += ["StopFlag", "warm_names", "warm_dir"]
-
-if BACKEND == "native" and hasattr(_lib, "pysync_warm_names") and hasattr(_lib, "pysync_warm_dir"):
-    class StopFlag:
-        __slots__ = ("cell", "ns")
-
-        def __init__(self):
-            self.cell = _ffi.new("int[1]")
-            self.ns = _ffi.new("int64_t[1]")      # the time the last call took
-
-        def set(self):
-            self.cell[0] = 1
-
-        def is_set(self):
-            return bool(self.cell[0])
-
-    def warm_names(root_fd, blob, flag):
-        """See _reference.warm_names."""
-        found = _lib.pysync_warm_names(root_fd, blob, len(blob), flag.cell, flag.ns)
-        return found, flag.ns[0] / 1e9
-
-    def warm_dir(path, flag):
-        """See _reference.warm_dir."""
-        found = _lib.pysync_warm_dir(path, flag.cell, flag.ns)
-        return found, flag.ns[0] / 1e9
-else:
-    from pysync._reference import StopFlag, warm_dir, warm_names  # noqa: E402,F811
-
-
-# ---- the file list's ordinary entries (native/flist.c, protocol/flist_native.py) ---------
-#
-# - ``FLIST_BACKEND``: ``"native"`` when the C loops are there, else ``"ref"``: then (and
-#   with ``PYSYNC_NATIVE=ref``) the Python coder of pysync/protocol/flist.py, which is the
-#   specification, does all the work.
-# - ``FlistCoder(uid, gid, links, csum_len)``: one direction's "same as before" state;
-#   ``state`` / ``set_state(mode, mtime, uid, gid, count)``; ``encode(...)`` and
-#   ``decode(...)`` (see there).  Values that do not fit the C types raise OverflowError
-#   (flist_native.py then codes the rest in Python; the state is set anew before every call).
-
-__all__ += ["FLIST_BACKEND", "FlistCoder"]
-
-
-def _flist_native_ok():
-    if BACKEND != "native":
-        return False
-    version = getattr(_lib, "PYSYNC_FLIST_ABI", None)
-    return version == 1
-
-
-FLIST_BACKEND = "native" if _flist_native_ok() else "ref"
-FLIST_FULL, FLIST_NEED, FLIST_CAREFUL = 0, 1, 2
-FLIST_HAS_LINK, FLIST_HAS_SUM = 0x1000, 0x2000
-_FLIST_CHUNK = 128              # entries per decode call
-_FLIST_NAMES = 16 * 1024        # bytes of names per decode call (at least one longest)
-_FLIST_LINKS = 8 * 1024
-
-
-class FlistCoder:
-    """native/flist.c over one direction of the file list."""
-
-    __slots__ = ("_st", "_scratch", "_csum_len", "_out", "_written")
-
-    def __init__(self, uid, gid, links, csum_len):
-        st = self._st = _ffi.new("pysync_flist_state *")
-        st.opts = (_lib.PYSYNC_FLIST_UID if uid else 0) | (_lib.PYSYNC_FLIST_GID if gid else 0) \
-            | (_lib.PYSYNC_FLIST_LINKS if links else 0)
-        st.csum_len = csum_len
-        self._csum_len = csum_len
-        self._scratch = None
-        self._out = self._written = None
-
-    @property
-    def state(self):
-        """(mode, mtime, uid, gid, count)."""
-        st = self._st
-        return st.mode, st.mtime, st.uid, st.gid, st.count
-
-    def set_state(self, mode, mtime, uid, gid, count=0):
-        st = self._st
-        st.mode, st.mtime, st.uid, st.gid, st.count = mode, mtime, uid, gid, count
-
-    def encode(self, last, blob, ends, modes, sizes, mtimes, nsecs, uids, gids, xflags, plain,
-               start):
-        """Entries start.. of the batch (arrays of 'I' / 'q' items, ``blob`` the names
-        joined, ``ends`` their cumulative lengths, ``uids`` / ``gids`` None when not
-        sent, ``plain`` a byte per entry) -> (index of the first entry not encoded,
-        the wire bytes of those before it).  ``last``: the name before entry 0."""
-        n = len(modes)
-        cap = len(blob) + (64 + self._csum_len) * (n - start) + 64
-        out = self._out       # one buffer per coder, grown as needed: no churn per batch
-        if out is None or len(out) < cap:
-            out = self._out = bytearray(max(cap, 32 * 1024))
-            self._written = _ffi.new("size_t *")
-        written = self._written
-        written[0] = 0
-        fb = _ffi.from_buffer
-        with fb("unsigned char[]", out, require_writable=True) as o:
-            stop = _lib.pysync_flist_encode(
-                self._st, last, len(last), blob, fb("uint32_t[]", ends),
-                fb("uint32_t[]", modes), fb("int64_t[]", sizes), fb("int64_t[]", mtimes),
-                fb("uint32_t[]", nsecs), _ffi.NULL if uids is None else fb("uint32_t[]", uids),
-                _ffi.NULL if gids is None else fb("uint32_t[]", gids),
-                fb("uint32_t[]", xflags), plain, start, n, o, len(out), written)
-        return stop, out[:written[0]]
-
-    def decode(self, last, data, pos, most):
-        """Whole ordinary entries of ``data`` from ``pos`` (at most ``most``, and
-        ``_FLIST_CHUNK``) -> (reason, new pos, fields): the reason the C loop
-        stopped (FLIST_FULL / _NEED / _CAREFUL); fields None when no entry was
-        decoded, else (names, links, sums, modes, sizes, mtimes, nsecs, uids, gids,
-        extras): the names and the link targets each as one NUL-separated blob,
-        the sums (of the regular files, in order) as one blob, lists of the
-        other fields, and ``extras`` None when no entry has extra bits
-        (FLIST_HAS_LINK / _HAS_SUM, kept transmit flags)."""
-        sc = self._scratch
-        if sc is None:
-            # Not cleared: only the part a call writes is ever touched (RSS).
-            new = _ffi.new_allocator(should_clear_after_alloc=False)
-            sc = self._scratch = (
-                new("unsigned char[]", _FLIST_NAMES), new("unsigned char[]", _FLIST_LINKS),
-                new("unsigned char[]", max(1, self._csum_len * _FLIST_CHUNK)),
-                new("uint32_t[]", _FLIST_CHUNK), new("int64_t[]", _FLIST_CHUNK),
-                new("int64_t[]", _FLIST_CHUNK), new("uint32_t[]", _FLIST_CHUNK),
-                new("uint32_t[]", _FLIST_CHUNK), new("uint32_t[]", _FLIST_CHUNK),
-                new("uint16_t[]", _FLIST_CHUNK), new("size_t[6]"))
-        names, links, sums, modes, sizes, mtimes, nsecs, uids, gids, extra, c = sc
-        c[0] = pos      # position, names length, links length, count, entries with extras
-        c[1] = c[2] = c[3] = c[4] = 0
-        with _ffi.from_buffer("unsigned char[]", data) as buf:
-            reason = _lib.pysync_flist_decode(
-                self._st, last, len(last), buf, len(buf), c, min(most, _FLIST_CHUNK),
-                names, _FLIST_NAMES, c + 1, links, _FLIST_LINKS, c + 2, sums, modes, sizes,
-                mtimes, nsecs, uids, gids, extra, c + 3, c + 4)
-        k = c[3]
-        if not k:
-            return reason, pos, None
-        unpack = _ffi.unpack
-        buffer = _ffi.buffer
-        return reason, c[0], (buffer(names, c[1])[:],
-                buffer(links, c[2])[:] if c[2] else b"",
-                buffer(sums, self._csum_len * k)[:] if self._csum_len else b"",
-                unpack(modes, k), unpack(sizes, k), unpack(mtimes, k), unpack(nsecs, k),
-                unpack(uids, k), unpack(gids, k), unpack(extra, k) if c[4] else None)
+def __getattr__(name):
+    """A name of native_io.py, native_zstd.py or native_flist.py: import that
+    module and keep all its names here (a name already set here, say by a
+    test, is left as it is)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    __import__(module)
+    part = sys.modules[module]
+    here = globals()
+    for n in part.__all__:
+        here.setdefault(n, getattr(part, n))
+    return here[name]

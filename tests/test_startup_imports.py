@@ -60,7 +60,8 @@ LOCAL = NEVER + ("subprocess", "signal", "pysync.transport.rsh", "socket", "sele
 # (the two import in parallel, and neither holds the other's modules).
 SENDING_ONLY = ("pysync.sending", "pysync.engine.scan")
 RECEIVING_ONLY = ("pysync.receiving", "pysync.engine.generator", "pysync.engine.receiver",
-                  "pysync.destination", "pysync.io.sink", "pysync.io.replace", "pysync.io.writebehind",
+                  "pysync.destination", "pysync.io.sink", "pysync.io.sinkbase", "pysync.io.directsink",
+                  "pysync.io.replace", "pysync.io.writebehind",
                   "pysync.io.attrs", "pysync.io.offload")
 BEFORE_FORK = LOCAL + SENDING_ONLY + RECEIVING_ONLY + ("pysync.engine.matcher", "zlib")
 # ... and what both need is in before it, so neither imports it again.
@@ -70,7 +71,7 @@ RSH_CLIENT = NEVER + ("socket", "_socket", "pysync.engine.offload", "pysync.io.o
 SERVER = NEVER + ("socket", "_socket", "subprocess", "signal", "pysync.client", "pysync.transport.rsh",
                   "pysync.engine.offload", "pysync.io.offload")
 SERVER_SENDER = SERVER + ("pysync.receiving", "pysync.engine.receiver", "pysync.engine.generator",
-                          "pysync.io.sink")
+                          "pysync.io.sink", "pysync.io.sinkbase", "pysync.io.directsink")
 
 
 def _tree(root: Path) -> None:
@@ -166,7 +167,8 @@ def test_remote_shell_client_and_server(probe, tmp_path, direction):
 # write path (sink, staging buffers, write-behind, cache rules, with fcntl
 # and mmap) load with the first file sent or received.
 NO_OP_NEVER = ("re", "enum", "shlex", "xxhash", "copyreg",
-               "pysync.engine.matcher", "pysync.io.sink", "pysync.io.buffers", "pysync.io.writebehind",
+               "pysync.engine.matcher", "pysync.io.sink", "pysync.io.sinkbase", "pysync.io.directsink",
+               "pysync.io.buffers", "pysync.io.writebehind",
                "pysync.io.cache", "pysync.io.geometry", "mmap", "fcntl",
                # an option's own: filter rules, --bwlimit, --files-from
                "pysync.engine.filters", "pysync.engine.bwlimit", "pysync.protocol.filesfrom",

@@ -25,7 +25,8 @@ import os
 from .. import native
 from ..errors import FileIOError
 from .cache import SourceReader
-from .sink import WriteMode, _show, make_sink
+from .sink import WriteMode, make_sink
+from .sinkbase import _show
 
 __all__ = ["clone_or_copy", "copy_file", "FICLONE", "reflink"]
 

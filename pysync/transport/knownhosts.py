@@ -23,7 +23,7 @@ import hmac
 import os
 from dataclasses import dataclass
 
-from .sshconfig import match_pattern_list
+from .sshwords import match_pattern_list
 
 __all__ = ["Entry", "Verdict", "KnownHosts", "host_key_name", "hash_hostname", "fingerprint",
            "add_host_key", "OK", "UNKNOWN", "CHANGED", "REVOKED"]

@@ -21,29 +21,28 @@ Written from the ssh_config(5) manual, not from OpenSSH's sources:
 Options pysync has no use for are accepted and ignored, as ssh ignores
 options it does not know when told to (``IgnoreUnknown``); a malformed
 value of an option we use is an error naming the file and line.
+
+The lexical rules are in sshwords.py, the reading of the files in
+sshconfigfile.py; this module resolves one destination's settings
+(``resolve`` -> ``HostConfig``) and parses ``ProxyJump`` hops.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import re
 import socket
-import subprocess
 from dataclasses import dataclass, field
+
+from .sshconfigfile import MAX_INCLUDE_DEPTH, ConfigError, _Reader  # noqa: F401
+from .sshwords import _expand_env, _local_user, _tilde, expand_tokens, match_pattern_list, split_words
 
 __all__ = ["HostConfig", "ConfigError", "resolve", "parse_jump", "match_pattern_list", "split_words",
            "expand_tokens", "DEFAULT_IDENTITIES"]
 
 DEFAULT_IDENTITIES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk", "~/.ssh/id_ed25519",
                       "~/.ssh/id_ed25519_sk", "~/.ssh/id_xmss", "~/.ssh/id_dsa")
-MAX_INCLUDE_DEPTH = 16
-
-
-class ConfigError(Exception):
-    """A config file we cannot use (syntax, bad value); the message names
-    the file and line."""
 
 
 @dataclass
@@ -77,341 +76,6 @@ class HostConfig:
     preferred_authentications: list | None = None
     compression: bool = False                             # parsed, ignored
     sources: list = field(default_factory=list)           # config files read
-
-
-# ---------------------------------------------------------------------------
-# words, patterns, tokens
-# ---------------------------------------------------------------------------
-
-def split_words(line: str) -> list:
-    """Split a config line into words: whitespace separates, double quotes
-    group, a word beginning with '#' starts a comment."""
-    words, cur, quoted, have = [], [], False, False
-    i, n = 0, len(line)
-    while i < n:
-        c = line[i]
-        if quoted:
-            if c == '"':
-                quoted = False
-            else:
-                cur.append(c)
-        elif c == '"':
-            quoted, have = True, True
-        elif c in " \t\r\n":
-            if have:
-                words.append("".join(cur))
-                cur, have = [], False
-        elif c == "#" and not have:
-            break
-        else:
-            cur.append(c)
-            have = True
-        i += 1
-    if quoted:
-        raise ValueError("unbalanced quotes")
-    if have:
-        words.append("".join(cur))
-    return words
-
-
-def _glob_match(name: str, pattern: str) -> bool:
-    # fnmatchcase gives '[' a meaning that ssh patterns do not have.
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, name, re.S) is not None
-
-
-def match_pattern_list(name: str, patterns, lower: bool = True) -> bool | None:
-    """True if ``name`` matches a positive pattern and no negated one;
-    False if a negated pattern matches; None if nothing matched."""
-    if lower:
-        name = name.lower()
-    found = None
-    for pat in patterns:
-        if lower:
-            pat = pat.lower()
-        neg = pat.startswith("!")
-        if neg:
-            if _glob_match(name, pat[1:]):
-                return False
-        elif _glob_match(name, pat):
-            found = True
-    return found
-
-
-def _local_user() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return os.environ.get("USER") or str(os.getuid())
-
-
-def expand_tokens(text: str, tokens: dict, what: str = "") -> str:
-    out, i = [], 0
-    while i < len(text):
-        c = text[i]
-        if c == "%" and i + 1 < len(text):
-            k = text[i + 1]
-            if k == "%":
-                out.append("%")
-            elif k in tokens:
-                out.append(str(tokens[k]))
-            else:
-                raise ValueError(f"unknown token %{k} in {what or 'value'}")
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def _expand_env(text: str) -> str:
-    def sub(m):
-        name = m.group(1)
-        if name not in os.environ:
-            raise ValueError(f"environment variable ${{{name}}} is not set")
-        return os.environ[name]
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", sub, text)
-
-
-def _tilde(path: str, home: str) -> str:
-    if path == "~" or path.startswith("~/"):
-        return home + path[1:]
-    if path.startswith("~"):
-        return os.path.expanduser(path)
-    return path
-
-
-# ---------------------------------------------------------------------------
-# the reader
-# ---------------------------------------------------------------------------
-
-_YES = {"yes": True, "true": True, "no": False, "false": False}
-
-# options whose first value wins (key -> kind)
-_SINGLE = {
-    "hostname": "str", "port": "port", "user": "str", "identitiesonly": "bool",
-    "identityagent": "str", "stricthostkeychecking": "strict", "hashknownhosts": "bool",
-    "hostkeyalias": "str", "connecttimeout": "time", "serveraliveinterval": "time",
-    "serveralivecountmax": "int", "batchmode": "bool", "pubkeyauthentication": "bool",
-    "passwordauthentication": "bool", "kbdinteractiveauthentication": "bool",
-    "challengeresponseauthentication": "bool", "numberofpasswordprompts": "int",
-    "preferredauthentications": "str", "compression": "bool",
-}
-_LISTS = {"identityfile", "userknownhostsfile", "globalknownhostsfile"}
-
-
-def _time_value(v: str) -> float:
-    """sshd_config time format: 30, 30s, 5m, 1h30m."""
-    if v.isdigit():
-        return float(v)
-    total, pos = 0.0, 0
-    for m in re.finditer(r"(\d+)([sSmMhHdDwW]?)", v):
-        if m.start() != pos:
-            raise ValueError
-        unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2).lower()]
-        total += int(m.group(1)) * unit
-        pos = m.end()
-    if pos != len(v) or not v:
-        raise ValueError
-    return total
-
-
-class _Reader:
-    def __init__(self, host: str, user: str | None, home: str, final: bool, run_exec: bool):
-        self.host = host
-        self.cmd_user = user
-        self.home = home
-        self.final = final
-        self.run_exec = run_exec
-        self.values: dict = {}
-        self.lists: dict = {k: [] for k in _LISTS}
-        self.uses_final = False
-        self.sources: list = []
-
-    # -- matching
-    def _hostname(self) -> str:
-        hn = self.values.get("hostname")
-        return expand_tokens(hn[0], {"h": self.host}, "HostName") if hn else self.host
-
-    def _user(self) -> str:
-        if self.cmd_user:
-            return self.cmd_user
-        u = self.values.get("user")
-        return u[0] if u else _local_user()
-
-    def _match_line(self, words: list, where: str) -> bool:
-        if not words:
-            raise ConfigError(f"{where}: Match needs criteria")
-        result = True
-        i = 0
-        crit_words = [w.lower() for w in words]
-        if crit_words in (["all"], ["canonical", "all"], ["final", "all"]):
-            if "final" in crit_words:
-                self.uses_final = True
-                return self.final
-            return True
-        while i < len(words):
-            word = words[i]
-            neg = word.startswith("!")
-            crit = word[1:].lower() if neg else word.lower()
-            i += 1
-            if crit == "all":
-                ok = True
-            elif crit in ("canonical",):
-                ok = False
-            elif crit == "final":
-                self.uses_final = True
-                ok = self.final
-            else:
-                if i >= len(words):
-                    raise ConfigError(f"{where}: Match {crit} needs an argument")
-                arg = words[i]
-                i += 1
-                pats = arg.split(",")
-                if crit == "host":
-                    ok = match_pattern_list(self._hostname(), pats) is True
-                elif crit == "originalhost":
-                    ok = match_pattern_list(self.host, pats) is True
-                elif crit == "user":
-                    ok = match_pattern_list(self._user(), pats, lower=False) is True
-                elif crit == "localuser":
-                    ok = match_pattern_list(_local_user(), pats, lower=False) is True
-                elif crit == "exec":
-                    # not run once an earlier criterion has failed
-                    ok = self._match_exec(arg) if result else False
-                elif crit in ("localnetwork", "tagged", "address", "localaddress",
-                              "localport", "rdomain", "version", "sessiontype", "command"):
-                    ok = False
-                else:
-                    raise ConfigError(f"{where}: unsupported Match criterion '{crit}'")
-            if neg:
-                ok = not ok
-            result = result and ok
-        return result
-
-    def _match_exec(self, command: str) -> bool:
-        if not self.run_exec:
-            return False
-        tokens = self._tokens()
-        try:
-            cmd = expand_tokens(command, tokens, "Match exec")
-        except ValueError:
-            return False
-        try:
-            rc = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, timeout=30).returncode
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return rc == 0
-
-    def _tokens(self) -> dict:
-        port = self.values.get("port", (22,))[0]
-        local = socket.gethostname()
-        return {"h": self._hostname(), "n": self.host, "p": port, "r": self._user(), "u": _local_user(),
-                "d": self.home, "l": local.split(".")[0], "L": local.split(".")[0], "i": os.getuid(),
-                "k": self.values.get("hostkeyalias", (self._hostname(),))[0]}
-
-    # -- files
-    def read_file(self, path: str, depth: int, active: bool, user_file: bool) -> bool:
-        """Process one file; returns the 'active' state at its end."""
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                lines = f.read().splitlines()
-        except FileNotFoundError:
-            return active
-        except OSError as e:
-            raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-        self.sources.append(path)
-        for lineno, raw in enumerate(lines, 1):
-            where = f"{path}:{lineno}"
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            m = re.match(r"([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+|$)(.*)$", line)
-            if not m:
-                raise ConfigError(f"{where}: cannot parse '{line}'")
-            key, rest = m.group(1).lower(), m.group(2)
-            try:
-                words = split_words(rest)
-            except ValueError as e:
-                raise ConfigError(f"{where}: {e}") from None
-            if key == "host":
-                if not words:
-                    raise ConfigError(f"{where}: Host needs a pattern")
-                active = match_pattern_list(self.host, words) is True
-                continue
-            if key == "match":
-                active = self._match_line(words, where)
-                continue
-            if key == "include":
-                if active:
-                    self._include(words, depth, active, user_file, where)
-                continue
-            if not active:
-                continue
-            self._option(key, words, where, rest)
-        return active
-
-    def _include(self, words, depth, active, user_file, where):
-        if depth >= MAX_INCLUDE_DEPTH:
-            raise ConfigError(f"{where}: Include nested too deeply")
-        base = os.path.join(self.home, ".ssh") if user_file else "/etc/ssh"
-        for word in words:
-            pat = _tilde(word, self.home)
-            if not os.path.isabs(pat):
-                pat = os.path.join(base, pat)
-            for path in sorted(glob.glob(pat)):
-                if os.path.isdir(path):
-                    continue
-                # an included file starts in the including block's state and
-                # leaves it unchanged afterwards
-                self.read_file(path, depth + 1, active, user_file)
-
-    def _option(self, key: str, words: list, where: str, rest: str = "") -> None:
-        if key in _LISTS:
-            if not words:
-                raise ConfigError(f"{where}: {key} needs a value")
-            self.lists[key].append((words, where))
-            return
-        if key in ("proxyjump", "proxycommand"):
-            if "proxyjump" in self.values or "proxycommand" in self.values:
-                return
-            if not words:
-                raise ConfigError(f"{where}: {key} needs a value")
-            if key == "proxycommand":
-                # the rest of the line, verbatim: it is a shell command
-                self.values[key] = ("none" if words == ["none"] else rest.strip(), where)
-            else:
-                self.values[key] = (",".join(words), where)
-            return
-        kind = _SINGLE.get(key)
-        if kind is None or key in self.values:
-            return
-        if len(words) != 1 and key != "preferredauthentications":
-            raise ConfigError(f"{where}: {key} takes one value")
-        v = words[0]
-        try:
-            if kind == "bool":
-                val = _YES[v.lower()]
-            elif kind == "port":
-                val = int(v)
-                if not 0 < val < 65536:
-                    raise ValueError
-            elif kind == "int":
-                val = int(v)
-                if val < 0:
-                    raise ValueError
-            elif kind == "time":
-                val = _time_value(v)
-            elif kind == "strict":
-                val = {"yes": "yes", "true": "yes", "no": "no", "false": "no", "off": "no",
-                       "ask": "ask", "accept-new": "accept-new"}[v.lower()]
-            else:
-                val = v
-        except (KeyError, ValueError):
-            raise ConfigError(f"{where}: bad value '{v}' for {key}") from None
-        self.values[key] = (val, where)
-
 
 def resolve(host: str, user: str | None = None, port: int | None = None, *, home: str | None = None,
             config_path: str | None = None, system_config: str | None = "/etc/ssh/ssh_config",
@@ -534,4 +198,3 @@ def parse_jump(spec: str):
             raise ConfigError(f"bad ProxyJump hop '{part}'")
         hops.append((user or None, host, int(port) if port else None))
     return hops
-

@@ -19,6 +19,7 @@ from iohelp import (BIG, MiB, SIZES, evict, file_sha, resident, sha, unless_cach
                     write_file)
 from pysync.errors import FileIOError
 from pysync.io import cache
+from pysync.io import directsink as directsink_mod
 from pysync.io import sink as sink_mod
 from pysync.io.buffers import POOL
 from pysync.io.geometry import DioGeometry
@@ -238,18 +239,18 @@ def test_alignment_checked_before_syscall(tmp_path, monkeypatch):
 def test_tail_strategy_b(tmp_path, payload, monkeypatch):
     """When O_DIRECT cannot be cleared, the tail is padded, written with
     O_DIRECT and the file truncated: same content."""
-    real = sink_mod.set_direct
+    real = directsink_mod.set_direct
     for size in (MiB + 1, 4 * MiB + 777, 5 * MiB + 4095):
         p = tmp_path / "b"
         dir_fd = os.open(tmp_path, os.O_RDONLY)
         fd = os.open("b", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)
         try:
             sink = make_sink(fd, dir_fd, b"b", b"b", size, DIRECT)
-            monkeypatch.setattr(sink_mod, "set_direct", lambda fd, on: (
+            monkeypatch.setattr(directsink_mod, "set_direct", lambda fd, on: (
                 real(fd, on) if on else (_ for _ in ()).throw(OSError(errno.EINVAL, "no"))))
             sink.write(payload[:size])
             sink.finish()
-            monkeypatch.setattr(sink_mod, "set_direct", real)
+            monkeypatch.setattr(directsink_mod, "set_direct", real)
             assert sink._padded and sink._tail is None
         finally:
             os.close(fd)
