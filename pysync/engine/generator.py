@@ -14,6 +14,7 @@ touch-up), hlinks.py (hard-link groups), altdest.py (--*-dest), basis.py
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -65,6 +66,8 @@ class Generator:
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created
+        self.skip_dir = None             # a directory that could not be made: not its contents
+        self.below_nondir = False        # the last stat met a non-directory above the name
         self.created_dirs = set()
         self.skipped_deletes = 0
         # As rsync: one member of each hard-link group (see hlinks.pick_leader)
@@ -127,6 +130,10 @@ class Generator:
         for ndx, entry in enumerate(self.flist):
             if entry.cleared or list_only:
                 continue
+            if self.skip_dir is not None:
+                if entry.name.startswith(self.skip_dir):
+                    continue
+                self.skip_dir = None
             now = monotonic()
             if now - last_flush > FLUSH_INTERVAL:
                 # Keep the sender busy: requests should not wait for a full
@@ -153,7 +160,10 @@ class Generator:
                         if self.success is not None:
                             self.success(ndx, entry.name)
                         continue
+                    self.below_nondir = False
                     self._gen_entry(ndx, entry, st)
+                except NotADirectoryError:
+                    generate(ndx, entry)     # below a non-directory: as rsync says
                 except OSError as e:
                     self._setup_failed(entry, e)
                 continue
@@ -245,6 +255,7 @@ class Generator:
 
     def _generate(self, ndx: int, entry) -> None:
         name = entry.name
+        self.below_nondir = False
         if self.cfg.dry_run and (name.rsplit(b"/", 1)[0] if b"/" in name else b"") \
                 in self.missing_dirs:
             st = None
@@ -253,6 +264,12 @@ class Generator:
                 st = self.tree.stat_entry(name, entry.is_dir)
             except FileNotFoundError:
                 st = None
+            except NotADirectoryError:
+                # Below a non-directory in the way: nothing there, though not
+                # missing for --existing (rsync's stat fails alike, and
+                # making the entry then fails).
+                st = None
+                self.below_nondir = True
             if st is not None and self.policy.fake:
                 from ..io.fakesuper import fold_in_tree
                 st = fold_in_tree(self.tree, name, st)
@@ -300,11 +317,14 @@ class Generator:
         cfg = self.cfg
         if entry.name == b".":
             return False
-        if cfg.existing and st is None:
+        if cfg.existing and st is None and not self.below_nondir:
             if entry.is_dir:
                 self.missing_dirs.add(entry.name)   # and nothing below it
             return self._skip_member(ndx, entry)
-        if cfg.ignore_existing and st is not None and not entry.is_dir:
+        # A directory is skipped only when what is there is not one (its
+        # contents are still visited, below whatever is in the way).
+        if cfg.ignore_existing and st is not None \
+                and not (entry.is_dir and stat.S_ISDIR(st.st_mode)):
             return self._skip_member(ndx, entry)
         if entry.is_reg:
             if cfg.max_size is not None and entry.size > cfg.max_size:
@@ -358,6 +378,11 @@ class Generator:
 
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg
+        if st is None and self.below_nondir:
+            self._fail(f"rsync: [generator] recv_generator: failed to stat "
+                       f"\"{show(os.path.abspath(self.tree.path(entry.name)))}\": "
+                       f"{os.strerror(errno.ENOTDIR)} ({errno.ENOTDIR})")
+            return
         if st is not None and not stat.S_ISREG(st.st_mode):
             if cfg.write_devices and (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
                 from ..io.inplace import DeviceStat    # written into, as a file

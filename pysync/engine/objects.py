@@ -111,9 +111,9 @@ def gen_dir(gen, ndx, entry, st) -> None:
                 gen.acls.apply_by_name(entry)      # the root we just created
         elif gen.cfg.dry_run:
             gen.missing_dirs.add(entry.name)
+        elif not _make_dir(gen, ndx, entry):
+            return
         else:
-            dfd, base = gen.tree.locate(entry.name)
-            os.mkdir(base, 0o700, dir_fd=dfd)
             gen.created_dirs.add(entry.name)
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry)
@@ -147,6 +147,23 @@ def gen_dir(gen, ndx, entry, st) -> None:
             if content_dir(entry):
                 delete_in(gen, entry)
     gen.dirs.append((ndx, entry))
+
+
+def _make_dir(gen, ndx, entry) -> bool:
+    """mkdir for a new directory; when that fails (a non-directory in the
+    way above it), rsync's itemized line, its two error lines, and none of
+    the directory's contents (recv_generator's skip_dir)."""
+    try:
+        dfd, base = gen.tree.locate(entry.name)
+        os.mkdir(base, 0o700, dir_fd=dfd)
+        return True
+    except OSError as e:
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
+        gen._fail(f"rsync: [generator] recv_generator: mkdir \"{show(os.path.abspath(gen.tree.path(entry.name)))}\" "
+                  f"failed: {e.strerror} ({e.errno})")
+        gen.log.error("*** Skipping any contents from this failed directory ***")
+        gen.skip_dir = entry.name + b"/"
+        return False
 
 
 def _early_perms(gen, entry, st) -> None:

@@ -1,0 +1,79 @@
+"""Findings of interop/fuzz.py (seeds 20-22) about a non-directory in the
+way of a directory, pysync against stock rsync on the same trees, locally
+and over the fake remote shell: --ignore-existing keeps a symlink where
+the source has a directory, and what is below it fails as rsync's does
+(the stat of a name below a symlink is "nothing there", a directory there
+cannot be made and its contents are skipped)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+
+from helpers.roles import fix_dirs, lines, put, sources_command
+
+OLD = 1_500_000_000
+ROLES3 = ["local", "push-rsync2pysync", "pull-pysync2rsync"]
+
+
+def _state(root):
+    """Name -> (type, mode, size, symlink target, mtime); a symlink's time
+    is left out (rsync 3.2.7 sets the directory's time on a symlink it
+    kept in the directory's place: see interop/fuzz.py's ALLOWED)."""
+    out = {}
+    for d, ds, fs in os.walk(root):
+        for n in ds + fs:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            link = stat.S_ISLNK(st.st_mode)
+            out[os.path.relpath(p, root)] = (
+                stat.S_IFMT(st.st_mode), None if link else stat.S_IMODE(st.st_mode),
+                st.st_size, os.readlink(p) if link else None, None if link else st.st_mtime_ns)
+    return out
+
+
+def _errors(err: bytes, top) -> list:
+    """The error lines about entries, with the run's directory made neutral."""
+    text = err.decode("utf-8", "replace").replace(str(top), "TOP")
+    return sorted(ln for ln in text.splitlines()
+                  if re.search(r"mkdir|Skipping any contents|failed to set up|cannot reach", ln))
+
+
+def _tree(src, dst):
+    """The source has directory d with a file, a subdirectory with a file and
+    a device; the destination has a symlink d to a file of its own."""
+    put(src, "d/f", b"data", OLD)
+    put(src, "d/sub/g", b"more", OLD)
+    os.mknod(src / "d" / "dev", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    put(dst, "target", b"kept", OLD)
+    os.symlink("target", dst / "d")
+
+
+@pytest.mark.parametrize("opts", [["--ignore-existing", "-rti"],
+                                  ["--ignore-existing", "-rlti"], ["--ignore-existing", "-rtin"],
+                                  ["--ignore-existing", "--existing", "-rli"]])
+@pytest.mark.parametrize("role", ROLES3)
+def test_ignore_existing_keeps_what_is_in_a_directorys_way_as_rsync(tmp_path, role, opts):
+    """interop/fuzz.py seed 22 case 133 and seed 20 case 14 (--small): the
+    symlink stays, d/sub cannot be made ("mkdir ... failed", its contents
+    skipped), d/f and d/dev fail or are skipped as rsync's are."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        src.mkdir(parents=True)
+        dst.mkdir(parents=True)
+        _tree(src, dst)
+        fix_dirs(src, OLD)
+        fix_dirs(dst, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst),
+                     _errors(r.stderr, top))
+    assert got["pysync"] == got["rsync"]
+    assert os.path.islink(tmp_path / "pysync" / "dst" / "d")
