@@ -117,7 +117,7 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
             continue
         if not stat.S_ISREG(ast.st_mode):
             continue
-        if candidate is None and ast.st_size:
+        if candidate is None:          # an empty one too (its xattrs are read)
             candidate = path
         if not gen._up_to_date(entry, ast, path):
             continue

@@ -77,3 +77,40 @@ def test_ignore_existing_keeps_what_is_in_a_directorys_way_as_rsync(tmp_path, ro
                      _errors(r.stderr, top))
     assert got["pysync"] == got["rsync"]
     assert os.path.islink(tmp_path / "pysync" / "dst" / "d")
+
+
+def _state_xattrs(root):
+    """_state without times (no -t: the run's own) and with the xattrs."""
+    out = _state(root)
+    for rel in list(out):
+        p = os.path.join(root, rel)
+        out[rel] = out[rel][:4] + (sorted((n, os.getxattr(p, n)) for n in os.listxattr(p)),)
+    return out
+
+
+@pytest.mark.parametrize("size", [0, 5])
+@pytest.mark.parametrize("role", ROLES3)
+def test_link_dest_basis_gives_long_xattr_values_as_rsync(tmp_path, role, size):
+    """interop/fuzz.py seed 22 case 151: a file sent with its --link-dest
+    copy as the basis (an older time, so not linked) takes the xattr
+    values the sender abbreviated from that copy, an empty one too."""
+    got = {}
+    long = bytes(range(200))
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst, ref = top / "src", top / "dst", top / "ref"
+        for d in (src, dst, ref):
+            d.mkdir(parents=True)
+        put(src, "f", b"x" * size, OLD)
+        put(ref, "f", b"x" * size, OLD - 5000)
+        for p in (src / "f", ref / "f"):
+            os.setxattr(p, "user.long", long)
+            os.setxattr(p, "user.k", b"short")
+        for d in (src, dst, ref):
+            fix_dirs(d, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-rloX", "-i", f"--link-dest={ref}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state_xattrs(dst))
+    assert got["pysync"] == got["rsync"]
+    assert got["pysync"][0] == 0
