@@ -30,8 +30,8 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .hlinks import (finish_hard_links, follows_leader, leave_group, member_basis, pick_leader,
-                     queue_follower)
+from .hlinks import (finish_hard_links, follows_leader, leader_blocked, leave_group, member_basis,
+                     pick_leader, queue_follower)
 from .itemize import after_chown
 from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
                       touch_up_dirs)
@@ -389,6 +389,8 @@ class Generator:
                 st = DeviceStat.at(*self.tree.locate(entry.name), st)
             else:
                 if not remove_in_way(self, entry, st):
+                    if entry.hlink is not None:
+                        leader_blocked(self, ndx, entry)
                     return
                 st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:

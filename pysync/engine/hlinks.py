@@ -101,6 +101,22 @@ def leave_group(gen, ndx: int, entry) -> None:
         gen._generate(new, gen.flist[new])
 
 
+def leader_blocked(gen, ndx: int, entry) -> None:
+    """A leader that could not make way for its file (a directory that
+    stays): rsync never finishes it, so the group's data goes to another
+    member, and this one is linked to it at the end like a follower (which
+    tries, and fails, to make way again)."""
+    group = entry.hlink
+    members = [m for m in gen.group_members.get(group, ()) if m != ndx]
+    if gen.leader_ndx.get(group) != ndx or not members:
+        return
+    new = gen.leader_ndx[group] = pick_leader(gen, members)
+    gen.hlink_followers.append((ndx, entry))
+    if new < ndx:
+        gen.hlink_followers = [(n, e) for n, e in gen.hlink_followers if n != new]
+        gen._generate(new, gen.flist[new])
+
+
 def follows_leader(gen, ndx: int, entry) -> bool:
     """A member listed after its group's leader, which the walk has
     handled (sent or found up to date): rsync's hard_link_check links it

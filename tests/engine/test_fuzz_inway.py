@@ -114,3 +114,34 @@ def test_link_dest_basis_gives_long_xattr_values_as_rsync(tmp_path, role, size):
         got[tool] = (r.returncode, sorted(lines(r.stdout)), _state_xattrs(dst))
     assert got["pysync"] == got["rsync"]
     assert got["pysync"][0] == 0
+
+
+@pytest.mark.parametrize("opts", [["--link-dest=REF"], ["--link-dest=REF", "--inplace"], []])
+@pytest.mark.parametrize("role", ROLES3)
+def test_hard_link_leader_blocked_by_a_directory_as_rsync(tmp_path, role, opts):
+    """interop/fuzz.py seed 22 case 103: the member of a hard-link group
+    that would get the data (it has a --link-dest copy) has a non-empty
+    directory in its way; the other member gets the data, and the blocked
+    one fails twice (not "link ... => a failed" with nothing made)."""
+    got = {}
+    data = bytes(range(256)) * 20
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst, ref = top / "src", top / "dst", top / "ref"
+        for d in (src, dst, ref):
+            d.mkdir(parents=True)
+        put(src, "x~", data, OLD)
+        os.link(src / "x~", src / "a")
+        put(ref, "a", data, OLD)
+        put(dst, "a/b", b"in the way", OLD)
+        for d in (src, dst, ref):
+            fix_dirs(d, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        run_opts = [o.replace("REF", str(ref)) for o in opts] + ["-rlptD", "-H", "-i"] + extra
+        r = subprocess.run(sources_command(tool, role, run_opts, [f"{src}/"], dst),
+                           capture_output=True, timeout=60)
+        errs = sorted(ln for ln in r.stderr.decode().splitlines()
+                      if "make way" in ln or "non-empty" in ln or "link" in ln)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), errs)
+    assert got["pysync"] == got["rsync"]
+    assert (tmp_path / "pysync" / "dst" / "x~").read_bytes() == data
