@@ -223,10 +223,10 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
                 _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
             gen._succeeded(ndx, entry)
             return
+        if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
+            return          # (a dry run says what a real one would)
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
-            if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
-                return
             if st is not None and gen.cfg.backups is not None and not stat.S_ISDIR(st.st_mode):
                 gen.cfg.backups.keep(entry.name)     # -b: what the link replaces (maybe_hard_link)
             tmp = temp_name(base)

@@ -145,3 +145,33 @@ def test_hard_link_leader_blocked_by_a_directory_as_rsync(tmp_path, role, opts):
         got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), errs)
     assert got["pysync"] == got["rsync"]
     assert (tmp_path / "pysync" / "dst" / "x~").read_bytes() == data
+
+
+@pytest.mark.parametrize("full", [True, False])
+@pytest.mark.parametrize("opts", [["-n"], ["-n", "--delete"], []])
+@pytest.mark.parametrize("role", ROLES3)
+def test_follower_blocked_by_a_directory_in_a_dry_run_as_rsync(tmp_path, role, opts, full):
+    """interop/fuzz.py seed 20 case 81 (--small): a follower of a hard-link
+    group (its leader is the member here already) has a directory in its
+    way; a dry run says what a real run does ("cannot delete non-empty
+    directory", "could not make way", exit 23), not that it links it."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        for d in (src, dst):
+            d.mkdir(parents=True)
+        put(src, "f", b"new data", OLD)
+        os.link(src / "f", src / "e")
+        put(dst, "e", b"old", OLD)
+        (dst / "f").mkdir()
+        if full:
+            put(dst, "f/sub/g", b"in the way", OLD)
+        for d in (src, dst):
+            fix_dirs(d, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + ["-rlt", "-H", "-i"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        errs = sorted(ln for ln in r.stderr.decode().splitlines() if "way" in ln or "non-empty" in ln)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), errs)
+    assert got["pysync"] == got["rsync"]
