@@ -117,6 +117,10 @@ def gen_dir(gen, ndx, entry, st) -> None:
             gen.created_dirs.add(entry.name)
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry)
+        if gen.cfg.delete and gen.cfg.delete_mode in (None, "during") and not gen.cfg.dry_run:
+            from .delete import content_dir, io_error_stops
+            if content_dir(entry):
+                io_error_stops(gen)     # nothing to delete in it, but the warning
         alt = None
         if gen.cfg.alt_dests:
             from .altdest import alt_find  # the option's module loads with it

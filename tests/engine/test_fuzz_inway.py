@@ -175,3 +175,31 @@ def test_follower_blocked_by_a_directory_in_a_dry_run_as_rsync(tmp_path, role, o
         errs = sorted(ln for ln in r.stderr.decode().splitlines() if "way" in ln or "non-empty" in ln)
         got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), errs)
     assert got["pysync"] == got["rsync"]
+
+
+@pytest.mark.parametrize("opts", [[], ["-n"], ["--delete-after"]])
+@pytest.mark.parametrize("where", ["missing", "new-subdir"])
+@pytest.mark.parametrize("role", ["local", "push-rsync2pysync", "pull-pysync2rsync"])
+def test_io_error_warning_in_a_directory_the_run_makes_as_rsync(tmp_path, role, where, opts):
+    """interop/fuzz.py seed 21 case 190 and seed 22 case 253 (--small):
+    with --delete and an I/O error on the sender (-L and a dangling
+    symlink), "IO error encountered -- skipping file deletion" is said at
+    the first directory, one the run creates too (the destination itself
+    or a new subdirectory)."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        src.mkdir(parents=True)
+        put(src, "d/f", b"data", OLD)
+        os.symlink("../nowhere", src / "b")
+        if where == "new-subdir":
+            dst.mkdir()
+            fix_dirs(dst, OLD)
+        fix_dirs(src, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + ["-L", "-rt", "--delete", "-i"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        out = r.stdout.replace(bytes(top), b"TOP")
+        got[tool] = (r.returncode, sorted(lines(out)), _state(dst) if dst.exists() else None)
+    assert got["pysync"] == got["rsync"]
