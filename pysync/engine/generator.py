@@ -225,6 +225,16 @@ class Generator:
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye
         wire.flush()
 
+    def _backup_xattrs(self, name: bytes, backup: bytes) -> None:
+        """-X: a backup copied for --inplace takes the file's xattrs (as
+        rsync copies them onto the backup it wrote)."""
+        from .xattrs import target_of
+        fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            self.xattrs.copy(target_of(self.tree, name), fd)
+        finally:
+            os.close(fd)
+
     def _setup_failed(self, entry, e: OSError) -> None:
         self._fail(f"rsync: [generator] failed to set up \"{show(self.tree.path(entry.name))}\": "
                    f"{e.strerror} ({e.errno})")
@@ -510,6 +520,8 @@ class Generator:
             # first (a hard link would change with it), and let the delta
             # work from that copy (rsync's FNAMECMP_BACKUP).
             backup = cfg.backups.copy(entry.name)
+            if self.xattrs is not None:
+                self._backup_xattrs(entry.name, backup)
             if not cfg.whole_file:
                 self.basis[ndx] = backup
                 self.backup_basis.add(ndx)
