@@ -516,16 +516,44 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
         follower = "hf+++++++++ " + show(n) + " => "
         out.update(f"output only pysync: {ln!r}" for ln in b["lines"] if ln.startswith(follower))
+        out |= _update_kept_group(case, a, b, n)
         for m, em in a["dst"].items():
             if m.startswith(n + b"/"):
                 gone = show(m) + ("/" if em["type"] == "d" else "")
                 out.add(f"output only pysync: {'*deleting   ' + gone!r}")
+                if m not in b["dst"]:
+                    out.add(f"dst {m!r}: only with rsync ({em['type']})")
         if suffix is not None:
             for label in ("dst", "bak"):
                 out.add(f"{label} {n + suffix!r}: only with pysync ({ea['type']})")
         if "--remove-source-files" in case["opts"] and n in (a.get("src") or {}):
             out.add(f"src {n!r}: only with rsync ({a['src'][n]['type']})")     # pysync sent it
     return out | _update_kept_full_dir(case, a, b)
+
+
+def _update_kept_group(case: dict, a: dict, b: dict, n: bytes) -> set:
+    """-H and such a name in a hard-link group: rsync 3.2.7, skipping it,
+    hands the group's data to another member (">f... M", not linked to
+    it); pysync links that member to the file it made ("hf... M => N").
+    Allowed: those lines of the other members, and their link lines."""
+    src = case["src"]
+    e = src.get(n)
+    if e is None or e["kind"] not in ("file", "hlink"):
+        return set()
+    target = e["to"] if e["kind"] == "hlink" else n
+    members = {m for m, em in src.items() if em["kind"] == "hlink" and em["to"] == target}
+    members = (members | {target}) - {n}
+    out = set()
+    for m in members:
+        shown = show(m)
+        out.update(f"output only rsync: {ln!r}" for ln in a["lines"]
+                   if ln[:2] in (">f", "<f") and ln[12:] == shown)
+        out.update(f"output only pysync: {ln!r}" for ln in b["lines"]
+                   if ln.startswith("hf") and ln[12:].startswith(shown + " => "))
+        if m in a["dst"] and m in b["dst"]:
+            out.update(d for d in diff_snapshots("dst", {m: a["dst"][m]}, {m: b["dst"][m]})
+                       if ": linked " in d or ": nlink " in d)
+    return out
 
 
 def _backup_suffix(opts: list) -> bytes | None:
