@@ -704,11 +704,34 @@ def _redo_sum_length_refused(case: dict, a: dict, b: dict) -> set:
             if ln.startswith("<f") and ln not in a["lines"]}
 
 
+def _copy_dest_over_symlink_perms(case: dict, a: dict, b: dict) -> set:
+    """--copy-dest without -p and a file copied from DIR where the
+    destination had a symlink: rsync 3.2.7 gives the copy the symlink's
+    permission bits (0777: the stat it sets attributes against is still
+    the one of what it removed), so a world-writable file; pysync gives
+    the new file's (the source's less the umask), as rsync does without
+    --copy-dest.  Allowed: the mode line of such a file, rsync's 0777."""
+    opts = case["opts"]
+    if not any(o.startswith("--copy-dest=") for o in opts) \
+            or _has_opt(opts, "p", "--perms") or _has_opt(opts, "a", "--archive") \
+            and "--no-perms" not in opts and "--no-p" not in opts:
+        return set()
+    before = case["dst"] or {}
+    out = set()
+    for n, ea in a["dst"].items():
+        eb = b["dst"].get(n)
+        if eb is None or ea["type"] != "-" or eb["type"] != "-" or ea.get("mode") != "0o777" \
+                or before.get(n, {}).get("kind") != "symlink":
+            continue
+        out.add(f"dst {n!r}: mode rsync={ea['mode']!r} pysync={eb['mode']!r}")
+    return out
+
+
 #: Known, explained differences: each a function of (case, rsync's run,
 #: pysync's run) giving the difference lines it explains, never more than
 #: the lines about the entries it is about.
 ALLOWED = [_update_kept_other_type, _dry_follower_unset_stat, _append_onto_other_basis,
-           _kept_link_retouched, _redo_sum_length_refused]
+           _kept_link_retouched, _redo_sum_length_refused, _copy_dest_over_symlink_perms]
 
 
 def _allowed_lines(case: dict, a: dict, b: dict) -> set:
