@@ -665,20 +665,20 @@ def _append_onto_other_basis(case: dict, a: dict, b: dict) -> set:
 
 def _kept_link_retouched(case: dict, a: dict, b: dict) -> set:
     """--ignore-existing and a source directory where the destination has
-    a symlink: both keep the symlink, but rsync 3.2.7's touch_up_dirs
+    a symlink or a file: both keep it, but rsync 3.2.7's touch_up_dirs
     revisits every directory of the list by name, whatever the generator
-    did with it, and sets the directory's time on the symlink there (its
+    did with it, and sets the directory's time on what is there (its
     set_times does not follow links); pysync leaves what it skipped alone.
-    Allowed: the mtime line of a symlink that was there before, where the
-    source has a directory."""
+    Allowed: the mtime line of a symlink or file that was there before,
+    where the source has a directory."""
     if "--ignore-existing" not in case["opts"]:
         return set()
     before = case["dst"] or {}
     out = set()
     for n, ea in a["dst"].items():
         eb = b["dst"].get(n)
-        if eb is None or ea["type"] != "l" or eb["type"] != "l" \
-                or before.get(n, {}).get("kind") != "symlink" \
+        if eb is None or ea["type"] not in ("l", "-") or eb["type"] != ea["type"] \
+                or before.get(n, {}).get("kind") not in ("symlink", "file") \
                 or case["src"].get(n, {}).get("kind") != "dir":
             continue
         if ea.get("mtime") != eb.get("mtime"):

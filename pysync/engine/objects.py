@@ -237,7 +237,12 @@ def gen_link(gen, ndx, entry, st) -> None:
         if not remove_in_way(gen, entry, st):
             return
     if not gen.cfg.dry_run:
-        dfd, base = tree.locate(entry.name)
+        try:
+            dfd, base = tree.locate(entry.name)
+        except NotADirectoryError as e:     # below a non-directory in the way
+            gen._fail(f"rsync: [generator] symlink \"{show(os.path.abspath(tree.path(entry.name)))}\" "
+                      f"-> \"{show(entry.link)}\" failed: {e.strerror} ({e.errno})")
+            return
         tmp = temp_name(base)
         if gen.policy.fake:
             from ..io.fakesuper import write_placeholder
@@ -284,7 +289,14 @@ def gen_special(gen, ndx, entry, st) -> None:
         if not remove_in_way(gen, entry, st):
             return
     if not gen.cfg.dry_run:
-        dfd, base = tree.locate(entry.name)
+        try:
+            dfd, base = tree.locate(entry.name)
+        except NotADirectoryError as e:     # below a non-directory in the way
+            # rsync names the temp name it tried (.NAME.PID)
+            head, _, tail = os.path.abspath(tree.path(entry.name)).rpartition(b"/")
+            gen._fail(f"rsync: [generator] mknod \"{show(head)}/.{show(tail)}.{os.getpid()}\" "
+                      f"failed: {e.strerror} ({e.errno})")
+            return
         tmp = temp_name(base)
         try:
             if gen.policy.fake:
