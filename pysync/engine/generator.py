@@ -63,6 +63,7 @@ class Generator:
         self.dirs = []                   # (ndx, entry) to fix after contents
         self.hlink_followers = []        # (ndx, entry) linked after the transfer
         self.hlink_compared = set()      # groups whose leader --compare-dest left out
+        self.hlink_sent = set()          # hard-link members whose data was asked for
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created
@@ -503,6 +504,8 @@ class Generator:
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] += 1
+        if entry.hlink is not None:
+            self.hlink_sent.add(ndx)     # its followers wait for it (hlinks.finish_hard_links)
         basis_type = xname = None
         if self.fuzzy is not None:
             self.fuzzy.taken.add(entry.name)     # never the basis of another file

@@ -179,7 +179,8 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         after = [m for m in members if m[0] > lndx]
         before = [m for m in members if m[0] < lndx]
         for ndx, entry in after + before[::-1]:
-            _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx)
+            _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx,
+                      leader_sent=lndx in gen.hlink_sent)
     gen.hlink_followers = pending
 
 
@@ -199,7 +200,8 @@ def _compared_followers(gen, members) -> None:
             try_alt_dests(gen, ndx, entry, st)
 
 
-def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False) -> None:
+def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False,
+              leader_sent: bool = False) -> None:
     tree = gen.tree
     try:
         try:
@@ -244,7 +246,11 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
     # file (a directory, a symlink) removed when rsync's generator met it:
     # new; one after the leader is compared with it.
     new = st is None or before_leader and not stat.S_ISREG(st.st_mode)
-    if st is None and not before_leader and gen.cfg.alt_dests and not gen.cfg.dry_run:
+    # Its copy in DIR counts only when the leader was done at once: one
+    # whose data came has its followers wait, and they are new (rsync's
+    # finish_hard_link, not hard_link_check).
+    if st is None and not before_leader and gen.cfg.alt_dests and not gen.cfg.dry_run \
+            and not leader_sent:
         alt = _follower_in_dir(gen, entry, lname)
         if alt is True:
             gen._succeeded(ndx, entry)      # the leader is its DIR copy: no line

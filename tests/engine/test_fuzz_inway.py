@@ -244,3 +244,32 @@ def test_inplace_backup_keeps_the_xattrs_as_rsync(tmp_path, role, opts):
     assert got["pysync"] == got["rsync"]
     assert ("user.long", b"L" * 100) in got["pysync"][2]["bak/f" if "--backup-dir=bak" in opts
                                                          else "f~"][4]
+
+
+@pytest.mark.parametrize("kind", ["copy", "link", "compare"])
+@pytest.mark.parametrize("role", ROLES3)
+def test_follower_of_a_sent_leader_is_new_despite_its_dir_copy_as_rsync(tmp_path, role, kind):
+    """interop/fuzz.py seed 23 case 149 (--small): the leader of a
+    hard-link group is sent (its DIR copy has another time), so its
+    follower waits for it and is itemized as new ("hf+++++++++"), even
+    though the follower's own copy in DIR is identical."""
+    got = {}
+    data = bytes(range(256)) * 9
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, ref = top / "src", top / "ref"
+        for d in (src, ref):
+            d.mkdir(parents=True)
+        put(src, "sub", data, OLD)
+        os.link(src / "sub", src / "x~")
+        put(ref, "sub", data, OLD - 5000)
+        put(ref, "x~", data, OLD)
+        for d in (src, ref):
+            fix_dirs(d, OLD)
+        dst = top / "dst"
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-H", "-a", "-i", f"--{kind}-dest={ref}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        out = r.stdout.replace(bytes(top), b"TOP")
+        got[tool] = (r.returncode, sorted(lines(out)), _state(dst))
+    assert got["pysync"] == got["rsync"]
