@@ -64,6 +64,7 @@ class Generator:
         self.hlink_followers = []        # (ndx, entry) linked after the transfer
         self.hlink_compared = set()      # groups whose leader --compare-dest left out
         self.hlink_sent = set()          # hard-link members whose data was asked for
+        self.dry_linked = {}             # -n: name -> lstat of the --link-dest copy it would be
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created

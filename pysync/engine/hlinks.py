@@ -268,7 +268,10 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
 
 def _leader_stat(gen, lname: bytes):
     """The leader's lstat; in a dry run None when it is not there (rsync
-    then compares the follower with a zeroed stat: never the same)."""
+    then compares the follower with a zeroed stat: never the same), or
+    the --link-dest copy a real run would have linked there."""
+    if gen.cfg.dry_run and lname in gen.dry_linked:
+        return gen.dry_linked[lname]
     try:
         ldfd, lbase = gen.tree.locate(lname)
         return os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)

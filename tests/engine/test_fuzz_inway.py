@@ -273,3 +273,33 @@ def test_follower_of_a_sent_leader_is_new_despite_its_dir_copy_as_rsync(tmp_path
         out = r.stdout.replace(bytes(top), b"TOP")
         got[tool] = (r.returncode, sorted(lines(out)), _state(dst))
     assert got["pysync"] == got["rsync"]
+
+
+@pytest.mark.parametrize("opts", [["-n"], []])
+@pytest.mark.parametrize("role", ROLES3)
+def test_linked_group_relinked_to_its_link_dest_copy_as_rsync(tmp_path, role, opts):
+    """interop/fuzz.py seed 28 case 192: a hard-link group already linked
+    here, its leader identical to its --link-dest copy: the leader is
+    relinked to that copy, so the follower is linked again ("x~ => deep"
+    with -v), in a dry run too."""
+    got = {}
+    data = bytes(range(256)) * 9
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst, ref = top / "src", top / "dst", top / "ref"
+        for d in (src, dst, ref):
+            d.mkdir(parents=True)
+        for d in (src, dst):
+            put(d, "deep", data, OLD)
+            os.link(d / "deep", d / "x~")
+        put(ref, "deep", data, OLD)
+        for d in (src, dst, ref):
+            fix_dirs(d, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + ["-v", "-a", "-H", f"--link-dest={ref}"]
+                                           + extra, [f"{src}/"], dst), capture_output=True, timeout=60)
+        links = {n: os.lstat(p).st_nlink for n, p in (("deep", dst / "deep"), ("x~", dst / "x~"),
+                                                       ("ref", ref / "deep"))}
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), links)
+    assert got["pysync"] == got["rsync"]
+    assert "x~ => deep" in got["pysync"][1]
