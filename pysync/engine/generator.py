@@ -328,7 +328,8 @@ class Generator:
         (generator.c recv_generator's early exits)."""
         cfg = self.cfg
         if entry.name == b".":
-            return False
+            # Only --existing, in a dry run into a destination not there.
+            return bool(cfg.existing and st is None)
         if cfg.existing and st is None and not self.below_nondir:
             if entry.is_dir:
                 self.missing_dirs.add(entry.name)   # and nothing below it

@@ -303,3 +303,24 @@ def test_linked_group_relinked_to_its_link_dest_copy_as_rsync(tmp_path, role, op
         got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst), links)
     assert got["pysync"] == got["rsync"]
     assert "x~ => deep" in got["pysync"][1]
+
+
+@pytest.mark.parametrize("opts", [["-n"], []])
+@pytest.mark.parametrize("role", ROLES3)
+def test_existing_into_a_missing_destination_as_rsync(tmp_path, role, opts):
+    """interop/fuzz.py seed 29 case 34: --existing into a destination that
+    is not there: a real run creates it ("cd+++++++++ ./") and nothing in
+    it; a dry run, where it stays missing, itemizes nothing."""
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        put(src, "d/f", b"data", OLD)
+        put(src, "g", b"more", OLD)
+        fix_dirs(src, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, opts + ["-ai", "--existing"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        out = r.stdout.replace(bytes(top), b"TOP")
+        got[tool] = (r.returncode, sorted(lines(out)), sorted(os.listdir(dst)) if dst.exists() else None)
+    assert got["pysync"] == got["rsync"]
