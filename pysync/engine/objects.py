@@ -172,21 +172,34 @@ def _make_dir(gen, ndx, entry) -> bool:
 
 def _early_perms(gen, entry, st) -> None:
     """An existing directory takes its permissions before anything in it
-    changes, as recv_generator's set_file_attrs: a --backup-dir directory
-    made for a file deleted or replaced in it copies them.  Without root a
-    mode lacking u+rwx has it added until touch_up_dirs, which also sets
-    the times and owner."""
+    changes, and its owner and group with -o/-g, as recv_generator's
+    set_file_attrs: a --backup-dir directory made for a file deleted or
+    replaced in it copies them.  Without root a mode lacking u+rwx has it
+    added until touch_up_dirs, which also sets the times."""
     policy = gen.policy
-    if policy.fake or not differs(entry, st, policy) & 2:
+    diff = 0 if policy.fake else differs(entry, st, policy) & (2 | 4 | 8)
+    if not diff:
         return
-    mode = wanted_mode(entry, policy, st.st_mode)
-    if gen.cfg.am_root <= 0:
-        mode |= stat.S_IRWXU
-    dfd, base = gen.tree.locate(entry.name)
-    try:
-        os.chmod(base, mode, dir_fd=dfd)
-    except OSError:
-        pass                # touch_up_dirs tries again, and says why it fails
+    if entry.name == b".":
+        where = {"path": gen.tree.root_fd}     # the root by its fd, never the cwd
+    else:
+        dfd, base = gen.tree.locate(entry.name)
+        where = {"path": base, "dir_fd": dfd}
+    if diff & (4 | 8):
+        uid = policy.uid_map.get(entry.uid, entry.uid) if diff & 4 else -1
+        gid = policy.gid_map.get(entry.gid, entry.gid) if diff & 8 else -1
+        try:
+            os.chown(uid=uid, gid=gid, follow_symlinks="dir_fd" not in where, **where)
+        except OSError:
+            pass            # touch_up_dirs tries again, and says why it fails
+    if diff & 2:
+        mode = wanted_mode(entry, policy, st.st_mode)
+        if gen.cfg.am_root <= 0:
+            mode |= stat.S_IRWXU
+        try:
+            os.chmod(mode=mode, **where)
+        except OSError:
+            pass
 
 
 def make_parents(gen, name: bytes) -> None:

@@ -324,3 +324,65 @@ def test_existing_into_a_missing_destination_as_rsync(tmp_path, role, opts):
         out = r.stdout.replace(bytes(top), b"TOP")
         got[tool] = (r.returncode, sorted(lines(out)), sorted(os.listdir(dst)) if dst.exists() else None)
     assert got["pysync"] == got["rsync"]
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o2755])
+@pytest.mark.parametrize("role", ROLES3)
+def test_backup_dir_parent_takes_the_new_owner_as_rsync(tmp_path, role, mode):
+    """interop/fuzz.py seed 29 case 82: an existing directory whose group
+    changes (-a as root) has it before a file in it is replaced, so the
+    --backup-dir directory made for that file's backup copies the new one
+    (rsync's set_file_attrs on the directory comes first)."""
+    if os.geteuid() != 0:
+        pytest.skip("changing a group needs root")
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst, bak = top / "src", top / "dst", top / "bak"
+        put(src, "d/f", b"new data", OLD)
+        put(dst, "d/f", b"old", OLD - 100)
+        os.chmod(src / "d", mode)
+        os.chmod(dst / "d", mode)
+        os.chown(dst / "d", 0, 1234)
+        fix_dirs(src, OLD)
+        fix_dirs(dst, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai", f"--backup-dir={bak}"] + extra,
+                                           [f"{src}/"], dst), capture_output=True, timeout=60)
+        bst, dst_st = os.lstat(bak / "d"), os.lstat(dst / "d")
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst),
+                     (bst.st_uid, bst.st_gid, stat.S_IMODE(bst.st_mode)),
+                     (dst_st.st_uid, dst_st.st_gid, stat.S_IMODE(dst_st.st_mode)))
+    assert got["pysync"] == got["rsync"]
+
+
+@pytest.mark.parametrize("role", ROLES3)
+def test_destination_root_takes_its_attributes_not_the_cwd(tmp_path, role):
+    """The destination root whose mode and group change (-a as root) gets
+    them on itself: the early attribute pass once addressed "." relative
+    to the working directory, which it changed instead."""
+    if os.geteuid() != 0:
+        pytest.skip("changing a group needs root")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    os.chmod(cwd, 0o755)
+    before = os.lstat(cwd)
+    got = {}
+    for tool in ("rsync", "pysync"):
+        top = tmp_path / tool
+        src, dst = top / "src", top / "dst"
+        put(src, "f", b"data", OLD)
+        dst.mkdir(parents=True)
+        os.chmod(src, 0o750)
+        os.chown(dst, 0, 1234)
+        fix_dirs(src, OLD)
+        fix_dirs(dst, OLD)
+        extra = ["--no-i-r"] if tool == "rsync" else []
+        r = subprocess.run(sources_command(tool, role, ["-ai"] + extra, [f"{src}/"], dst),
+                           capture_output=True, timeout=60, cwd=cwd)
+        st = os.lstat(dst)
+        got[tool] = (r.returncode, sorted(lines(r.stdout)), _state(dst),
+                     (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)))
+    assert got["pysync"] == got["rsync"]
+    after = os.lstat(cwd)
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
