@@ -516,16 +516,44 @@ def _update_kept_other_type(case: dict, a: dict, b: dict) -> set:
         out.add(f"output only pysync: {'<f+++++++++ ' + show(n)!r}")
         follower = "hf+++++++++ " + show(n) + " => "
         out.update(f"output only pysync: {ln!r}" for ln in b["lines"] if ln.startswith(follower))
+        out |= _update_kept_group(case, a, b, n)
         for m, em in a["dst"].items():
             if m.startswith(n + b"/"):
                 gone = show(m) + ("/" if em["type"] == "d" else "")
                 out.add(f"output only pysync: {'*deleting   ' + gone!r}")
+                if m not in b["dst"]:
+                    out.add(f"dst {m!r}: only with rsync ({em['type']})")
         if suffix is not None:
             for label in ("dst", "bak"):
                 out.add(f"{label} {n + suffix!r}: only with pysync ({ea['type']})")
         if "--remove-source-files" in case["opts"] and n in (a.get("src") or {}):
             out.add(f"src {n!r}: only with rsync ({a['src'][n]['type']})")     # pysync sent it
     return out | _update_kept_full_dir(case, a, b)
+
+
+def _update_kept_group(case: dict, a: dict, b: dict, n: bytes) -> set:
+    """-H and such a name in a hard-link group: rsync 3.2.7, skipping it,
+    hands the group's data to another member (">f... M", not linked to
+    it); pysync links that member to the file it made ("hf... M => N").
+    Allowed: those lines of the other members, and their link lines."""
+    src = case["src"]
+    e = src.get(n)
+    if e is None or e["kind"] not in ("file", "hlink"):
+        return set()
+    target = e["to"] if e["kind"] == "hlink" else n
+    members = {m for m, em in src.items() if em["kind"] == "hlink" and em["to"] == target}
+    members = (members | {target}) - {n}
+    out = set()
+    for m in members:
+        shown = show(m)
+        out.update(f"output only rsync: {ln!r}" for ln in a["lines"]
+                   if ln[:2] in (">f", "<f") and ln[12:] == shown)
+        out.update(f"output only pysync: {ln!r}" for ln in b["lines"]
+                   if ln.startswith("hf") and ln[12:].startswith(shown + " => "))
+        if m in a["dst"] and m in b["dst"]:
+            out.update(d for d in diff_snapshots("dst", {m: a["dst"][m]}, {m: b["dst"][m]})
+                       if ": linked " in d or ": nlink " in d)
+    return out
 
 
 def _backup_suffix(opts: list) -> bytes | None:
@@ -635,10 +663,102 @@ def _append_onto_other_basis(case: dict, a: dict, b: dict) -> set:
     return out
 
 
+def _kept_link_retouched(case: dict, a: dict, b: dict) -> set:
+    """--ignore-existing and a source directory where the destination has
+    a symlink or a file: both keep it, but rsync 3.2.7's touch_up_dirs
+    revisits every directory of the list by name, whatever the generator
+    did with it, and sets the directory's time on what is there (its
+    set_times does not follow links); pysync leaves what it skipped alone.
+    Allowed: the mtime line of a symlink or file that was there before,
+    where the source has a directory."""
+    if "--ignore-existing" not in case["opts"]:
+        return set()
+    before = case["dst"] or {}
+    out = set()
+    for n, ea in a["dst"].items():
+        eb = b["dst"].get(n)
+        if eb is None or ea["type"] not in ("l", "-") or eb["type"] != ea["type"] \
+                or before.get(n, {}).get("kind") not in ("symlink", "file") \
+                or case["src"].get(n, {}).get("kind") != "dir":
+            continue
+        if ea.get("mtime") != eb.get("mtime"):
+            out.add(f"dst {n!r}: mtime rsync={ea.get('mtime')!r} pysync={eb.get('mtime')!r}")
+    return out
+
+
+def _redo_sum_length_refused(case: dict, a: dict, b: dict) -> set:
+    """An 8-byte transfer checksum (xxh64, xxh3) and a file redone after a
+    failed verification, pysync sending to a stock receiver: rsync 3.2.7's
+    generator asks for the redo with 16-byte sums, which its own sender
+    refuses ("Invalid checksum length 16 [sender]", exit 2) before it
+    logs the file; pysync's sender takes them (as protocol/sums.py's
+    max_s2length says), logs the redo's itemized line, and rsync's
+    receiver refuses them in turn (exit 2 as well).  Allowed: that one
+    "<f" line, when both runs end so."""
+    if case["role"] != "push-pysync2rsync" or a["rc"] != 2 or b["rc"] != 2:
+        return set()
+    if b"Invalid checksum length 16 [sender]" not in a["stderr"] \
+            or b"Invalid checksum length 16 [receiver]" not in b["stderr"]:
+        return set()
+    return {f"output only pysync: {ln!r}" for ln in b["lines"]
+            if ln.startswith("<f") and ln not in a["lines"]}
+
+
+def _copy_dest_over_symlink_perms(case: dict, a: dict, b: dict) -> set:
+    """--copy-dest without -p and a file copied from DIR where the
+    destination had a symlink: rsync 3.2.7 gives the copy the symlink's
+    permission bits (0777: the stat it sets attributes against is still
+    the one of what it removed), so a world-writable file; pysync gives
+    the new file's (the source's less the umask), as rsync does without
+    --copy-dest.  Allowed: the mode line of such a file, rsync's 0777."""
+    opts = case["opts"]
+    if not any(o.startswith("--copy-dest=") for o in opts) \
+            or _has_opt(opts, "p", "--perms") or _has_opt(opts, "a", "--archive") \
+            and "--no-perms" not in opts and "--no-p" not in opts:
+        return set()
+    before = case["dst"] or {}
+    out = set()
+    for n, ea in a["dst"].items():
+        eb = b["dst"].get(n)
+        if eb is None or ea["type"] != "-" or eb["type"] != "-" or ea.get("mode") != "0o777" \
+                or before.get(n, {}).get("kind") != "symlink":
+            continue
+        out.add(f"dst {n!r}: mode rsync={ea['mode']!r} pysync={eb['mode']!r}")
+    return out
+
+
+_RETAINED_RE = re.compile(r"^WARNING: (.*) failed verification -- update retained ")
+
+
+def _inplace_backup_dir_redo(case: dict, a: dict, b: dict) -> set:
+    """--inplace with --backup-dir over a remote shell, a stock receiver
+    on both ends: rsync 3.2.7's first try at a file rebuilt from its
+    backup copy fails its verification ("update retained (will try
+    again)") and the redo logs the file a second time; the files come out
+    right.  pysync, receiving, builds them right the first time.
+    Allowed: the extra itemized lines of the files rsync warned about,
+    when pysync's run warned of none."""
+    opts = case["opts"]
+    if case["role"] == "local" or "--inplace" not in opts \
+            or not any(o.startswith("--backup-dir=") for o in opts):
+        return set()
+    if b"failed verification" in b["stderr"]:
+        return set()
+    warned = set()
+    for ln in a["stderr"].decode("utf-8", "replace").splitlines():
+        m = _RETAINED_RE.match(ln)
+        if m:
+            warned.add(m.group(1))
+    return {f"output only rsync: {ln!r}" for ln in a["lines"]
+            if ln[:2] in (">f", "<f") and ln[12:] in warned}
+
+
 #: Known, explained differences: each a function of (case, rsync's run,
 #: pysync's run) giving the difference lines it explains, never more than
 #: the lines about the entries it is about.
-ALLOWED = [_update_kept_other_type, _dry_follower_unset_stat, _append_onto_other_basis]
+ALLOWED = [_update_kept_other_type, _dry_follower_unset_stat, _append_onto_other_basis,
+           _kept_link_retouched, _redo_sum_length_refused, _copy_dest_over_symlink_perms,
+           _inplace_backup_dir_redo]
 
 
 def _allowed_lines(case: dict, a: dict, b: dict) -> set:

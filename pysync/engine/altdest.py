@@ -117,7 +117,7 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
             continue
         if not stat.S_ISREG(ast.st_mode):
             continue
-        if candidate is None and ast.st_size:
+        if candidate is None:          # an empty one too (its xattrs are read)
             candidate = path
         if not gen._up_to_date(entry, ast, path):
             continue
@@ -149,6 +149,10 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
                 os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
             else:
                 _copy_alt(gen, entry, path)
+        elif kind == "link" and entry.hlink is not None:
+            # What a real run would link here: its followers are compared
+            # with that inode (hlinks._leader_stat).
+            gen.dry_linked[entry.name] = ast
         if kind == "copy":
             # A local copy: itemized as one ("cf..T......" when its time is
             # not kept, as it is then now's), unchanged only with -ii.

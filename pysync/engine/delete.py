@@ -295,12 +295,20 @@ def delete_pass(gen) -> None:
 
 
 def delete_in(gen, entry) -> None:
+    if not io_error_stops(gen):
+        delete_extraneous(gen, entry)
+
+
+def io_error_stops(gen) -> bool:
+    """Whether the sender's I/O error stops deletions; said once, at the
+    first directory deletions are tried in (one the run made too: rsync's
+    delete_in_dir is called for every directory of the list)."""
     if gen.io_error() & IOERR_GENERAL and not gen.cfg.ignore_errors:
         if not getattr(gen, "_warned_io", False):
             gen.log.info("IO error encountered -- skipping file deletion")   # FINFO: stdout
             gen._warned_io = True
-        return
-    delete_extraneous(gen, entry)
+        return True
+    return False
 
 
 def note_deleted(gen, name: bytes, mode: int) -> None:

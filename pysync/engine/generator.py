@@ -14,6 +14,7 @@ touch-up), hlinks.py (hard-link groups), altdest.py (--*-dest), basis.py
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -29,8 +30,8 @@ from ..protocol.constants import (FNAMECMP_BACKUP, FNAMECMP_FUZZY, IOERR_GENERAL
 from ..protocol.ints import encode_shortint
 from ..protocol.ndx import NdxEncoder
 from ..protocol.stats import DeleteStats, encode_del_stats
-from .hlinks import (finish_hard_links, follows_leader, leave_group, member_basis, pick_leader,
-                     queue_follower)
+from .hlinks import (finish_hard_links, follows_leader, leader_blocked, leave_group, member_basis,
+                     pick_leader, queue_follower)
 from .itemize import after_chown
 from .objects import (gen_dir, gen_link, gen_special, make_parents, remove_in_way, time_item,
                       touch_up_dirs)
@@ -62,9 +63,13 @@ class Generator:
         self.dirs = []                   # (ndx, entry) to fix after contents
         self.hlink_followers = []        # (ndx, entry) linked after the transfer
         self.hlink_compared = set()      # groups whose leader --compare-dest left out
+        self.hlink_sent = set()          # hard-link members whose data was asked for
+        self.dry_linked = {}             # -n: name -> lstat of the --link-dest copy it would be
         self.del_stats = DeleteStats()
         self.failed = 0
         self.missing_dirs = set()        # dry run: dirs we would have created
+        self.skip_dir = None             # a directory that could not be made: not its contents
+        self.below_nondir = False        # the last stat met a non-directory above the name
         self.created_dirs = set()
         self.skipped_deletes = 0
         # As rsync: one member of each hard-link group (see hlinks.pick_leader)
@@ -127,6 +132,10 @@ class Generator:
         for ndx, entry in enumerate(self.flist):
             if entry.cleared or list_only:
                 continue
+            if self.skip_dir is not None:
+                if entry.name.startswith(self.skip_dir):
+                    continue
+                self.skip_dir = None
             now = monotonic()
             if now - last_flush > FLUSH_INTERVAL:
                 # Keep the sender busy: requests should not wait for a full
@@ -153,7 +162,10 @@ class Generator:
                         if self.success is not None:
                             self.success(ndx, entry.name)
                         continue
+                    self.below_nondir = False
                     self._gen_entry(ndx, entry, st)
+                except NotADirectoryError:
+                    generate(ndx, entry)     # below a non-directory: as rsync says
                 except OSError as e:
                     self._setup_failed(entry, e)
                 continue
@@ -215,6 +227,16 @@ class Generator:
         wire.write(self.ndx_out.encode(NDX_DONE))   # the final goodbye
         wire.flush()
 
+    def _backup_xattrs(self, name: bytes, backup: bytes) -> None:
+        """-X: a backup copied for --inplace takes the file's xattrs (as
+        rsync copies them onto the backup it wrote)."""
+        from .xattrs import target_of
+        fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            self.xattrs.copy(target_of(self.tree, name), fd)
+        finally:
+            os.close(fd)
+
     def _setup_failed(self, entry, e: OSError) -> None:
         self._fail(f"rsync: [generator] failed to set up \"{show(self.tree.path(entry.name))}\": "
                    f"{e.strerror} ({e.errno})")
@@ -245,6 +267,7 @@ class Generator:
 
     def _generate(self, ndx: int, entry) -> None:
         name = entry.name
+        self.below_nondir = False
         if self.cfg.dry_run and (name.rsplit(b"/", 1)[0] if b"/" in name else b"") \
                 in self.missing_dirs:
             st = None
@@ -253,6 +276,12 @@ class Generator:
                 st = self.tree.stat_entry(name, entry.is_dir)
             except FileNotFoundError:
                 st = None
+            except NotADirectoryError:
+                # Below a non-directory in the way: nothing there, though not
+                # missing for --existing (rsync's stat fails alike, and
+                # making the entry then fails).
+                st = None
+                self.below_nondir = True
             if st is not None and self.policy.fake:
                 from ..io.fakesuper import fold_in_tree
                 st = fold_in_tree(self.tree, name, st)
@@ -299,12 +328,16 @@ class Generator:
         (generator.c recv_generator's early exits)."""
         cfg = self.cfg
         if entry.name == b".":
-            return False
-        if cfg.existing and st is None:
+            # Only --existing, in a dry run into a destination not there.
+            return bool(cfg.existing and st is None)
+        if cfg.existing and st is None and not self.below_nondir:
             if entry.is_dir:
                 self.missing_dirs.add(entry.name)   # and nothing below it
             return self._skip_member(ndx, entry)
-        if cfg.ignore_existing and st is not None and not entry.is_dir:
+        # A directory is skipped only when what is there is not one (its
+        # contents are still visited, below whatever is in the way).
+        if cfg.ignore_existing and st is not None \
+                and not (entry.is_dir and stat.S_ISDIR(st.st_mode)):
             return self._skip_member(ndx, entry)
         if entry.is_reg:
             if cfg.max_size is not None and entry.size > cfg.max_size:
@@ -358,12 +391,19 @@ class Generator:
 
     def _gen_file(self, ndx, entry, st) -> None:
         cfg = self.cfg
+        if st is None and self.below_nondir:
+            self._fail(f"rsync: [generator] recv_generator: failed to stat "
+                       f"\"{show(os.path.abspath(self.tree.path(entry.name)))}\": "
+                       f"{os.strerror(errno.ENOTDIR)} ({errno.ENOTDIR})")
+            return
         if st is not None and not stat.S_ISREG(st.st_mode):
             if cfg.write_devices and (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
                 from ..io.inplace import DeviceStat    # written into, as a file
                 st = DeviceStat.at(*self.tree.locate(entry.name), st)
             else:
                 if not remove_in_way(self, entry, st):
+                    if entry.hlink is not None:
+                        leader_blocked(self, ndx, entry)
                     return
                 st = None
         if st is None and entry.hlink is not None and entry.hlink in self.group_members:
@@ -466,6 +506,8 @@ class Generator:
         if self.xattrs is not None and new:
             iflags |= self.xattrs.flags(entry, None)
         self.requested[ndx] += 1
+        if entry.hlink is not None:
+            self.hlink_sent.add(ndx)     # its followers wait for it (hlinks.finish_hard_links)
         basis_type = xname = None
         if self.fuzzy is not None:
             self.fuzzy.taken.add(entry.name)     # never the basis of another file
@@ -483,6 +525,8 @@ class Generator:
             # first (a hard link would change with it), and let the delta
             # work from that copy (rsync's FNAMECMP_BACKUP).
             backup = cfg.backups.copy(entry.name)
+            if self.xattrs is not None:
+                self._backup_xattrs(entry.name, backup)
             if not cfg.whole_file:
                 self.basis[ndx] = backup
                 self.backup_basis.add(ndx)

@@ -101,6 +101,22 @@ def leave_group(gen, ndx: int, entry) -> None:
         gen._generate(new, gen.flist[new])
 
 
+def leader_blocked(gen, ndx: int, entry) -> None:
+    """A leader that could not make way for its file (a directory that
+    stays): rsync never finishes it, so the group's data goes to another
+    member, and this one is linked to it at the end like a follower (which
+    tries, and fails, to make way again)."""
+    group = entry.hlink
+    members = [m for m in gen.group_members.get(group, ()) if m != ndx]
+    if gen.leader_ndx.get(group) != ndx or not members:
+        return
+    new = gen.leader_ndx[group] = pick_leader(gen, members)
+    gen.hlink_followers.append((ndx, entry))
+    if new < ndx:
+        gen.hlink_followers = [(n, e) for n, e in gen.hlink_followers if n != new]
+        gen._generate(new, gen.flist[new])
+
+
 def follows_leader(gen, ndx: int, entry) -> bool:
     """A member listed after its group's leader, which the walk has
     handled (sent or found up to date): rsync's hard_link_check links it
@@ -163,7 +179,8 @@ def finish_hard_links(gen, redo: set, late: bool = False) -> None:
         after = [m for m in members if m[0] > lndx]
         before = [m for m in members if m[0] < lndx]
         for ndx, entry in after + before[::-1]:
-            _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx)
+            _link_one(gen, ndx, entry, lname, itemize=not late, before_leader=ndx < lndx,
+                      leader_sent=lndx in gen.hlink_sent)
     gen.hlink_followers = pending
 
 
@@ -183,7 +200,8 @@ def _compared_followers(gen, members) -> None:
             try_alt_dests(gen, ndx, entry, st)
 
 
-def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False) -> None:
+def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool = False,
+              leader_sent: bool = False) -> None:
     tree = gen.tree
     try:
         try:
@@ -207,10 +225,10 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
                 _send_item(gen, ndx, entry, ITEM_LOCAL_CHANGE | ITEM_XNAME_FOLLOWS | changed, b"")
             gen._succeeded(ndx, entry)
             return
+        if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
+            return          # (a dry run says what a real one would)
         if not gen.cfg.dry_run:
             ldfd, lbase = tree.locate(lname)
-            if st is not None and stat.S_ISDIR(st.st_mode) and not remove_in_way(gen, entry, st):
-                return
             if st is not None and gen.cfg.backups is not None and not stat.S_ISDIR(st.st_mode):
                 gen.cfg.backups.keep(entry.name)     # -b: what the link replaces (maybe_hard_link)
             tmp = temp_name(base)
@@ -228,7 +246,11 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
     # file (a directory, a symlink) removed when rsync's generator met it:
     # new; one after the leader is compared with it.
     new = st is None or before_leader and not stat.S_ISREG(st.st_mode)
-    if st is None and not before_leader and gen.cfg.alt_dests and not gen.cfg.dry_run:
+    # Its copy in DIR counts only when the leader was done at once: one
+    # whose data came has its followers wait, and they are new (rsync's
+    # finish_hard_link, not hard_link_check).
+    if st is None and not before_leader and gen.cfg.alt_dests and not gen.cfg.dry_run \
+            and not leader_sent:
         alt = _follower_in_dir(gen, entry, lname)
         if alt is True:
             gen._succeeded(ndx, entry)      # the leader is its DIR copy: no line
@@ -246,7 +268,10 @@ def _link_one(gen, ndx, entry, lname: bytes, itemize: bool, before_leader: bool 
 
 def _leader_stat(gen, lname: bytes):
     """The leader's lstat; in a dry run None when it is not there (rsync
-    then compares the follower with a zeroed stat: never the same)."""
+    then compares the follower with a zeroed stat: never the same), or
+    the --link-dest copy a real run would have linked there."""
+    if gen.cfg.dry_run and lname in gen.dry_linked:
+        return gen.dry_linked[lname]
     try:
         ldfd, lbase = gen.tree.locate(lname)
         return os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)

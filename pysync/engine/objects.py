@@ -111,12 +111,16 @@ def gen_dir(gen, ndx, entry, st) -> None:
                 gen.acls.apply_by_name(entry)      # the root we just created
         elif gen.cfg.dry_run:
             gen.missing_dirs.add(entry.name)
+        elif not _make_dir(gen, ndx, entry):
+            return
         else:
-            dfd, base = gen.tree.locate(entry.name)
-            os.mkdir(base, 0o700, dir_fd=dfd)
             gen.created_dirs.add(entry.name)
             if gen.acls is not None:
                 gen.acls.apply_by_name(entry)
+        if gen.cfg.delete and gen.cfg.delete_mode in (None, "during") and not gen.cfg.dry_run:
+            from .delete import content_dir, io_error_stops
+            if content_dir(entry):
+                io_error_stops(gen)     # nothing to delete in it, but the warning
         alt = None
         if gen.cfg.alt_dests:
             from .altdest import alt_find  # the option's module loads with it
@@ -149,23 +153,53 @@ def gen_dir(gen, ndx, entry, st) -> None:
     gen.dirs.append((ndx, entry))
 
 
+def _make_dir(gen, ndx, entry) -> bool:
+    """mkdir for a new directory; when that fails (a non-directory in the
+    way above it), rsync's itemized line, its two error lines, and none of
+    the directory's contents (recv_generator's skip_dir)."""
+    try:
+        dfd, base = gen.tree.locate(entry.name)
+        os.mkdir(base, 0o700, dir_fd=dfd)
+        return True
+    except OSError as e:
+        gen._item(ndx, entry, ITEM_LOCAL_CHANGE | ITEM_IS_NEW)
+        gen._fail(f"rsync: [generator] recv_generator: mkdir \"{show(os.path.abspath(gen.tree.path(entry.name)))}\" "
+                  f"failed: {e.strerror} ({e.errno})")
+        gen.log.error("*** Skipping any contents from this failed directory ***")
+        gen.skip_dir = entry.name + b"/"
+        return False
+
+
 def _early_perms(gen, entry, st) -> None:
     """An existing directory takes its permissions before anything in it
-    changes, as recv_generator's set_file_attrs: a --backup-dir directory
-    made for a file deleted or replaced in it copies them.  Without root a
-    mode lacking u+rwx has it added until touch_up_dirs, which also sets
-    the times and owner."""
+    changes, and its owner and group with -o/-g, as recv_generator's
+    set_file_attrs: a --backup-dir directory made for a file deleted or
+    replaced in it copies them.  Without root a mode lacking u+rwx has it
+    added until touch_up_dirs, which also sets the times."""
     policy = gen.policy
-    if policy.fake or not differs(entry, st, policy) & 2:
+    diff = 0 if policy.fake else differs(entry, st, policy) & (2 | 4 | 8)
+    if not diff:
         return
-    mode = wanted_mode(entry, policy, st.st_mode)
-    if gen.cfg.am_root <= 0:
-        mode |= stat.S_IRWXU
-    dfd, base = gen.tree.locate(entry.name)
-    try:
-        os.chmod(base, mode, dir_fd=dfd)
-    except OSError:
-        pass                # touch_up_dirs tries again, and says why it fails
+    if entry.name == b".":
+        where = {"path": gen.tree.root_fd}     # the root by its fd, never the cwd
+    else:
+        dfd, base = gen.tree.locate(entry.name)
+        where = {"path": base, "dir_fd": dfd}
+    if diff & (4 | 8):
+        uid = policy.uid_map.get(entry.uid, entry.uid) if diff & 4 else -1
+        gid = policy.gid_map.get(entry.gid, entry.gid) if diff & 8 else -1
+        try:
+            os.chown(uid=uid, gid=gid, follow_symlinks="dir_fd" not in where, **where)
+        except OSError:
+            pass            # touch_up_dirs tries again, and says why it fails
+    if diff & 2:
+        mode = wanted_mode(entry, policy, st.st_mode)
+        if gen.cfg.am_root <= 0:
+            mode |= stat.S_IRWXU
+        try:
+            os.chmod(mode=mode, **where)
+        except OSError:
+            pass
 
 
 def make_parents(gen, name: bytes) -> None:
@@ -216,7 +250,12 @@ def gen_link(gen, ndx, entry, st) -> None:
         if not remove_in_way(gen, entry, st):
             return
     if not gen.cfg.dry_run:
-        dfd, base = tree.locate(entry.name)
+        try:
+            dfd, base = tree.locate(entry.name)
+        except NotADirectoryError as e:     # below a non-directory in the way
+            gen._fail(f"rsync: [generator] symlink \"{show(os.path.abspath(tree.path(entry.name)))}\" "
+                      f"-> \"{show(entry.link)}\" failed: {e.strerror} ({e.errno})")
+            return
         tmp = temp_name(base)
         if gen.policy.fake:
             from ..io.fakesuper import write_placeholder
@@ -263,7 +302,14 @@ def gen_special(gen, ndx, entry, st) -> None:
         if not remove_in_way(gen, entry, st):
             return
     if not gen.cfg.dry_run:
-        dfd, base = tree.locate(entry.name)
+        try:
+            dfd, base = tree.locate(entry.name)
+        except NotADirectoryError as e:     # below a non-directory in the way
+            # rsync names the temp name it tried (.NAME.PID)
+            head, _, tail = os.path.abspath(tree.path(entry.name)).rpartition(b"/")
+            gen._fail(f"rsync: [generator] mknod \"{show(head)}/.{show(tail)}.{os.getpid()}\" "
+                      f"failed: {e.strerror} ({e.errno})")
+            return
         tmp = temp_name(base)
         try:
             if gen.policy.fake:
