@@ -126,9 +126,11 @@ class DestTree:
                         c.retired.append(fd)
 
     def locate(self, name: bytes):
-        """(parent dir fd, base name) for an entry name."""
+        """(parent dir fd, base name) for an entry name.  The root is
+        (its own fd, "."): a call made with them acts on the root, never
+        on the process's working directory."""
         if name == b".":
-            return None, b"."
+            return self.root_fd, b"."
         parent, base = split_name(name)
         return self.dir_fd(parent), base
 

@@ -56,3 +56,22 @@ def test_forget_reaches_every_thread_and_closes_later(tmp_path):
         tree.close()
     with pytest.raises(OSError):
         os.fstat(theirs)
+
+
+def test_the_root_is_located_by_its_own_fd_not_the_working_directory(tmp_path, monkeypatch):
+    """locate(".") must name the destination itself: a chmod, chown or
+    utime made with it never reaches the directory the process runs in
+    (it did: the root's early permissions went to the working directory)."""
+    root, cwd = tmp_path / "dst", tmp_path / "cwd"
+    root.mkdir(mode=0o755)
+    cwd.mkdir(mode=0o755)
+    monkeypatch.chdir(cwd)
+    tree = DestTree(os.fsencode(root))
+    try:
+        dfd, base = tree.locate(b".")
+        os.chmod(base, 0o700, dir_fd=dfd)
+        os.utime(base, (1_600_000_000, 1_600_000_000), dir_fd=dfd)
+    finally:
+        tree.close()
+    assert (root.stat().st_mode & 0o777, root.stat().st_mtime) == (0o700, 1_600_000_000)
+    assert cwd.stat().st_mode & 0o777 == 0o755 and cwd.stat().st_mtime != 1_600_000_000
