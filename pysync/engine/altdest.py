@@ -16,7 +16,18 @@ from ..protocol.constants import ITEM_LOCAL_CHANGE, ITEM_XNAME_FOLLOWS
 from .objects import time_item
 from .sender import encode_item
 
-__all__ = ["alt_find", "alt_lstat", "try_alt_dests", "try_alt_other"]
+__all__ = ["alt_copies", "alt_find", "alt_lstat", "try_alt_dests", "try_alt_other"]
+
+
+def alt_copies(gen, entry):
+    """(kind, path, lstat) of what stands at ``entry``'s name in each
+    --*-dest DIR, in the order given (DIRs without it are passed over)."""
+    for kind, d in gen.cfg.alt_dests:
+        path = os.path.join(d, entry.name)
+        try:
+            yield kind, path, os.lstat(path)
+        except OSError:
+            continue
 
 
 def alt_lstat(gen, entry, want_type: int):
@@ -29,12 +40,7 @@ def alt_lstat(gen, entry, want_type: int):
 def alt_find(gen, entry, want_type: int):
     """(path, lstat) of that copy, or None: its xattrs and ACLs are what
     a file sent with it as the basis is itemized against."""
-    for _kind, d in gen.cfg.alt_dests:
-        path = os.path.join(d, entry.name)
-        try:
-            ast = os.lstat(path)
-        except OSError:
-            continue
+    for _kind, path, ast in alt_copies(gen, entry):
         if stat.S_IFMT(ast.st_mode) == want_type:
             return path, ast
     return None
@@ -53,12 +59,7 @@ def try_alt_other(gen, entry, fmt: int):
     otherwise the first copy of the same type is returned as the stat the
     new entry is itemized against ("cLc.t......"), or None."""
     best, level = None, 0
-    for kind, d in gen.cfg.alt_dests:
-        path = os.path.join(d, entry.name)
-        try:
-            ast = os.lstat(path)
-        except OSError:
-            continue
+    for kind, path, ast in alt_copies(gen, entry):
         if stat.S_IFMT(ast.st_mode) != fmt:
             continue
         if level < 1:
@@ -109,12 +110,7 @@ def try_alt_dests(gen, ndx, entry, existing=None) -> bool:
     cfg = gen.cfg
     candidate = None
     same_data = None
-    for kind, d in cfg.alt_dests:
-        path = os.path.join(d, entry.name)
-        try:
-            ast = os.lstat(path)
-        except OSError:
-            continue
+    for kind, path, ast in alt_copies(gen, entry):
         if not stat.S_ISREG(ast.st_mode):
             continue
         if candidate is None:          # an empty one too (its xattrs are read)

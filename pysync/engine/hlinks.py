@@ -67,13 +67,9 @@ def _leads_from_dir(gen, entry) -> bool:
     (try_dests_reg): that copy is linked, copied or the basis of its
     delta, and the member leads; only an identical copy with
     --compare-dest leaves the group to a later member."""
+    from .altdest import alt_copies     # (--*-dest's module, loaded with the option)
     found = None
-    for kind, d in gen.cfg.alt_dests:
-        path = os.path.join(d, entry.name)
-        try:
-            ast = os.lstat(path)
-        except OSError:
-            continue
+    for kind, path, ast in alt_copies(gen, entry):
         if not stat.S_ISREG(ast.st_mode):
             continue
         found = kind
@@ -293,13 +289,9 @@ def _follower_in_dir(gen, entry, lname: bytes):
         lst = os.stat(lbase, dir_fd=ldfd, follow_symlinks=False)
     except OSError:
         return None
+    from .altdest import alt_copies
     found = None
-    for kind, d in gen.cfg.alt_dests:
-        path = os.path.join(d, entry.name)
-        try:
-            ast = os.lstat(path)
-        except OSError:
-            continue
+    for kind, path, ast in alt_copies(gen, entry):
         if kind == "link":
             if (ast.st_dev, ast.st_ino) == (lst.st_dev, lst.st_ino):
                 return True
